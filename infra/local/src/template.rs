@@ -1,0 +1,189 @@
+//! Reads `infra/template.yaml`: the HttpApi routes of every function and the table definition.
+//! The local platform takes both from here, so it cannot drift from what is deployed.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
+use serde_yaml::Value;
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub method: String,
+    pub path: String,
+    /// The cargo binary (`Metadata.BuildProperties.Binary`) that serves it.
+    pub function: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub routes: Vec<Route>,
+    /// `Properties` of the one `AWS::DynamoDB::Table` resource.
+    table: Value,
+}
+
+#[derive(Debug)]
+pub enum TemplateError {
+    Io(std::io::Error),
+    Yaml(serde_yaml::Error),
+    Shape(String),
+}
+
+impl std::error::Error for TemplateError {}
+
+impl std::fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TemplateError::Io(e) => write!(f, "reading template: {e}"),
+            TemplateError::Yaml(e) => write!(f, "parsing template: {e}"),
+            TemplateError::Shape(m) => write!(f, "template: {m}"),
+        }
+    }
+}
+
+fn shape(msg: impl Into<String>) -> TemplateError {
+    TemplateError::Shape(msg.into())
+}
+
+fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+impl Template {
+    pub fn load(path: &Path) -> Result<Self, TemplateError> {
+        let text = std::fs::read_to_string(path).map_err(TemplateError::Io)?;
+        Self::parse(&text)
+    }
+
+    /// The repository's template (found relative to this crate at build time).
+    pub fn load_default() -> Result<Self, TemplateError> {
+        Self::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        let doc: Value = serde_yaml::from_str(text).map_err(TemplateError::Yaml)?;
+        let resources = doc.get("Resources").and_then(Value::as_mapping).ok_or_else(|| shape("no Resources"))?;
+        let mut routes = Vec::new();
+        let mut table = None;
+        for (name, res) in resources {
+            let name = name.as_str().unwrap_or_default();
+            match str_at(res, "Type") {
+                Some("AWS::DynamoDB::Table") => {
+                    if table.replace(res.get("Properties").cloned().ok_or_else(|| shape("table without Properties"))?).is_some() {
+                        return Err(shape("more than one table"));
+                    }
+                }
+                Some("AWS::Serverless::Function") => {
+                    let function = res
+                        .get("Metadata")
+                        .and_then(|m| m.get("BuildProperties"))
+                        .and_then(|b| str_at(b, "Binary"))
+                        .ok_or_else(|| shape(format!("{name}: no Metadata.BuildProperties.Binary")))?;
+                    let events = res.get("Properties").and_then(|p| p.get("Events")).and_then(Value::as_mapping);
+                    for (_, ev) in events.into_iter().flatten() {
+                        if str_at(ev, "Type") != Some("HttpApi") {
+                            continue;
+                        }
+                        let props = ev.get("Properties").ok_or_else(|| shape(format!("{name}: event without Properties")))?;
+                        let method = str_at(props, "Method").ok_or_else(|| shape(format!("{name}: event without Method")))?;
+                        let path = str_at(props, "Path").ok_or_else(|| shape(format!("{name}: event without Path")))?;
+                        routes.push(Route { method: method.to_uppercase(), path: path.to_owned(), function: function.to_owned() });
+                    }
+                }
+                _ => {}
+            }
+        }
+        let table = table.ok_or_else(|| shape("no AWS::DynamoDB::Table"))?;
+        let mut seen = std::collections::HashSet::new();
+        for r in &routes {
+            if !seen.insert((r.method.clone(), r.path.clone())) {
+                return Err(shape(format!("route {} {} declared twice", r.method, r.path)));
+            }
+        }
+        Ok(Self { routes, table })
+    }
+
+    /// Creates the table as declared (keys, attribute types, GSIs, TTL) under `name`.
+    pub async fn create_table(&self, client: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), String> {
+        let t = &self.table;
+        let key_schema = |v: &Value| -> Result<Vec<KeySchemaElement>, String> {
+            v.as_sequence()
+                .ok_or("KeySchema is not a list")?
+                .iter()
+                .map(|k| {
+                    KeySchemaElement::builder()
+                        .attribute_name(str_at(k, "AttributeName").ok_or("AttributeName")?)
+                        .key_type(KeyType::from(str_at(k, "KeyType").ok_or("KeyType")?))
+                        .build()
+                        .map_err(|e| e.to_string())
+                })
+                .collect()
+        };
+        let mut req = client.create_table().table_name(name).billing_mode(BillingMode::PayPerRequest);
+        for a in t.get("AttributeDefinitions").and_then(Value::as_sequence).ok_or("AttributeDefinitions")? {
+            req = req.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(str_at(a, "AttributeName").ok_or("AttributeName")?)
+                    .attribute_type(ScalarAttributeType::from(str_at(a, "AttributeType").ok_or("AttributeType")?))
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        req = req.set_key_schema(Some(key_schema(t.get("KeySchema").ok_or("KeySchema")?)?));
+        for g in t.get("GlobalSecondaryIndexes").and_then(Value::as_sequence).into_iter().flatten() {
+            let projection = g.get("Projection").and_then(|p| str_at(p, "ProjectionType")).unwrap_or("ALL");
+            req = req.global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(str_at(g, "IndexName").ok_or("IndexName")?)
+                    .set_key_schema(Some(key_schema(g.get("KeySchema").ok_or("KeySchema")?)?))
+                    .projection(Projection::builder().projection_type(ProjectionType::from(projection)).build())
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        req.send().await.map_err(|e| format!("CreateTable: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        if let Some(ttl) = t.get("TimeToLiveSpecification") {
+            let attr = str_at(ttl, "AttributeName").ok_or("TTL AttributeName")?;
+            client
+                .update_time_to_live()
+                .table_name(name)
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder().attribute_name(attr).enabled(true).build().map_err(|e| e.to_string())?,
+                )
+                .send()
+                .await
+                .map_err(|e| format!("UpdateTimeToLive: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_repository_template_declares_routes_and_table() {
+        let t = Template::load_default().unwrap();
+        assert!(t.routes.iter().any(|r| r.method == "POST" && r.path == "/api/login" && r.function == "login"));
+        assert!(t.routes.iter().any(|r| r.method == "GET" && r.path == "/api/fees" && r.function == "fees"));
+        assert_eq!(str_at(&t.table, "BillingMode"), Some("PAY_PER_REQUEST"));
+    }
+
+    #[test]
+    fn duplicate_routes_are_refused() {
+        let yaml = r#"
+Resources:
+  T: {Type: "AWS::DynamoDB::Table", Properties: {}}
+  F:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: f}}
+    Properties:
+      Events:
+        A: {Type: HttpApi, Properties: {Method: GET, Path: /x}}
+        B: {Type: HttpApi, Properties: {Method: get, Path: /x}}
+"#;
+        assert!(matches!(Template::parse(yaml), Err(TemplateError::Shape(m)) if m.contains("twice")));
+    }
+}

@@ -1,0 +1,60 @@
+# Shared helpers for scripts/dev and scripts/test. Source it; do not run it.
+# Installs what is missing (idempotent) and starts local services on 127.0.0.1.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+MOTO_SPEC='moto[server]>=5.2,<6'
+
+log() { printf '\033[1;34m[campus-pay]\033[0m %s\n' "$*" >&2; }
+
+# moto server (DynamoDB, SNS, S3 emulation) in a project-local venv.
+ensure_moto() {
+  if [ ! -x "$VENV/bin/moto_server" ]; then
+    log "installing $MOTO_SPEC into .venv (first run only)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "$MOTO_SPEC"
+  fi
+}
+
+# Debian Chromium + playwright-core for the browser tests (no browser downloads).
+ensure_browser() {
+  if [ ! -x /usr/bin/chromium ]; then
+    log "installing Debian chromium (first run only)"
+    local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null
+  fi
+  if [ ! -d "$ROOT/tests/browser/node_modules/playwright-core" ]; then
+    log "installing playwright-core (npm ci)"
+    (cd "$ROOT/tests/browser" && npm ci --no-audit --no-fund --silent)
+  fi
+}
+
+# Waits until an HTTP endpoint answers (any status), at most $2 seconds.
+wait_http() {
+  local url="$1" limit="${2:-30}" i=0
+  until curl -s -o /dev/null "$url"; do
+    i=$((i + 1))
+    if [ "$i" -gt $((limit * 10)) ]; then log "timed out waiting for $url"; return 1; fi
+    sleep 0.1
+  done
+}
+
+# Starts moto on 127.0.0.1:$1; its pid goes to MOTO_PID. Callers trap cleanup.
+start_moto() {
+  local port="$1"
+  mkdir -p "$ROOT/.local"
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$ROOT/.local/moto-$port.log" 2>&1 &
+  MOTO_PID=$!
+  wait_http "http://127.0.0.1:$port/moto-api/" 30
+  log "moto server on http://127.0.0.1:$port (pid $MOTO_PID)"
+}
+
+# Kills the given pids (and their children) if still running.
+stop_pids() {
+  for pid in "$@"; do
+    [ -n "$pid" ] || continue
+    pkill -TERM -P "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+}

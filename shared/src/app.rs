@@ -1,0 +1,108 @@
+//! The application context: every client and setting, built once per cold start.
+
+use crate::auth::{Hasher, TokenKeys};
+use crate::clock::{Clock, SystemClock};
+use crate::sms::{SmsSender, SnsSms};
+use crate::store::DynamoStore;
+use chrono::Duration;
+use std::sync::Arc;
+
+/// Tunables, with the values the platform runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Mark the session cookie `Secure` (off only on the plain-http local platform).
+    pub cookie_secure: bool,
+    /// A session token lives this long and is renewed while used (sliding expiry).
+    pub session_idle: Duration,
+    /// A session ends this long after login however active it is.
+    pub session_max: Duration,
+    /// Failed attempts per account name within `failure_window` before a lock …
+    pub account_lock_after: u32,
+    /// … of this length.
+    pub lock_for: Duration,
+    pub failure_window: Duration,
+    /// Failed attempts per client address within `failure_window` before it is throttled.
+    pub client_lock_after: u32,
+    /// Forgot-password: identity ticket lifetime, SMS code lifetime, tries and resend cooldown.
+    pub reset_ticket_ttl: Duration,
+    pub reset_code_ttl: Duration,
+    pub reset_code_tries: u32,
+    pub sms_cooldown: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            cookie_secure: true,
+            session_idle: Duration::minutes(30),
+            session_max: Duration::hours(12),
+            account_lock_after: 5,
+            lock_for: Duration::minutes(15),
+            failure_window: Duration::minutes(15),
+            client_lock_after: 50,
+            reset_ticket_ttl: Duration::minutes(10),
+            reset_code_ttl: Duration::minutes(10),
+            reset_code_tries: 5,
+            sms_cooldown: Duration::seconds(60),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is missing")]
+    Missing(&'static str),
+    #[error("environment variable {0} is invalid: {1}")]
+    Invalid(&'static str, &'static str),
+}
+
+/// Everything a handler needs. Generic over the store so services can be exercised with any
+/// implementation of the store traits; deployed functions use [`DynamoStore`].
+pub struct App<S = DynamoStore> {
+    pub store: S,
+    pub sms: Arc<dyn SmsSender>,
+    pub tokens: TokenKeys,
+    pub hasher: Hasher,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Settings,
+}
+
+/// The AWS SDK configuration from the environment (region, credentials, and
+/// `AWS_ENDPOINT_URL` for the local platform).
+pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+}
+
+impl App<DynamoStore> {
+    /// Reads `TABLE_NAME`, `JWT_SECRET` and `COOKIE_SECURE` and builds the AWS clients.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let cfg = aws_config().await;
+        let table = std::env::var("TABLE_NAME").map_err(|_| ConfigError::Missing("TABLE_NAME"))?;
+        let secret = std::env::var("JWT_SECRET").map_err(|_| ConfigError::Missing("JWT_SECRET"))?;
+        let tokens = TokenKeys::from_secret(secret.as_bytes()).map_err(|m| ConfigError::Invalid("JWT_SECRET", m))?;
+        let mut settings = Settings::default();
+        if let Ok(v) = std::env::var("COOKIE_SECURE") {
+            settings.cookie_secure = !matches!(v.as_str(), "false" | "0" | "no");
+        }
+        Ok(Self {
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&cfg), table),
+            sms: Arc::new(SnsSms::new(aws_sdk_sns::Client::new(&cfg))),
+            tokens,
+            hasher: Hasher::new(),
+            clock: Arc::new(SystemClock),
+            settings,
+        })
+    }
+}
+
+/// Logs as JSON lines (CloudWatch-friendly), level from `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .without_time()
+        .try_init();
+}

@@ -1,0 +1,19 @@
+//! Domain types. Each parses its input once; holding one means the value is valid.
+
+pub mod academic_year;
+pub mod contact;
+pub mod fee;
+pub mod ids;
+pub mod money;
+pub mod order_no;
+pub mod password;
+pub mod student;
+
+pub use academic_year::{AcademicYear, AcademicYearError};
+pub use contact::{Address, ContactError, Email, Phone, Postcode};
+pub use fee::{ChargeStatus, FeeItem, FeeType, ItemId, NotPayable};
+pub use ids::{Gender, IdCardNo, IdError, StudentNo};
+pub use money::{Fen, MoneyError};
+pub use order_no::{OrderNo, OrderNoError, OrderType, Serial, UnitId};
+pub use password::{NewPassword, PasswordRuleError};
+pub use student::{AccountKind, Contact, NameError, PersonName, Student};

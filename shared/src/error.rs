@@ -1,0 +1,148 @@
+//! Errors the services report, each mapped to one HTTP status, code and Chinese message.
+
+use crate::store::StoreError;
+use http::StatusCode;
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("malformed request: {0}")]
+    BadRequest(String),
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("invalid fields")]
+    Validation(BTreeMap<&'static str, String>),
+    #[error("not authenticated")]
+    Unauthenticated,
+    #[error("wrong user name or password")]
+    InvalidCredentials,
+    #[error("password change required")]
+    PasswordChangeRequired,
+    #[error("locked")]
+    Locked,
+    #[error("too many requests")]
+    TooManyRequests,
+    #[error("identity does not match")]
+    IdentityMismatch,
+    #[error("reset ticket expired or invalid")]
+    TicketExpired,
+    #[error("wrong security answer")]
+    WrongAnswer,
+    #[error("wrong code")]
+    CodeInvalid,
+    #[error("code expired")]
+    CodeExpired,
+    #[error("no security question set")]
+    NoSecurityQuestion,
+    #[error("no phone registered")]
+    NoPhone,
+    #[error("not found")]
+    NotFound,
+    #[error("SMS could not be sent: {0}")]
+    Sms(String),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl AppError {
+    pub fn field(name: &'static str, message: impl Into<String>) -> Self {
+        AppError::Validation(BTreeMap::from([(name, message.into())]))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        use AppError::*;
+        match self {
+            BadRequest(_) | Validation(_) | IdentityMismatch | WrongAnswer | CodeInvalid | CodeExpired => StatusCode::BAD_REQUEST,
+            Unauthenticated | InvalidCredentials | TicketExpired => StatusCode::UNAUTHORIZED,
+            PasswordChangeRequired => StatusCode::FORBIDDEN,
+            NotFound => StatusCode::NOT_FOUND,
+            NoSecurityQuestion | NoPhone => StatusCode::CONFLICT,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Locked | TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Sms(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Store(StoreError::Conflict) => StatusCode::CONFLICT,
+            Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        use AppError::*;
+        match self {
+            BadRequest(_) => "BAD_REQUEST",
+            PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Validation(_) => "VALIDATION",
+            Unauthenticated => "UNAUTHENTICATED",
+            InvalidCredentials => "INVALID_CREDENTIALS",
+            PasswordChangeRequired => "PASSWORD_CHANGE_REQUIRED",
+            Locked => "LOCKED",
+            TooManyRequests => "TOO_MANY_REQUESTS",
+            IdentityMismatch => "IDENTITY_MISMATCH",
+            TicketExpired => "TICKET_EXPIRED",
+            WrongAnswer => "WRONG_ANSWER",
+            CodeInvalid => "CODE_INVALID",
+            CodeExpired => "CODE_EXPIRED",
+            NoSecurityQuestion => "NO_SECURITY_QUESTION",
+            NoPhone => "NO_PHONE",
+            NotFound => "NOT_FOUND",
+            Sms(_) => "SMS_UNAVAILABLE",
+            Store(StoreError::Conflict) => "CONFLICT",
+            Store(_) => "INTERNAL",
+        }
+    }
+
+    /// What the student reads: what happened and what to do.
+    pub fn message(&self) -> String {
+        use AppError::*;
+        match self {
+            BadRequest(_) => "请求内容格式不正确，请刷新页面后重试".into(),
+            PayloadTooLarge => "提交的内容过大（不能超过64KB），请精简后重试".into(),
+            Validation(_) => "填写的信息有误，请按提示修改后重新提交".into(),
+            Unauthenticated => "登录已过期或未登录，请重新登录".into(),
+            InvalidCredentials => "用户名或密码错误，请检查后重新输入（学生初始密码为身份证号后8位，末尾X大写）".into(),
+            PasswordChangeRequired => "首次登录请先修改初始密码".into(),
+            Locked => "尝试次数过多，账户已临时锁定，请15分钟后再试；如需帮助请联系学院电话 2755282、2973633".into(),
+            TooManyRequests => "操作过于频繁，请稍后再试".into(),
+            IdentityMismatch => "学号、身份证号或姓名不正确，请核对后重新输入".into(),
+            TicketExpired => "身份验证已过期，请重新验证身份".into(),
+            WrongAnswer => "密保答案不正确".into(),
+            CodeInvalid => "验证码不正确，请检查短信后重新输入".into(),
+            CodeExpired => "验证码已过期或已失效，请重新获取".into(),
+            NoSecurityQuestion => "该账户未设置密保问题，请使用短信验证码找回".into(),
+            NoPhone => "该账户未登记手机号码，请使用密保问题找回或联系学院".into(),
+            NotFound => "请求的内容不存在".into(),
+            Sms(_) => "短信发送失败，请稍后再试".into(),
+            Store(StoreError::Conflict) => "数据已被修改，请刷新页面后重试".into(),
+            Store(_) => "系统繁忙，请稍后再试".into(),
+        }
+    }
+
+    pub fn fields(&self) -> Option<&BTreeMap<&'static str, String>> {
+        match self {
+            AppError::Validation(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+/// Collects per-field validation messages, then fails with all of them at once.
+#[derive(Debug, Default)]
+pub struct FieldErrors(BTreeMap<&'static str, String>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.0.entry(field).or_insert_with(|| message.into());
+    }
+    /// Keeps the parsed value, or records the message and returns `None`.
+    pub fn check<T, E>(&mut self, field: &'static str, r: Result<T, E>, message: &str) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.add(field, message);
+                None
+            }
+        }
+    }
+    pub fn finish(self) -> Result<(), AppError> {
+        if self.0.is_empty() { Ok(()) } else { Err(AppError::Validation(self.0)) }
+    }
+}

@@ -1,0 +1,117 @@
+//! Thin HTTP plumbing shared by every function: JSON in and out, errors, cookies, client address.
+
+use crate::error::AppError;
+use lambda_http::{Body, Request, RequestExt, Response, http::HeaderValue, http::StatusCode, request::RequestContext};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Bodies above this size are refused with 413 before parsing.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Parses a JSON body into `T` (which should `deny_unknown_fields`).
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, AppError> {
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(AppError::PayloadTooLarge);
+    }
+    if bytes.is_empty() {
+        return Err(AppError::BadRequest("empty body".into()));
+    }
+    serde_json::from_slice(bytes).map_err(|e| AppError::BadRequest(format!("json: {}", e.classify_name())))
+}
+
+trait ClassifyName {
+    fn classify_name(&self) -> &'static str;
+}
+impl ClassifyName for serde_json::Error {
+    /// The error kind only: serde's message may quote the (personal) input.
+    fn classify_name(&self) -> &'static str {
+        use serde_json::error::Category::*;
+        match self.classify() {
+            Io => "io",
+            Syntax => "syntax",
+            Data => "data",
+            Eof => "eof",
+        }
+    }
+}
+
+/// A JSON response with the given status.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+    let body = serde_json::to_string(value).expect("serialisable response");
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json; charset=utf-8")
+        .header("cache-control", "no-store")
+        .body(Body::Text(body))
+        .expect("valid response")
+}
+
+pub fn no_content() -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header("cache-control", "no-store")
+        .body(Body::Empty)
+        .expect("valid response")
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<&'a std::collections::BTreeMap<&'static str, String>>,
+}
+
+/// The `{code, message, fields?}` error response. Server-side failures are logged (without
+/// request data); client errors are not.
+pub fn error_response(err: &AppError) -> Response<Body> {
+    let status = err.status();
+    if status.is_server_error() {
+        tracing::error!(code = err.code(), error = %err, "request failed");
+    }
+    json(status, &ErrorBody { code: err.code(), message: err.message(), fields: err.fields() })
+}
+
+/// Adds a `Set-Cookie` header.
+pub fn with_cookie(mut resp: Response<Body>, cookie: &str) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        resp.headers_mut().append("set-cookie", v);
+    }
+    resp
+}
+
+/// The value of cookie `name`, from any `Cookie` header.
+pub fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers()
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+}
+
+/// The caller's address as API Gateway saw it (never a client-supplied header).
+pub fn client_ip(req: &Request) -> String {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+        _ => None,
+    }
+    .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The 404 answer for a path or method a function does not serve.
+pub fn not_found() -> Response<Body> {
+    error_response(&AppError::NotFound)
+}
+
+/// Turns a handler result into the response, logging one line per request (method, path,
+/// status, milliseconds — never bodies, cookies or query strings).
+pub fn finish(req_method: &str, path: &str, started: std::time::Instant, result: Result<Response<Body>, AppError>) -> Response<Body> {
+    let resp = result.unwrap_or_else(|e| error_response(&e));
+    tracing::info!(method = req_method, path, status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    resp
+}

@@ -1,0 +1,15 @@
+//! campus-pay domain crate: types that parse, store capabilities and their DynamoDB
+//! implementation, authentication, use cases, and the HTTP plumbing every function shares.
+
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod service;
+pub mod sms;
+pub mod store;
+
+pub use app::{App, Settings};
+pub use error::AppError;

@@ -1,0 +1,9 @@
+//! Use cases. Each takes parsed input, talks to the stores through their traits, and returns a
+//! view or an [`AppError`](crate::error::AppError). Handlers only parse and map.
+
+pub mod accounts;
+pub mod fees;
+pub mod profile;
+pub mod session;
+
+pub use session::Authed;

@@ -1,0 +1,94 @@
+//! Sessions: issuing the cookie at login, checking it on every request, sliding renewal, logout.
+
+use crate::app::App;
+use crate::auth::{self, Claims, Purpose, SESSION_COOKIE};
+use crate::domain::StudentNo;
+use crate::error::AppError;
+use crate::http;
+use crate::store::{SessionRecord, SessionStore};
+use lambda_http::{Body, Request, Response};
+
+/// A request whose session checked out.
+#[derive(Debug, Clone)]
+pub struct Authed {
+    pub student_no: StudentNo,
+    pub session_id: String,
+    pub must_change_password: bool,
+    /// A fresh cookie when the token is past half its life (sliding expiry).
+    pub renewed_cookie: Option<String>,
+}
+
+impl Authed {
+    /// Refuses everything but the password change while the initial password is in use.
+    pub fn require_ready(&self) -> Result<(), AppError> {
+        if self.must_change_password { Err(AppError::PasswordChangeRequired) } else { Ok(()) }
+    }
+    /// Adds the renewed cookie, if any, to a response.
+    pub fn respond(&self, resp: Response<Body>) -> Response<Body> {
+        match &self.renewed_cookie {
+            Some(c) => http::with_cookie(resp, c),
+            None => resp,
+        }
+    }
+}
+
+impl<S: SessionStore> App<S> {
+    /// Starts a session for `no`; returns the `Set-Cookie` value.
+    pub async fn start_session(&self, no: &StudentNo, must_change: bool) -> Result<String, AppError> {
+        let now = self.clock.now();
+        let record = SessionRecord {
+            session_id: auth::random_id(),
+            student_no: no.clone(),
+            created_at: now,
+            expires_at: now + self.settings.session_max,
+        };
+        self.store.create_session(&record).await?;
+        Ok(self.session_cookie(&record, must_change))
+    }
+
+    /// A cookie for an existing session: valid for the idle period, never past the session's end.
+    pub fn session_cookie(&self, record: &SessionRecord, must_change: bool) -> String {
+        let now = self.clock.now();
+        let exp = (now + self.settings.session_idle).min(record.expires_at);
+        let token = self.tokens.issue(&Claims {
+            sub: record.student_no.as_str().to_owned(),
+            sid: record.session_id.clone(),
+            purpose: Purpose::Session,
+            pwc: must_change,
+            iat: now.timestamp(),
+            exp: exp.timestamp(),
+        });
+        auth::session_cookie(&token, (exp - now).num_seconds().max(0), self.settings.cookie_secure)
+    }
+
+    /// Checks the session cookie: signature, expiry, and that the session still exists.
+    pub async fn authenticate(&self, req: &Request) -> Result<Authed, AppError> {
+        let now = self.clock.now();
+        let token = http::cookie(req, SESSION_COOKIE).ok_or(AppError::Unauthenticated)?;
+        let claims = self.tokens.verify(token, Purpose::Session, now).ok_or(AppError::Unauthenticated)?;
+        let record = self.store.get_session(&claims.sid).await?.ok_or(AppError::Unauthenticated)?;
+        if record.expires_at <= now || record.student_no.as_str() != claims.sub {
+            return Err(AppError::Unauthenticated);
+        }
+        let half_life = self.settings.session_idle.num_seconds() / 2;
+        let renewed_cookie = (claims.exp - now.timestamp() < half_life && record.expires_at > now)
+            .then(|| self.session_cookie(&record, claims.pwc));
+        Ok(Authed {
+            student_no: record.student_no,
+            session_id: record.session_id,
+            must_change_password: claims.pwc,
+            renewed_cookie,
+        })
+    }
+
+    /// Ends the session named by the cookie, if any; returns the clearing `Set-Cookie` value.
+    pub async fn logout(&self, req: &Request) -> Result<String, AppError> {
+        // An expired token still names a session worth deleting, so decode without the clock.
+        if let Some(token) = http::cookie(req, SESSION_COOKIE)
+            && let Some(claims) = self.tokens.verify(token, Purpose::Session, chrono::DateTime::UNIX_EPOCH)
+        {
+            self.store.delete_session(&claims.sid).await?;
+        }
+        Ok(auth::clear_session_cookie(self.settings.cookie_secure))
+    }
+}

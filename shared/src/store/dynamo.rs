@@ -1,0 +1,673 @@
+//! DynamoDB implementation of every store capability: one table, `pk`/`sk` keys, one GSI
+//! (`gsi1pk`/`gsi1sk`), TTL attribute `ttl`. See `docs/data-model.md`.
+
+use super::*;
+use crate::domain::{
+    AcademicYear, Address, ChargeStatus, Email, Fen, FeeType, Gender, ItemId, PersonName, Phone, Postcode,
+    AccountKind,
+};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+use chrono::TimeZone;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Names of the table's key attributes and index, shared with the template's definition.
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1: &str = "gsi1";
+pub const GSI1_PK: &str = "gsi1pk";
+pub const GSI1_SK: &str = "gsi1sk";
+pub const TTL: &str = "ttl";
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+// ---------- key and attribute helpers ----------
+
+fn student_pk(no: &StudentNo) -> String {
+    format!("STU#{}", no.as_str())
+}
+
+/// Keys derived from personal data are hashed so that indexes and metrics never show them.
+pub fn hashed_key(prefix: &str, secret_part: &str) -> String {
+    let digest = Sha256::digest(secret_part.as_bytes());
+    format!("{prefix}#{}", &hex::encode(digest)[..32])
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v),
+        _ => Err(StoreError::Corrupt(format!("missing string attribute {name}"))),
+    }
+}
+fn get_opt_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v),
+        _ => None,
+    }
+}
+fn get_i64(item: &Item, name: &str) -> Result<i64, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().map_err(|_| StoreError::Corrupt(format!("bad number {name}"))),
+        _ => Err(StoreError::Corrupt(format!("missing number attribute {name}"))),
+    }
+}
+fn get_opt_i64(item: &Item, name: &str) -> Result<Option<i64>, StoreError> {
+    if item.contains_key(name) { get_i64(item, name).map(Some) } else { Ok(None) }
+}
+fn get_bool(item: &Item, name: &str) -> bool {
+    matches!(item.get(name), Some(AttributeValue::Bool(true)))
+}
+fn instant(secs: i64) -> Result<DateTime<Utc>, StoreError> {
+    Utc.timestamp_opt(secs, 0).single().ok_or_else(|| StoreError::Corrupt("bad timestamp".into()))
+}
+fn corrupt<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> StoreError {
+    move |e| StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+/// Maps SDK errors: failed conditions (also inside transactions) become `Conflict`.
+fn map_err<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
+    match e.code() {
+        Some("ConditionalCheckFailedException") => StoreError::Conflict,
+        Some("TransactionCanceledException")
+            if e.message().is_some_and(|m| m.contains("ConditionalCheckFailed")) =>
+        {
+            StoreError::Conflict
+        }
+        Some(code) => StoreError::Unavailable(format!("{code}: {}", e.message().unwrap_or_default())),
+        None => StoreError::Unavailable(format!("{e:?}")),
+    }
+}
+
+// ---------- students ----------
+
+fn student_item(st: &Student) -> Item {
+    let mut item = key(student_pk(&st.student_no), "PROFILE");
+    item.insert(GSI1_PK.into(), s(hashed_key("IDC", st.id_card.expose())));
+    item.insert(GSI1_SK.into(), s(student_pk(&st.student_no)));
+    item.insert("student_no".into(), s(st.student_no.as_str()));
+    item.insert("name".into(), s(st.name.as_str()));
+    item.insert("gender".into(), s(st.gender.as_str()));
+    item.insert("id_card".into(), s(st.id_card.expose()));
+    item.insert("department".into(), s(&st.department));
+    item.insert("class_name".into(), s(&st.class_name));
+    item.insert("kind".into(), s(st.kind.as_str()));
+    let c = &st.contact;
+    for (k, v) in [
+        ("phone", c.phone.as_ref().map(|p| p.expose().to_owned())),
+        ("email", c.email.as_ref().map(|e| e.as_str().to_owned())),
+        ("postcode", c.postcode.as_ref().map(|p| p.as_str().to_owned())),
+        ("address", c.address.as_ref().map(|a| a.as_str().to_owned())),
+    ] {
+        if let Some(v) = v {
+            item.insert(k.into(), s(v));
+        }
+    }
+    item
+}
+
+fn parse_student(item: &Item) -> Result<Student, StoreError> {
+    Ok(Student {
+        student_no: StudentNo::parse(get_s(item, "student_no")?).map_err(corrupt("student_no"))?,
+        name: PersonName::parse(get_s(item, "name")?).map_err(corrupt("name"))?,
+        gender: Gender::parse(get_s(item, "gender")?).ok_or_else(|| StoreError::Corrupt("gender".into()))?,
+        id_card: IdCardNo::parse(get_s(item, "id_card")?).map_err(corrupt("id_card"))?,
+        department: get_s(item, "department")?.to_owned(),
+        class_name: get_s(item, "class_name")?.to_owned(),
+        kind: AccountKind::parse(get_s(item, "kind")?).ok_or_else(|| StoreError::Corrupt("kind".into()))?,
+        contact: Contact {
+            phone: get_opt_s(item, "phone").map(Phone::parse).transpose().map_err(corrupt("phone"))?,
+            email: get_opt_s(item, "email").map(Email::parse).transpose().map_err(corrupt("email"))?,
+            postcode: get_opt_s(item, "postcode").map(Postcode::parse).transpose().map_err(corrupt("postcode"))?,
+            address: get_opt_s(item, "address").map(Address::parse).transpose().map_err(corrupt("address"))?,
+        },
+    })
+}
+
+fn credential_item(no: &StudentNo, c: &Credential) -> Item {
+    let mut item = key(student_pk(no), "CRED");
+    item.insert("password_hash".into(), s(&c.password_hash));
+    item.insert("must_change".into(), AttributeValue::Bool(c.must_change));
+    if let Some(q) = &c.security_question {
+        item.insert("security_question".into(), s(q));
+    }
+    if let Some(a) = &c.security_answer_hash {
+        item.insert("security_answer_hash".into(), s(a));
+    }
+    item.insert("version".into(), n(c.version));
+    item
+}
+
+#[async_trait]
+impl StudentStore for DynamoStore {
+    async fn get_student(&self, no: &StudentNo) -> Result<Option<Student>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(student_pk(no), "PROFILE")))
+            .send()
+            .await
+            .map_err(map_err)?;
+        out.item().map(parse_student).transpose()
+    }
+
+    async fn find_by_id_card(&self, id: &IdCardNo) -> Result<Option<StudentNo>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", GSI1_PK)
+            .expression_attribute_values(":pk", s(hashed_key("IDC", id.expose())))
+            .limit(2)
+            .send()
+            .await
+            .map_err(map_err)?;
+        match out.items() {
+            [item] => Ok(Some(StudentNo::parse(get_s(item, "student_no")?).map_err(corrupt("student_no"))?)),
+            // Two accounts on one ID number: ambiguous, so nobody logs in by ID number.
+            _ => Ok(None),
+        }
+    }
+
+    async fn create_student(&self, student: &Student, credential: &Credential) -> Result<(), StoreError> {
+        let put = |item: Item| -> Result<TransactWriteItem, StoreError> {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            Ok(TransactWriteItem::builder().put(put).build())
+        };
+        let mut profile = student_item(student);
+        profile.insert("version".into(), n(1));
+        self.client
+            .transact_write_items()
+            .transact_items(put(profile)?)
+            .transact_items(put(credential_item(&student.student_no, credential))?)
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn update_contact(&self, no: &StudentNo, c: &Contact) -> Result<(), StoreError> {
+        let mut sets = vec!["version = version + :one".to_owned()];
+        let mut removes = vec![];
+        let mut values: Item = HashMap::from([(":one".to_owned(), n(1))]);
+        for (k, v) in [
+            ("phone", c.phone.as_ref().map(|p| p.expose().to_owned())),
+            ("email", c.email.as_ref().map(|e| e.as_str().to_owned())),
+            ("postcode", c.postcode.as_ref().map(|p| p.as_str().to_owned())),
+            ("address", c.address.as_ref().map(|a| a.as_str().to_owned())),
+        ] {
+            match v {
+                Some(v) => {
+                    sets.push(format!("{k} = :{k}"));
+                    values.insert(format!(":{k}"), s(v));
+                }
+                None => removes.push(k),
+            }
+        }
+        let mut expr = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(student_pk(no), "PROFILE")))
+            .update_expression(expr)
+            .condition_expression("attribute_exists(pk)")
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            .map_err(|e| match map_err(e) {
+                StoreError::Conflict => StoreError::NotFound,
+                other => other,
+            })?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CredentialStore for DynamoStore {
+    async fn get_credential(&self, no: &StudentNo) -> Result<Option<Credential>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(student_pk(no), "CRED")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(map_err)?;
+        let Some(item) = out.item() else { return Ok(None) };
+        Ok(Some(Credential {
+            password_hash: get_s(item, "password_hash")?.to_owned(),
+            must_change: get_bool(item, "must_change"),
+            security_question: get_opt_s(item, "security_question").map(str::to_owned),
+            security_answer_hash: get_opt_s(item, "security_answer_hash").map(str::to_owned),
+            version: get_i64(item, "version")? as u64,
+        }))
+    }
+
+    async fn replace_credential(&self, no: &StudentNo, expected_version: u64, next: &Credential) -> Result<(), StoreError> {
+        debug_assert_eq!(next.version, expected_version + 1);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(credential_item(no, next)))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", n(expected_version))
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+// ---------- fee items ----------
+
+fn fee_sk(item: &FeeItem) -> String {
+    format!("FEE#{}#{}", item.academic_year, item.item_id.as_str())
+}
+
+fn parse_fee(item: &Item) -> Result<FeeItem, StoreError> {
+    let date = |name| -> Result<NaiveDate, StoreError> {
+        get_s(item, name)?.parse().map_err(corrupt("date"))
+    };
+    Ok(FeeItem {
+        academic_year: AcademicYear::parse(get_s(item, "academic_year")?).map_err(corrupt("academic_year"))?,
+        item_id: ItemId::parse(get_s(item, "item_id")?).map_err(corrupt("item_id"))?,
+        name: get_s(item, "name")?.to_owned(),
+        fee_type: FeeType::parse(get_s(item, "fee_type")?).ok_or_else(|| StoreError::Corrupt("fee_type".into()))?,
+        due: Fen::new(get_i64(item, "due_fen")?),
+        paid: Fen::new(get_i64(item, "paid_fen")?),
+        window_start: date("window_start")?,
+        window_end: date("window_end")?,
+        status: ChargeStatus::parse(get_s(item, "status")?).ok_or_else(|| StoreError::Corrupt("status".into()))?,
+    })
+}
+
+#[async_trait]
+impl FeeStore for DynamoStore {
+    async fn list_fee_items(&self, no: &StudentNo) -> Result<Vec<FeeItem>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :fee)")
+                .expression_attribute_values(":pk", s(student_pk(no)))
+                .expression_attribute_values(":fee", s("FEE#"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(map_err)?;
+            for it in out.items() {
+                items.push(parse_fee(it)?);
+            }
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(items)
+    }
+
+    async fn create_fee_item(&self, no: &StudentNo, f: &FeeItem) -> Result<(), StoreError> {
+        let mut item = key(student_pk(no), &fee_sk(f));
+        item.insert("academic_year".into(), s(f.academic_year.to_string()));
+        item.insert("item_id".into(), s(f.item_id.as_str()));
+        item.insert("name".into(), s(&f.name));
+        item.insert("fee_type".into(), s(f.fee_type.as_str()));
+        item.insert("due_fen".into(), n(f.due.get()));
+        item.insert("paid_fen".into(), n(f.paid.get()));
+        item.insert("window_start".into(), s(f.window_start.to_string()));
+        item.insert("window_end".into(), s(f.window_end.to_string()));
+        item.insert("status".into(), s(f.status.as_str()));
+        item.insert("version".into(), n(1));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+// ---------- sessions ----------
+
+#[async_trait]
+impl SessionStore for DynamoStore {
+    async fn create_session(&self, sess: &SessionRecord) -> Result<(), StoreError> {
+        let mut item = key(format!("SESS#{}", sess.session_id), "SESS");
+        item.insert("student_no".into(), s(sess.student_no.as_str()));
+        item.insert("created_at".into(), n(sess.created_at.timestamp()));
+        item.insert("expires_at".into(), n(sess.expires_at.timestamp()));
+        item.insert(TTL.into(), n(sess.expires_at.timestamp()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_session(&self, session_id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("SESS#{session_id}"), "SESS")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(map_err)?;
+        let Some(item) = out.item() else { return Ok(None) };
+        Ok(Some(SessionRecord {
+            session_id: session_id.to_owned(),
+            student_no: StudentNo::parse(get_s(item, "student_no")?).map_err(corrupt("student_no"))?,
+            created_at: instant(get_i64(item, "created_at")?)?,
+            expires_at: instant(get_i64(item, "expires_at")?)?,
+        }))
+    }
+
+    async fn delete_session(&self, session_id: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("SESS#{session_id}"), "SESS")))
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+// ---------- throttling ----------
+
+fn parse_failures(item: Option<&Item>) -> Result<FailureState, StoreError> {
+    let Some(item) = item else { return Ok(FailureState::default()) };
+    Ok(FailureState {
+        failures: get_opt_i64(item, "failures")?.unwrap_or(0).max(0) as u32,
+        window_start: get_opt_i64(item, "window_start")?.map(instant).transpose()?,
+        locked_until: get_opt_i64(item, "locked_until")?.map(instant).transpose()?,
+    })
+}
+
+#[async_trait]
+impl ThrottleStore for DynamoStore {
+    async fn get_failures(&self, k: &str) -> Result<FailureState, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(k.to_owned(), "THR")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(map_err)?;
+        parse_failures(out.item())
+    }
+
+    async fn record_failure(
+        &self,
+        k: &str,
+        now: DateTime<Utc>,
+        window: chrono::Duration,
+        lock_after: u32,
+        lock_for: chrono::Duration,
+    ) -> Result<FailureState, StoreError> {
+        let cutoff = (now - window).timestamp();
+        let ttl = (now + window.max(lock_for) + chrono::Duration::days(1)).timestamp();
+        let mut state = None;
+        for _ in 0..4 {
+            // Count inside the current window …
+            let counted = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(k.to_owned(), "THR")))
+                .update_expression(
+                    "SET failures = if_not_exists(failures, :zero) + :one, \
+                     window_start = if_not_exists(window_start, :now), #ttl = :ttl",
+                )
+                .condition_expression("attribute_not_exists(window_start) OR window_start > :cutoff")
+                .expression_attribute_names("#ttl", TTL)
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":now", n(now.timestamp()))
+                .expression_attribute_values(":cutoff", n(cutoff))
+                .expression_attribute_values(":ttl", n(ttl))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            match counted {
+                Ok(out) => {
+                    state = Some(parse_failures(out.attributes())?);
+                    break;
+                }
+                Err(e) => match map_err(e) {
+                    StoreError::Conflict => {}
+                    other => return Err(other),
+                },
+            }
+            // … or restart a stale window at 1 (only if it is still stale).
+            let restarted = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(k.to_owned(), "THR")))
+                .update_expression("SET failures = :one, window_start = :now, #ttl = :ttl")
+                .condition_expression("window_start <= :cutoff")
+                .expression_attribute_names("#ttl", TTL)
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":now", n(now.timestamp()))
+                .expression_attribute_values(":cutoff", n(cutoff))
+                .expression_attribute_values(":ttl", n(ttl))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            match restarted {
+                Ok(out) => {
+                    state = Some(parse_failures(out.attributes())?);
+                    break;
+                }
+                Err(e) => match map_err(e) {
+                    StoreError::Conflict => continue,
+                    other => return Err(other),
+                },
+            }
+        }
+        let state = state.ok_or(StoreError::Conflict)?;
+        if state.failures < lock_after {
+            return Ok(state);
+        }
+        let until = now + lock_for;
+        let locked = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(k.to_owned(), "THR")))
+            .update_expression("SET locked_until = :until, failures = :zero REMOVE window_start")
+            .condition_expression("failures >= :limit")
+            .expression_attribute_values(":until", n(until.timestamp()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":limit", n(lock_after))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match locked {
+            Ok(out) => parse_failures(out.attributes()),
+            // A concurrent failure already locked it.
+            Err(e) => match map_err(e) {
+                StoreError::Conflict => self.get_failures(k).await,
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn clear_failures(&self, k: &str) -> Result<(), StoreError> {
+        // Success clears the count but never an active lock.
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(k.to_owned(), "THR")))
+            .update_expression("REMOVE failures, window_start")
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| match map_err(e) {
+                StoreError::Conflict => Ok(()),
+                other => Err(other),
+            })
+    }
+}
+
+// ---------- password-reset codes ----------
+
+#[async_trait]
+impl ResetCodeStore for DynamoStore {
+    async fn get_reset_code(&self, no: &StudentNo) -> Result<Option<ResetCode>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(student_pk(no), "RESET")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(map_err)?;
+        let Some(item) = out.item() else { return Ok(None) };
+        Ok(Some(ResetCode {
+            code_hash: get_s(item, "code_hash")?.to_owned(),
+            sent_at: instant(get_i64(item, "sent_at")?)?,
+            expires_at: instant(get_i64(item, "expires_at")?)?,
+            tries_left: get_i64(item, "tries_left")?.max(0) as u32,
+        }))
+    }
+
+    async fn put_reset_code(&self, no: &StudentNo, c: &ResetCode, cooldown_before: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut item = key(student_pk(no), "RESET");
+        item.insert("code_hash".into(), s(&c.code_hash));
+        item.insert("sent_at".into(), n(c.sent_at.timestamp()));
+        item.insert("expires_at".into(), n(c.expires_at.timestamp()));
+        item.insert("tries_left".into(), n(c.tries_left));
+        item.insert(TTL.into(), n(c.expires_at.timestamp()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR sent_at < :cool")
+            .expression_attribute_values(":cool", n(cooldown_before.timestamp()))
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn take_reset_try(&self, no: &StudentNo) -> Result<u32, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(student_pk(no), "RESET")))
+            .update_expression("SET tries_left = tries_left - :one")
+            .condition_expression("tries_left > :zero")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":zero", n(0))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(map_err)?;
+        let attrs = out.attributes().ok_or_else(|| StoreError::Corrupt("no attributes".into()))?;
+        Ok(get_i64(attrs, "tries_left")?.max(0) as u32)
+    }
+
+    async fn delete_reset_code(&self, no: &StudentNo) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(student_pk(no), "RESET")))
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+// ---------- daily order serial ----------
+
+#[async_trait]
+impl SerialCounter for DynamoStore {
+    async fn next_serial(&self, order_type: OrderType, day: NaiveDate, unit: UnitId) -> Result<Serial, StoreError> {
+        let pk = format!("SEQ#{}#{}#{}", order_type.as_str(), day.format("%y%m%d"), unit.as_str());
+        // Kept a week after its day, then removed by TTL.
+        let ttl = day.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp() + 8 * 86_400;
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, "SEQ")))
+            .update_expression("ADD seq :one SET #ttl = if_not_exists(#ttl, :ttl)")
+            .condition_expression("attribute_not_exists(seq) OR seq < :max")
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":ttl", n(ttl))
+            .expression_attribute_values(":max", n(Serial::MAX))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| match map_err(e) {
+                StoreError::Conflict => StoreError::SerialExhausted,
+                other => other,
+            })?;
+        // When ADD creates the item some emulators also return the key attributes: read `seq` by name.
+        let attrs = out.attributes().ok_or_else(|| StoreError::Corrupt("no attributes".into()))?;
+        let seq = get_i64(attrs, "seq")?;
+        Serial::new(seq as u64).map_err(|_| StoreError::SerialExhausted)
+    }
+}

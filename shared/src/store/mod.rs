@@ -1,0 +1,140 @@
+//! Storage capabilities, each a small trait, and their DynamoDB implementation.
+//!
+//! The access patterns, keys and conditions are documented in `docs/data-model.md`.
+
+pub mod dynamo;
+
+use crate::domain::{Contact, FeeItem, OrderType, Serial, Student, StudentNo, UnitId, IdCardNo};
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+
+pub use dynamo::DynamoStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write found a state other than the one it expected.
+    #[error("conditional write failed: the item changed or already exists")]
+    Conflict,
+    #[error("item not found")]
+    NotFound,
+    /// The daily counter is exhausted (999999 orders of one type and unit in one day).
+    #[error("daily order serial exhausted")]
+    SerialExhausted,
+    #[error("stored item is malformed: {0}")]
+    Corrupt(String),
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Login state of an account. `version` makes every change a compare-and-set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub password_hash: String,
+    pub must_change: bool,
+    pub security_question: Option<String>,
+    pub security_answer_hash: Option<String>,
+    pub version: u64,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("must_change", &self.must_change)
+            .field("has_security_question", &self.security_question.is_some())
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+pub trait StudentStore: Send + Sync {
+    async fn get_student(&self, no: &StudentNo) -> Result<Option<Student>, StoreError>;
+    /// Finds an account by ID-card number (GSI).
+    async fn find_by_id_card(&self, id: &IdCardNo) -> Result<Option<StudentNo>, StoreError>;
+    /// Creates a student and their initial credential together; `Conflict` if either exists.
+    async fn create_student(&self, student: &Student, credential: &Credential) -> Result<(), StoreError>;
+    /// Replaces the contact details of an existing student.
+    async fn update_contact(&self, no: &StudentNo, contact: &Contact) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait CredentialStore: Send + Sync {
+    async fn get_credential(&self, no: &StudentNo) -> Result<Option<Credential>, StoreError>;
+    /// Writes `next` if the stored version still equals `expected_version`; `next.version`
+    /// must be `expected_version + 1`.
+    async fn replace_credential(&self, no: &StudentNo, expected_version: u64, next: &Credential) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait FeeStore: Send + Sync {
+    async fn list_fee_items(&self, no: &StudentNo) -> Result<Vec<FeeItem>, StoreError>;
+    /// Creates a fee item; `Conflict` if that (year, item) already exists for the student.
+    async fn create_fee_item(&self, no: &StudentNo, item: &FeeItem) -> Result<(), StoreError>;
+}
+
+/// A login session; the JWT names it, logout deletes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub session_id: String,
+    pub student_no: StudentNo,
+    pub created_at: DateTime<Utc>,
+    /// Absolute end, however active the session is.
+    pub expires_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(&self, s: &SessionRecord) -> Result<(), StoreError>;
+    async fn get_session(&self, session_id: &str) -> Result<Option<SessionRecord>, StoreError>;
+    async fn delete_session(&self, session_id: &str) -> Result<(), StoreError>;
+}
+
+/// Failure counter of one key (an account name or a client address) inside a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FailureState {
+    pub failures: u32,
+    pub window_start: Option<DateTime<Utc>>,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+#[async_trait]
+pub trait ThrottleStore: Send + Sync {
+    async fn get_failures(&self, key: &str) -> Result<FailureState, StoreError>;
+    /// Atomically counts one failure. A window older than `window` restarts at 1. When the count
+    /// reaches `lock_after`, the key is locked until `now + lock_for` and the count restarts.
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: chrono::Duration,
+        lock_after: u32,
+        lock_for: chrono::Duration,
+    ) -> Result<FailureState, StoreError>;
+    async fn clear_failures(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// A password-reset code sent by SMS.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ResetCode {
+    pub code_hash: String,
+    pub sent_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub tries_left: u32,
+}
+
+#[async_trait]
+pub trait ResetCodeStore: Send + Sync {
+    async fn get_reset_code(&self, no: &StudentNo) -> Result<Option<ResetCode>, StoreError>;
+    /// Stores a new code unless one was sent after `cooldown_before` (then `Conflict`).
+    async fn put_reset_code(&self, no: &StudentNo, code: &ResetCode, cooldown_before: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Takes one try if any are left (`Conflict` otherwise); returns the tries left after it.
+    async fn take_reset_try(&self, no: &StudentNo) -> Result<u32, StoreError>;
+    async fn delete_reset_code(&self, no: &StudentNo) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait SerialCounter: Send + Sync {
+    /// The next daily serial for (type, Beijing date, unit): 1, 2, 3 … never twice, never above
+    /// 999999 (`SerialExhausted`).
+    async fn next_serial(&self, order_type: OrderType, day: NaiveDate, unit: UnitId) -> Result<Serial, StoreError>;
+}

@@ -1,0 +1,75 @@
+// Small DOM and formatting helpers shared by the pages. All user data goes in as text, never HTML.
+
+// h('td', {class: 'num'}, '3500.00') -> <td class="num">3500.00</td>
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === 'class') el.className = v;
+    else if (k === 'text') el.textContent = v;
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : String(c));
+  }
+  return el;
+}
+
+// "3500.00" -> "3,500.00" (string based: amounts are never turned into floats)
+export function money(s) {
+  const str = String(s ?? '0.00');
+  const [int, frac] = str.split('.');
+  return int.replace(/\B(?=(\d{3})+(?!\d))/g, ',') + (frac !== undefined ? '.' + frac : '');
+}
+
+export function isZeroAmount(s) {
+  return !/[1-9]/.test(String(s ?? '0'));
+}
+
+export function orDash(v, empty = '未填写') {
+  return v === null || v === undefined || v === '' ? empty : String(v);
+}
+
+// Show a message in a [role=status]/[role=alert] box; kind: 'error' | 'success' | 'warn' | ''.
+export function setMessage(el, text, kind = 'error') {
+  if (!el) return;
+  el.textContent = text || '';
+  el.className = 'notice' + (kind ? ' ' + kind : '');
+  el.hidden = !text;
+}
+
+export function clearErrors(form) {
+  for (const el of form.querySelectorAll('[data-error-for]')) {
+    el.textContent = '';
+    el.hidden = true;
+  }
+  for (const input of form.querySelectorAll('[aria-invalid]')) input.removeAttribute('aria-invalid');
+}
+
+export function setFieldError(form, field, text) {
+  const el = form.querySelector(`[data-error-for="${field}"]`);
+  if (!el) return false;
+  el.textContent = text;
+  el.hidden = false;
+  const input = form.elements.namedItem(field);
+  if (input && input.setAttribute) input.setAttribute('aria-invalid', 'true');
+  return true;
+}
+
+// Puts each of the server's per-field messages next to its field; anything that has no
+// field on this form (or a non-field error) goes to the form's message box.
+export function showError(form, msgEl, err) {
+  clearErrors(form);
+  const fields = err && err.fields ? err.fields : {};
+  const unplaced = [];
+  let first = null;
+  for (const [name, text] of Object.entries(fields)) {
+    if (setFieldError(form, name, text)) first = first || name;
+    else unplaced.push(text);
+  }
+  setMessage(msgEl, [err.message, ...unplaced].filter(Boolean).join('；'), 'error');
+  const input = first && form.elements.namedItem(first);
+  if (input && input.focus) input.focus();
+}

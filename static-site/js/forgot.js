@@ -1,0 +1,143 @@
+// 忘记密码: verify identity, then reset the password by security answer or SMS code.
+import { api } from './api.js';
+import { clearErrors, setFieldError, setMessage, showError } from './dom.js';
+import { initPublicPage } from './layout.js';
+
+initPublicPage();
+const identityForm = document.getElementById('identity-form');
+const resetForm = document.getElementById('reset-form');
+const msg = document.getElementById('form-message');
+const smsButton = document.getElementById('btn-sms');
+const field = (form, name) => form.elements.namedItem(name);
+let ticket = null;
+let timer = null;
+
+function showStep(n) {
+  identityForm.hidden = n !== 1;
+  resetForm.hidden = n !== 2;
+  document.getElementById('done').hidden = n !== 3;
+  for (const i of [1, 2, 3]) document.getElementById(`step-${i}`).classList.toggle('current', i === n);
+}
+
+function restart(message) {
+  ticket = null;
+  stopCountdown();
+  resetForm.reset();
+  clearErrors(resetForm);
+  showStep(1);
+  setMessage(msg, message, 'error');
+}
+
+function selectMethod(method) {
+  document.getElementById('answer-box').hidden = method !== 'answer';
+  document.getElementById('sms-box').hidden = method !== 'sms';
+}
+
+function stopCountdown() {
+  clearInterval(timer);
+  timer = null;
+  smsButton.disabled = false;
+  smsButton.textContent = '获取验证码';
+}
+
+function startCountdown(seconds) {
+  let left = seconds;
+  smsButton.disabled = true;
+  smsButton.textContent = `重新获取(${left}s)`;
+  timer = setInterval(() => {
+    left -= 1;
+    if (left <= 0) stopCountdown();
+    else smsButton.textContent = `重新获取(${left}s)`;
+  }, 1000);
+}
+
+identityForm.addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  clearErrors(identityForm);
+  setMessage(msg, '');
+  const body = {
+    student_no: field(identityForm, 'student_no').value.trim(),
+    id_card: field(identityForm, 'id_card').value.trim(),
+    name: field(identityForm, 'name').value.trim(),
+  };
+  const labels = { student_no: '请输入学号', id_card: '请输入身份证号', name: '请输入姓名' };
+  const missing = Object.keys(body).filter((k) => !body[k]);
+  if (missing.length) { missing.forEach((k) => setFieldError(identityForm, k, labels[k])); return; }
+  try {
+    const res = await api('POST', '/api/password/forgot', body, { auth: false });
+    ticket = res.ticket;
+    const answerRadio = document.getElementById('method-answer');
+    const smsRadio = document.getElementById('method-sms');
+    answerRadio.disabled = !res.question;
+    smsRadio.disabled = !res.phone_masked;
+    answerRadio.parentElement.lastChild.textContent = res.question ? ' 密保问题' : ' 密保问题（未设置）';
+    smsRadio.parentElement.lastChild.textContent = res.phone_masked ? ' 短信验证码' : ' 短信验证码（未绑定手机）';
+    document.getElementById('question-text').textContent = res.question || '';
+    document.getElementById('phone-text').textContent = res.phone_masked || '';
+    if (!res.question && !res.phone_masked) {
+      setMessage(msg, '该账号未设置密保问题，也未绑定手机号码，无法自助找回密码。请联系学院电话 2755282、2973633。', 'warn');
+      return;
+    }
+    const method = res.question ? 'answer' : 'sms';
+    (method === 'answer' ? answerRadio : smsRadio).checked = true;
+    selectMethod(method);
+    showStep(2);
+  } catch (err) {
+    showError(identityForm, msg, err);
+  }
+});
+
+resetForm.addEventListener('change', (ev) => {
+  if (ev.target.name === 'method') selectMethod(ev.target.value);
+});
+
+smsButton.addEventListener('click', async () => {
+  clearErrors(resetForm);
+  setMessage(msg, '');
+  smsButton.disabled = true;
+  try {
+    const res = await api('POST', '/api/password/forgot/sms', { ticket }, { auth: false });
+    const minutes = Math.round((res.expires_in_seconds || 600) / 60);
+    setMessage(msg, `验证码已发送至 ${res.phone_masked}，${minutes}分钟内有效`, 'success');
+    startCountdown(60);
+    field(resetForm, 'code').focus();
+  } catch (err) {
+    smsButton.disabled = false;
+    if (err.code === 'TICKET_EXPIRED') restart(err.message);
+    else setMessage(msg, err.message, 'error');
+  }
+});
+
+resetForm.addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  clearErrors(resetForm);
+  setMessage(msg, '');
+  const method = field(resetForm, 'method').value;
+  const newPassword = field(resetForm, 'new_password').value;
+  const body = { ticket, method, new_password: newPassword };
+  let ok = true;
+  if (method === 'answer') {
+    body.answer = field(resetForm, 'answer').value.trim();
+    if (!body.answer) { ok = false; setFieldError(resetForm, 'answer', '请输入密保答案'); }
+  } else {
+    body.code = field(resetForm, 'code').value.trim();
+    if (!body.code) { ok = false; setFieldError(resetForm, 'code', '请输入短信验证码'); }
+  }
+  if (!newPassword) { ok = false; setFieldError(resetForm, 'new_password', '请输入新密码'); }
+  else if (newPassword !== field(resetForm, 'confirm_password').value) {
+    ok = false; setFieldError(resetForm, 'confirm_password', '两次输入的新密码不一致');
+  }
+  if (!ok) return;
+  try {
+    await api('POST', '/api/password/forgot/reset', body, { auth: false });
+    stopCountdown();
+    resetForm.reset();
+    setMessage(msg, '');
+    showStep(3);
+  } catch (err) {
+    if (err.code === 'TICKET_EXPIRED') restart(err.message);
+    else if (err.code === 'WRONG_ANSWER') { clearErrors(resetForm); setFieldError(resetForm, 'answer', err.message); }
+    else if (err.code === 'CODE_INVALID' || err.code === 'CODE_EXPIRED') { clearErrors(resetForm); setFieldError(resetForm, 'code', err.message); }
+    else showError(resetForm, msg, err);
+  }
+});

@@ -1,0 +1,34 @@
+// Login page (index.html).
+import { api } from './api.js';
+import { setMessage } from './dom.js';
+import { initPublicPage } from './layout.js';
+
+initPublicPage();
+const form = document.getElementById('login-form');
+const msg = document.getElementById('login-message');
+const params = new URLSearchParams(window.location.search);
+if (params.get('expired')) setMessage(msg, '您尚未登录或登录已超时，请重新登录', 'warn');
+
+form.addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const username = form.username.value.trim();
+  const password = form.password.value;
+  if (!username || !password) {
+    setMessage(msg, '请输入用户名和密码', 'error');
+    (username ? form.password : form.username).focus();
+    return;
+  }
+  const button = form.querySelector('button[type=submit]');
+  button.disabled = true;
+  setMessage(msg, '');
+  try {
+    const res = await api('POST', '/api/login', { username, password }, { auth: false });
+    sessionStorage.clear();
+    window.location.assign(res && res.must_change_password ? 'password.html?forced=1' : 'home.html');
+  } catch (err) {
+    setMessage(msg, err.message, 'error');
+    form.password.value = '';
+    form.password.focus();
+    button.disabled = false;
+  }
+});

@@ -1,0 +1,111 @@
+//! Test harness: each test gets its own table in moto (created from the SAM template), the
+//! demo data, and the local platform's router on a random loopback port.
+//!
+//! moto is started by `scripts/test`, which exports `MOTO_ENDPOINT`.
+
+use local::template::Template;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use shared::App;
+use shared::clock::{ShiftedClock, beijing_date, Clock};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub struct TestApp {
+    pub base: String,
+    pub app: Arc<App>,
+    pub clock: Arc<ShiftedClock>,
+    pub endpoint: String,
+    pub table: String,
+}
+
+pub fn moto_endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT").expect("MOTO_ENDPOINT is not set: run ./scripts/test, which starts moto")
+}
+
+/// A fresh platform: new table, demo data, router on 127.0.0.1:random.
+pub async fn spawn() -> TestApp {
+    let endpoint = moto_endpoint();
+    let cfg = local::sdk_config(&endpoint).await;
+    let table = format!("test-{}", &shared::auth::random_id()[..16]);
+    let template = Template::load_default().expect("template");
+    let clock = Arc::new(ShiftedClock::default());
+    let app = Arc::new(local::build_app(&cfg, &table, b"integration-test-secret-0123456789abcdef", clock.clone()));
+    template.create_table(app.store.client(), &table).await.expect("create table");
+    local::seed::seed(&app, beijing_date(clock.now())).await.expect("seed");
+    let router = local::router(Arc::clone(&app), &template, &local::default_static_dir());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+    });
+    TestApp { base: format!("http://{addr}"), app, clock, endpoint, table }
+}
+
+/// A browser-like client: keeps cookies.
+pub fn browser() -> Client {
+    Client::builder().cookie_store(true).build().unwrap()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post(&self, c: &Client, path: &str, body: Value) -> Response {
+        c.post(self.url(path)).json(&body).send().await.unwrap()
+    }
+    pub async fn put(&self, c: &Client, path: &str, body: Value) -> Response {
+        c.put(self.url(path)).json(&body).send().await.unwrap()
+    }
+    pub async fn get(&self, c: &Client, path: &str) -> Response {
+        c.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn login(&self, c: &Client, username: &str, password: &str) -> Response {
+        self.post(c, "/api/login", json!({"username": username, "password": password})).await
+    }
+
+    /// Logs in with the initial password and completes the forced change to `new_password`.
+    pub async fn login_ready(&self, c: &Client, username: &str, initial: &str, new_password: &str) {
+        let r = self.login(c, username, initial).await;
+        assert_eq!(r.status(), StatusCode::OK, "login {username}");
+        let r = self.post(c, "/api/password", json!({"old_password": initial, "new_password": new_password})).await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT, "forced change for {username}");
+    }
+
+    /// SMS messages moto recorded as sent to `phone_e164`, oldest first.
+    pub async fn sms_sent_to(&self, phone_e164: &str) -> Vec<String> {
+        let data: Value = reqwest::get(format!("{}/moto-api/data.json", self.endpoint)).await.unwrap().json().await.unwrap();
+        let mut out = Vec::new();
+        collect_sms(&data, phone_e164, &mut out);
+        out
+    }
+}
+
+/// Walks moto's state dump for SNS SMS records (`phone_number`, `message`).
+fn collect_sms(v: &Value, phone: &str, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            if m.get("phone_number").and_then(Value::as_str) == Some(phone)
+                && let Some(msg) = m.get("message").and_then(Value::as_str)
+            {
+                out.push(msg.to_owned());
+                return;
+            }
+            m.values().for_each(|x| collect_sms(x, phone, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_sms(x, phone, out)),
+        _ => {}
+    }
+}
+
+/// Reads an error body and checks its shape: `{code, message}` with a Chinese message.
+pub async fn error_code(r: Response) -> (StatusCode, String, Value) {
+    let status = r.status();
+    let body: Value = r.json().await.expect("error bodies are JSON");
+    let code = body["code"].as_str().expect("code").to_owned();
+    let msg = body["message"].as_str().expect("message");
+    assert!(msg.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "message in Chinese: {msg}");
+    (status, code, body)
+}
