@@ -1,7 +1,7 @@
 //! `campus-local`: creates the table from the SAM template in moto, seeds demo data, and serves
 //! every function on its template route plus the static site on one port.
 //!
-//! Usage: campus-local [--port 3000] [--endpoint http://127.0.0.1:4566] [--table campus-pay-local]
+//! Usage: campus-local [--port 3000] [--endpoint http://127.0.0.1:4566] [--table campus-pay-local] [--seed-only]
 
 use local::seed::{DEMO_LOGINS, seed};
 use local::template::Template;
@@ -32,6 +32,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         template.create_table(app.store.client(), &table).await?;
     }
     seed(&app, beijing_date(clock.now())).await?;
+    if std::env::args().any(|a| a == "--seed-only") {
+        println!("table {table} ready with demo data at {endpoint}");
+        return Ok(());
+    }
 
     let router = local::router(app, &template, &local::default_static_dir());
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;

@@ -1,0 +1,68 @@
+//! Personal data and secrets never reach the logs: run the flows that handle them with every
+//! log line captured, then search the capture.
+
+use integration_tests::*;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn id_numbers_phones_passwords_and_codes_stay_out_of_the_logs() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let t = spawn().await;
+    let c = browser();
+    // Failed and successful logins, by user number and by ID-card number.
+    t.login(&browser(), "620502198501010023", "wrong-pass").await;
+    t.login(&browser(), "U0001", "赵六").await;
+    t.login(&c, "2021010101", "0315123x").await;
+    t.login_ready(&c, "2021010101", "03151235", "Campus2026a").await;
+    let r = t.put(&c, "/api/profile", json!({"phone": "13912345678", "email": "zs@lut.edu.cn", "address": "兰工坪路287号"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    t.put(&c, "/api/profile", json!({"phone": "1391234567"})).await;
+    // Forgotten password by SMS, with the code.
+    let step1: serde_json::Value = t
+        .post(&browser(), "/api/password/forgot", json!({"student_no": "2021010102", "id_card": "62010220000708456X", "name": "李四"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    t.post(&browser(), "/api/password/forgot/sms", json!({"ticket": step1["ticket"]})).await;
+    let sms = t.sms_sent_to("+8613912345678").await;
+    let code: String = sms.last().unwrap().chars().filter(char::is_ascii_digit).take(6).collect();
+    let r = t
+        .post(&browser(), "/api/password/forgot/reset", json!({"ticket": step1["ticket"], "method": "sms", "code": code, "new_password": "Secret2026z"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("\"path\":\"/api/login\""), "the capture works: {} bytes", logs.len());
+    assert!(logs.contains("login succeeded"));
+    for secret in [
+        "620502198501010023", "620102199903151235", "62010220000708456X", "0315123", "0708456X",
+        "13912345678", "18712346579", "1391234567", "Campus2026a", "Secret2026z", "赵六", "张三", "李四",
+        "zs@lut.edu.cn", "兰工坪路", step1["ticket"].as_str().unwrap(), &format!("\"{code}\""), "cp_session=",
+    ] {
+        assert!(!logs.contains(secret), "logs contain {secret:?}");
+    }
+}
