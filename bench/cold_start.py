@@ -28,6 +28,7 @@ class Runtime(http.server.BaseHTTPRequestHandler):
     marks = {}
     served = False
     done = threading.Event()
+    killed = threading.Event()
 
     def log_message(self, *a):
         pass
@@ -36,9 +37,9 @@ class Runtime(http.server.BaseHTTPRequestHandler):
         if not self.path.endswith("/invocation/next"):
             self.send_error(404)
             return
-        if Runtime.served:  # second poll: park until the run ends
-            Runtime.done.wait(10)
-            self.send_error(410)
+        if Runtime.served:  # second poll: park until the process is gone, answer nothing
+            Runtime.killed.wait(30)
+            self.close_connection = True
             return
         Runtime.marks["ready"] = time.perf_counter()
         Runtime.served = True
@@ -69,11 +70,8 @@ def main():
     ap.add_argument("--endpoint", required=True)
     ap.add_argument("--table", required=True)
     args = ap.parse_args()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Runtime)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
     env = dict(os.environ,
-               AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{port}", AWS_LAMBDA_FUNCTION_NAME="bench",
+               AWS_LAMBDA_FUNCTION_NAME="bench",
                AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256", AWS_LAMBDA_FUNCTION_VERSION="1",
                AWS_LAMBDA_LOG_STREAM_NAME="bench", AWS_LAMBDA_LOG_GROUP_NAME="bench",
                AWS_ENDPOINT_URL=args.endpoint, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="local",
@@ -82,12 +80,19 @@ def main():
     inits, firsts = [], []
     for _ in range(args.runs):
         Runtime.marks, Runtime.served = {}, False
-        Runtime.done = threading.Event()
+        Runtime.done, Runtime.killed = threading.Event(), threading.Event()
+        # A fresh Runtime API per run, so a killed process's last poll cannot reach the next run.
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Runtime)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{server.server_address[1]}"
         start = time.perf_counter()
         proc = subprocess.Popen([args.binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         Runtime.done.wait(30)
         proc.kill()
         proc.wait()
+        Runtime.killed.set()
+        server.shutdown()
+        server.server_close()
         m = Runtime.marks
         if m.get("status") != 200:
             raise SystemExit(f"unexpected result: {m}")

@@ -30,6 +30,18 @@ ensure_browser() {
   fi
 }
 
+# Prints a TCP port on 127.0.0.1 that is free right now.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Fails if something already listens on 127.0.0.1:$1.
+require_free_port() {
+  if curl -s -o /dev/null "http://127.0.0.1:$1/"; then
+    log "port $1 is already in use (another platform running?); set another port"; return 1
+  fi
+}
+
 # Waits until an HTTP endpoint answers (any status), at most $2 seconds.
 wait_http() {
   local url="$1" limit="${2:-30}" i=0
@@ -43,6 +55,7 @@ wait_http() {
 # Starts moto on 127.0.0.1:$1; its pid goes to MOTO_PID. Callers trap cleanup.
 start_moto() {
   local port="$1"
+  require_free_port "$port"
   mkdir -p "$ROOT/.local"
   "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$ROOT/.local/moto-$port.log" 2>&1 &
   MOTO_PID=$!

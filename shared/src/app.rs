@@ -95,13 +95,40 @@ impl App<DynamoStore> {
     }
 }
 
+/// Crates that log request and response bodies (ID numbers, phones) below `info`: capped at
+/// `info` whatever `RUST_LOG` says.
+const BODY_LOGGING_CRATES: &[&str] = &[
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http",
+    "aws_smithy_http_client",
+    "aws_sdk_dynamodb",
+    "aws_sdk_sns",
+    "aws_runtime",
+    "aws_config",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "lambda_runtime",
+    "lambda_runtime_api_client",
+    "lambda_http",
+];
+
+/// The log filter for `base` directives (e.g. `RUST_LOG`), with the body-logging crates capped.
+pub fn log_filter(base: &str) -> tracing_subscriber::EnvFilter {
+    let mut filter = tracing_subscriber::EnvFilter::try_new(base).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    for krate in BODY_LOGGING_CRATES {
+        filter = filter.add_directive(format!("{krate}=info").parse().expect("valid directive"));
+    }
+    filter
+}
+
 /// Logs as JSON lines (CloudWatch-friendly), level from `RUST_LOG` (default `info`).
 pub fn init_tracing() {
+    let base = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
     let _ = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(log_filter(&base))
         .with_current_span(false)
         .without_time()
         .try_init();

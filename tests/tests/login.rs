@@ -92,6 +92,17 @@ async fn unknown_user_names_lock_exactly_like_real_ones() {
 }
 
 #[tokio::test]
+async fn alternating_user_number_and_id_card_number_buys_no_extra_tries() {
+    let t = spawn().await;
+    for name in ["U0001", "620502198501010023", "U0001", "620502198501010023"] {
+        assert_eq!(error_code(t.login(&browser(), name, "wrong-pass").await).await.1, "INVALID_CREDENTIALS");
+    }
+    assert_eq!(error_code(t.login(&browser(), "620502198501010023", "wrong-pass").await).await.1, "LOCKED");
+    // The account is locked under both of its names.
+    assert_eq!(error_code(t.login(&browser(), "U0001", "赵六").await).await.1, "LOCKED");
+}
+
+#[tokio::test]
 async fn one_client_guessing_across_many_accounts_is_throttled() {
     let t = spawn().await;
     let limit = t.app.settings.client_lock_after;

@@ -107,6 +107,17 @@ impl<S: AccountStores> App<S> {
             return Err(AppError::Locked);
         }
         let found = self.resolve_account(username).await?;
+        // The same account may be typed as a user number or an ID-card number: its own key
+        // counts too, so alternating names buys no extra tries.
+        let own = found
+            .as_ref()
+            .map(|(s, _)| account_key(s.student_no.as_str()))
+            .filter(|k| *k != acct);
+        if let Some(own) = &own
+            && self.is_locked(own).await?
+        {
+            return Err(AppError::Locked);
+        }
         let password = match &found {
             Some((s, c)) => typed_initial(s, c, password),
             None => password.to_owned(),
@@ -114,7 +125,10 @@ impl<S: AccountStores> App<S> {
         let ok = self.hasher.verify(password, found.as_ref().map(|(_, c)| c.password_hash.clone())).await;
         let Some((student, cred)) = found.filter(|_| ok) else {
             let client_locked = self.fail(&client, self.settings.client_lock_after).await?;
-            let account_locked = self.fail(&acct, self.settings.account_lock_after).await?;
+            let mut account_locked = self.fail(&acct, self.settings.account_lock_after).await?;
+            if let Some(own) = &own {
+                account_locked |= self.fail(own, self.settings.account_lock_after).await?;
+            }
             return Err(if account_locked {
                 AppError::Locked
             } else if client_locked {
@@ -124,6 +138,9 @@ impl<S: AccountStores> App<S> {
             });
         };
         self.store.clear_failures(&acct).await?;
+        if let Some(own) = &own {
+            self.store.clear_failures(own).await?;
+        }
         let cookie = self.start_session(&student.student_no, cred.must_change).await?;
         tracing::info!(kind = student.kind.as_str(), must_change = cred.must_change, "login succeeded");
         Ok(LoggedIn { student, must_change_password: cred.must_change, cookie })
@@ -154,8 +171,8 @@ impl<S: AccountStores> App<S> {
     /// 密码修改. Ends a forced change; returns the session cookie re-issued without the flag.
     pub async fn change_password(&self, who: &Authed, old: &str, new: &str) -> Result<String, AppError> {
         let (student, cred) = self.account(&who.student_no).await?;
-        let new = NewPassword::parse(new, &student).map_err(|e| AppError::field("new_password", rule_message(e)))?;
         self.check_password(&student.student_no, &cred, &typed_initial(&student, &cred, old), "old_password").await?;
+        let new = NewPassword::parse(new, &student).map_err(|e| AppError::field("new_password", rule_message(e)))?;
         if old == new.expose() {
             return Err(AppError::field("new_password", "新密码不能与原密码相同"));
         }
@@ -255,7 +272,10 @@ impl<S: AccountStores> App<S> {
     async fn open_ticket(&self, ticket: &str) -> Result<(Student, Credential, String), AppError> {
         let claims = self.tokens.verify(ticket, Purpose::Reset, self.clock.now()).ok_or(AppError::TicketExpired)?;
         let no = StudentNo::parse(&claims.sub).map_err(|_| AppError::TicketExpired)?;
-        let (student, cred) = self.account(&no).await.map_err(|_| AppError::TicketExpired)?;
+        let (student, cred) = self.account(&no).await.map_err(|e| match e {
+            AppError::Unauthenticated => AppError::TicketExpired,
+            other => other,
+        })?;
         let version_ok = claims.sid.rsplit_once('.').is_some_and(|(_, v)| v == cred.version.to_string());
         if !version_ok {
             return Err(AppError::TicketExpired);

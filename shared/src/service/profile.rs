@@ -116,7 +116,10 @@ impl<S: StudentStore + CredentialStore> App<S> {
     pub async fn update_profile(&self, who: &Authed, change: &ContactChange) -> Result<ProfileView, AppError> {
         let mut s = self.store.get_student(&who.student_no).await?.ok_or(AppError::Unauthenticated)?;
         let contact = apply_change(&s.contact, change)?;
-        self.store.update_contact(&s.student_no, &contact).await?;
+        self.store.update_contact(&s.student_no, &contact).await.map_err(|e| match e {
+            crate::store::StoreError::NotFound => AppError::Unauthenticated,
+            other => other.into(),
+        })?;
         s.contact = contact;
         tracing::info!("profile updated");
         Ok(ProfileView::new(&s, who.must_change_password))

@@ -391,7 +391,11 @@ impl SessionStore for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
-            .map_err(map_err)?;
+            .map_err(|e| match map_err(e) {
+                // A 128-bit random id collided: never expected, and not the user's doing.
+                StoreError::Conflict => StoreError::Unavailable("session id collision".into()),
+                other => other,
+            })?;
         Ok(())
     }
 
@@ -521,7 +525,8 @@ impl ThrottleStore for DynamoStore {
                 },
             }
         }
-        let state = state.ok_or(StoreError::Conflict)?;
+        // Four lost races in a row: the key is under heavy contention; report it as a store fault.
+        let state = state.ok_or_else(|| StoreError::Unavailable("failure counter contended".into()))?;
         if state.failures < lock_after {
             return Ok(state);
         }
