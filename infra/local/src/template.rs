@@ -69,10 +69,11 @@ impl Template {
         for (name, res) in resources {
             let name = name.as_str().unwrap_or_default();
             match str_at(res, "Type") {
-                Some("AWS::DynamoDB::Table")
-                    if table.replace(res.get("Properties").cloned().ok_or_else(|| shape("table without Properties"))?).is_some() =>
-                {
-                    return Err(shape("more than one table"));
+                Some("AWS::DynamoDB::Table") => {
+                    let props = res.get("Properties").cloned().ok_or_else(|| shape("table without Properties"))?;
+                    if table.replace(props).is_some() {
+                        return Err(shape("more than one table"));
+                    }
                 }
                 Some("AWS::Serverless::Function") => {
                     let function = res
