@@ -6,6 +6,7 @@ pub mod auth;
 pub mod clock;
 pub mod domain;
 pub mod error;
+pub mod gateway;
 pub mod http;
 pub mod service;
 pub mod sms;

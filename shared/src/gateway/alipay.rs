@@ -1,0 +1,1 @@
+//! Alipay (see gateways.md §1). Written next.
