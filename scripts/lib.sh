@@ -57,7 +57,8 @@ start_moto() {
   local port="$1"
   require_free_port "$port"
   mkdir -p "$ROOT/.local"
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$ROOT/.local/moto-$port.log" 2>&1 &
+  # moto with requests serialised: see scripts/moto_server.py.
+  "$VENV/bin/python" "$ROOT/scripts/moto_server.py" 127.0.0.1 "$port" >"$ROOT/.local/moto-$port.log" 2>&1 &
   MOTO_PID=$!
   wait_http "http://127.0.0.1:$port/moto-api/" 30
   log "moto server on http://127.0.0.1:$port (pid $MOTO_PID)"

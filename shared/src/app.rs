@@ -28,6 +28,10 @@ pub struct Settings {
     pub reset_code_ttl: Duration,
     pub reset_code_tries: u32,
     pub sms_cooldown: Duration,
+    /// An unpaid order expires this long after it was made.
+    pub order_ttl: Duration,
+    /// The 5-character unit id in order numbers (`LUTAU`).
+    pub unit_id: crate::domain::UnitId,
 }
 
 impl Default for Settings {
@@ -44,6 +48,8 @@ impl Default for Settings {
             reset_code_ttl: Duration::minutes(10),
             reset_code_tries: 5,
             sms_cooldown: Duration::seconds(60),
+            order_ttl: Duration::hours(2),
+            unit_id: crate::domain::UnitId::parse("LUTAU").expect("valid unit id"),
         }
     }
 }
@@ -65,6 +71,7 @@ pub struct App<S = DynamoStore> {
     pub hasher: Hasher,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
+    pub gateways: crate::gateway::Gateways,
 }
 
 /// The AWS SDK configuration from the environment (region, credentials, and
@@ -84,6 +91,16 @@ impl App<DynamoStore> {
         if let Ok(v) = std::env::var("COOKIE_SECURE") {
             settings.cookie_secure = !matches!(v.as_str(), "false" | "0" | "no");
         }
+        if let Ok(v) = std::env::var("ORDER_TTL_MINUTES") {
+            let minutes: i64 = v.parse().map_err(|_| ConfigError::Invalid("ORDER_TTL_MINUTES", "not a number"))?;
+            if !(10..=24 * 60).contains(&minutes) {
+                return Err(ConfigError::Invalid("ORDER_TTL_MINUTES", "must be 10 to 1440"));
+            }
+            settings.order_ttl = Duration::minutes(minutes);
+        }
+        if let Ok(v) = std::env::var("UNIT_ID") {
+            settings.unit_id = crate::domain::UnitId::parse(&v).map_err(|_| ConfigError::Invalid("UNIT_ID", "5 upper-case letters or digits"))?;
+        }
         Ok(Self {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&cfg), table),
             sms: Arc::new(SnsSms::new(aws_sdk_sns::Client::new(&cfg))),
@@ -91,6 +108,7 @@ impl App<DynamoStore> {
             hasher: Hasher::new(),
             clock: Arc::new(SystemClock),
             settings,
+            gateways: crate::gateway::Gateways::default(),
         })
     }
 }

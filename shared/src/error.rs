@@ -38,6 +38,14 @@ pub enum AppError {
     NoPhone,
     #[error("not found")]
     NotFound,
+    #[error("items are in open order {0}")]
+    OrderInProgress(String),
+    #[error("order is no longer open")]
+    OrderNotOpen,
+    #[error("payment channel not configured")]
+    ChannelUnavailable,
+    #[error("gateway did not answer usefully")]
+    GatewayUnavailable,
     #[error("SMS could not be sent: {0}")]
     Sms(String),
     #[error("store: {0}")]
@@ -56,10 +64,11 @@ impl AppError {
             Unauthenticated | InvalidCredentials | TicketExpired => StatusCode::UNAUTHORIZED,
             PasswordChangeRequired => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
-            NoSecurityQuestion | NoPhone => StatusCode::CONFLICT,
+            NoSecurityQuestion | NoPhone | OrderInProgress(_) | OrderNotOpen => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Locked | TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-            Sms(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Sms(_) | GatewayUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ChannelUnavailable => StatusCode::CONFLICT,
             Store(StoreError::Conflict) => StatusCode::CONFLICT,
             Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -84,6 +93,10 @@ impl AppError {
             NoSecurityQuestion => "NO_SECURITY_QUESTION",
             NoPhone => "NO_PHONE",
             NotFound => "NOT_FOUND",
+            OrderInProgress(_) => "ORDER_IN_PROGRESS",
+            OrderNotOpen => "ORDER_NOT_OPEN",
+            ChannelUnavailable => "CHANNEL_UNAVAILABLE",
+            GatewayUnavailable => "GATEWAY_UNAVAILABLE",
             Sms(_) => "SMS_UNAVAILABLE",
             Store(StoreError::Conflict) => "CONFLICT",
             Store(_) => "INTERNAL",
@@ -110,6 +123,10 @@ impl AppError {
             NoSecurityQuestion => "该账户未设置密保问题，请使用短信验证码找回".into(),
             NoPhone => "该账户未登记手机号码，请使用密保问题找回或联系学院".into(),
             NotFound => "请求的内容不存在".into(),
+            OrderInProgress(no) => format!("所选项目已在缴费单 {no} 中等待支付或确认，请继续支付该缴费单，或取消后重新选择"),
+            OrderNotOpen => "该缴费单当前不能进行此操作（已支付、已关闭或已过期），请返回【学费缴费】查看".into(),
+            ChannelUnavailable => "该支付方式暂未开通，请选择其他支付方式".into(),
+            GatewayUnavailable => "支付机构暂时无法确认交易状态，请稍后再试；如已扣款切勿重复缴费".into(),
             Sms(_) => "短信发送失败，请稍后再试".into(),
             Store(StoreError::Conflict) => "数据已被修改，请刷新页面后重试".into(),
             Store(_) => "系统繁忙，请稍后再试".into(),

@@ -1,13 +1,18 @@
 //! docs/openapi.yaml kept true: its routes are the SAM template's, its error catalogue is
 //! `AppError`'s, its request schemas are as strict as the server, and every answer the running
-//! platform gives (status, code, success body shape, Set-Cookie) is one the document lists.
+//! platform gives (status, code, message, success body shape, Set-Cookie) is one the document
+//! lists.
+//!
+//! Requests name concrete paths (`/api/orders/XF261126LUTAU000001`); the harness finds the
+//! documented path (`/api/orders/{order_no}`) they are an instance of.
 
 use integration_tests::*;
 use reqwest::Client;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use shared::AppError;
+use shared::clock::{Clock, beijing_date};
 use shared::store::StoreError;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 const ERROR_REF: &str = "#/components/schemas/Error";
@@ -57,9 +62,74 @@ impl Doc {
     }
     /// A body made of every request property's `example`.
     fn example(&self, m: &str, p: &str) -> Option<Value> {
-        let props = self.request_schema(m, p)?["properties"].as_object().expect("request properties");
-        let ex = props.iter().map(|(k, s)| (k.clone(), s.get("example").unwrap_or_else(|| panic!("{m} {p}: {k} has no example")).clone()));
-        Some(Value::Object(ex.collect()))
+        Some(self.example_of(self.request_schema(m, p)?, &format!("{m} {p}")))
+    }
+    /// The schema's `example`; else, for an object, every property's; for an array, one item's.
+    fn example_of(&self, schema: &Value, at: &str) -> Value {
+        let s = self.resolve(schema);
+        if let Some(e) = s.get("example") {
+            return e.clone();
+        }
+        match s["type"].as_str() {
+            Some("object") => {
+                let props = s["properties"].as_object().unwrap_or_else(|| panic!("{at}: no properties"));
+                Value::Object(props.iter().map(|(k, ps)| (k.clone(), self.example_of(ps, &format!("{at}.{k}")))).collect())
+            }
+            Some("array") => json!([self.example_of(&s["items"], &format!("{at}[0]"))]),
+            _ => panic!("{at} has no example"),
+        }
+    }
+    /// The operation's path parameters (resolved), by name.
+    fn path_params(&self, m: &str, p: &str) -> BTreeMap<String, &Value> {
+        [&self.0["paths"][p]["parameters"], &self.op(m, p)["parameters"]]
+            .into_iter()
+            .flat_map(|l| l.as_array().into_iter().flatten())
+            .map(|x| self.resolve(x))
+            .filter(|x| x["in"] == "path")
+            .map(|x| (x["name"].as_str().expect("parameter name").to_owned(), x))
+            .collect()
+    }
+    /// The documented path `concrete` is an instance of, and its path parameters' values. Literal
+    /// segments win over parameters, as at API Gateway.
+    fn route(&self, m: &str, concrete: &str) -> (String, BTreeMap<String, String>) {
+        let segs: Vec<&str> = concrete.split('/').collect();
+        let mut found: Vec<(usize, String, BTreeMap<String, String>)> = self
+            .ops()
+            .into_iter()
+            .filter(|(om, _)| om == m)
+            .filter_map(|(_, p)| {
+                let ps: Vec<&str> = p.split('/').collect();
+                if ps.len() != segs.len() {
+                    return None;
+                }
+                let mut values = BTreeMap::new();
+                for (a, b) in ps.iter().zip(&segs) {
+                    match a.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
+                        Some(name) if !b.is_empty() => {
+                            values.insert(name.to_owned(), (*b).to_owned());
+                        }
+                        None if a == b => {}
+                        _ => return None,
+                    }
+                }
+                Some((values.len(), p, values))
+            })
+            .collect();
+        found.sort_by_key(|f| f.0);
+        let (_, p, values) = found.into_iter().next().unwrap_or_else(|| panic!("{m} {concrete} is not in docs/openapi.yaml"));
+        (p, values)
+    }
+    /// `p` with each `{name}` replaced by its value in `given`, or else by the parameter's example.
+    fn fill(&self, m: &str, p: &str, given: &[(&str, &str)]) -> String {
+        let params = self.path_params(m, p);
+        let seg = |s: &str| match s.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
+            Some(name) => match given.iter().find(|(k, _)| *k == name) {
+                Some((_, v)) => (*v).to_owned(),
+                None => params.get(name).and_then(|x| x["example"].as_str()).unwrap_or_else(|| panic!("{m} {p}: {{{name}}} has no example")).to_owned(),
+            },
+            None => s.to_owned(),
+        };
+        p.split('/').map(seg).collect::<Vec<_>>().join("/")
     }
     /// Needs the session cookie (not just accepts it).
     fn authenticated(&self, m: &str, p: &str) -> bool {
@@ -68,6 +138,19 @@ impl Doc {
     }
     fn code_info(&self, code: &str) -> &Value {
         &self.0["components"]["schemas"]["Error"]["x-codes"][code]
+    }
+    /// Checks `message` reads as `code`'s `x-codes` message, each `{name}` in it filled in by a
+    /// value of the schema `params.name`; returns those values.
+    fn fill_ins(&self, code: &str, message: &str, at: &str) -> BTreeMap<String, String> {
+        let info = self.code_info(code);
+        let template = info["message"].as_str().unwrap_or_else(|| panic!("{at}: x-codes.{code} has no message"));
+        let values = fill_ins(template, message).unwrap_or_else(|| panic!("{at}: message {message:?} is not x-codes.{code}.message {template:?}"));
+        let declared: BTreeSet<&str> = info["params"].as_object().into_iter().flatten().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(values.keys().map(String::as_str).collect::<BTreeSet<_>>(), declared, "{at}: x-codes.{code}: placeholders vs params");
+        for (k, v) in &values {
+            self.check_shape(&info["params"][k], &json!(v), &format!("{at}: {{{k}}}"));
+        }
+        values
     }
 
     /// Light structural check: types, enums, nullability, required and undocumented properties.
@@ -101,15 +184,127 @@ impl Doc {
                 if s["format"] == "date" {
                     assert!(chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").is_ok(), "{at}: {t} is not YYYY-MM-DD");
                 }
+                if s["format"] == "date-time" {
+                    assert!(chrono::DateTime::parse_from_rfc3339(t).is_ok() && t.ends_with('Z'), "{at}: {t} is not an RFC 3339 UTC timestamp");
+                }
                 if let Some(p) = s["pattern"].as_str() {
                     assert!(pattern_ok(p, t), "{at}: {t} does not match {p}");
                 }
+                let n = t.chars().count() as u64;
+                assert!(s["minLength"].as_u64().is_none_or(|min| n >= min), "{at}: {t} is shorter than {}", s["minLength"]);
+                assert!(s["maxLength"].as_u64().is_none_or(|max| n <= max), "{at}: {t} is longer than {}", s["maxLength"]);
             }
             Some("boolean") => assert!(v.is_boolean(), "{at}: {v} is not a boolean"),
-            Some("integer") => assert!(v.is_i64() || v.is_u64(), "{at}: {v} is not an integer"),
+            Some("integer") => {
+                let n = v.as_i64().unwrap_or_else(|| panic!("{at}: {v} is not an integer"));
+                assert!(s["minimum"].as_i64().is_none_or(|min| n >= min), "{at}: {n} is below {}", s["minimum"]);
+            }
             _ => {}
         }
     }
+
+    /// Every object in a request schema is closed.
+    fn assert_closed(&self, schema: &Value, at: &str) {
+        let s = self.resolve(schema);
+        match s["type"].as_str() {
+            Some("object") => {
+                assert_eq!(s["additionalProperties"], false, "{at}: request schema must be closed");
+                for (k, ps) in s["properties"].as_object().into_iter().flatten() {
+                    self.assert_closed(ps, &format!("{at}.{k}"));
+                }
+            }
+            Some("array") => self.assert_closed(&s["items"], &format!("{at}[]")),
+            _ => {}
+        }
+    }
+
+    /// The variants of a valid request value `v` (at JSON pointer `at`) its schema decides: for
+    /// an object, an unknown property and, per property, a wrong type, a value outside its enum,
+    /// null, absence; for an array, the same for its first item; all the way down.
+    fn variants(&self, schema: &Value, v: &Value, at: &str, out: &mut Vec<Variant>) {
+        let s = self.resolve(schema);
+        match s["type"].as_str() {
+            Some("object") => {
+                out.push(Variant { what: "an unknown property".into(), at: format!("{at}/x_unknown"), value: Some(json!(1)), refused: true });
+                let required: Vec<&str> = s["required"].as_array().into_iter().flatten().map(|r| r.as_str().unwrap()).collect();
+                for (k, ps) in s["properties"].as_object().unwrap_or_else(|| panic!("{at}: no properties")) {
+                    let here = format!("{at}/{k}");
+                    let x = v.get(k).unwrap_or_else(|| panic!("{here}: missing from the example"));
+                    self.value_variants(ps, x, &here, out);
+                    out.push(Variant { what: "missing".into(), at: here, value: None, refused: required.contains(&k.as_str()) });
+                }
+            }
+            Some("array") => {
+                let first = v.get(0).unwrap_or_else(|| panic!("{at}: the example array is empty"));
+                self.value_variants(&s["items"], first, &format!("{at}/0"), out);
+            }
+            _ => {}
+        }
+    }
+    /// A wrong type, a value outside the enum, null; then the value's own variants.
+    fn value_variants(&self, schema: &Value, v: &Value, at: &str, out: &mut Vec<Variant>) {
+        let s = self.resolve(schema);
+        let t = s["type"].as_str().unwrap_or_default();
+        let wrong = match t {
+            "string" => json!(12345),
+            "array" | "object" | "integer" | "boolean" => json!("x"),
+            _ => panic!("{at}: this test does not know request values of type {:?}", s["type"]),
+        };
+        out.push(Variant { what: format!("{wrong} for a {t}"), at: at.to_owned(), value: Some(wrong), refused: true });
+        if s.get("enum").is_some() {
+            out.push(Variant { what: "outside its enum".into(), at: at.to_owned(), value: Some(json!("not-in-the-enum")), refused: true });
+        }
+        out.push(Variant { what: "null".into(), at: at.to_owned(), value: Some(Value::Null), refused: s["nullable"] != true });
+        self.variants(s, v, at, out);
+    }
+}
+
+/// A request body with the value at `at` (a JSON pointer) replaced, or removed (`None`), and
+/// whether the server must refuse it as malformed (400 `BAD_REQUEST`).
+struct Variant {
+    what: String,
+    at: String,
+    value: Option<Value>,
+    refused: bool,
+}
+
+impl Variant {
+    fn apply(&self, body: &Value) -> Value {
+        let mut b = body.clone();
+        let (parent, key) = self.at.rsplit_once('/').expect("a pointer");
+        match (b.pointer_mut(parent).unwrap_or_else(|| panic!("{}: no {parent}", self.at)), &self.value) {
+            (Value::Object(o), Some(v)) => {
+                o.insert(key.to_owned(), v.clone());
+            }
+            (Value::Object(o), None) => {
+                o.remove(key);
+            }
+            (Value::Array(a), Some(v)) => a[key.parse::<usize>().unwrap()] = v.clone(),
+            (x, _) => panic!("{}: cannot edit {x}", self.at),
+        }
+        b
+    }
+}
+
+/// The `{name}` values that make `template` read `message`; `None` when nothing does.
+fn fill_ins(template: &str, message: &str) -> Option<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let (mut t, mut m) = (template, message);
+    while let Some(open) = t.find('{') {
+        m = m.strip_prefix(&t[..open])?;
+        let close = open + t[open..].find('}')?;
+        let name = &t[open + 1..close];
+        t = &t[close + 1..];
+        // The value runs to the next literal text, or to the end.
+        let next = &t[..t.find('{').unwrap_or(t.len())];
+        let end = if next.is_empty() { m.len() } else { m.find(next)? };
+        if end == 0 {
+            return None;
+        }
+        out.insert(name.to_owned(), m[..end].to_owned());
+        m = &m[end..];
+    }
+    (t == m).then_some(out)
 }
 
 /// The document's patterns, checked without a regex engine.
@@ -118,6 +313,14 @@ fn pattern_ok(pattern: &str, s: &str) -> bool {
     match pattern {
         r"^-?[0-9]+\.[0-9]{2}$" => s.strip_prefix('-').unwrap_or(s).split_once('.').is_some_and(|(a, b)| digits(a) && digits(b) && b.len() == 2),
         "^[0-9]{4}-[0-9]{4}$" => s.split_once('-').is_some_and(|(a, b)| digits(a) && digits(b) && a.len() == 4 && b.len() == 4),
+        "^[A-Z]{2}[0-9]{6}[A-Z0-9]{5}[0-9]{6}$" => {
+            s.len() == 19
+                && s.bytes().enumerate().all(|(i, b)| match i {
+                    0..=1 => b.is_ascii_uppercase(),
+                    2..=7 | 13..=18 => b.is_ascii_digit(),
+                    _ => b.is_ascii_uppercase() || b.is_ascii_digit(),
+                })
+        }
         _ => panic!("tests/tests/openapi.rs cannot check the pattern {pattern}: teach pattern_ok"),
     }
 }
@@ -128,11 +331,13 @@ fn every_error() -> Vec<AppError> {
     use AppError::*;
     let all = vec![BadRequest("x".into()), PayloadTooLarge, AppError::field("f", "m"), Unauthenticated, InvalidCredentials, PasswordChangeRequired,
         Locked, TooManyRequests, IdentityMismatch, TicketExpired, WrongAnswer, CodeInvalid, CodeExpired, NoSecurityQuestion, NoPhone, NotFound,
-        Sms("x".into()), Store(StoreError::Conflict), Store(StoreError::Unavailable("x".into()))];
+        OrderInProgress("XF261126LUTAU000001".into()), OrderNotOpen, Sms("x".into()), ChannelUnavailable, GatewayUnavailable, Store(StoreError::Conflict),
+        Store(StoreError::Unavailable("x".into()))];
     for e in &all {
         match e {
             BadRequest(_) | PayloadTooLarge | Validation(_) | Unauthenticated | InvalidCredentials | PasswordChangeRequired | Locked | TooManyRequests
-            | IdentityMismatch | TicketExpired | WrongAnswer | CodeInvalid | CodeExpired | NoSecurityQuestion | NoPhone | NotFound | Sms(_) | Store(_) => {}
+            | IdentityMismatch | TicketExpired | WrongAnswer | CodeInvalid | CodeExpired | NoSecurityQuestion | NoPhone | NotFound | OrderInProgress(_)
+            | OrderNotOpen | Sms(_) | ChannelUnavailable | GatewayUnavailable | Store(_) => {}
         }
     }
     all
@@ -150,9 +355,12 @@ impl Api {
         Api { t: spawn().await, doc: Doc::load(), seen: Mutex::default() }
     }
 
-    /// Sends a request and checks the answer against the document; returns (status, code or "", body).
-    async fn call(&self, c: &Client, m: &str, p: &str, body: Option<String>) -> (u16, String, Value) {
-        let mut req = c.request(m.parse().unwrap(), self.t.url(p));
+    /// Sends a request to the concrete `path` and checks the answer against the document; returns
+    /// (status, code or "", body).
+    async fn call(&self, c: &Client, m: &str, path: &str, body: Option<String>) -> (u16, String, Value) {
+        let (p, values) = self.doc.route(m, path);
+        let p = p.as_str();
+        let mut req = c.request(m.parse().unwrap(), self.t.url(path));
         if let Some(b) = body {
             req = req.header("content-type", "application/json").body(b);
         }
@@ -162,7 +370,7 @@ impl Api {
         let text = r.text().await.unwrap();
         let v: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON answer") };
         let code = if status >= 400 { v["code"].as_str().unwrap_or_default().to_owned() } else { String::new() };
-        let at = format!("{m} {p} → {status} {code}");
+        let at = format!("{m} {path} → {status} {code}");
         assert!(self.doc.outcomes(m, p).contains(&(status, code.clone())), "{at}: not documented for this operation ({text})");
         let resp = self.doc.resolve(&self.doc.op(m, p)["responses"][status.to_string()]);
         let declared = resp["headers"].get("Set-Cookie").map(|h| self.doc.resolve(h));
@@ -170,12 +378,17 @@ impl Api {
         assert!(cookie || declared.is_none_or(|h| h["required"] != true), "{at}: documented Set-Cookie missing");
         if status >= 400 {
             self.doc.check_shape(&json!({"$ref": ERROR_REF}), &v, &at);
-            assert_eq!(v["message"], self.doc.code_info(&code)["message"], "{at}: message differs from x-codes");
+            self.doc.fill_ins(&code, v["message"].as_str().unwrap_or_default(), &at);
             assert_eq!(v.get("fields").is_some(), code == "VALIDATION", "{at}: fields go with VALIDATION only");
         } else {
             match resp["content"]["application/json"].get("schema") {
                 Some(schema) => self.doc.check_shape(schema, &v, &at),
                 None => assert!(text.is_empty(), "{at}: body {text} but the document has none"),
+            }
+            // A success names something real: its path parameters are as documented.
+            let params = self.doc.path_params(m, p);
+            for (name, value) in &values {
+                self.doc.check_shape(&params[name]["schema"], &json!(value), &format!("{at}: {{{name}}}"));
             }
         }
         self.seen.lock().unwrap().insert((m.to_owned(), p.to_owned(), status, code.clone()));
@@ -183,9 +396,9 @@ impl Api {
     }
 
     /// Like `call` with a JSON body (or none), and asserts the outcome.
-    async fn expect(&self, c: &Client, m: &str, p: &str, body: Option<Value>, want: (u16, &str)) -> Value {
-        let (status, code, v) = self.call(c, m, p, body.map(|b| b.to_string())).await;
-        assert_eq!((status, code.as_str()), want, "{m} {p}: {v}");
+    async fn expect(&self, c: &Client, m: &str, path: &str, body: Option<Value>, want: (u16, &str)) -> Value {
+        let (status, code, v) = self.call(c, m, path, body.map(|b| b.to_string())).await;
+        assert_eq!((status, code.as_str()), want, "{m} {path}: {v}");
         v
     }
 
@@ -209,6 +422,16 @@ impl Api {
         self.expect(&c, "POST", "/api/password", Some(json!({"old_password": initial, "new_password": new})), (204, "")).await;
         c
     }
+
+    /// The demo data's current academic year starts in this year (see infra/local/src/seed.rs).
+    fn year(&self) -> u16 {
+        local::seed::current_academic_year(beijing_date(self.t.clock.now()))
+    }
+}
+
+/// One picked fee item of a `POST /api/orders` body.
+fn pick(start: u16, item_id: &str) -> Value {
+    json!({"academic_year": format!("{start}-{}", start + 1), "item_id": item_id})
 }
 
 #[test]
@@ -230,7 +453,10 @@ fn the_error_catalogue_is_the_codes_and_every_operation_lists_the_common_errors(
     for e in &errors {
         let info = doc.code_info(e.code());
         assert_eq!(info["status"], e.status().as_u16(), "x-codes.{}.status", e.code());
-        assert_eq!(info["message"], e.message(), "x-codes.{}.message", e.code());
+        let values = doc.fill_ins(e.code(), &e.message(), &format!("x-codes.{}.message", e.code()));
+        if let AppError::OrderInProgress(no) = e {
+            assert_eq!(values.get("order_no"), Some(no), "x-codes.ORDER_IN_PROGRESS: {{order_no}} is the blocking order");
+        }
     }
     for (m, p) in doc.ops() {
         let outcomes = doc.outcomes(&m, &p);
@@ -240,10 +466,22 @@ fn the_error_catalogue_is_the_codes_and_every_operation_lists_the_common_errors(
         let has = |s: u16, c: &str| outcomes.contains(&(s, c.to_owned()));
         assert!(has(500, "INTERNAL"), "{m} {p}: any route can fail with 500 INTERNAL");
         if let Some(schema) = doc.request_schema(&m, &p) {
-            assert_eq!(schema["additionalProperties"], false, "{m} {p}: request schema must be closed");
+            doc.assert_closed(schema, &format!("{m} {p}"));
             assert!(has(400, "BAD_REQUEST") && has(413, "PAYLOAD_TOO_LARGE"), "{m} {p}: a JSON body can be malformed or too large");
         }
         assert_eq!(doc.authenticated(&m, &p), has(401, "UNAUTHENTICATED"), "{m} {p}: 401 UNAUTHENTICATED iff the cookie is required");
+        // Path parameters: each `{name}` documented, required, with an example of its schema; what
+        // a parameter names may not exist (404).
+        let named: BTreeSet<String> = p.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')).map(str::to_owned).collect();
+        let params = doc.path_params(&m, &p);
+        assert_eq!(params.keys().cloned().collect::<BTreeSet<_>>(), named, "{m} {p}: documented path parameters vs the path");
+        for (name, param) in &params {
+            assert_eq!(param["required"], true, "{m} {p}: path parameter {name} must be required");
+            assert!(param["example"].is_string(), "{m} {p}: path parameter {name} needs an example");
+            doc.check_shape(&param["schema"], &param["example"], &format!("{m} {p}: {{{name}}} example"));
+        }
+        assert!(params.is_empty() || has(404, "NOT_FOUND"), "{m} {p}: what a path parameter names may not exist: 404 NOT_FOUND");
+        assert_eq!(doc.route(&m, &doc.fill(&m, &p, &[])).0, p, "{m} {p}: its example path is another route's");
     }
 }
 
@@ -251,33 +489,28 @@ fn the_error_catalogue_is_the_codes_and_every_operation_lists_the_common_errors(
 async fn request_schemas_are_exactly_as_strict_as_the_server() {
     let api = Api::new().await;
     let c = api.ready("2021010101", "03151235", "Campus2026a").await;
+    // Path parameters name real things, so that a well-formed body gets past the lookup.
+    let order = api.expect(&c, "POST", "/api/orders", Some(json!({"items": [pick(api.year(), "EXAM")]})), (201, "")).await;
+    let given = [("order_no", order["order_no"].as_str().unwrap())];
     for (m, p) in api.doc.ops() {
         let Some(schema) = api.doc.request_schema(&m, &p) else { continue };
-        assert_eq!(schema["additionalProperties"], false, "{m} {p}");
+        let path = api.doc.fill(&m, &p, &given);
         let full = api.doc.example(&m, &p).unwrap();
-        // The example with one property changed (`None`: removed); true when refused as malformed.
-        let refused = async |k: &str, v: Option<Value>| {
-            let mut b: Map<String, Value> = full.as_object().unwrap().clone();
-            match v {
-                Some(v) => b.insert(k.to_owned(), v),
-                None => b.remove(k),
-            };
-            let (status, code, _) = api.call(&c, &m, &p, Some(Value::Object(b).to_string())).await;
+        let malformed = async |body: &Value| {
+            let (status, code, _) = api.call(&c, &m, &path, Some(body.to_string())).await;
             (status, code.as_str()) == (400, "BAD_REQUEST")
         };
-        assert!(!refused("", None).await, "{m} {p}: the document's example (every property) is refused");
-        assert!(refused("x_unknown", Some(json!(1))).await, "{m} {p}: an unknown property is accepted");
-        let required: Vec<&str> = schema["required"].as_array().into_iter().flatten().map(|r| r.as_str().unwrap()).collect();
-        for (k, prop) in schema["properties"].as_object().unwrap() {
-            assert_eq!(prop["type"], "string", "{m} {p}: {k}: this test only knows string properties");
-            assert!(refused(k, Some(json!(12345))).await, "{m} {p}: {k} as a number is accepted");
-            assert!(prop.get("enum").is_none() || refused(k, Some(json!("not-in-the-enum"))).await, "{m} {p}: {k} outside its enum");
-            assert_eq!(refused(k, Some(Value::Null)).await, prop["nullable"] != true, "{m} {p}: {k} null vs nullable");
-            assert_eq!(refused(k, None).await, required.contains(&k.as_str()), "{m} {p}: {k} missing vs required");
+        assert!(!malformed(&full).await, "{m} {p}: the document's example (every property) is refused");
+        let mut variants = Vec::new();
+        api.doc.variants(schema, &full, "", &mut variants);
+        for v in &variants {
+            let refused = malformed(&v.apply(&full)).await;
+            let says = if v.refused { "refused" } else { "accepted" };
+            assert_eq!(refused, v.refused, "{m} {p}: {} at {}: the document says {says}", v.what, v.at);
         }
         let mut big = full.clone();
         big["x_padding"] = json!("a".repeat(65 * 1024));
-        assert_eq!(api.call(&c, &m, &p, Some(big.to_string())).await.1, "PAYLOAD_TOO_LARGE", "{m} {p}: over 64 KiB");
+        assert_eq!(api.call(&c, &m, &path, Some(big.to_string())).await.1, "PAYLOAD_TOO_LARGE", "{m} {p}: over 64 KiB");
     }
 }
 
@@ -287,9 +520,11 @@ async fn every_route_answers_only_what_the_document_lists() {
     let ops = api.doc.ops();
     let body = |m: &str, p: &str| api.doc.example(m, p);
 
+    let path = |m: &str, p: &str| api.doc.fill(m, p, &[]);
+
     // No session: 401 exactly where the document requires the cookie.
     for (m, p) in ops.iter().filter(|(m, p)| api.doc.authenticated(m, p)) {
-        api.expect(&Client::new(), m, p, body(m, p), (401, "UNAUTHENTICATED")).await;
+        api.expect(&Client::new(), m, &path(m, p), body(m, p), (401, "UNAUTHENTICATED")).await;
     }
     api.expect(&Client::new(), "POST", "/api/logout", None, (204, "")).await;
 
@@ -298,7 +533,7 @@ async fn every_route_answers_only_what_the_document_lists() {
     assert_eq!(api.login(&forced, "2021010103", "11227895").await["must_change_password"], true);
     for (m, p) in ops.iter().filter(|(m, p)| api.doc.authenticated(m, p)) {
         let lists_403 = api.doc.outcomes(m, p).contains(&(403, "PASSWORD_CHANGE_REQUIRED".into()));
-        let (status, ..) = api.call(&forced, m, p, body(m, p).map(|b| b.to_string())).await;
+        let (status, ..) = api.call(&forced, m, &path(m, p), body(m, p).map(|b| b.to_string())).await;
         assert_eq!(status == 403, lists_403, "{m} {p} during a forced change");
     }
     assert_eq!(api.expect(&forced, "GET", "/api/me", None, (200, "")).await["must_change_password"], true);
@@ -325,6 +560,49 @@ async fn every_route_answers_only_what_the_document_lists() {
     api.expect(&c, "PUT", "/api/security-question", Some(q), (204, "")).await;
     assert_eq!(api.expect(&c, "GET", "/api/security-question", None, (200, "")).await["question"], "我的小学名称？");
     api.expect(&c, "POST", "/api/password", Some(json!({"old_password": "Campus2026a", "new_password": "Campus2026b"})), (204, "")).await;
+
+    // 学费缴费 (张三): a new order, the same items reused (any listing order, a new phone), an
+    // overlapping pick refused naming the order, the phone, cancelling; then the items are free.
+    let y = api.year();
+    let order = api.expect(&c, "POST", "/api/orders", Some(json!({"items": [pick(y, "TUITION"), pick(y, "EXAM")]})), (201, "")).await;
+    let no = order["order_no"].as_str().unwrap().to_owned();
+    let what = |o: &Value| (o["state"].as_str().map(str::to_owned), o["total"].as_str().map(str::to_owned), o["receipt_phone_masked"].as_str().map(str::to_owned));
+    let some = |state: &str, total: &str, masked: &str| (Some(state.to_owned()), Some(total.to_owned()), Some(masked.to_owned()));
+    assert_eq!(what(&order), some("open", "3920.00", "187****6579"));
+    let again = json!({"items": [pick(y, "EXAM"), pick(y, "TUITION")], "phone": "13800001111"});
+    let again = api.expect(&c, "POST", "/api/orders", Some(again), (200, "")).await;
+    assert_eq!((again["order_no"].as_str(), what(&again)), (Some(no.as_str()), some("open", "3920.00", "138****1111")));
+    let busy = api.expect(&c, "POST", "/api/orders", Some(json!({"items": [pick(y, "TUITION")]})), (409, "ORDER_IN_PROGRESS")).await;
+    let named = api.doc.fill_ins("ORDER_IN_PROGRESS", busy["message"].as_str().unwrap(), "ORDER_IN_PROGRESS");
+    assert_eq!(named["order_no"], no, "the message names the blocking order");
+    let v = api.expect(&c, "POST", "/api/orders", Some(json!({"items": [pick(y, "EXAM"), pick(y, "EXAM")]})), (400, "VALIDATION")).await;
+    assert!(v["fields"]["items"].is_string(), "{v}");
+    let (get, phone, cancel) = (format!("/api/orders/{no}"), format!("/api/orders/{no}/phone"), format!("/api/orders/{no}/cancel"));
+    assert_eq!(what(&api.expect(&c, "GET", &get, None, (200, "")).await), some("open", "3920.00", "138****1111"));
+    let v = api.expect(&c, "PUT", &phone, Some(json!({"phone": "123"})), (400, "VALIDATION")).await;
+    assert!(v["fields"]["phone"].is_string(), "{v}");
+    let changed = api.expect(&c, "PUT", &phone, Some(json!({"phone": "139 0000 2222"})), (200, "")).await;
+    assert_eq!(what(&changed), some("open", "3920.00", "139****2222"));
+    let closed = api.expect(&c, "POST", &cancel, None, (200, "")).await;
+    assert_eq!((what(&closed), closed["seconds_left"].as_i64()), (some("closed", "3920.00", "139****2222"), Some(0)));
+    api.expect(&c, "POST", &cancel, None, (409, "ORDER_NOT_OPEN")).await;
+    api.expect(&c, "PUT", &phone, Some(json!({"phone": "13900003333"})), (409, "ORDER_NOT_OPEN")).await;
+    assert_eq!(api.expect(&c, "GET", &get, None, (200, "")).await["state"], "closed");
+    let fresh = api.expect(&c, "POST", "/api/orders", Some(json!({"items": [pick(y, "TUITION")]})), (201, "")).await;
+    let fresh = fresh["order_no"].as_str().unwrap().to_owned();
+    assert_ne!(fresh, no, "a new order, a new number");
+    // 王五: an item 暂停收费 cannot be ordered; without a phone on file one must be given; 张三's
+    // order does not exist for him, nor does an unknown or malformed number.
+    let v = api.expect(&forced, "POST", "/api/orders", Some(json!({"items": [pick(y, "BOOKS")], "phone": "13912345678"})), (400, "VALIDATION")).await;
+    assert!(v["fields"]["items"].as_str().is_some_and(|m| m.contains("暂停收费")), "{v}");
+    let v = api.expect(&forced, "POST", "/api/orders", Some(json!({"items": [pick(y, "TUITION")]})), (400, "VALIDATION")).await;
+    assert!(v["fields"]["phone"].is_string(), "{v}");
+    for other in [fresh.as_str(), "XF200101LUTAU999999", "NOT-AN-ORDER", "xf261126lutau000001"] {
+        api.expect(&forced, "GET", &format!("/api/orders/{other}"), None, (404, "NOT_FOUND")).await;
+        api.expect(&forced, "PUT", &format!("/api/orders/{other}/phone"), Some(json!({"phone": "13912345678"})), (404, "NOT_FOUND")).await;
+        api.expect(&forced, "POST", &format!("/api/orders/{other}/cancel"), None, (404, "NOT_FOUND")).await;
+    }
+    assert_eq!(what(&api.expect(&c, "GET", &format!("/api/orders/{fresh}"), None, (200, "")).await), some("open", "3800.00", "187****6579"));
 
     // 忘记密码 by security answer.
     let forgot = |no: &str, id: &str, name: &str| Some(json!({"student_no": no, "id_card": id, "name": name}));
@@ -408,7 +686,7 @@ async fn a_store_outage_gets_documented_answers() {
         if let Some(Value::Object(b)) = body.as_mut().filter(|_| p.starts_with("/api/password/forgot/")) {
             b.insert("ticket".into(), step1["ticket"].clone());
         }
-        let (status, code, _) = api.call(&c, &m, &p, body.map(|b| b.to_string())).await;
+        let (status, code, _) = api.call(&c, &m, &api.doc.fill(&m, &p, &[]), body.map(|b| b.to_string())).await;
         // Every route, reset tickets included, reports the outage as such.
         let want: &[(u16, &str)] = &[(500, "INTERNAL")];
         assert!(want.contains(&(status, code.as_str())), "{m} {p} with the store down: {status} {code}");

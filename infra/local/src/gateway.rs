@@ -5,7 +5,7 @@
 use crate::template::Template;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Request as AxumRequest};
+use axum::extract::{ConnectInfo, RawPathParams, Request as AxumRequest};
 use axum::response::{IntoResponse, Response as AxumResponse};
 use base64::Engine;
 use futures::future::BoxFuture;
@@ -26,6 +26,7 @@ pub fn handlers() -> HashMap<&'static str, Handler> {
     m.insert("login", |app, req| Box::pin(async move { login::handle(&app, req).await }));
     m.insert("profile", |app, req| Box::pin(async move { profile::handle(&app, req).await }));
     m.insert("fees", |app, req| Box::pin(async move { fees::handle(&app, req).await }));
+    m.insert("orders", |app, req| Box::pin(async move { orders::handle(&app, req).await }));
     m
 }
 
@@ -48,7 +49,7 @@ pub fn api_router(app: Arc<App>, template: &Template) -> Router {
         let app = Arc::clone(&app);
         router = router.route(
             path,
-            axum::routing::any(move |ConnectInfo(peer): ConnectInfo<SocketAddr>, req: AxumRequest| {
+            axum::routing::any(move |ConnectInfo(peer): ConnectInfo<SocketAddr>, params: RawPathParams, req: AxumRequest| {
                 let (app, table, path) = (Arc::clone(&app), Arc::clone(&table), path_owned.clone());
                 async move {
                     let method = req.method().as_str().to_owned();
@@ -56,7 +57,8 @@ pub fn api_router(app: Arc<App>, template: &Template) -> Router {
                         // API Gateway answers an undeclared method on a known path with 404.
                         return from_lambda(shared::http::not_found());
                     };
-                    match to_lambda(req, &format!("{method} {path}"), peer).await {
+                    let params: Map<String, Value> = params.iter().map(|(k, v)| (k.to_owned(), Value::String(v.to_owned()))).collect();
+                    match to_lambda(req, &format!("{method} {path}"), params, peer).await {
                         Ok(lreq) => from_lambda(handler(app, lreq).await),
                         Err(resp) => resp,
                     }
@@ -69,7 +71,7 @@ pub fn api_router(app: Arc<App>, template: &Template) -> Router {
 }
 
 /// Builds the API Gateway payload-v2 event and lets `lambda_http` turn it into its request.
-async fn to_lambda(req: AxumRequest, route_key: &str, peer: SocketAddr) -> Result<lambda_http::Request, AxumResponse> {
+async fn to_lambda(req: AxumRequest, route_key: &str, path_params: Map<String, Value>, peer: SocketAddr) -> Result<lambda_http::Request, AxumResponse> {
     let (parts, body) = req.into_parts();
     let bytes: Bytes = axum::body::to_bytes(body, GATEWAY_MAX_BODY)
         .await
@@ -108,6 +110,7 @@ async fn to_lambda(req: AxumRequest, route_key: &str, peer: SocketAddr) -> Resul
         "cookies": cookies,
         "headers": headers,
         "queryStringParameters": query,
+        "pathParameters": path_params,
         "requestContext": {
             "accountId": "000000000000",
             "apiId": "local",

@@ -36,6 +36,7 @@ pub fn build_app(cfg: &aws_config::SdkConfig, table: &str, jwt_secret: &[u8], cl
         clock,
         // Plain http locally: a Secure cookie would never come back.
         settings: Settings { cookie_secure: false, ..Settings::default() },
+        gateways: shared::gateway::Gateways::default(),
     }
 }
 

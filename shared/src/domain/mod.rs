@@ -5,6 +5,7 @@ pub mod contact;
 pub mod fee;
 pub mod ids;
 pub mod money;
+pub mod order;
 pub mod order_no;
 pub mod password;
 pub mod student;
@@ -14,6 +15,9 @@ pub use contact::{Address, ContactError, Email, Phone, Postcode};
 pub use fee::{ChargeStatus, FeeItem, FeeType, ItemId, NotPayable};
 pub use ids::{Gender, IdCardNo, IdError, StudentNo};
 pub use money::{Fen, MoneyError};
+pub use order::{
+    item_set, Attempt, AttemptState, Channel, ConfirmedPayment, Order, OrderLine, OrderState, OutTradeNo, OutTradeNoError, PaymentOutcome,
+};
 pub use order_no::{OrderNo, OrderNoError, OrderType, Serial, UnitId};
 pub use password::{NewPassword, PasswordRuleError};
 pub use student::{AccountKind, Contact, NameError, PersonName, Student};

@@ -21,3 +21,106 @@ pub enum GatewayError {
     #[error("key material invalid: {0}")]
     Key(String),
 }
+
+use crate::domain::{Channel, Fen, OutTradeNo};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// Where the student is paying from: a QR code on a PC, H5 on a phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    Pc,
+    Phone,
+}
+
+impl Device {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Device::Pc => "pc",
+            Device::Phone => "phone",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pc" => Some(Device::Pc),
+            "phone" => Some(Device::Phone),
+            _ => None,
+        }
+    }
+}
+
+/// What a gateway needs to start one attempt.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    pub out_trade_no: OutTradeNo,
+    pub amount: Fen,
+    pub subject: String,
+    /// Already shortened below the order's own expiry.
+    pub expires_at: DateTime<Utc>,
+    pub device: Device,
+    pub client_ip: String,
+    pub now: DateTime<Utc>,
+}
+
+/// What the browser does next.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum PaymentAction {
+    /// Show this content as a QR code to scan with the channel's app.
+    Qr { content: String },
+    /// Send the browser here (H5 cashier).
+    Redirect { url: String },
+    /// Auto-submit this form (UnionPay front consume).
+    Form { action: String, fields: Vec<(String, String)> },
+}
+
+/// A trade as the gateway reports it when asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TradeState {
+    /// The gateway does not know it (yet: an Alipay QR not scanned).
+    NotFound,
+    /// Created at the gateway, not paid.
+    Pending,
+    Paid { gateway_trade_no: String, amount: Fen, paid_at: DateTime<Utc> },
+    Closed,
+    Refunded,
+}
+
+/// A gateway call that did not give an answer we can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("gateway unreachable: {0}")]
+    Transport(String),
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+}
+
+/// One payment channel's gateway, as the use cases see it.
+#[async_trait]
+pub trait PaymentGateway: Send + Sync {
+    fn channel(&self) -> Channel;
+    async fn start(&self, req: &StartRequest) -> Result<PaymentAction, CallError>;
+    async fn query(&self, out_trade_no: &OutTradeNo, now: DateTime<Utc>) -> Result<TradeState, CallError>;
+    /// Closes an unpaid trade so it can no longer be paid. A trade the gateway never saw
+    /// counts as closed.
+    async fn close(&self, out_trade_no: &OutTradeNo, now: DateTime<Utc>) -> Result<(), CallError>;
+}
+
+/// The configured gateways. A channel without configuration is simply not offered.
+#[derive(Clone, Default)]
+pub struct Gateways(std::collections::HashMap<Channel, std::sync::Arc<dyn PaymentGateway>>);
+
+impl Gateways {
+    pub fn with(mut self, gateway: std::sync::Arc<dyn PaymentGateway>) -> Self {
+        self.0.insert(gateway.channel(), gateway);
+        self
+    }
+    pub fn get(&self, channel: Channel) -> Option<&std::sync::Arc<dyn PaymentGateway>> {
+        self.0.get(&channel)
+    }
+    /// Configured channels, in the order students see them.
+    pub fn channels(&self) -> Vec<Channel> {
+        Channel::ALL.into_iter().filter(|c| self.0.contains_key(c)).collect()
+    }
+}

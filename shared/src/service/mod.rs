@@ -2,7 +2,10 @@
 //! view or an [`AppError`](crate::error::AppError). Handlers only parse and map.
 
 pub mod accounts;
+pub mod checkout;
 pub mod fees;
+pub mod orders;
+pub mod payments;
 pub mod profile;
 pub mod session;
 

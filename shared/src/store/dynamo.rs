@@ -676,3 +676,402 @@ impl SerialCounter for DynamoStore {
         Serial::new(seq as u64).map_err(|_| StoreError::SerialExhausted)
     }
 }
+
+// ---------- orders ----------
+
+use crate::domain::{Order, OrderLine, OrderNo, OrderState};
+
+fn order_pk(no: &OrderNo) -> String {
+    format!("ORDER#{no}")
+}
+fn lock_pk(student: &StudentNo, item_key: &str) -> String {
+    format!("OPEN#{}#{item_key}", student.as_str())
+}
+
+fn order_item(o: &Order) -> Item {
+    let mut item = key(order_pk(&o.order_no), "ORDER");
+    item.insert(GSI1_PK.into(), s(format!("ORDERS#{}", o.student_no.as_str())));
+    item.insert(GSI1_SK.into(), s(o.order_no.to_string()));
+    item.insert("order_no".into(), s(o.order_no.to_string()));
+    item.insert("student_no".into(), s(o.student_no.as_str()));
+    item.insert("total_fen".into(), n(o.total.get()));
+    item.insert("receipt_phone".into(), s(o.receipt_phone.expose()));
+    item.insert("state".into(), s(o.state.as_str()));
+    item.insert("created_at".into(), n(o.created_at.timestamp()));
+    item.insert("expires_at".into(), n(o.expires_at.timestamp()));
+    item.insert("attempts".into(), n(o.attempts));
+    item.insert("version".into(), n(o.version));
+    let lines = o
+        .lines
+        .iter()
+        .map(|l| {
+            AttributeValue::M(HashMap::from([
+                ("academic_year".to_owned(), s(l.academic_year.to_string())),
+                ("item_id".to_owned(), s(l.item_id.as_str())),
+                ("name".to_owned(), s(&l.name)),
+                ("fee_type".to_owned(), s(l.fee_type.as_str())),
+                ("amount_fen".to_owned(), n(l.amount.get())),
+            ]))
+        })
+        .collect();
+    item.insert("lines".into(), AttributeValue::L(lines));
+    item
+}
+
+fn parse_order(item: &Item) -> Result<Order, StoreError> {
+    let lines = match item.get("lines") {
+        Some(AttributeValue::L(v)) => v
+            .iter()
+            .map(|l| {
+                let AttributeValue::M(m) = l else { return Err(StoreError::Corrupt("order line".into())) };
+                Ok(OrderLine {
+                    academic_year: AcademicYear::parse(get_s(m, "academic_year")?).map_err(corrupt("academic_year"))?,
+                    item_id: ItemId::parse(get_s(m, "item_id")?).map_err(corrupt("item_id"))?,
+                    name: get_s(m, "name")?.to_owned(),
+                    fee_type: FeeType::parse(get_s(m, "fee_type")?).ok_or_else(|| StoreError::Corrupt("fee_type".into()))?,
+                    amount: Fen::new(get_i64(m, "amount_fen")?),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => return Err(StoreError::Corrupt("order without lines".into())),
+    };
+    Ok(Order {
+        order_no: OrderNo::parse(get_s(item, "order_no")?).map_err(corrupt("order_no"))?,
+        student_no: StudentNo::parse(get_s(item, "student_no")?).map_err(corrupt("student_no"))?,
+        lines,
+        total: Fen::new(get_i64(item, "total_fen")?),
+        receipt_phone: Phone::parse(get_s(item, "receipt_phone")?).map_err(corrupt("receipt_phone"))?,
+        state: OrderState::parse(get_s(item, "state")?).ok_or_else(|| StoreError::Corrupt("state".into()))?,
+        created_at: instant(get_i64(item, "created_at")?)?,
+        expires_at: instant(get_i64(item, "expires_at")?)?,
+        attempts: get_i64(item, "attempts")?.clamp(0, 99) as u8,
+        version: get_i64(item, "version")? as u64,
+    })
+}
+
+impl DynamoStore {
+    fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
+
+#[async_trait]
+impl OrderStore for DynamoStore {
+    async fn create_order(&self, o: &Order) -> Result<(), StoreError> {
+        let mut tx = self.client.transact_write_items().transact_items(self.put_new(order_item(o))?);
+        for line in &o.lines {
+            let mut lock = key(lock_pk(&o.student_no, &line.item_key()), "LOCK");
+            lock.insert("order_no".into(), s(o.order_no.to_string()));
+            tx = tx.transact_items(self.put_new(lock)?);
+        }
+        tx.send().await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_order(&self, no: &OrderNo) -> Result<Option<Order>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(order_pk(no), "ORDER")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(map_err)?;
+        out.item().map(parse_order).transpose()
+    }
+
+    async fn open_order_for_item(&self, student: &StudentNo, item_key: &str) -> Result<Option<OrderNo>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(lock_pk(student, item_key), "LOCK")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(map_err)?;
+        out.item()
+            .map(|it| OrderNo::parse(get_s(it, "order_no")?).map_err(corrupt("order_no")))
+            .transpose()
+    }
+
+    async fn close_order(&self, o: &Order) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{Delete, Update};
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(order_pk(&o.order_no), "ORDER")))
+            .update_expression("SET #state = :closed, version = version + :one")
+            .condition_expression("#state = :open AND version = :v")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":closed", s(OrderState::Closed.as_str()))
+            .expression_attribute_values(":open", s(OrderState::Open.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":v", n(o.version))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut tx = self.client.transact_write_items().transact_items(TransactWriteItem::builder().update(update).build());
+        for line in &o.lines {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(lock_pk(&o.student_no, &line.item_key()), "LOCK")))
+                .condition_expression("order_no = :no")
+                .expression_attribute_values(":no", s(o.order_no.to_string()))
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            tx = tx.transact_items(TransactWriteItem::builder().delete(delete).build());
+        }
+        tx.send().await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn set_receipt_phone(&self, o: &Order, phone: &Phone) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(order_pk(&o.order_no), "ORDER")))
+            .update_expression("SET receipt_phone = :p, version = version + :one")
+            .condition_expression("#state = :open AND version = :v")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":p", s(phone.expose()))
+            .expression_attribute_values(":open", s(OrderState::Open.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":v", n(o.version))
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+// ---------- attempts and payments ----------
+
+use crate::domain::{Attempt, AttemptState, Channel, ConfirmedPayment, OutTradeNo, PaymentOutcome};
+use aws_sdk_dynamodb::types::{Delete, Update};
+
+fn attempt_sk(no: &OutTradeNo) -> String {
+    format!("ATTEMPT#{no}")
+}
+
+fn attempt_item(a: &Attempt) -> Item {
+    let mut item = key(order_pk(&a.order_no), &attempt_sk(&a.out_trade_no));
+    item.insert("out_trade_no".into(), s(a.out_trade_no.as_str()));
+    item.insert("order_no".into(), s(a.order_no.to_string()));
+    item.insert("student_no".into(), s(a.student_no.as_str()));
+    item.insert("channel".into(), s(a.channel.as_str()));
+    item.insert("amount_fen".into(), n(a.amount.get()));
+    item.insert("state".into(), s(a.state.as_str()));
+    item.insert("created_at".into(), n(a.created_at.timestamp()));
+    if let Some(t) = &a.gateway_trade_no {
+        item.insert("gateway_trade_no".into(), s(t));
+    }
+    if let Some(t) = a.paid_at {
+        item.insert("paid_at".into(), n(t.timestamp()));
+    }
+    item
+}
+
+fn parse_attempt(item: &Item) -> Result<Attempt, StoreError> {
+    Ok(Attempt {
+        out_trade_no: OutTradeNo::parse(get_s(item, "out_trade_no")?).map_err(corrupt("out_trade_no"))?,
+        order_no: OrderNo::parse(get_s(item, "order_no")?).map_err(corrupt("order_no"))?,
+        student_no: StudentNo::parse(get_s(item, "student_no")?).map_err(corrupt("student_no"))?,
+        channel: Channel::parse(get_s(item, "channel")?).ok_or_else(|| StoreError::Corrupt("channel".into()))?,
+        amount: Fen::new(get_i64(item, "amount_fen")?),
+        state: AttemptState::parse(get_s(item, "state")?).ok_or_else(|| StoreError::Corrupt("attempt state".into()))?,
+        created_at: instant(get_i64(item, "created_at")?)?,
+        gateway_trade_no: get_opt_s(item, "gateway_trade_no").map(str::to_owned),
+        paid_at: get_opt_i64(item, "paid_at")?.map(instant).transpose()?,
+    })
+}
+
+fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+impl DynamoStore {
+    /// attempt `from` → `to` with the payment's facts, conditional on the attempt's state.
+    fn pay_attempt(&self, a: &Attempt, p: &ConfirmedPayment, to: AttemptState) -> Result<TransactWriteItem, StoreError> {
+        let update = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(order_pk(&a.order_no), &attempt_sk(&a.out_trade_no))))
+                .update_expression("SET #state = :to, gateway_trade_no = :trade, paid_at = :paid")
+                .condition_expression("#state = :from")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":to", s(to.as_str()))
+                .expression_attribute_values(":from", s(a.state.as_str()))
+                .expression_attribute_values(":trade", s(&p.gateway_trade_no))
+                .expression_attribute_values(":paid", n(p.paid_at.timestamp()))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The bank-transaction record (银行交易记录) of a paid attempt.
+    fn bank_record(&self, a: &Attempt, p: &ConfirmedPayment, state: AttemptState) -> Result<TransactWriteItem, StoreError> {
+        let mut item = key(student_pk(&a.student_no), &format!("TXN#{}", a.out_trade_no));
+        item.insert("out_trade_no".into(), s(a.out_trade_no.as_str()));
+        item.insert("order_no".into(), s(a.order_no.to_string()));
+        item.insert("channel".into(), s(a.channel.as_str()));
+        item.insert("gateway_trade_no".into(), s(&p.gateway_trade_no));
+        item.insert("amount_fen".into(), n(p.amount.get()));
+        item.insert("paid_at".into(), n(p.paid_at.timestamp()));
+        item.insert("state".into(), s(state.as_str()));
+        self.put_new(item)
+    }
+}
+
+#[async_trait]
+impl PaymentStore for DynamoStore {
+    async fn create_attempt(&self, o: &Order, a: &Attempt) -> Result<(), StoreError> {
+        let bump = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(order_pk(&o.order_no), "ORDER")))
+                .update_expression("SET attempts = attempts + :one, version = version + :one")
+                .condition_expression("#state = :open AND version = :v")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":open", s(OrderState::Open.as_str()))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":v", n(o.version))
+                .build(),
+        )?;
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(bump).build())
+            .transact_items(self.put_new(attempt_item(a))?)
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_attempt(&self, no: &OutTradeNo) -> Result<Option<Attempt>, StoreError> {
+        let Some(order) = no.order_no() else { return Ok(None) };
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(order_pk(&order), &attempt_sk(no))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(map_err)?;
+        out.item().map(parse_attempt).transpose()
+    }
+
+    async fn list_attempts(&self, order: &OrderNo) -> Result<Vec<Attempt>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :a)")
+            .expression_attribute_values(":pk", s(order_pk(order)))
+            .expression_attribute_values(":a", s("ATTEMPT#"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(map_err)?;
+        out.items().iter().map(parse_attempt).collect()
+    }
+
+    async fn close_attempt(&self, a: &Attempt) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(order_pk(&a.order_no), &attempt_sk(&a.out_trade_no))))
+            .update_expression("SET #state = :closed")
+            .condition_expression("#state = :created")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":closed", s(AttemptState::Closed.as_str()))
+            .expression_attribute_values(":created", s(AttemptState::Created.as_str()))
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn store_notification(&self, channel: Channel, out_trade_no: &str, received_at: DateTime<Utc>, raw: &str) -> Result<(), StoreError> {
+        let mut item = key(format!("NOTIFY#{}#{out_trade_no}", channel.as_str()), &format!("{}#{}", received_at.timestamp_millis(), crate::auth::random_id()));
+        item.insert("raw".into(), s(raw));
+        item.insert("received_at".into(), n(received_at.timestamp()));
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn record_payment(&self, p: &ConfirmedPayment) -> Result<PaymentOutcome, StoreError> {
+        // Each round reads the current states and writes conditionally on them; a lost race
+        // (a concurrent copy of the same notification) re-reads and finds it recorded.
+        for _ in 0..5 {
+            let attempt = self.get_attempt(&p.out_trade_no).await?.ok_or(StoreError::NotFound)?;
+            if !attempt.state.awaits_payment() {
+                return Ok(PaymentOutcome::AlreadyRecorded);
+            }
+            let order = self.get_order(&attempt.order_no).await?.ok_or(StoreError::NotFound)?;
+            let mut tx = self.client.transact_write_items();
+            let outcome = if order.state == OrderState::Open {
+                let paid = built(
+                    Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key(order_pk(&order.order_no), "ORDER")))
+                        .update_expression("SET #state = :paid, paid_at = :at, paid_by = :by, version = version + :one")
+                        .condition_expression("#state = :open AND version = :v")
+                        .expression_attribute_names("#state", "state")
+                        .expression_attribute_values(":paid", s(OrderState::Paid.as_str()))
+                        .expression_attribute_values(":open", s(OrderState::Open.as_str()))
+                        .expression_attribute_values(":at", n(p.paid_at.timestamp()))
+                        .expression_attribute_values(":by", s(p.out_trade_no.as_str()))
+                        .expression_attribute_values(":one", n(1))
+                        .expression_attribute_values(":v", n(order.version))
+                        .build(),
+                )?;
+                tx = tx.transact_items(TransactWriteItem::builder().update(paid).build());
+                tx = tx.transact_items(self.pay_attempt(&attempt, p, AttemptState::Paid)?);
+                for line in &order.lines {
+                    let credit = built(
+                        Update::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(key(student_pk(&order.student_no), &format!("FEE#{}", line.item_key()))))
+                            // Each payment credits an item at most once, whatever else happens.
+                            .update_expression("SET paid_fen = paid_fen + :amt, version = version + :one ADD credited_by :otn_set")
+                            .condition_expression("attribute_exists(pk) AND NOT contains(credited_by, :otn)")
+                            .expression_attribute_values(":amt", n(line.amount.get()))
+                            .expression_attribute_values(":one", n(1))
+                            .expression_attribute_values(":otn", s(p.out_trade_no.as_str()))
+                            .expression_attribute_values(":otn_set", AttributeValue::Ss(vec![p.out_trade_no.as_str().to_owned()]))
+                            .build(),
+                    )?;
+                    tx = tx.transact_items(TransactWriteItem::builder().update(credit).build());
+                    let unlock = built(
+                        Delete::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(key(lock_pk(&order.student_no, &line.item_key()), "LOCK")))
+                            .condition_expression("order_no = :no")
+                            .expression_attribute_values(":no", s(order.order_no.to_string()))
+                            .build(),
+                    )?;
+                    tx = tx.transact_items(TransactWriteItem::builder().delete(unlock).build());
+                }
+                tx = tx.transact_items(self.bank_record(&attempt, p, AttemptState::Paid)?);
+                PaymentOutcome::OrderPaid
+            } else {
+                tx = tx.transact_items(self.pay_attempt(&attempt, p, AttemptState::DuplicatePaid)?);
+                tx = tx.transact_items(self.bank_record(&attempt, p, AttemptState::DuplicatePaid)?);
+                PaymentOutcome::DuplicatePaid
+            };
+            match tx.send().await.map_err(map_err) {
+                Ok(_) => return Ok(outcome),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Unavailable("payment transition contended".into()))
+    }
+}

@@ -138,3 +138,38 @@ pub trait SerialCounter: Send + Sync {
     /// 999999 (`SerialExhausted`).
     async fn next_serial(&self, order_type: OrderType, day: NaiveDate, unit: UnitId) -> Result<Serial, StoreError>;
 }
+
+/// Orders and the locks that keep each fee item in at most one open order.
+#[async_trait]
+pub trait OrderStore: Send + Sync {
+    /// Writes the order and one lock per line in one transaction; `Conflict` if the order
+    /// number is taken or any item is already locked by an open order.
+    async fn create_order(&self, order: &crate::domain::Order) -> Result<(), StoreError>;
+    async fn get_order(&self, no: &crate::domain::OrderNo) -> Result<Option<crate::domain::Order>, StoreError>;
+    /// The open order holding `item_key` (`2025-2026#TUITION`) for the student, if any.
+    async fn open_order_for_item(&self, student: &StudentNo, item_key: &str) -> Result<Option<crate::domain::OrderNo>, StoreError>;
+    /// Open → Closed at `expected_version`, releasing the order's item locks.
+    async fn close_order(&self, order: &crate::domain::Order) -> Result<(), StoreError>;
+    /// Changes the receipt phone of an open order at `expected_version`.
+    async fn set_receipt_phone(&self, order: &crate::domain::Order, phone: &crate::domain::Phone) -> Result<(), StoreError>;
+}
+
+/// Attempts and the payment transition.
+#[async_trait]
+pub trait PaymentStore: Send + Sync {
+    /// Records a new attempt and bumps the order's attempt count, if the order is still open at
+    /// its version; `Conflict` otherwise (or if the out-trade-no exists).
+    async fn create_attempt(&self, order: &crate::domain::Order, attempt: &crate::domain::Attempt) -> Result<(), StoreError>;
+    async fn get_attempt(&self, no: &crate::domain::OutTradeNo) -> Result<Option<crate::domain::Attempt>, StoreError>;
+    async fn list_attempts(&self, order: &crate::domain::OrderNo) -> Result<Vec<crate::domain::Attempt>, StoreError>;
+    /// Created → Closed (the gateway closed it and a query proved it unpaid).
+    async fn close_attempt(&self, attempt: &crate::domain::Attempt) -> Result<(), StoreError>;
+    /// Keeps a verified notification as received (body and relevant headers), before acting on it.
+    async fn store_notification(&self, channel: crate::domain::Channel, out_trade_no: &str, received_at: DateTime<Utc>, raw: &str) -> Result<(), StoreError>;
+    /// The payment transition in one transaction. With the order open: attempt → Paid, order
+    /// → Paid, each fee item credited with its line, the item locks released, one bank
+    /// transaction written. With the order already paid: attempt → DuplicatePaid plus its bank
+    /// transaction. Every write is conditional on the prior state read here; a lost race
+    /// re-reads and decides again, so a repeat is `AlreadyRecorded`.
+    async fn record_payment(&self, payment: &crate::domain::ConfirmedPayment) -> Result<crate::domain::PaymentOutcome, StoreError>;
+}

@@ -1,0 +1,67 @@
+//! `orders` function: 学费缴费 — make or reuse an order for the picked fee items, read it,
+//! change its receipt phone, cancel it.
+
+use lambda_http::{Body, Request, RequestExt, Response, http::StatusCode};
+use serde::Deserialize;
+use shared::service::orders::Pick;
+use shared::{App, AppError, http};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PickBody {
+    academic_year: String,
+    item_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    items: Vec<PickBody>,
+    phone: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhoneBody {
+    phone: String,
+}
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let started = std::time::Instant::now();
+    let (method, path) = (req.method().as_str().to_owned(), req.uri().path().to_owned());
+    let result = route(app, &req).await;
+    http::finish(&method, &path, started, result)
+}
+
+/// The `{order_no}` path parameter and what follows it (`""`, `"phone"`, `"cancel"`).
+fn order_route(req: &Request) -> Option<(String, &str)> {
+    let no = req.path_parameters_ref().and_then(|p| p.first("order_no")).map(str::to_owned)?;
+    let rest = req.uri().path().strip_prefix("/api/orders/")?.strip_prefix(no.as_str())?;
+    Some((no, rest.trim_start_matches('/')))
+}
+
+async fn route(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
+    let method = req.method().as_str();
+    let target = if req.uri().path() == "/api/orders" { Some((String::new(), "create")) } else { order_route(req) };
+    let Some((no, action)) = target else { return Err(AppError::NotFound) };
+    if !matches!((method, action), ("POST", "create") | ("GET", "") | ("PUT", "phone") | ("POST", "cancel")) {
+        return Err(AppError::NotFound);
+    }
+    let who = app.authenticate(req).await?;
+    who.require_ready()?;
+    let resp = match action {
+        "create" => {
+            let body: CreateBody = http::json_body(req)?;
+            let picks: Vec<Pick> = body.items.into_iter().map(|p| Pick { academic_year: p.academic_year, item_id: p.item_id }).collect();
+            let (view, created) = app.create_or_reuse_order(&who, &picks, body.phone.as_deref()).await?;
+            http::json(if created { StatusCode::CREATED } else { StatusCode::OK }, &view)
+        }
+        "" => http::json(StatusCode::OK, &app.order(&who, &no).await?),
+        "phone" => {
+            let body: PhoneBody = http::json_body(req)?;
+            http::json(StatusCode::OK, &app.set_order_phone(&who, &no, &body.phone).await?)
+        }
+        _ => http::json(StatusCode::OK, &app.cancel_order(&who, &no).await?),
+    };
+    Ok(who.respond(resp))
+}

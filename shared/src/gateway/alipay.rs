@@ -1,1 +1,0 @@
-//! Alipay (see gateways.md §1). Written next.

@@ -1,1 +1,0 @@
-//! WeChat Pay APIv3 (see gateways.md §2). Written next.

@@ -1,0 +1,209 @@
+//! 选择缴费方式 and 「我已支付」: starting an attempt at a gateway, switching channel safely,
+//! and asking the gateways what happened.
+
+use crate::app::App;
+use crate::domain::{Attempt, AttemptState, Channel, ConfirmedPayment, Order, OrderState, OutTradeNo, PaymentOutcome};
+use crate::error::AppError;
+use crate::gateway::{CallError, Device, PaymentAction, PaymentGateway, StartRequest, TradeState};
+use crate::service::Authed;
+use crate::service::orders::{OrderStores, OrderView};
+use crate::store::{PaymentStore, StoreError};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// The gateway's own expiry is this much earlier than the order's, so a locally expired order
+/// can no longer be paid at the gateway.
+pub const GATEWAY_EXPIRY_MARGIN_MINUTES: i64 = 5;
+
+#[derive(Debug, Serialize)]
+pub struct PayView {
+    pub out_trade_no: String,
+    pub channel: Channel,
+    pub device: Device,
+    pub action: PaymentAction,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AttemptView {
+    pub out_trade_no: String,
+    pub channel: Channel,
+    pub channel_label: &'static str,
+    pub amount: crate::domain::Fen,
+    pub state: AttemptState,
+    pub state_label: &'static str,
+    pub created_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+}
+
+impl From<&Attempt> for AttemptView {
+    fn from(a: &Attempt) -> Self {
+        Self {
+            out_trade_no: a.out_trade_no.to_string(),
+            channel: a.channel,
+            channel_label: a.channel.label(),
+            amount: a.amount,
+            state: a.state,
+            state_label: a.state.label(),
+            created_at: a.created_at,
+            paid_at: a.paid_at,
+        }
+    }
+}
+
+/// An order with its attempts, as the order page polls it.
+#[derive(Debug, Serialize)]
+pub struct OrderStatusView {
+    #[serde(flatten)]
+    pub order: OrderView,
+    pub attempts: Vec<AttemptView>,
+}
+
+fn unreachable(e: CallError) -> AppError {
+    tracing::warn!(error = %e, "gateway call failed");
+    AppError::GatewayUnavailable
+}
+
+impl<S: OrderStores + PaymentStore> App<S> {
+    fn gateway(&self, channel: Channel) -> Result<&Arc<dyn PaymentGateway>, AppError> {
+        self.gateways.get(channel).ok_or(AppError::ChannelUnavailable)
+    }
+
+    async fn own_open_order(&self, who: &Authed, no: &str) -> Result<Order, AppError> {
+        let o = self.order_of(who, no).await?;
+        if o.state != OrderState::Open || o.is_expired(self.clock.now()) {
+            return Err(AppError::OrderNotOpen);
+        }
+        Ok(o)
+    }
+
+    /// Asks the attempt's gateway; a payment it reports is recorded like a notification.
+    /// Returns the attempt's state afterwards.
+    pub async fn reconcile_attempt(&self, a: &Attempt) -> Result<AttemptState, AppError> {
+        let gateway = self.gateway(a.channel)?;
+        match gateway.query(&a.out_trade_no, self.clock.now()).await.map_err(unreachable)? {
+            TradeState::Paid { gateway_trade_no, amount, paid_at } => {
+                let p = ConfirmedPayment { out_trade_no: a.out_trade_no.clone(), channel: a.channel, gateway_trade_no, amount, paid_at };
+                match self.record_confirmed_payment(&p).await {
+                    Ok(PaymentOutcome::OrderPaid) => Ok(AttemptState::Paid),
+                    Ok(PaymentOutcome::DuplicatePaid) => Ok(AttemptState::DuplicatePaid),
+                    Ok(PaymentOutcome::AlreadyRecorded) => Ok(self.store.get_attempt(&a.out_trade_no).await?.map_or(a.state, |x| x.state)),
+                    Err(e) => {
+                        tracing::error!(out_trade_no = %a.out_trade_no, error = %e, "gateway reports a payment we cannot match");
+                        Err(AppError::GatewayUnavailable)
+                    }
+                }
+            }
+            _ => Ok(a.state),
+        }
+    }
+
+    /// Closes an unpaid attempt at its gateway, then proves it unpaid by a query, then closes
+    /// it here. A payment found on the way is recorded instead. Returns the final state.
+    async fn abandon_attempt(&self, a: &Attempt) -> Result<AttemptState, AppError> {
+        let gateway = self.gateway(a.channel)?;
+        let now = self.clock.now();
+        gateway.close(&a.out_trade_no, now).await.map_err(unreachable)?;
+        let state = self.reconcile_attempt(a).await?;
+        if state != AttemptState::Created {
+            return Ok(state);
+        }
+        match self.store.close_attempt(a).await {
+            Ok(()) | Err(StoreError::Conflict) => {}
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(out_trade_no = %a.out_trade_no, "attempt closed");
+        Ok(AttemptState::Closed)
+    }
+
+    /// 选择缴费方式: starts an attempt on `channel` for an open order. Any other live attempt is
+    /// closed at its gateway and proven unpaid first; if it turns out paid, the order is paid
+    /// and no new attempt is made.
+    pub async fn start_payment(&self, who: &Authed, no: &str, channel: Channel, device: Device, client_ip: &str) -> Result<PayView, AppError> {
+        let gateway = Arc::clone(self.gateway(channel)?);
+        let order = self.own_open_order(who, no).await?;
+        for a in self.store.list_attempts(&order.order_no).await? {
+            match a.state {
+                AttemptState::Created => {
+                    if self.abandon_attempt(&a).await? != AttemptState::Closed {
+                        return Err(AppError::OrderNotOpen);
+                    }
+                }
+                AttemptState::Paid | AttemptState::DuplicatePaid | AttemptState::Refunded => return Err(AppError::OrderNotOpen),
+                AttemptState::Closed => {}
+            }
+        }
+        // Re-read: closing attempts may have raced with a payment, and the version moved on.
+        let order = self.own_open_order(who, no).await?;
+        if order.attempts >= 99 {
+            return Err(AppError::OrderNotOpen);
+        }
+        let now = self.clock.now();
+        let attempt = Attempt {
+            out_trade_no: OutTradeNo::new(&order.order_no, channel, order.attempts + 1),
+            order_no: order.order_no,
+            student_no: order.student_no.clone(),
+            channel,
+            amount: order.total,
+            state: AttemptState::Created,
+            created_at: now,
+            gateway_trade_no: None,
+            paid_at: None,
+        };
+        // Persist before asking the gateway: an attempt the gateway knows is never unknown here.
+        match self.store.create_attempt(&order, &attempt).await {
+            Err(StoreError::Conflict) => return Err(AppError::Store(StoreError::Conflict)),
+            other => other?,
+        }
+        let expires_at = order.expires_at - Duration::minutes(GATEWAY_EXPIRY_MARGIN_MINUTES);
+        let subject = format!("{} 学费缴费 {}", crate::service::orders::PAYEE, order.order_no);
+        let req = StartRequest { out_trade_no: attempt.out_trade_no.clone(), amount: order.total, subject, expires_at, device, client_ip: client_ip.to_owned(), now };
+        let action = gateway.start(&req).await.map_err(unreachable)?;
+        tracing::info!(out_trade_no = %attempt.out_trade_no, channel = channel.as_str(), device = device.as_str(), "attempt started");
+        Ok(PayView { out_trade_no: attempt.out_trade_no.to_string(), channel, device, action, expires_at })
+    }
+
+    /// 取消缴费单: closes every live attempt at its gateway (each proven unpaid), then the order,
+    /// releasing its items. If a payment turns up on the way, the order is paid instead.
+    pub async fn cancel_order(&self, who: &Authed, no: &str) -> Result<OrderView, AppError> {
+        let o = self.order_of(who, no).await?;
+        if o.state != OrderState::Open {
+            return Err(AppError::OrderNotOpen);
+        }
+        for a in self.store.list_attempts(&o.order_no).await? {
+            if a.state == AttemptState::Created && self.abandon_attempt(&a).await? != AttemptState::Closed {
+                return Err(AppError::OrderNotOpen);
+            }
+        }
+        let o = self.order_of(who, no).await?;
+        if o.state != OrderState::Open || self.store.list_attempts(&o.order_no).await?.iter().any(|a| !matches!(a.state, AttemptState::Closed)) {
+            return Err(AppError::OrderNotOpen);
+        }
+        match self.store.close_order(&o).await {
+            Err(StoreError::Conflict) => return Err(AppError::OrderNotOpen),
+            other => other?,
+        }
+        tracing::info!(order_no = %o.order_no, "order cancelled");
+        Ok(OrderView::new(&Order { state: OrderState::Closed, version: o.version + 1, ..o }, self.clock.now()))
+    }
+
+    /// The order page's view: the order and its attempts.
+    pub async fn order_status(&self, who: &Authed, no: &str) -> Result<OrderStatusView, AppError> {
+        let o = self.order_of(who, no).await?;
+        let attempts = self.store.list_attempts(&o.order_no).await?;
+        Ok(OrderStatusView { order: OrderView::new(&o, self.clock.now()), attempts: attempts.iter().map(AttemptView::from).collect() })
+    }
+
+    /// 「我已支付」: asks the gateway about every attempt not known to be paid, records what it
+    /// finds, and returns the order as it is now.
+    pub async fn check_payment(&self, who: &Authed, no: &str) -> Result<OrderStatusView, AppError> {
+        let o = self.order_of(who, no).await?;
+        for a in self.store.list_attempts(&o.order_no).await? {
+            if a.state.awaits_payment() {
+                self.reconcile_attempt(&a).await?;
+            }
+        }
+        self.order_status(who, no).await
+    }
+}
