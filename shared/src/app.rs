@@ -71,7 +71,8 @@ pub struct App<S = DynamoStore> {
     pub hasher: Hasher,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
-    pub gateways: crate::gateway::Gateways,
+    /// Configured payment gateways (a channel without configuration is not offered).
+    pub payments: crate::gateway::Payments,
 }
 
 /// The AWS SDK configuration from the environment (region, credentials, and
@@ -108,9 +109,33 @@ impl App<DynamoStore> {
             hasher: Hasher::new(),
             clock: Arc::new(SystemClock),
             settings,
-            gateways: crate::gateway::Gateways::default(),
+            payments: payments_from_env()?,
         })
     }
+}
+
+/// Gateway configuration: `ALIPAY_MERCHANT` (JSON of `alipay::MerchantSettings`) with
+/// `ALIPAY_QUIT_URL`; `WECHAT_MERCHANT` (JSON of `wechat::MerchantSettings`) with
+/// `WECHAT_API_BASE`. In the cloud the JSON comes from Secrets Manager; keys never live in code.
+fn payments_from_env() -> Result<crate::gateway::Payments, ConfigError> {
+    use crate::gateway::{alipay, wechat};
+    let alipay = match std::env::var("ALIPAY_MERCHANT") {
+        Ok(json) => {
+            let s: alipay::MerchantSettings = serde_json::from_str(&json).map_err(|_| ConfigError::Invalid("ALIPAY_MERCHANT", "not the expected JSON"))?;
+            Some((s, std::env::var("ALIPAY_QUIT_URL").unwrap_or_default()))
+        }
+        Err(_) => None,
+    };
+    let wechat = match std::env::var("WECHAT_MERCHANT") {
+        Ok(json) => {
+            let s: wechat::MerchantSettings = serde_json::from_str(&json).map_err(|_| ConfigError::Invalid("WECHAT_MERCHANT", "not the expected JSON"))?;
+            let base = std::env::var("WECHAT_API_BASE").unwrap_or_else(|_| "https://api.mch.weixin.qq.com".into());
+            Some((s, base, std::env::var("WECHAT_H5_RETURN_URL").ok()))
+        }
+        Err(_) => None,
+    };
+    crate::gateway::Payments::build(alipay, wechat, crate::gateway::clients::http_client())
+        .map_err(|_| ConfigError::Invalid("ALIPAY_MERCHANT/WECHAT_MERCHANT", "keys or identifiers invalid"))
 }
 
 /// Crates that log request and response bodies (ID numbers, phones) below `info`: capped at

@@ -73,3 +73,29 @@ export function showError(form, msgEl, err) {
   const input = first && form.elements.namedItem(first);
   if (input && input.focus) input.focus();
 }
+
+// "3500.00" -> 350000 (fen, an integer: sums stay exact); fromFen(350000) -> "3500.00"
+export function toFen(s) {
+  const m = /^(-?)(\d+)(?:\.(\d{1,2}))?$/.exec(String(s ?? '0').trim());
+  if (!m) return 0;
+  const v = Number(m[2]) * 100 + Number((m[3] || '').padEnd(2, '0'));
+  return m[1] ? -v : v;
+}
+
+export function fromFen(n) {
+  const a = Math.abs(n);
+  return `${n < 0 ? '-' : ''}${Math.floor(a / 100)}.${String(a % 100).padStart(2, '0')}`;
+}
+
+// RFC 3339 instant -> Beijing time "2026-11-26 16:30:00"
+export function beijingTime(iso) {
+  const t = Date.parse(iso || '');
+  if (Number.isNaN(t)) return '';
+  return new Date(t + 8 * 3600 * 1000).toISOString().slice(0, 19).replace('T', ' ');
+}
+
+// The 19-character order number (XF + yyMMdd + unit id + serial) found in a text, or null.
+export function findOrderNo(text) {
+  const m = /[A-Z]{2}\d{6}[A-Z0-9]{5}\d{6}/.exec(String(text ?? ''));
+  return m ? m[0] : null;
+}

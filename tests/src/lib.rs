@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 pub struct TestApp {
     pub base: String,
+    /// The sandbox gateways this platform pays through.
+    pub sandboxes: local::payments::LocalPayments,
     pub app: Arc<App>,
     pub clock: Arc<ShiftedClock>,
     pub endpoint: String,
@@ -30,16 +32,19 @@ pub async fn spawn() -> TestApp {
     let table = format!("test-{}", &shared::auth::random_id()[..16]);
     let template = Template::load_default().expect("template");
     let clock = Arc::new(ShiftedClock::default());
-    let app = Arc::new(local::build_app(&cfg, &table, b"integration-test-secret-0123456789abcdef", clock.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let base = format!("http://{addr}");
+    // Notification retries 1000× faster than real: 15 s becomes 15 ms.
+    let sandboxes = local::payments::start(&base, 0.001, clock.clone()).await;
+    let app = Arc::new(local::build_app(&cfg, &table, b"integration-test-secret-0123456789abcdef", clock.clone(), sandboxes.payments.clone()));
     template.create_table(app.store.client(), &table).await.expect("create table");
     local::seed::seed(&app, beijing_date(clock.now())).await.expect("seed");
     let router = local::router(Arc::clone(&app), &template, &local::default_static_dir());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
     });
-    TestApp { base: format!("http://{addr}"), app, clock, endpoint, table }
+    TestApp { base, app, clock, endpoint, table, sandboxes }
 }
 
 /// A browser-like client: keeps cookies.

@@ -1,7 +1,13 @@
 //! docs/openapi.yaml kept true: its routes are the SAM template's, its error catalogue is
 //! `AppError`'s, its request schemas are as strict as the server, and every answer the running
-//! platform gives (status, code, message, success body shape, Set-Cookie) is one the document
-//! lists.
+//! platform gives (status, media type, code, message, body shape, Set-Cookie, Cache-Control) is
+//! one the document lists.
+//!
+//! The gateway callbacks (operations with `x-caller`) speak the calling gateway's formats, not
+//! ours: for them every answer's status, media type and body are checked against the documented
+//! response (the exact acknowledgement text, or no body at all), and they are driven with
+//! notifications signed as the sandbox gateways sign them (each checked against the documented
+//! request first), as well as forged ones.
 //!
 //! Requests name concrete paths (`/api/orders/XF261126LUTAU000001`); the harness finds the
 //! documented path (`/api/orders/{order_no}`) they are an instance of.
@@ -11,9 +17,13 @@ use reqwest::Client;
 use serde_json::{Value, json};
 use shared::AppError;
 use shared::clock::{Clock, beijing_date};
+use shared::domain::{AttemptState, Channel, Fen};
+use shared::gateway::{Device, PaymentAction, alipay, wechat};
+use shared::service::checkout::AttemptView;
 use shared::store::StoreError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
+use std::time::Duration;
 
 const ERROR_REF: &str = "#/components/schemas/Error";
 
@@ -40,16 +50,28 @@ impl Doc {
         assert!(op.is_object(), "{m} {p} is not in docs/openapi.yaml");
         op
     }
-    /// The documented (status, code) pairs of an operation; a success status has code "".
+    /// The gateway that calls this route (`x-caller`): a gateway callback, whose request and
+    /// answers are in that gateway's formats. `None`: a route of the site's, in ours.
+    fn caller(&self, m: &str, p: &str) -> Option<&str> {
+        self.op(m, p).get("x-caller").map(|c| c.as_str().unwrap_or_else(|| panic!("{m} {p}: x-caller is not a string")))
+    }
+    /// The documented (status, code) pairs of an operation; a success status, and any answer of
+    /// a gateway callback (whose body the schema of its status decides), has code "".
     fn outcomes(&self, m: &str, p: &str) -> BTreeSet<(u16, String)> {
+        let callback = self.caller(m, p).is_some();
         let mut out = BTreeSet::new();
         for (status, resp) in self.op(m, p)["responses"].as_object().expect("responses") {
             let s: u16 = status.parse().unwrap_or_else(|_| panic!("{m} {p}: status {status}"));
+            let all = self.resolve(resp)["content"]["application/json"]["schema"]["allOf"].as_array();
+            if callback {
+                assert!(all.is_none_or(|a| a[0]["$ref"] != ERROR_REF), "{m} {p} {s}: a gateway callback answers in the gateway's format, not Error");
+                out.insert((s, String::new()));
+                continue;
+            }
             if s < 400 {
                 out.insert((s, String::new()));
                 continue;
             }
-            let all = self.resolve(resp)["content"]["application/json"]["schema"]["allOf"].as_array();
             let all = all.unwrap_or_else(|| panic!("{m} {p} {s}: schema is not allOf [Error, code enum]"));
             assert_eq!(all[0]["$ref"], ERROR_REF, "{m} {p} {s}");
             let codes = all[1]["properties"]["code"]["enum"].as_array().unwrap_or_else(|| panic!("{m} {p} {s}: no code enum"));
@@ -57,8 +79,23 @@ impl Doc {
         }
         out
     }
+    /// The documented request body: its one media type and its schema.
+    fn request_body(&self, m: &str, p: &str) -> Option<(&str, &Value)> {
+        let content = self.resolve(self.op(m, p).get("requestBody")?)["content"].as_object().unwrap_or_else(|| panic!("{m} {p}: request body without content"));
+        assert_eq!(content.len(), 1, "{m} {p}: one request media type");
+        let (media, c) = content.iter().next().unwrap();
+        assert!(c["schema"].is_object(), "{m} {p}: the {media} request has no schema");
+        Some((media.as_str(), self.resolve(&c["schema"])))
+    }
+    /// The JSON request schema of a route of the site's (a gateway callback's request is the
+    /// gateway's format: see `request_body`).
     fn request_schema(&self, m: &str, p: &str) -> Option<&Value> {
-        self.op(m, p).get("requestBody").map(|b| self.resolve(&self.resolve(b)["content"]["application/json"]["schema"]))
+        if self.caller(m, p).is_some() {
+            return None;
+        }
+        let (media, schema) = self.request_body(m, p)?;
+        assert_eq!(media, "application/json", "{m} {p}: the site sends JSON");
+        Some(schema)
     }
     /// A body made of every request property's `example`.
     fn example(&self, m: &str, p: &str) -> Option<Value> {
@@ -153,12 +190,22 @@ impl Doc {
         values
     }
 
-    /// Light structural check: types, enums, nullability, required and undocumented properties.
+    /// Light structural check: types, enums, nullability, required and undocumented properties,
+    /// array lengths, and tagged unions (`oneOf` with a `discriminator`).
     fn check_shape(&self, schema: &Value, v: &Value, at: &str) {
         let s = self.resolve(schema);
         if v.is_null() {
             assert_eq!(s["nullable"], true, "{at}: null, but the document does not allow it");
             return;
+        }
+        if let Some(alternatives) = s.get("oneOf") {
+            // The tag names the one alternative the value must be.
+            let d = &s["discriminator"];
+            let prop = d["propertyName"].as_str().unwrap_or_else(|| panic!("{at}: oneOf without a discriminator: teach check_shape"));
+            let tag = v[prop].as_str().unwrap_or_else(|| panic!("{at}: {v} has no {prop} tag"));
+            let target = d["mapping"][tag].as_str().unwrap_or_else(|| panic!("{at}: {prop} {tag:?} is not one of the documented {}", d["mapping"]));
+            assert!(alternatives.as_array().unwrap().iter().any(|a| a["$ref"] == target), "{at}: {target} is not one of the oneOf");
+            return self.check_shape(&json!({"$ref": target}), v, &format!("{at}<{tag}>"));
         }
         if let Some(e) = s["enum"].as_array() {
             assert!(e.contains(v), "{at}: {v} is not one of {e:?}");
@@ -177,8 +224,13 @@ impl Doc {
                     }
                 }
             }
-            Some("array") => v.as_array().unwrap_or_else(|| panic!("{at}: {v} is not an array")).iter().enumerate()
-                .for_each(|(i, x)| self.check_shape(&s["items"], x, &format!("{at}[{i}]"))),
+            Some("array") => {
+                let a = v.as_array().unwrap_or_else(|| panic!("{at}: {v} is not an array"));
+                let n = a.len() as u64;
+                assert!(s["minItems"].as_u64().is_none_or(|min| n >= min), "{at}: {n} items, fewer than {}", s["minItems"]);
+                assert!(s["maxItems"].as_u64().is_none_or(|max| n <= max), "{at}: {n} items, more than {}", s["maxItems"]);
+                a.iter().enumerate().for_each(|(i, x)| self.check_shape(&s["items"], x, &format!("{at}[{i}]")));
+            }
             Some("string") => {
                 let t = v.as_str().unwrap_or_else(|| panic!("{at}: {v} is not a string"));
                 if s["format"] == "date" {
@@ -307,19 +359,24 @@ fn fill_ins(template: &str, message: &str) -> Option<BTreeMap<String, String>> {
     (t == m).then_some(out)
 }
 
+const ORDER_NO: &str = "^[A-Z]{2}[0-9]{6}[A-Z0-9]{5}[0-9]{6}$";
+
 /// The document's patterns, checked without a regex engine.
 fn pattern_ok(pattern: &str, s: &str) -> bool {
     let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
     match pattern {
         r"^-?[0-9]+\.[0-9]{2}$" => s.strip_prefix('-').unwrap_or(s).split_once('.').is_some_and(|(a, b)| digits(a) && digits(b) && b.len() == 2),
         "^[0-9]{4}-[0-9]{4}$" => s.split_once('-').is_some_and(|(a, b)| digits(a) && digits(b) && a.len() == 4 && b.len() == 4),
-        "^[A-Z]{2}[0-9]{6}[A-Z0-9]{5}[0-9]{6}$" => {
+        ORDER_NO => {
             s.len() == 19
                 && s.bytes().enumerate().all(|(i, b)| match i {
                     0..=1 => b.is_ascii_uppercase(),
                     2..=7 | 13..=18 => b.is_ascii_digit(),
                     _ => b.is_ascii_uppercase() || b.is_ascii_digit(),
                 })
+        }
+        "^[A-Z]{2}[0-9]{6}[A-Z0-9]{5}[0-9]{6}[AWU][0-9]{2}$" => {
+            s.len() == 22 && s.is_ascii() && pattern_ok(ORDER_NO, &s[..19]) && matches!(s.as_bytes()[19], b'A' | b'W' | b'U') && digits(&s[20..])
         }
         _ => panic!("tests/tests/openapi.rs cannot check the pattern {pattern}: teach pattern_ok"),
     }
@@ -343,6 +400,55 @@ fn every_error() -> Vec<AppError> {
     all
 }
 
+/// Every attempt state, device and payment action the code can give, for the enums and the
+/// union only some of which a run meets (no match has a wildcard: a new variant stops this file
+/// compiling until the document, and these lists, know it).
+fn every_attempt_state() -> Vec<AttemptState> {
+    use AttemptState::*;
+    let all = vec![Created, Paid, Closed, DuplicatePaid, Refunded];
+    for s in &all {
+        match s {
+            Created | Paid | Closed | DuplicatePaid | Refunded => {}
+        }
+    }
+    all
+}
+fn every_device() -> Vec<Device> {
+    let all = vec![Device::Pc, Device::Phone];
+    for d in &all {
+        match d {
+            Device::Pc | Device::Phone => {}
+        }
+    }
+    all
+}
+fn every_action() -> Vec<PaymentAction> {
+    let all = vec![
+        PaymentAction::Qr { content: "https://qr.alipay.com/bax08431yjxuw0zrsdeg0068".into() },
+        PaymentAction::Redirect { url: "https://openapi.alipay.com/gateway.do?x=1".into() },
+        PaymentAction::Form { action: "https://gateway.95516.com/gateway/api/frontTransReq.do".into(), fields: vec![("version".into(), "5.1.0".into())] },
+    ];
+    for a in &all {
+        match a {
+            PaymentAction::Qr { .. } | PaymentAction::Redirect { .. } | PaymentAction::Form { .. } => {}
+        }
+    }
+    all
+}
+
+/// A request body as sent: its media type, its text, and any headers that go with it.
+struct Payload {
+    media: &'static str,
+    text: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Payload {
+    fn json(text: String) -> Self {
+        Payload { media: "application/json", text, headers: Vec::new() }
+    }
+}
+
 /// The platform, the document, and every (method, path, status, code) seen so far.
 struct Api {
     t: TestApp,
@@ -355,36 +461,69 @@ impl Api {
         Api { t: spawn().await, doc: Doc::load(), seen: Mutex::default() }
     }
 
-    /// Sends a request to the concrete `path` and checks the answer against the document; returns
-    /// (status, code or "", body).
+    /// Sends a request with a JSON body (or none) to the concrete `path` and checks the answer
+    /// against the document; returns (status, code or "", body).
     async fn call(&self, c: &Client, m: &str, path: &str, body: Option<String>) -> (u16, String, Value) {
+        self.send(c, m, path, body.map(Payload::json)).await
+    }
+
+    /// Like `call` with any body. The body read back is JSON, or a plain-text answer as a JSON
+    /// string, or null when there is none; its media type must be one the document lists for the
+    /// status, and the body that media type's schema (our `Error` for the site's errors).
+    async fn send(&self, c: &Client, m: &str, path: &str, body: Option<Payload>) -> (u16, String, Value) {
         let (p, values) = self.doc.route(m, path);
         let p = p.as_str();
         let mut req = c.request(m.parse().unwrap(), self.t.url(path));
         if let Some(b) = body {
-            req = req.header("content-type", "application/json").body(b);
+            req = req.header("content-type", b.media).body(b.text);
+            for (name, value) in &b.headers {
+                req = req.header(name, value);
+            }
         }
         let r = req.send().await.unwrap();
         let status = r.status().as_u16();
-        let cookie = r.headers().get("set-cookie").is_some();
+        let header = |name: &str| r.headers().get(name).map(|v| v.to_str().expect("a visible-ASCII header").to_owned());
+        let cookie = header("set-cookie").is_some();
+        let media = header("content-type").map(|t| t.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+        let cache = header("cache-control");
         let text = r.text().await.unwrap();
-        let v: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON answer") };
-        let code = if status >= 400 { v["code"].as_str().unwrap_or_default().to_owned() } else { String::new() };
+        let v: Value = match media.as_deref() {
+            _ if text.is_empty() => Value::Null,
+            Some("application/json") => serde_json::from_str(&text).unwrap_or_else(|e| panic!("{m} {path} → {status}: not JSON ({e}): {text}")),
+            Some("text/plain") => Value::String(text.clone()),
+            other => panic!("{m} {path} → {status}: a body of media type {other:?}, which this test cannot read: {text}"),
+        };
+        let callback = self.doc.caller(m, p).is_some();
+        let code = if status >= 400 && !callback { v["code"].as_str().unwrap_or_default().to_owned() } else { String::new() };
         let at = format!("{m} {path} → {status} {code}");
         assert!(self.doc.outcomes(m, p).contains(&(status, code.clone())), "{at}: not documented for this operation ({text})");
         let resp = self.doc.resolve(&self.doc.op(m, p)["responses"][status.to_string()]);
         let declared = resp["headers"].get("Set-Cookie").map(|h| self.doc.resolve(h));
         assert!(!cookie || declared.is_some(), "{at}: Set-Cookie sent but not documented");
         assert!(cookie || declared.is_none_or(|h| h["required"] != true), "{at}: documented Set-Cookie missing");
-        if status >= 400 {
+        if !callback {
+            assert_eq!(cache.as_deref(), Some("no-store"), "{at}: every answer of the site's functions carries Cache-Control: no-store");
+        }
+        // The media type is one documented for the status; without documented content, no body.
+        let schema = match resp.get("content").and_then(Value::as_object) {
+            Some(types) => {
+                let media = media.as_deref().unwrap_or_else(|| panic!("{at}: no Content-Type ({text:?})"));
+                let documented = types.get(media).unwrap_or_else(|| panic!("{at}: answered {media}, the document lists {:?}", types.keys().collect::<Vec<_>>()));
+                Some(&documented["schema"])
+            }
+            None => {
+                assert!(text.is_empty() && media.is_none(), "{at}: body {text:?} ({media:?}) but the document has none");
+                None
+            }
+        };
+        if status >= 400 && !callback {
             self.doc.check_shape(&json!({"$ref": ERROR_REF}), &v, &at);
             self.doc.fill_ins(&code, v["message"].as_str().unwrap_or_default(), &at);
             assert_eq!(v.get("fields").is_some(), code == "VALIDATION", "{at}: fields go with VALIDATION only");
-        } else {
-            match resp["content"]["application/json"].get("schema") {
-                Some(schema) => self.doc.check_shape(schema, &v, &at),
-                None => assert!(text.is_empty(), "{at}: body {text} but the document has none"),
-            }
+        } else if let Some(schema) = schema {
+            self.doc.check_shape(schema, &v, &at);
+        }
+        if status < 400 {
             // A success names something real: its path parameters are as documented.
             let params = self.doc.path_params(m, p);
             for (name, value) in &values {
@@ -397,9 +536,99 @@ impl Api {
 
     /// Like `call` with a JSON body (or none), and asserts the outcome.
     async fn expect(&self, c: &Client, m: &str, path: &str, body: Option<Value>, want: (u16, &str)) -> Value {
-        let (status, code, v) = self.call(c, m, path, body.map(|b| b.to_string())).await;
+        self.expect_sent(c, m, path, body.map(|b| Payload::json(b.to_string())), want).await
+    }
+
+    /// Like `send`, and asserts the outcome.
+    async fn expect_sent(&self, c: &Client, m: &str, path: &str, body: Option<Payload>, want: (u16, &str)) -> Value {
+        let (status, code, v) = self.send(c, m, path, body).await;
         assert_eq!((status, code.as_str()), want, "{m} {path}: {v}");
         v
+    }
+
+    /// Reads the order (every answer checked) until it is paid.
+    async fn until_paid(&self, c: &Client, no: &str) -> Value {
+        for _ in 0..100 {
+            let o = self.expect(c, "GET", &format!("/api/orders/{no}"), None, (200, "")).await;
+            if o["state"] == "paid" {
+                return o;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("order {no} never turned paid");
+    }
+
+    /// A paid notification for the attempt, as the sandbox Alipay sends it (signed with the key
+    /// this process's sandbox signs with), after checking it is what the document describes.
+    fn alipay_paid(&self, out_trade_no: &str, total: &str) -> Payload {
+        let keys = local::keys::local_keys();
+        let gateway = alipay::Sandbox::new(&alipay::SandboxSettings {
+            app_id: local::payments::ALIPAY_APP_ID.into(),
+            seller_id: local::payments::ALIPAY_SELLER_ID.into(),
+            app_public_key: keys.alipay_app.public_pem.clone(),
+            alipay_private_key: keys.alipay_gateway.private_pem.clone(),
+        })
+        .expect("the sandbox Alipay's settings");
+        let now = self.t.clock.now();
+        let text = gateway.paid_notification(&alipay::PaidTrade {
+            out_trade_no,
+            trade_no: "2026112622001400000000000001",
+            notify_id: &shared::auth::random_id(),
+            subject: "甘肃省财政厅 学费缴费",
+            total: Fen::parse_yuan(total).expect("an amount"),
+            created_at: now,
+            paid_at: now,
+            notified_at: now,
+        });
+        let (media, schema) = self.doc.request_body("POST", "/api/notify/alipay").expect("the notification is documented");
+        assert_eq!(alipay::FORM_CONTENT_TYPE.split(';').next(), Some(media), "POST /api/notify/alipay: the media type Alipay sends");
+        let form = shared::gateway::form::parse(text.as_bytes()).expect("a form").into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+        self.doc.check_shape(schema, &Value::Object(form), "the sandbox Alipay's notification");
+        Payload { media: alipay::FORM_CONTENT_TYPE, text, headers: Vec::new() }
+    }
+
+    /// A `TRANSACTION.SUCCESS` notification for the attempt, as the sandbox WeChat Pay sends it
+    /// (signed and encrypted with this process's sandbox keys), after checking its body and
+    /// headers are what the document describes.
+    fn wechat_paid(&self, out_trade_no: &str, total: &str) -> Payload {
+        let keys = local::keys::local_keys();
+        let gateway = wechat::Sandbox::new(&wechat::SandboxSettings {
+            mchid: local::payments::WECHAT_MCHID.into(),
+            appid: local::payments::WECHAT_APPID.into(),
+            merchant_serial_no: local::payments::WECHAT_MERCHANT_SERIAL.into(),
+            merchant_public_key_pem: keys.wechat_merchant.public_pem.clone(),
+            key_id: local::payments::WECHAT_KEY_ID.into(),
+            private_key_pem: keys.wechat_platform.private_pem.clone(),
+            api_v3_key: keys.wechat_api_v3_key.clone(),
+        })
+        .expect("the sandbox WeChat Pay's settings");
+        let now = self.t.clock.now();
+        let tx = wechat::SandboxTransaction {
+            out_trade_no: out_trade_no.into(),
+            transaction_id: Some("4200000000202611260000000001".into()),
+            trade_type: "NATIVE".into(),
+            trade_state: wechat::TradeStatus::Success,
+            total: Fen::parse_yuan(total).expect("an amount"),
+            success_time: Some(now),
+        };
+        let n = gateway.payment_notification(&tx, &shared::auth::random_id(), now).expect("a notification");
+        let (m, p) = ("POST", "/api/notify/wechat");
+        let (media, schema) = self.doc.request_body(m, p).expect("the notification is documented");
+        assert_eq!(n.headers.get("content-type"), Some(media), "{m} {p}: the media type WeChat Pay sends");
+        self.doc.check_shape(schema, &serde_json::from_str(&n.body).expect("JSON"), "the sandbox WeChat Pay's notification");
+        let params: Vec<&Value> = self.doc.op(m, p)["parameters"].as_array().into_iter().flatten().map(|x| self.doc.resolve(x)).filter(|x| x["in"] == "header").collect();
+        for param in &params {
+            let name = param["name"].as_str().unwrap();
+            match n.headers.get(name) {
+                Some(value) => self.doc.check_shape(&param["schema"], &json!(value), &format!("{m} {p}: header {name}")),
+                None => assert_ne!(param["required"], true, "{m} {p}: the sandbox sends no {name}"),
+            }
+        }
+        let headers: Vec<(String, String)> = n.headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("content-type")).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        for (k, _) in &headers {
+            assert!(params.iter().any(|x| x["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(k))), "{m} {p}: header {k} is not documented");
+        }
+        Payload { media: "application/json", text: n.body, headers }
     }
 
     /// Repeats a request until it answers `code`, at most `max` times (every answer checked).
@@ -427,6 +656,15 @@ impl Api {
     fn year(&self) -> u16 {
         local::seed::current_academic_year(beijing_date(self.t.clock.now()))
     }
+}
+
+/// What a student does at a sandbox gateway: open the QR link or the H5 page (scan), press 支付.
+async fn pay_at_sandbox(base: &str, page_url: &str, out_trade_no: &str) {
+    let plain = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = plain.get(page_url).send().await.unwrap();
+    assert!(page.status().is_success(), "{page_url}: {}", page.status());
+    let r = plain.post(format!("{base}/cashier/{out_trade_no}/pay")).send().await.unwrap();
+    assert!(r.status().is_success() || r.status().is_redirection(), "pressing 支付 at {base}: {}", r.status());
 }
 
 /// One picked fee item of a `POST /api/orders` body.
@@ -460,14 +698,31 @@ fn the_error_catalogue_is_the_codes_and_every_operation_lists_the_common_errors(
     }
     for (m, p) in doc.ops() {
         let outcomes = doc.outcomes(&m, &p);
-        for (status, code) in outcomes.iter().filter(|(s, _)| *s >= 400) {
-            assert_eq!(doc.code_info(code)["status"], *status, "{m} {p} lists {code} under {status}");
-        }
         let has = |s: u16, c: &str| outcomes.contains(&(s, c.to_owned()));
-        assert!(has(500, "INTERNAL"), "{m} {p}: any route can fail with 500 INTERNAL");
-        if let Some(schema) = doc.request_schema(&m, &p) {
-            doc.assert_closed(schema, &format!("{m} {p}"));
-            assert!(has(400, "BAD_REQUEST") && has(413, "PAYLOAD_TOO_LARGE"), "{m} {p}: a JSON body can be malformed or too large");
+        if let Some(caller) = doc.caller(&m, &p) {
+            // A gateway callback: no session; the gateway's request; an acknowledgement, and an
+            // answer for a store failure (the gateway then sends it again); each answer with its
+            // media type and schema, or none at all.
+            assert!(["alipay", "wechat"].contains(&caller), "{m} {p}: x-caller {caller} is no gateway this platform knows");
+            assert_eq!(doc.op(&m, &p)["security"], json!([]), "{m} {p}: the gateway has no session");
+            assert!(doc.request_body(&m, &p).is_some(), "{m} {p}: what the gateway sends is documented");
+            assert!(outcomes.iter().any(|(s, _)| (200..300).contains(s)), "{m} {p}: no acknowledgement documented");
+            assert!(has(500, ""), "{m} {p}: a store failure has its answer");
+            for (status, resp) in doc.op(&m, &p)["responses"].as_object().unwrap() {
+                for (media, c) in doc.resolve(resp)["content"].as_object().into_iter().flatten() {
+                    assert!(["application/json", "text/plain"].contains(&media.as_str()), "{m} {p} {status}: this test cannot read {media} answers");
+                    assert!(c["schema"].is_object(), "{m} {p} {status}: {media} without a schema");
+                }
+            }
+        } else {
+            for (status, code) in outcomes.iter().filter(|(s, _)| *s >= 400) {
+                assert_eq!(doc.code_info(code)["status"], *status, "{m} {p} lists {code} under {status}");
+            }
+            assert!(has(500, "INTERNAL"), "{m} {p}: any route can fail with 500 INTERNAL");
+            if let Some(schema) = doc.request_schema(&m, &p) {
+                doc.assert_closed(schema, &format!("{m} {p}"));
+                assert!(has(400, "BAD_REQUEST") && has(413, "PAYLOAD_TOO_LARGE"), "{m} {p}: a JSON body can be malformed or too large");
+            }
         }
         assert_eq!(doc.authenticated(&m, &p), has(401, "UNAUTHENTICATED"), "{m} {p}: 401 UNAUTHENTICATED iff the cookie is required");
         // Path parameters: each `{name}` documented, required, with an example of its schema; what
@@ -482,6 +737,62 @@ fn the_error_catalogue_is_the_codes_and_every_operation_lists_the_common_errors(
         }
         assert!(params.is_empty() || has(404, "NOT_FOUND"), "{m} {p}: what a path parameter names may not exist: 404 NOT_FOUND");
         assert_eq!(doc.route(&m, &doc.fill(&m, &p, &[])).0, p, "{m} {p}: its example path is another route's");
+    }
+}
+
+#[test]
+fn the_payment_enums_and_union_are_the_codes() {
+    let doc = Doc::load();
+    let schema = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
+    let documented = |name: &str, prop: &str| -> BTreeSet<String> {
+        let s = doc.resolve(&doc.0["components"]["schemas"][name]);
+        let s = if prop.is_empty() { s } else { doc.resolve(&s["properties"][prop]) };
+        s["enum"].as_array().unwrap_or_else(|| panic!("{name}.{prop}: no enum")).iter().map(|e| e.as_str().unwrap().to_owned()).collect()
+    };
+    // Every channel and attempt state as `GET /api/orders/{order_no}` writes it (a run meets
+    // only some of them): each attempt valid, and together exactly the documented enums.
+    let mut seen: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for channel in Channel::ALL {
+        for state in every_attempt_state() {
+            let a = AttemptView {
+                out_trade_no: format!("XF261126LUTAU000001{}01", channel.letter()),
+                channel,
+                channel_label: channel.label(),
+                amount: Fen::new(380000),
+                state,
+                state_label: state.label(),
+                created_at: chrono::Utc::now(),
+                paid_at: matches!(state, AttemptState::Paid | AttemptState::DuplicatePaid | AttemptState::Refunded).then(chrono::Utc::now),
+            };
+            let v = serde_json::to_value(&a).unwrap();
+            doc.check_shape(&schema("Attempt"), &v, &format!("Attempt {channel:?} {state:?}"));
+            for prop in ["channel", "channel_label", "state", "state_label"] {
+                seen.entry(prop).or_default().insert(v[prop].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    assert_eq!(seen["channel"], documented("Channel", ""), "Channel enum vs shared::domain::Channel");
+    for prop in ["channel_label", "state", "state_label"] {
+        assert_eq!(seen[prop], documented("Attempt", prop), "Attempt.{prop} enum vs the code");
+    }
+    let devices: BTreeSet<String> = every_device().iter().map(|d| serde_json::to_value(d).unwrap().as_str().unwrap().to_owned()).collect();
+    assert_eq!(devices, documented("Device", ""), "Device enum vs shared::gateway::Device");
+    // The tagged unions: mapping and oneOf agree, each alternative's tag is exactly its key.
+    for (name, s) in doc.0["components"]["schemas"].as_object().unwrap() {
+        let Some(d) = s.get("discriminator") else { continue };
+        let prop = d["propertyName"].as_str().unwrap();
+        let mapping = d["mapping"].as_object().unwrap_or_else(|| panic!("{name}: a discriminator needs its mapping"));
+        let alternatives: BTreeSet<&str> = s["oneOf"].as_array().unwrap().iter().map(|a| a["$ref"].as_str().unwrap()).collect();
+        assert_eq!(mapping.values().map(|t| t.as_str().unwrap()).collect::<BTreeSet<_>>(), alternatives, "{name}: discriminator mapping vs oneOf");
+        for (tag, target) in mapping {
+            let alt = doc.0.pointer(&target.as_str().unwrap()[1..]).unwrap_or_else(|| panic!("dangling {target}"));
+            assert!(alt["required"].as_array().unwrap().contains(&json!(prop)), "{name}: {target} must require {prop}");
+            assert_eq!(alt["properties"][prop]["enum"], json!([tag]), "{name}: {target}.{prop} must be exactly {tag:?}");
+        }
+    }
+    // Every payment action the code can give, as it writes it (only qr and redirect are offered).
+    for a in every_action() {
+        doc.check_shape(&schema("PaymentAction"), &serde_json::to_value(&a).unwrap(), &format!("{a:?}"));
     }
 }
 
@@ -601,8 +912,74 @@ async fn every_route_answers_only_what_the_document_lists() {
         api.expect(&forced, "GET", &format!("/api/orders/{other}"), None, (404, "NOT_FOUND")).await;
         api.expect(&forced, "PUT", &format!("/api/orders/{other}/phone"), Some(json!({"phone": "13912345678"})), (404, "NOT_FOUND")).await;
         api.expect(&forced, "POST", &format!("/api/orders/{other}/cancel"), None, (404, "NOT_FOUND")).await;
+        api.expect(&forced, "POST", &format!("/api/orders/{other}/pay"), Some(json!({"channel": "alipay", "device": "pc"})), (404, "NOT_FOUND")).await;
+        api.expect(&forced, "POST", &format!("/api/orders/{other}/check"), None, (404, "NOT_FOUND")).await;
     }
     assert_eq!(what(&api.expect(&c, "GET", &format!("/api/orders/{fresh}"), None, (200, "")).await), some("open", "3800.00", "187****6579"));
+
+    // 选择缴费方式 (张三's `fresh` order): each channel offered, on a PC (a QR code) and on a phone
+    // (the H5 cashier); each new attempt closes the one before at its gateway. UnionPay is not
+    // offered.
+    let (get, pay, check) = (format!("/api/orders/{fresh}"), format!("/api/orders/{fresh}/pay"), format!("/api/orders/{fresh}/check"));
+    let o = api.expect(&c, "GET", &get, None, (200, "")).await;
+    assert_eq!((&o["attempts"], &o["channels"]), (&json!([]), &json!(["alipay", "wechat"])));
+    let mut started = Vec::new();
+    for (channel, device, action) in [("alipay", "pc", "qr"), ("wechat", "pc", "qr"), ("alipay", "phone", "redirect"), ("wechat", "phone", "redirect")] {
+        let v = api.expect(&c, "POST", &pay, Some(json!({"channel": channel, "device": device})), (200, "")).await;
+        let got = (v["channel"].as_str(), v["device"].as_str(), v["action"]["type"].as_str(), v["qr_svg"].is_string());
+        assert_eq!(got, (Some(channel), Some(device), Some(action), action == "qr"), "{v}");
+        started.push(v);
+    }
+    api.expect(&c, "POST", &pay, Some(json!({"channel": "unionpay", "device": "pc"})), (409, "CHANNEL_UNAVAILABLE")).await;
+    let o = api.expect(&c, "GET", &get, None, (200, "")).await;
+    let attempts = |o: &Value| o["attempts"].as_array().unwrap().iter().map(|a| (a["out_trade_no"].as_str().unwrap().to_owned(), a["state"].as_str().unwrap().to_owned())).collect::<Vec<_>>();
+    let otns: Vec<String> = started.iter().map(|v| v["out_trade_no"].as_str().unwrap().to_owned()).collect();
+    // In out-trade-no order, as documented (by channel, then sequence).
+    let states = |s: [&str; 4]| otns.iter().cloned().zip(s.map(str::to_owned)).collect::<BTreeMap<_, _>>().into_iter().collect::<Vec<_>>();
+    assert_eq!(attempts(&o), states(["closed", "closed", "closed", "created"]));
+    assert!(o["attempts"][3]["paid_at"].is_null());
+    // 「我已支付」 before paying: the gateways asked, the order still open.
+    assert_eq!(api.expect(&c, "POST", &check, None, (200, "")).await["state"], "open");
+    // The student pays on the WeChat H5 cashier; the sandbox's signed notification pays the order.
+    let wx = &otns[3];
+    pay_at_sandbox(&api.t.sandboxes.wechat_base, started[3]["action"]["url"].as_str().unwrap(), wx).await;
+    let o = api.until_paid(&c, &fresh).await;
+    assert_eq!(attempts(&o), states(["closed", "closed", "closed", "paid"]));
+    assert_eq!((o["attempts"][3]["state_label"].as_str(), o["attempts"][3]["paid_at"].is_string()), (Some("成功"), true));
+    assert_eq!(api.t.sandboxes.wechat.notifications_acked(wx), 1, "the sandbox's notification was acknowledged");
+    // Paid: 「我已支付」 says so; neither a new attempt nor cancelling.
+    assert_eq!(attempts(&api.expect(&c, "POST", &check, None, (200, "")).await), states(["closed", "closed", "closed", "paid"]));
+    api.expect(&c, "POST", &pay, Some(json!({"channel": "alipay", "device": "pc"})), (409, "ORDER_NOT_OPEN")).await;
+    api.expect(&c, "POST", &format!("/api/orders/{fresh}/cancel"), None, (409, "ORDER_NOT_OPEN")).await;
+    // WeChat Pay's callback: a repeat of that notification (as when an acknowledgement is lost) is
+    // acknowledged again and changes nothing; one without signature headers or body is refused.
+    let gateway = Client::new();
+    api.expect_sent(&gateway, "POST", "/api/notify/wechat", Some(api.wechat_paid(wx, "3800.00")), (204, "")).await;
+    let v = api.expect_sent(&gateway, "POST", "/api/notify/wechat", None, (400, "")).await;
+    assert_eq!(v["code"], "FAIL");
+    assert_eq!(attempts(&api.expect(&c, "GET", &get, None, (200, "")).await), states(["closed", "closed", "closed", "paid"]));
+
+    // Alipay's callback (a new order for 考试费, paid on the PC QR code while the sandbox's
+    // notifications are lost): forged, tampered and foreign notifications get `fail` and change
+    // nothing; the signed one gets `success`, and the order is paid by then.
+    let exam = api.expect(&c, "POST", "/api/orders", Some(json!({"items": [pick(y, "EXAM")]})), (201, "")).await;
+    let (exam_no, exam_total) = (exam["order_no"].as_str().unwrap().to_owned(), exam["total"].as_str().unwrap().to_owned());
+    let ali = api.expect(&c, "POST", &format!("/api/orders/{exam_no}/pay"), Some(json!({"channel": "alipay", "device": "pc"})), (200, "")).await;
+    let ali_otn = ali["out_trade_no"].as_str().unwrap().to_owned();
+    api.t.sandboxes.alipay.set_deliver_notifications(false);
+    pay_at_sandbox(&api.t.sandboxes.alipay_base, ali["action"]["content"].as_str().unwrap(), &ali_otn).await;
+    let forged = format!("out_trade_no={ali_otn}&trade_status=TRADE_SUCCESS&total_amount={exam_total}&app_id={}&sign_type=RSA2&sign=AAAA", local::payments::ALIPAY_APP_ID);
+    let form = |text: String| Some(Payload { media: alipay::FORM_CONTENT_TYPE, text, headers: Vec::new() });
+    assert_eq!(api.expect_sent(&gateway, "POST", "/api/notify/alipay", form(forged), (400, "")).await, "fail");
+    let tampered = api.alipay_paid(&ali_otn, "0.01");
+    assert_eq!(api.expect_sent(&gateway, "POST", "/api/notify/alipay", Some(tampered), (400, "")).await, "fail");
+    let foreign = api.alipay_paid("XF200101LUTAU999999A01", &exam_total);
+    assert_eq!(api.expect_sent(&gateway, "POST", "/api/notify/alipay", Some(foreign), (400, "")).await, "fail");
+    assert_eq!(api.expect(&c, "GET", &format!("/api/orders/{exam_no}"), None, (200, "")).await["state"], "open");
+    let signed = api.alipay_paid(&ali_otn, &exam_total);
+    assert_eq!(api.expect_sent(&gateway, "POST", "/api/notify/alipay", Some(signed), (200, "")).await, "success");
+    let o = api.expect(&c, "GET", &format!("/api/orders/{exam_no}"), None, (200, "")).await;
+    assert_eq!((o["state"].as_str(), o["attempts"][0]["state"].as_str()), (Some("paid"), Some("paid")));
 
     // 忘记密码 by security answer.
     let forgot = |no: &str, id: &str, name: &str| Some(json!({"student_no": no, "id_card": id, "name": name}));
@@ -668,7 +1045,9 @@ async fn every_route_answers_only_what_the_document_lists() {
     for ((m, p), (status, code)) in ops.iter().flat_map(|(m, p)| api.doc.outcomes(m, p).into_iter().map(move |o| ((m, p), o))) {
         let hit = seen.contains(&(m.clone(), p.clone(), status, code.clone()));
         assert!(hit || status >= 400, "{m} {p}: documented success {status} never observed");
-        if !hit && !["BAD_REQUEST", "PAYLOAD_TOO_LARGE", "INTERNAL"].contains(&code.as_str()) {
+        // Malformed and oversized bodies and store failures are driven by the other tests.
+        let elsewhere = ["BAD_REQUEST", "PAYLOAD_TOO_LARGE", "INTERNAL"].contains(&code.as_str()) || (status == 500 && api.doc.caller(m, p).is_some());
+        if !hit && !elsewhere {
             eprintln!("not exercised here: {m} {p} {status} {code}");
         }
     }
@@ -686,9 +1065,17 @@ async fn a_store_outage_gets_documented_answers() {
         if let Some(Value::Object(b)) = body.as_mut().filter(|_| p.starts_with("/api/password/forgot/")) {
             b.insert("ticket".into(), step1["ticket"].clone());
         }
-        let (status, code, _) = api.call(&c, &m, &api.doc.fill(&m, &p, &[]), body.map(|b| b.to_string())).await;
-        // Every route, reset tickets included, reports the outage as such.
-        let want: &[(u16, &str)] = &[(500, "INTERNAL")];
-        assert!(want.contains(&(status, code.as_str())), "{m} {p} with the store down: {status} {code}");
+        // The gateways' notifications are genuine ones, so that they get as far as the store.
+        let body = match api.doc.caller(&m, &p) {
+            Some("alipay") => Some(api.alipay_paid("XF261126LUTAU000001A01", "3800.00")),
+            Some("wechat") => Some(api.wechat_paid("XF261126LUTAU000001W01", "3800.00")),
+            Some(other) => panic!("{m} {p}: no notification from {other}"),
+            None => body.map(|b| Payload::json(b.to_string())),
+        };
+        let (status, code, v) = api.send(&c, &m, &api.doc.fill(&m, &p, &[]), body).await;
+        // Every route, reset tickets included, reports the outage as such; the callbacks in
+        // their gateway's format, so that it sends the notification again.
+        let want = if api.doc.caller(&m, &p).is_some() { (500, "") } else { (500, "INTERNAL") };
+        assert_eq!((status, code.as_str()), want, "{m} {p} with the store down: {v}");
     }
 }

@@ -1,8 +1,11 @@
 //! `orders` function: 学费缴费 — make or reuse an order for the picked fee items, read it,
-//! change its receipt phone, cancel it.
+//! change its receipt phone, cancel it; start a payment on a channel (选择缴费方式) and ask the
+//! gateways whether it was paid (「我已支付」).
 
 use lambda_http::{Body, Request, RequestExt, Response, http::StatusCode};
 use serde::Deserialize;
+use shared::domain::Channel;
+use shared::gateway::Device;
 use shared::service::orders::Pick;
 use shared::{App, AppError, http};
 
@@ -26,6 +29,13 @@ struct PhoneBody {
     phone: String,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PayBody {
+    channel: Channel,
+    device: Device,
+}
+
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let started = std::time::Instant::now();
     let (method, path) = (req.method().as_str().to_owned(), req.uri().path().to_owned());
@@ -44,7 +54,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
     let method = req.method().as_str();
     let target = if req.uri().path() == "/api/orders" { Some((String::new(), "create")) } else { order_route(req) };
     let Some((no, action)) = target else { return Err(AppError::NotFound) };
-    if !matches!((method, action), ("POST", "create") | ("GET", "") | ("PUT", "phone") | ("POST", "cancel")) {
+    if !matches!((method, action), ("POST", "create") | ("GET", "") | ("PUT", "phone") | ("POST", "cancel" | "pay" | "check")) {
         return Err(AppError::NotFound);
     }
     let who = app.authenticate(req).await?;
@@ -56,12 +66,18 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
             let (view, created) = app.create_or_reuse_order(&who, &picks, body.phone.as_deref()).await?;
             http::json(if created { StatusCode::CREATED } else { StatusCode::OK }, &view)
         }
-        "" => http::json(StatusCode::OK, &app.order(&who, &no).await?),
+        "" => http::json(StatusCode::OK, &app.order_status(&who, &no).await?),
+        "pay" => {
+            let body: PayBody = http::json_body(req)?;
+            http::json(StatusCode::OK, &app.start_payment(&who, &no, body.channel, body.device, &http::client_ip(req)).await?)
+        }
+        "check" => http::json(StatusCode::OK, &app.check_payment(&who, &no).await?),
         "phone" => {
             let body: PhoneBody = http::json_body(req)?;
             http::json(StatusCode::OK, &app.set_order_phone(&who, &no, &body.phone).await?)
         }
-        _ => http::json(StatusCode::OK, &app.cancel_order(&who, &no).await?),
+        "cancel" => http::json(StatusCode::OK, &app.cancel_order(&who, &no).await?),
+        _ => return Err(AppError::NotFound),
     };
     Ok(who.respond(resp))
 }

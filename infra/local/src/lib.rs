@@ -2,6 +2,8 @@
 //! against moto (DynamoDB + SNS) on 127.0.0.1. Also the harness the integration tests spawn.
 
 pub mod gateway;
+pub mod keys;
+pub mod payments;
 pub mod seed;
 pub mod template;
 
@@ -27,7 +29,7 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 }
 
 /// Builds the application context exactly as a function's `main` does, against `endpoint`.
-pub fn build_app(cfg: &aws_config::SdkConfig, table: &str, jwt_secret: &[u8], clock: Arc<dyn Clock>) -> App {
+pub fn build_app(cfg: &aws_config::SdkConfig, table: &str, jwt_secret: &[u8], clock: Arc<dyn Clock>, payments: shared::gateway::Payments) -> App {
     App {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(cfg), table),
         sms: Arc::new(SnsSms::new(aws_sdk_sns::Client::new(cfg))),
@@ -36,7 +38,7 @@ pub fn build_app(cfg: &aws_config::SdkConfig, table: &str, jwt_secret: &[u8], cl
         clock,
         // Plain http locally: a Secure cookie would never come back.
         settings: Settings { cookie_secure: false, ..Settings::default() },
-        gateways: shared::gateway::Gateways::default(),
+        payments,
     }
 }
 

@@ -26,7 +26,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let template = Template::load_default()?;
     let cfg = local::sdk_config(&endpoint).await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let app = Arc::new(local::build_app(&cfg, &table, secret.as_bytes(), clock.clone()));
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let site_base = format!("http://127.0.0.1:{port}");
+    // Real retry schedules unless told otherwise (SANDBOX_RETRY_SCALE=0.01 makes 4 min 2.4 s).
+    let retry_scale: f64 = std::env::var("SANDBOX_RETRY_SCALE").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0);
+    let sandboxes = local::payments::start(&site_base, retry_scale, clock.clone()).await;
+    let app = Arc::new(local::build_app(&cfg, &table, secret.as_bytes(), clock.clone(), sandboxes.payments.clone()));
     let exists = app.store.client().describe_table().table_name(&table).send().await.is_ok();
     if !exists {
         template.create_table(app.store.client(), &table).await?;
@@ -38,8 +43,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let router = local::router(app, &template, &local::default_static_dir());
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     println!("\ncampus-pay local platform: http://127.0.0.1:{port}/");
+    println!("  sandbox Alipay {} and WeChat Pay {} (test keys made for this run)", sandboxes.alipay_base, sandboxes.wechat_base);
     println!("  {} routes from infra/template.yaml, table {table} at {endpoint}", template.routes.len());
     println!("  demo logins (first login asks for a new password):");
     for d in DEMO_LOGINS {

@@ -6,6 +6,7 @@
 //! and the local sandbox gateways (verifying requests, signing responses and notifications).
 
 pub mod alipay;
+pub mod clients;
 pub mod form;
 pub mod wechat;
 
@@ -122,5 +123,38 @@ impl Gateways {
     /// Configured channels, in the order students see them.
     pub fn channels(&self) -> Vec<Channel> {
         Channel::ALL.into_iter().filter(|c| self.0.contains_key(c)).collect()
+    }
+}
+
+/// Every configured gateway: the protocol merchants (for notifications) and the
+/// `PaymentGateway`s built on them (for starting, querying, closing).
+#[derive(Clone, Default)]
+pub struct Payments {
+    pub alipay: Option<std::sync::Arc<alipay::Merchant>>,
+    pub wechat: Option<std::sync::Arc<wechat::Merchant>>,
+    pub gateways: Gateways,
+}
+
+impl Payments {
+    /// Builds what is configured. Alipay: settings and the wap quit URL (where a student who
+    /// gives up lands). WeChat Pay: settings, the API base (`https://api.mch.weixin.qq.com` or a
+    /// sandbox) and the H5 return page.
+    pub fn build(
+        alipay: Option<(alipay::MerchantSettings, String)>,
+        wechat: Option<(wechat::MerchantSettings, String, Option<String>)>,
+        http: reqwest::Client,
+    ) -> Result<Self, GatewayError> {
+        let mut p = Payments::default();
+        if let Some((settings, quit_url)) = alipay {
+            let m = alipay::Merchant::new(&settings)?;
+            p.gateways = p.gateways.with(std::sync::Arc::new(clients::AlipayGateway::new(m.clone(), http.clone(), quit_url)));
+            p.alipay = Some(std::sync::Arc::new(m));
+        }
+        if let Some((settings, api_base, h5_return)) = wechat {
+            let m = wechat::Merchant::new(&settings)?;
+            p.gateways = p.gateways.with(std::sync::Arc::new(clients::WechatGateway::new(m.clone(), http, api_base, h5_return)));
+            p.wechat = Some(std::sync::Arc::new(m));
+        }
+        Ok(p)
     }
 }

@@ -23,6 +23,8 @@ pub struct PayView {
     pub device: Device,
     pub action: PaymentAction,
     pub expires_at: DateTime<Utc>,
+    /// The QR code of a `qr` action as SVG markup, drawn here so the site needs no library.
+    pub qr_svg: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -58,6 +60,8 @@ pub struct OrderStatusView {
     #[serde(flatten)]
     pub order: OrderView,
     pub attempts: Vec<AttemptView>,
+    /// The channels this platform can take payments on.
+    pub channels: Vec<Channel>,
 }
 
 fn unreachable(e: CallError) -> AppError {
@@ -67,7 +71,7 @@ fn unreachable(e: CallError) -> AppError {
 
 impl<S: OrderStores + PaymentStore> App<S> {
     fn gateway(&self, channel: Channel) -> Result<&Arc<dyn PaymentGateway>, AppError> {
-        self.gateways.get(channel).ok_or(AppError::ChannelUnavailable)
+        self.payments.gateways.get(channel).ok_or(AppError::ChannelUnavailable)
     }
 
     async fn own_open_order(&self, who: &Authed, no: &str) -> Result<Order, AppError> {
@@ -89,6 +93,7 @@ impl<S: OrderStores + PaymentStore> App<S> {
                     Ok(PaymentOutcome::OrderPaid) => Ok(AttemptState::Paid),
                     Ok(PaymentOutcome::DuplicatePaid) => Ok(AttemptState::DuplicatePaid),
                     Ok(PaymentOutcome::AlreadyRecorded) => Ok(self.store.get_attempt(&a.out_trade_no).await?.map_or(a.state, |x| x.state)),
+                    Err(crate::service::payments::PaymentRejected::Store(e)) => Err(e.into()),
                     Err(e) => {
                         tracing::error!(out_trade_no = %a.out_trade_no, error = %e, "gateway reports a payment we cannot match");
                         Err(AppError::GatewayUnavailable)
@@ -161,7 +166,11 @@ impl<S: OrderStores + PaymentStore> App<S> {
         let req = StartRequest { out_trade_no: attempt.out_trade_no.clone(), amount: order.total, subject, expires_at, device, client_ip: client_ip.to_owned(), now };
         let action = gateway.start(&req).await.map_err(unreachable)?;
         tracing::info!(out_trade_no = %attempt.out_trade_no, channel = channel.as_str(), device = device.as_str(), "attempt started");
-        Ok(PayView { out_trade_no: attempt.out_trade_no.to_string(), channel, device, action, expires_at })
+        let qr_svg = match &action {
+            PaymentAction::Qr { content } => crate::gateway::clients::qr_svg(content),
+            _ => None,
+        };
+        Ok(PayView { out_trade_no: attempt.out_trade_no.to_string(), channel, device, action, expires_at, qr_svg })
     }
 
     /// 取消缴费单: closes every live attempt at its gateway (each proven unpaid), then the order,
@@ -192,7 +201,11 @@ impl<S: OrderStores + PaymentStore> App<S> {
     pub async fn order_status(&self, who: &Authed, no: &str) -> Result<OrderStatusView, AppError> {
         let o = self.order_of(who, no).await?;
         let attempts = self.store.list_attempts(&o.order_no).await?;
-        Ok(OrderStatusView { order: OrderView::new(&o, self.clock.now()), attempts: attempts.iter().map(AttemptView::from).collect() })
+        Ok(OrderStatusView {
+            order: OrderView::new(&o, self.clock.now()),
+            attempts: attempts.iter().map(AttemptView::from).collect(),
+            channels: self.payments.gateways.channels(),
+        })
     }
 
     /// 「我已支付」: asks the gateway about every attempt not known to be paid, records what it

@@ -979,7 +979,10 @@ impl PaymentStore for DynamoStore {
             .send()
             .await
             .map_err(map_err)?;
-        out.items().iter().map(parse_attempt).collect()
+        let mut attempts: Vec<Attempt> = out.items().iter().map(parse_attempt).collect::<Result<_, _>>()?;
+        // In the order they were made (the key order groups them by channel letter).
+        attempts.sort_by(|a, b| (a.created_at, &a.out_trade_no).cmp(&(b.created_at, &b.out_trade_no)));
+        Ok(attempts)
     }
 
     async fn close_attempt(&self, a: &Attempt) -> Result<(), StoreError> {

@@ -1,0 +1,93 @@
+//! The local payment setup: the sandbox Alipay and WeChat Pay on their own loopback ports, and
+//! the platform's gateway configuration pointing at them, with keys made for this process.
+
+use crate::keys::local_keys;
+use shared::clock::Clock;
+use shared::gateway::{Payments, alipay, clients, wechat};
+use std::sync::Arc;
+
+// Identities of the local merchant (the ids of the published examples in gateways.md §7).
+pub const ALIPAY_APP_ID: &str = "2021000000000001";
+pub const ALIPAY_SELLER_ID: &str = "2088000000000001";
+pub const WECHAT_MCHID: &str = "1900000001";
+pub const WECHAT_APPID: &str = "wxd678efh567hg6787";
+pub const WECHAT_MERCHANT_SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7200000001";
+pub const WECHAT_KEY_ID: &str = "PUB_KEY_ID_0114232026112600000000000001";
+
+/// The running sandboxes and the platform configuration that uses them.
+pub struct LocalPayments {
+    pub payments: Payments,
+    pub alipay: sandbox::Control,
+    pub wechat: sandbox::Control,
+    pub alipay_base: String,
+    pub wechat_base: String,
+}
+
+/// Starts both sandboxes and configures the platform to use them. `site_base` is where the
+/// platform listens (notifications and browser returns come back there); `retry_scale` shrinks
+/// the gateways' notification retry schedules (1.0 = real time).
+pub async fn start(site_base: &str, retry_scale: f64, clock: Arc<dyn Clock>) -> LocalPayments {
+    let keys = local_keys();
+    // Bind first: a sandbox hands out links to itself.
+    let ali_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let wx_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let alipay_base = format!("http://{}", ali_listener.local_addr().expect("address"));
+    let wechat_base = format!("http://{}", wx_listener.local_addr().expect("address"));
+
+    let (ali_router, ali_control) = sandbox::try_alipay(
+        sandbox::AlipayConfig {
+            settings: alipay::SandboxSettings {
+                app_id: ALIPAY_APP_ID.into(),
+                seller_id: ALIPAY_SELLER_ID.into(),
+                app_public_key: keys.alipay_app.public_pem.clone(),
+                alipay_private_key: keys.alipay_gateway.private_pem.clone(),
+            },
+            public_base: alipay_base.clone(),
+            retry_scale,
+        },
+        clock.clone(),
+    )
+    .expect("Alipay sandbox settings");
+    let (wx_router, wx_control) = sandbox::try_wechat(
+        sandbox::WechatConfig {
+            settings: wechat::SandboxSettings {
+                mchid: WECHAT_MCHID.into(),
+                appid: WECHAT_APPID.into(),
+                merchant_serial_no: WECHAT_MERCHANT_SERIAL.into(),
+                merchant_public_key_pem: keys.wechat_merchant.public_pem.clone(),
+                key_id: WECHAT_KEY_ID.into(),
+                private_key_pem: keys.wechat_platform.private_pem.clone(),
+                api_v3_key: keys.wechat_api_v3_key.clone(),
+            },
+            public_base: wechat_base.clone(),
+            retry_scale,
+        },
+        clock,
+    )
+    .expect("WeChat Pay sandbox settings");
+    tokio::spawn(async move { axum::serve(ali_listener, ali_router).await.expect("Alipay sandbox") });
+    tokio::spawn(async move { axum::serve(wx_listener, wx_router).await.expect("WeChat Pay sandbox") });
+
+    let return_url = format!("{site_base}/order.html");
+    let alipay_settings = alipay::MerchantSettings {
+        gateway_url: format!("{alipay_base}/gateway.do"),
+        app_id: ALIPAY_APP_ID.into(),
+        seller_id: ALIPAY_SELLER_ID.into(),
+        app_private_key: keys.alipay_app.private_pem.clone(),
+        alipay_public_key: keys.alipay_gateway.public_pem.clone(),
+        notify_url: format!("{site_base}/api/notify/alipay"),
+        return_url: return_url.clone(),
+    };
+    let wechat_settings = wechat::MerchantSettings {
+        mchid: WECHAT_MCHID.into(),
+        appid: WECHAT_APPID.into(),
+        serial_no: WECHAT_MERCHANT_SERIAL.into(),
+        private_key_pem: keys.wechat_merchant.private_pem.clone(),
+        api_v3_key: keys.wechat_api_v3_key.clone(),
+        notify_url: format!("{site_base}/api/notify/wechat"),
+        wechatpay_public_keys: vec![wechat::PublicKeySetting { id: WECHAT_KEY_ID.into(), pem: keys.wechat_platform.public_pem.clone() }],
+    };
+    let payments = Payments::build(Some((alipay_settings, return_url.clone())), Some((wechat_settings, wechat_base.clone(), Some(return_url))), clients::http_client())
+        .expect("local gateway configuration");
+    LocalPayments { payments, alipay: ali_control, wechat: wx_control, alipay_base, wechat_base }
+}

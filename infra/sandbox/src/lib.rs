@@ -1,0 +1,141 @@
+//! Local sandbox payment gateways: stand-ins for Alipay and WeChat Pay on one machine, for
+//! development and tests only — never deployed.
+//!
+//! Each sandbox speaks its gateway's real protocol (gateways.md §1, §2, §5) with the protocol code
+//! of `shared::gateway` — requests verified with the platform's public key, answers and
+//! notifications signed with the sandbox's own test key — keeps trades in memory, shows a
+//! cashier page where a person presses 支付 or 取消, and sends the asynchronous notification on
+//! the real retry schedule (scaled by `retry_scale`).
+//!
+//! * [`alipay`] — `/gateway.do` (`alipay.trade.precreate`, `.wap.pay`, `.query`, `.close`), the
+//!   QR "scan" page `/qr/{out_trade_no}`, the cashier actions `/cashier/{out_trade_no}/pay|cancel`.
+//! * [`wechat`] — `/v3/pay/transactions/native|h5`, query and close by out-trade-no, the cashier
+//!   pages `/scan/{out_trade_no}` (Native) and `/h5/{out_trade_no}` (H5), the same cashier actions.
+//!
+//! Each returns an [`axum::Router`] meant for its own `127.0.0.1` port (so paths are the real
+//! ones) and a [`Control`] for tests, also reachable over HTTP under `/_control/`.
+
+mod ali;
+mod engine;
+mod page;
+mod wx;
+
+pub use ali::{ALIPAY_RETRY_AFTER_SECS, AlipayConfig, alipay, try_alipay};
+pub use wx::{WECHAT_RETRY_AFTER_SECS, WechatConfig, try_wechat, wechat};
+
+use crate::engine::Core;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::fmt;
+use std::sync::Arc;
+
+/// The payee the cashier pages name: where tuition goes.
+pub const PAYEE: &str = "甘肃省财政厅";
+
+/// What a sandbox knows about its trades, for [`Control`].
+pub(crate) trait Book: Send + Sync {
+    /// The trade's current state (expiry applied), or `None` for an unknown out-trade-no.
+    fn state(&self, out_trade_no: &str) -> Option<String>;
+}
+
+/// Test control of one sandbox: notification delivery and what happened to a trade.
+///
+/// Trade states: Alipay `NOT_SCANNED` (precreated, QR not opened: the gateway answers
+/// `ACQ.TRADE_NOT_EXIST`), `WAIT_BUYER_PAY`, `TRADE_SUCCESS`, `TRADE_CLOSED` (closed, expired, or
+/// closed before the scan — the gateway then still answers `ACQ.TRADE_NOT_EXIST`); WeChat Pay
+/// `NOTPAY`, `SUCCESS`, `CLOSED` (an expired `NOTPAY` stays `NOTPAY`, as at WeChat Pay, but can no
+/// longer be paid).
+#[derive(Clone)]
+pub struct Control {
+    core: Arc<Core>,
+    book: Arc<dyn Book>,
+}
+
+impl fmt::Debug for Control {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Control")
+            .field("gateway", &self.core.gateway)
+            .field("deliver_notifications", &self.core.deliver())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Control {
+    pub(crate) fn new(core: Arc<Core>, book: Arc<dyn Book>) -> Self {
+        Self { core, book }
+    }
+
+    /// `false`: notifications are "lost" — every send falls due and is dropped (it still counts
+    /// towards the schedule, so the schedule ends as usual) — to exercise the platform's active
+    /// query. `true` (the default): sent.
+    pub fn set_deliver_notifications(&self, deliver: bool) {
+        self.core.set_deliver(deliver);
+        tracing::info!(gateway = self.core.gateway, deliver, "sandbox notification delivery set");
+    }
+
+    pub fn deliver_notifications(&self) -> bool {
+        self.core.deliver()
+    }
+
+    /// Notification sends acknowledged by the merchant (0 or 1: sending stops at the first ACK).
+    pub fn notifications_acked(&self, out_trade_no: &str) -> usize {
+        self.core.counts(out_trade_no).acked
+    }
+
+    /// Notification HTTP requests made for the trade (lost ones not counted).
+    pub fn notifications_sent(&self, out_trade_no: &str) -> usize {
+        self.core.counts(out_trade_no).sent
+    }
+
+    /// See the type's documentation for the values.
+    pub fn trade_state(&self, out_trade_no: &str) -> Option<String> {
+        self.book.state(out_trade_no)
+    }
+
+    /// `POST /_control/deliver` `{"deliver": bool}` and `GET /_control/trades/{out_trade_no}`.
+    pub(crate) fn routes(self) -> Router {
+        Router::new()
+            .route("/_control/deliver", post(set_deliver).get(get_deliver))
+            .route("/_control/trades/{no}", get(trade))
+            .with_state(self)
+    }
+}
+
+fn json(status: StatusCode, v: serde_json::Value) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
+}
+
+async fn set_deliver(State(c): State<Control>, body: Bytes) -> Response {
+    let parsed: Option<bool> =
+        serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v.get("deliver")?.as_bool());
+    match parsed {
+        Some(deliver) => {
+            c.set_deliver_notifications(deliver);
+            json(StatusCode::OK, serde_json::json!({ "deliver": deliver }))
+        }
+        None => json(StatusCode::BAD_REQUEST, serde_json::json!({ "error": "expected {\"deliver\": true|false}" })),
+    }
+}
+
+async fn get_deliver(State(c): State<Control>) -> Response {
+    json(StatusCode::OK, serde_json::json!({ "deliver": c.deliver_notifications() }))
+}
+
+async fn trade(State(c): State<Control>, Path(no): Path<String>) -> Response {
+    match c.trade_state(&no) {
+        Some(state) => json(
+            StatusCode::OK,
+            serde_json::json!({
+                "out_trade_no": no,
+                "state": state,
+                "notifications_sent": c.notifications_sent(&no),
+                "notifications_acked": c.notifications_acked(&no),
+            }),
+        ),
+        None => json(StatusCode::NOT_FOUND, serde_json::json!({ "error": "unknown out_trade_no" })),
+    }
+}

@@ -1,0 +1,190 @@
+//! The gateways over HTTP: each protocol module's signed requests sent with one shared
+//! `reqwest` client (built once per cold start), answers parsed and verified by the module.
+
+use super::{CallError, Device, GatewayError, PaymentAction, PaymentGateway, StartRequest, TradeState, alipay, wechat};
+use crate::domain::{Channel, OutTradeNo};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use std::time::Duration;
+
+/// One HTTP client for every gateway: short timeouts (a Lambda must answer within seconds; an
+/// unanswered call is resolved later by query, never by guessing).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(8))
+        .build()
+        .expect("HTTP client")
+}
+
+fn transport(e: reqwest::Error) -> CallError {
+    // The error's URL may carry signed parameters; keep only what kind of failure it was.
+    let kind = if e.is_timeout() { "timeout" } else if e.is_connect() { "connect" } else { "http" };
+    CallError::Transport(kind.to_owned())
+}
+
+/// Alipay: `alipay.trade.precreate` on a PC (QR), `alipay.trade.wap.pay` on a phone (redirect).
+pub struct AlipayGateway {
+    merchant: alipay::Merchant,
+    http: reqwest::Client,
+    /// Where the wap cashier sends a student who gives up.
+    quit_url: String,
+}
+
+impl AlipayGateway {
+    pub fn new(merchant: alipay::Merchant, http: reqwest::Client, quit_url: impl Into<String>) -> Self {
+        Self { merchant, http, quit_url: quit_url.into() }
+    }
+
+    async fn send(&self, req: alipay::SignedRequest) -> Result<String, CallError> {
+        match req.delivery {
+            alipay::Delivery::Post { url, body } => {
+                let resp = self
+                    .http
+                    .post(url)
+                    .header("content-type", alipay::FORM_CONTENT_TYPE)
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(transport)?;
+                resp.text().await.map_err(transport)
+            }
+            alipay::Delivery::Redirect { .. } => Err(GatewayError::Malformed("a redirect is not sent by the server".into()).into()),
+        }
+    }
+}
+
+#[async_trait]
+impl PaymentGateway for AlipayGateway {
+    fn channel(&self) -> Channel {
+        Channel::Alipay
+    }
+
+    async fn start(&self, r: &StartRequest) -> Result<PaymentAction, CallError> {
+        let order = alipay::OrderRequest { out_trade_no: r.out_trade_no.as_str(), amount: r.amount, subject: &r.subject, time_expire: r.expires_at };
+        match r.device {
+            Device::Pc => {
+                let body = self.send(self.merchant.precreate(&order, r.now)?).await?;
+                Ok(PaymentAction::Qr { content: self.merchant.parse_precreate(r.out_trade_no.as_str(), &body)? })
+            }
+            Device::Phone => match self.merchant.wap_pay(&order, &self.quit_url, r.now)?.delivery {
+                alipay::Delivery::Redirect { url } => Ok(PaymentAction::Redirect { url }),
+                alipay::Delivery::Post { .. } => Err(GatewayError::Malformed("wap pay must redirect".into()).into()),
+            },
+        }
+    }
+
+    async fn query(&self, no: &OutTradeNo, now: DateTime<Utc>) -> Result<TradeState, CallError> {
+        let body = self.send(self.merchant.query(no.as_str(), now)?).await?;
+        Ok(match self.merchant.parse_query(no.as_str(), &body)? {
+            alipay::TradeState::NotFound => TradeState::NotFound,
+            alipay::TradeState::WaitBuyerPay => TradeState::Pending,
+            alipay::TradeState::Paid { trade_no, total, paid_at } => {
+                TradeState::Paid { gateway_trade_no: trade_no, amount: total, paid_at: paid_at.unwrap_or(now) }
+            }
+            alipay::TradeState::Closed => TradeState::Closed,
+        })
+    }
+
+    async fn close(&self, no: &OutTradeNo, now: DateTime<Utc>) -> Result<(), CallError> {
+        let body = self.send(self.merchant.close(no.as_str(), now)?).await?;
+        match self.merchant.parse_close(no.as_str(), &body)? {
+            alipay::CloseOutcome::Closed | alipay::CloseOutcome::NotExist => Ok(()),
+            // Paid or otherwise not closable: the caller's query decides.
+            alipay::CloseOutcome::NotClosable { .. } => Ok(()),
+        }
+    }
+}
+
+/// WeChat Pay APIv3: Native (`code_url` QR) on a PC, H5 (`h5_url`) on a phone.
+pub struct WechatGateway {
+    merchant: wechat::Merchant,
+    http: reqwest::Client,
+    /// `https://api.mch.weixin.qq.com`, or the local sandbox.
+    api_base: String,
+    /// Where the H5 cashier sends the browser back to (our order page); the attempt's
+    /// out-trade-no is added as `?out_trade_no=`.
+    h5_return_url: Option<String>,
+}
+
+impl WechatGateway {
+    pub fn new(merchant: wechat::Merchant, http: reqwest::Client, api_base: impl Into<String>, h5_return_url: Option<String>) -> Self {
+        Self { merchant, http, api_base: api_base.into().trim_end_matches('/').to_owned(), h5_return_url }
+    }
+
+    /// `h5_url` + `&redirect_url=…` (WeChat Pay keeps the parameter and returns the browser there).
+    fn with_redirect(&self, h5_url: String, no: &OutTradeNo) -> String {
+        match &self.h5_return_url {
+            Some(base) => {
+                let back = format!("{base}?out_trade_no={no}");
+                let sep = if h5_url.contains('?') { '&' } else { '?' };
+                let encoded: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
+                format!("{h5_url}{sep}redirect_url={encoded}")
+            }
+            None => h5_url,
+        }
+    }
+
+    async fn send(&self, req: wechat::SignedRequest) -> Result<(u16, wechat::Headers, Vec<u8>), CallError> {
+        let url = format!("{}{}", self.api_base, req.path);
+        let mut builder = match req.method {
+            "GET" => self.http.get(url),
+            _ => self.http.post(url).header("content-type", "application/json").body(req.body),
+        };
+        for (k, v) in req.headers.iter() {
+            builder = builder.header(k, v);
+        }
+        let resp = builder.send().await.map_err(transport)?;
+        let status = resp.status().as_u16();
+        let headers = wechat::Headers::from_http(resp.headers());
+        let body = resp.bytes().await.map_err(transport)?.to_vec();
+        Ok((status, headers, body))
+    }
+}
+
+#[async_trait]
+impl PaymentGateway for WechatGateway {
+    fn channel(&self) -> Channel {
+        Channel::Wechat
+    }
+
+    async fn start(&self, r: &StartRequest) -> Result<PaymentAction, CallError> {
+        let order = wechat::OrderRequest { out_trade_no: &r.out_trade_no, amount: r.amount, description: &r.subject, time_expire: r.expires_at };
+        let stamp = wechat::Stamp::fresh(r.now);
+        let req = match r.device {
+            Device::Pc => self.merchant.native_order(&order, &stamp)?,
+            Device::Phone => {
+                let ip = r.client_ip.parse().unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+                self.merchant.h5_order(&order, ip, &stamp)?
+            }
+        };
+        let (status, headers, body) = self.send(req).await?;
+        let url = self.merchant.parse_order_response(status, &headers, &body, r.now)?;
+        Ok(match r.device {
+            Device::Pc => PaymentAction::Qr { content: url },
+            Device::Phone => PaymentAction::Redirect { url: self.with_redirect(url, &r.out_trade_no) },
+        })
+    }
+
+    async fn query(&self, no: &OutTradeNo, now: DateTime<Utc>) -> Result<TradeState, CallError> {
+        let (status, headers, body) = self.send(self.merchant.query_order(no, &wechat::Stamp::fresh(now))?).await?;
+        Ok(self.merchant.parse_query_response(no, status, &headers, &body, now)?)
+    }
+
+    async fn close(&self, no: &OutTradeNo, now: DateTime<Utc>) -> Result<(), CallError> {
+        let (status, headers, body) = self.send(self.merchant.close_order(no, &wechat::Stamp::fresh(now))?).await?;
+        match self.merchant.parse_close_response(status, &headers, &body, now) {
+            Ok(()) => Ok(()),
+            // ORDERPAID / ORDER_NOT_EXIST: nothing to close; the caller's query decides.
+            Err(GatewayError::Refused { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The QR code for `content` as an SVG image (for the PC cashier).
+pub fn qr_svg(content: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(content.as_bytes()).ok()?;
+    Some(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(220, 220).quiet_zone(true).build())
+}

@@ -1,0 +1,103 @@
+//! Gateway notifications: verify, compare with our attempt, keep the raw message, apply the
+//! payment transition — and only then acknowledge.
+
+use crate::app::App;
+use crate::domain::{Channel, ConfirmedPayment, OutTradeNo, PaymentOutcome};
+use crate::gateway::wechat;
+use crate::service::payments::PaymentRejected;
+use crate::store::{PaymentStore, StoreError};
+
+/// Why a notification was not acknowledged. Nothing was changed; the gateway will resend.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyRejected {
+    #[error("channel not configured")]
+    NotConfigured,
+    #[error("unverifiable: {0}")]
+    Unverifiable(String),
+    #[error("not one of our attempts")]
+    UnknownAttempt,
+    #[error("does not match our attempt: {0}")]
+    Mismatch(String),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<PaymentRejected> for NotifyRejected {
+    fn from(e: PaymentRejected) -> Self {
+        match e {
+            PaymentRejected::UnknownAttempt => NotifyRejected::UnknownAttempt,
+            PaymentRejected::Store(s) => NotifyRejected::Store(s),
+            other => NotifyRejected::Mismatch(other.to_string()),
+        }
+    }
+}
+
+/// What a verified notification did (`None`: a state we only keep, such as a close).
+pub type Handled = Option<PaymentOutcome>;
+
+fn log_rejection(channel: Channel, e: &NotifyRejected) {
+    // Counted by the metric filter on `notify_rejected` (see infra/template.yaml).
+    tracing::warn!(channel = channel.as_str(), reason = %e, metric = "notify_rejected", "notification not acknowledged");
+}
+
+impl<S: PaymentStore> App<S> {
+    async fn attempt_amount(&self, out_trade_no: &str) -> Result<(OutTradeNo, crate::domain::Fen), NotifyRejected> {
+        let no = OutTradeNo::parse(out_trade_no).map_err(|_| NotifyRejected::UnknownAttempt)?;
+        let attempt = self.store.get_attempt(&no).await?.ok_or(NotifyRejected::UnknownAttempt)?;
+        Ok((no, attempt.amount))
+    }
+
+    /// Alipay's asynchronous notification (form body). `Ok` means: answer `success`.
+    pub async fn alipay_notification(&self, body: &[u8]) -> Result<Handled, NotifyRejected> {
+        let r = self.alipay_notification_inner(body).await;
+        if let Err(e) = &r {
+            log_rejection(Channel::Alipay, e);
+        }
+        r
+    }
+
+    async fn alipay_notification_inner(&self, body: &[u8]) -> Result<Handled, NotifyRejected> {
+        let merchant = self.payments.alipay.as_ref().ok_or(NotifyRejected::NotConfigured)?;
+        let unchecked = merchant.verify_notification(body).map_err(|e| NotifyRejected::Unverifiable(e.to_string()))?;
+        let (no, amount) = self.attempt_amount(unchecked.out_trade_no()).await?;
+        let n = unchecked.check(no.as_str(), amount).map_err(|m| NotifyRejected::Mismatch(format!("{m:?}")))?;
+        let now = self.clock.now();
+        self.store.store_notification(Channel::Alipay, no.as_str(), now, &String::from_utf8_lossy(body)).await?;
+        if !n.is_paid() {
+            tracing::info!(out_trade_no = %no, "alipay notification kept (not a payment)");
+            return Ok(None);
+        }
+        let p = ConfirmedPayment { out_trade_no: no, channel: Channel::Alipay, gateway_trade_no: n.trade_no.clone(), amount: n.total_amount, paid_at: n.gmt_payment.unwrap_or(now) };
+        Ok(Some(self.record_confirmed_payment(&p).await?))
+    }
+
+    /// WeChat Pay's notification (signed headers, JSON body with an encrypted resource).
+    /// `Ok` means: answer 204.
+    pub async fn wechat_notification(&self, headers: &wechat::Headers, body: &[u8]) -> Result<Handled, NotifyRejected> {
+        let r = self.wechat_notification_inner(headers, body).await;
+        if let Err(e) = &r {
+            log_rejection(Channel::Wechat, e);
+        }
+        r
+    }
+
+    async fn wechat_notification_inner(&self, headers: &wechat::Headers, body: &[u8]) -> Result<Handled, NotifyRejected> {
+        let merchant = self.payments.wechat.as_ref().ok_or(NotifyRejected::NotConfigured)?;
+        let now = self.clock.now();
+        let unchecked = merchant.parse_notification(headers, body, now).map_err(|e| NotifyRejected::Unverifiable(e.to_string()))?;
+        let (no, amount) = self.attempt_amount(unchecked.out_trade_no()).await?;
+        let n = unchecked.check(&no, amount).map_err(|m| NotifyRejected::Mismatch(format!("{m:?}")))?;
+        // The body is kept as received (its resource stays encrypted) with the signature headers.
+        let raw = serde_json::json!({
+            "headers": headers.iter().filter(|(k, _)| k.to_ascii_lowercase().starts_with("wechatpay-")).collect::<std::collections::BTreeMap<_, _>>(),
+            "body": String::from_utf8_lossy(body),
+        });
+        self.store.store_notification(Channel::Wechat, no.as_str(), now, &raw.to_string()).await?;
+        if !n.is_paid() {
+            tracing::info!(out_trade_no = %no, "wechat notification kept (not a payment)");
+            return Ok(None);
+        }
+        let p = ConfirmedPayment { out_trade_no: no, channel: Channel::Wechat, gateway_trade_no: n.transaction_id.clone(), amount: n.total, paid_at: n.success_time.unwrap_or(now) };
+        Ok(Some(self.record_confirmed_payment(&p).await?))
+    }
+}

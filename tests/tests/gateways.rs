@@ -1,0 +1,164 @@
+//! Paying through the sandbox gateways end to end over HTTP: choose a channel, "scan" the QR,
+//! press 支付 on the sandbox cashier, and the order turns paid from the signed notification —
+//! or, when the notification is lost, from 「我已支付」's query. Switching channel closes the
+//! previous attempt at its gateway first, and never asks a charged student to pay again.
+
+use chrono::Utc;
+use integration_tests::*;
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+fn current_year() -> String {
+    let y = local::seed::current_academic_year(shared::clock::beijing_date(Utc::now()));
+    format!("{y}-{}", y + 1)
+}
+
+/// 王五 (no phone on file) with an open order for this year's tuition (4000.00).
+async fn student_with_order(t: &TestApp) -> (Client, String) {
+    let c = browser();
+    t.login_ready(&c, "2021010103", "11227895", "Campus2026a").await;
+    let r = t.post(&c, "/api/orders", json!({"items": [{"academic_year": current_year(), "item_id": "TUITION"}], "phone": "13912345678"})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let no = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_owned();
+    (c, no)
+}
+
+async fn pay_with(t: &TestApp, c: &Client, no: &str, channel: &str, device: &str) -> Value {
+    let r = t.post(c, &format!("/api/orders/{no}/pay"), json!({"channel": channel, "device": device})).await;
+    assert_eq!(r.status(), StatusCode::OK, "pay {channel}");
+    r.json().await.unwrap()
+}
+
+/// What a person does on the sandbox: open the page (scan), press 支付.
+async fn press_pay(page_url: &str) {
+    let plain = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = plain.get(page_url).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("甘肃省财政厅"), "the cashier names the payee");
+    let base = page_url.split("/qr/").next().unwrap().split("/scan/").next().unwrap().split("/h5/").next().unwrap();
+    let no = page_url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let r = plain.post(format!("{base}/cashier/{no}/pay")).send().await.unwrap();
+    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+}
+
+async fn wait_paid(t: &TestApp, c: &Client, no: &str) -> Value {
+    for _ in 0..100 {
+        let o: Value = t.get(c, &format!("/api/orders/{no}")).await.json().await.unwrap();
+        if o["state"] == "paid" {
+            return o;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("order {no} never turned paid");
+}
+
+#[tokio::test]
+async fn alipay_qr_payment_is_marked_paid_by_the_notification() {
+    let t = spawn().await;
+    let (c, no) = student_with_order(&t).await;
+    let pay = pay_with(&t, &c, &no, "alipay", "pc").await;
+    assert_eq!(pay["action"]["type"], "qr");
+    assert!(pay["qr_svg"].as_str().unwrap().starts_with("<?xml") || pay["qr_svg"].as_str().unwrap().contains("<svg"));
+    let otn = pay["out_trade_no"].as_str().unwrap();
+    assert_eq!(otn, format!("{no}A01"));
+    let before: Value = t.get(&c, &format!("/api/orders/{no}")).await.json().await.unwrap();
+    assert_eq!(before["attempts"][0]["state"], "created");
+    assert_eq!(before["channels"], json!(["alipay", "wechat"]));
+
+    press_pay(pay["action"]["content"].as_str().unwrap()).await;
+    let o = wait_paid(&t, &c, &no).await;
+    assert_eq!(o["attempts"][0]["state"], "paid");
+    assert_eq!(o["attempts"][0]["state_label"], "成功");
+    assert_eq!(t.sandboxes.alipay.notifications_acked(otn), 1);
+    // The fee item is settled: nothing owed for it any more.
+    let fees: Value = t.get(&c, "/api/fees").await.json().await.unwrap();
+    let item = fees["years"].as_array().unwrap().iter().flat_map(|y| y["items"].as_array().unwrap()).find(|i| i["item_id"] == "TUITION").unwrap();
+    assert_eq!((item["outstanding"].as_str(), item["paid"].as_str()), (Some("0.00"), Some("4000.00")));
+}
+
+#[tokio::test]
+async fn wechat_native_payment_is_marked_paid_by_the_notification() {
+    let t = spawn().await;
+    let (c, no) = student_with_order(&t).await;
+    let pay = pay_with(&t, &c, &no, "wechat", "pc").await;
+    assert_eq!(pay["action"]["type"], "qr");
+    let otn = pay["out_trade_no"].as_str().unwrap().to_owned();
+    press_pay(pay["action"]["content"].as_str().unwrap()).await;
+    let o = wait_paid(&t, &c, &no).await;
+    assert_eq!(o["attempts"][0]["channel"], "wechat");
+    assert_eq!(t.sandboxes.wechat.notifications_acked(&otn), 1);
+}
+
+#[tokio::test]
+async fn phones_get_the_h5_cashier() {
+    let t = spawn().await;
+    let (c, no) = student_with_order(&t).await;
+    let ali = pay_with(&t, &c, &no, "alipay", "phone").await;
+    assert_eq!(ali["action"]["type"], "redirect");
+    assert!(ali["action"]["url"].as_str().unwrap().contains("/gateway.do?"));
+    let wx = pay_with(&t, &c, &no, "wechat", "phone").await;
+    assert_eq!(wx["action"]["type"], "redirect");
+    let url = wx["action"]["url"].as_str().unwrap();
+    assert!(url.contains("/h5/"));
+    press_pay(url).await;
+    wait_paid(&t, &c, &no).await;
+}
+
+#[tokio::test]
+async fn a_lost_notification_is_recovered_by_i_have_paid() {
+    let t = spawn().await;
+    let (c, no) = student_with_order(&t).await;
+    t.sandboxes.alipay.set_deliver_notifications(false);
+    let pay = pay_with(&t, &c, &no, "alipay", "pc").await;
+    press_pay(pay["action"]["content"].as_str().unwrap()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let o: Value = t.get(&c, &format!("/api/orders/{no}")).await.json().await.unwrap();
+    assert_eq!(o["state"], "open", "no notification arrived");
+    // 「我已支付」: the platform asks Alipay at once.
+    let o: Value = t.post(&c, &format!("/api/orders/{no}/check"), json!({})).await.json().await.unwrap();
+    assert_eq!(o["state"], "paid");
+    assert_eq!(o["attempts"][0]["state"], "paid");
+}
+
+#[tokio::test]
+async fn switching_channel_closes_the_previous_attempt_and_a_charged_student_is_never_asked_again() {
+    let t = spawn().await;
+    let (c, no) = student_with_order(&t).await;
+    // QR shown and scanned, not paid; the student switches to WeChat Pay.
+    let ali = pay_with(&t, &c, &no, "alipay", "pc").await;
+    let ali_otn = ali["out_trade_no"].as_str().unwrap().to_owned();
+    Client::new().get(ali["action"]["content"].as_str().unwrap()).send().await.unwrap();
+    let wx = pay_with(&t, &c, &no, "wechat", "pc").await;
+    assert_eq!(t.sandboxes.alipay.trade_state(&ali_otn).as_deref(), Some("TRADE_CLOSED"));
+    let o: Value = t.get(&c, &format!("/api/orders/{no}")).await.json().await.unwrap();
+    assert_eq!(o["attempts"].as_array().unwrap().iter().find(|a| a["out_trade_no"] == ali_otn.as_str()).unwrap()["state"], "closed");
+    // The closed Alipay trade cannot be paid any more.
+    let plain = Client::new();
+    let r = plain.post(format!("{}/cashier/{ali_otn}/pay", t.sandboxes.alipay_base)).send().await.unwrap();
+    assert_eq!(t.sandboxes.alipay.trade_state(&ali_otn).as_deref(), Some("TRADE_CLOSED"), "{}", r.status());
+
+    // Paid on WeChat, but that notification is lost; the student tries Alipay again.
+    t.sandboxes.wechat.set_deliver_notifications(false);
+    press_pay(wx["action"]["content"].as_str().unwrap()).await;
+    let (status, code, _) = error_code(t.post(&c, &format!("/api/orders/{no}/pay"), json!({"channel": "alipay", "device": "pc"})).await).await;
+    assert_eq!((status, code.as_str()), (StatusCode::CONFLICT, "ORDER_NOT_OPEN"), "found paid by querying WeChat Pay first");
+    let o: Value = t.get(&c, &format!("/api/orders/{no}")).await.json().await.unwrap();
+    assert_eq!(o["state"], "paid");
+    assert_eq!(o["attempts"].as_array().unwrap().len(), 2, "no third attempt");
+}
+
+#[tokio::test]
+async fn forged_or_tampered_notifications_are_not_acknowledged() {
+    let t = spawn().await;
+    let (c, no) = student_with_order(&t).await;
+    let pay = pay_with(&t, &c, &no, "alipay", "pc").await;
+    let otn = pay["out_trade_no"].as_str().unwrap();
+    let forged = format!("out_trade_no={otn}&trade_status=TRADE_SUCCESS&total_amount=4000.00&app_id=2021000000000001&sign_type=RSA2&sign=AAAA");
+    let r = Client::new().post(t.url("/api/notify/alipay")).header("content-type", "application/x-www-form-urlencoded").body(forged).send().await.unwrap();
+    assert_ne!(r.text().await.unwrap(), "success");
+    let r = Client::new().post(t.url("/api/notify/wechat")).header("content-type", "application/json").body("{}").send().await.unwrap();
+    assert!(r.status().is_client_error());
+    let o: Value = t.get(&c, &format!("/api/orders/{no}")).await.json().await.unwrap();
+    assert_eq!(o["state"], "open");
+}
