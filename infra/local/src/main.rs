@@ -42,8 +42,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
 
+    // The scheduled sweeper, as the template's rate(1 minute) schedule runs it.
+    let every: u64 = std::env::var("SWEEP_EVERY_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
+    let sweeping = Arc::clone(&app);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(every));
+        loop {
+            tick.tick().await;
+            if let Err(e) = sweeping.sweep().await {
+                tracing::warn!(error = %e, "sweep failed");
+            }
+        }
+    });
     let router = local::router(app, &template, &local::default_static_dir());
     println!("\ncampus-pay local platform: http://127.0.0.1:{port}/");
+    println!("  sweeper every {every} s (SWEEP_EVERY_SECS)");
     println!("  sandbox Alipay {} and WeChat Pay {} (test keys made for this run)", sandboxes.alipay_base, sandboxes.wechat_base);
     println!("  {} routes from infra/template.yaml, table {table} at {endpoint}", template.routes.len());
     println!("  demo logins (first login asks for a new password):");

@@ -7,7 +7,7 @@ use crate::error::AppError;
 use crate::gateway::{CallError, Device, PaymentAction, PaymentGateway, StartRequest, TradeState};
 use crate::service::Authed;
 use crate::service::orders::{OrderStores, OrderView};
-use crate::store::{PaymentStore, StoreError};
+use crate::store::{PaymentStore, StoreError, SweepStore};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use std::sync::Arc;
@@ -218,5 +218,87 @@ impl<S: OrderStores + PaymentStore> App<S> {
             }
         }
         self.order_status(who, no).await
+    }
+}
+
+/// What one sweep did (logged, and returned to the scheduler).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    /// Attempts asked about at their gateway.
+    pub queried: usize,
+    /// Payments found by asking (their notification never came or came late).
+    pub found_paid: usize,
+    /// Attempts closed at their gateway and here.
+    pub attempts_closed: usize,
+    /// Expired orders closed.
+    pub orders_closed: usize,
+    /// Items that could not be settled this time (a gateway did not answer): retried next sweep.
+    pub deferred: usize,
+}
+
+/// Attempts younger than this are left to their notification.
+pub const SWEEP_QUERY_AFTER_MINUTES: i64 = 2;
+/// At most this many orders and attempts per sweep (the next sweep takes the rest).
+pub const SWEEP_BATCH: i32 = 100;
+
+impl<S: OrderStores + PaymentStore + SweepStore> App<S> {
+    /// The active query, run every minute: asks the gateways about attempts still unsettled a
+    /// few minutes after they started (a success found late still counts), and closes expired
+    /// orders — each attempt closed at its gateway and proven unpaid first.
+    pub async fn sweep(&self) -> Result<SweepReport, AppError> {
+        let now = self.clock.now();
+        let mut report = SweepReport::default();
+        for a in self.store.attempts_created_before(now - Duration::minutes(SWEEP_QUERY_AFTER_MINUTES), SWEEP_BATCH).await? {
+            report.queried += 1;
+            match self.reconcile_attempt(&a).await {
+                Ok(AttemptState::Paid | AttemptState::DuplicatePaid) => report.found_paid += 1,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(out_trade_no = %a.out_trade_no, error = %e, "sweep: attempt deferred");
+                    report.deferred += 1;
+                }
+            }
+        }
+        for o in self.store.open_orders_expired_before(now, SWEEP_BATCH).await? {
+            match self.close_expired(&o).await {
+                Ok((attempts, closed)) => {
+                    report.attempts_closed += attempts;
+                    report.orders_closed += usize::from(closed);
+                }
+                Err(e) => {
+                    tracing::warn!(order_no = %o.order_no, error = %e, "sweep: expired order deferred");
+                    report.deferred += 1;
+                }
+            }
+        }
+        tracing::info!(?report, metric = "sweep", "sweep done");
+        Ok(report)
+    }
+
+    /// Closes an expired order: every live attempt closed at its gateway and proven unpaid, then
+    /// the order. A payment found on the way pays the order instead. `(attempts closed, order closed)`.
+    async fn close_expired(&self, o: &Order) -> Result<(usize, bool), AppError> {
+        let mut closed = 0;
+        for a in self.store.list_attempts(&o.order_no).await? {
+            if a.state == AttemptState::Created {
+                match self.abandon_attempt(&a).await? {
+                    AttemptState::Closed => closed += 1,
+                    // Paid after all: the order is no longer open.
+                    _ => return Ok((closed, false)),
+                }
+            }
+        }
+        let Some(current) = self.store.get_order(&o.order_no).await? else { return Ok((closed, false)) };
+        if current.state != OrderState::Open || !current.is_expired(self.clock.now()) {
+            return Ok((closed, false));
+        }
+        match self.store.close_order(&current).await {
+            Ok(()) => {
+                tracing::info!(order_no = %current.order_no, "expired order closed");
+                Ok((closed, true))
+            }
+            Err(StoreError::Conflict) => Ok((closed, false)),
+            Err(e) => Err(e.into()),
+        }
     }
 }

@@ -22,6 +22,17 @@ pub const GSI1: &str = "gsi1";
 pub const GSI1_PK: &str = "gsi1pk";
 pub const GSI1_SK: &str = "gsi1sk";
 pub const TTL: &str = "ttl";
+/// The sweeper's sparse index: open orders by expiry, unsettled attempts by age.
+pub const GSI2: &str = "gsi2";
+pub const GSI2_PK: &str = "gsi2pk";
+pub const GSI2_SK: &str = "gsi2sk";
+const SWEEP_ORDERS: &str = "SWEEP#ORDER";
+const SWEEP_ATTEMPTS: &str = "SWEEP#ATTEMPT";
+
+/// Sort key of the sweep index: zero-padded epoch seconds, then the id.
+fn sweep_sk(at: DateTime<Utc>, id: &str) -> String {
+    format!("{:012}#{id}", at.timestamp().max(0))
+}
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -701,6 +712,10 @@ fn order_item(o: &Order) -> Item {
     item.insert("expires_at".into(), n(o.expires_at.timestamp()));
     item.insert("attempts".into(), n(o.attempts));
     item.insert("version".into(), n(o.version));
+    if o.state == OrderState::Open {
+        item.insert(GSI2_PK.into(), s(SWEEP_ORDERS));
+        item.insert(GSI2_SK.into(), s(sweep_sk(o.expires_at, &o.order_no.to_string())));
+    }
     let lines = o
         .lines
         .iter()
@@ -807,7 +822,7 @@ impl OrderStore for DynamoStore {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(order_pk(&o.order_no), "ORDER")))
-            .update_expression("SET #state = :closed, version = version + :one")
+            .update_expression("SET #state = :closed, version = version + :one REMOVE gsi2pk, gsi2sk")
             .condition_expression("#state = :open AND version = :v")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":closed", s(OrderState::Closed.as_str()))
@@ -874,6 +889,10 @@ fn attempt_item(a: &Attempt) -> Item {
     if let Some(t) = a.paid_at {
         item.insert("paid_at".into(), n(t.timestamp()));
     }
+    if a.state == AttemptState::Created {
+        item.insert(GSI2_PK.into(), s(SWEEP_ATTEMPTS));
+        item.insert(GSI2_SK.into(), s(sweep_sk(a.created_at, a.out_trade_no.as_str())));
+    }
     item
 }
 
@@ -902,7 +921,7 @@ impl DynamoStore {
             Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(key(order_pk(&a.order_no), &attempt_sk(&a.out_trade_no))))
-                .update_expression("SET #state = :to, gateway_trade_no = :trade, paid_at = :paid")
+                .update_expression("SET #state = :to, gateway_trade_no = :trade, paid_at = :paid REMOVE gsi2pk, gsi2sk")
                 .condition_expression("#state = :from")
                 .expression_attribute_names("#state", "state")
                 .expression_attribute_values(":to", s(to.as_str()))
@@ -990,7 +1009,7 @@ impl PaymentStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(order_pk(&a.order_no), &attempt_sk(&a.out_trade_no))))
-            .update_expression("SET #state = :closed")
+            .update_expression("SET #state = :closed REMOVE gsi2pk, gsi2sk")
             .condition_expression("#state = :created")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":closed", s(AttemptState::Closed.as_str()))
@@ -1024,7 +1043,7 @@ impl PaymentStore for DynamoStore {
                     Update::builder()
                         .table_name(&self.table)
                         .set_key(Some(key(order_pk(&order.order_no), "ORDER")))
-                        .update_expression("SET #state = :paid, paid_at = :at, paid_by = :by, version = version + :one")
+                        .update_expression("SET #state = :paid, paid_at = :at, paid_by = :by, version = version + :one REMOVE gsi2pk, gsi2sk")
                         .condition_expression("#state = :open AND version = :v")
                         .expression_attribute_names("#state", "state")
                         .expression_attribute_values(":paid", s(OrderState::Paid.as_str()))
@@ -1076,5 +1095,35 @@ impl PaymentStore for DynamoStore {
             }
         }
         Err(StoreError::Unavailable("payment transition contended".into()))
+    }
+}
+
+// ---------- the sweeper's work list ----------
+
+impl DynamoStore {
+    async fn sweep_query(&self, pk: &str, before: DateTime<Utc>, limit: i32) -> Result<Vec<Item>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI2)
+            .key_condition_expression("gsi2pk = :pk AND gsi2sk < :before")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":before", s(sweep_sk(before, "")))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(out.items().to_vec())
+    }
+}
+
+#[async_trait]
+impl SweepStore for DynamoStore {
+    async fn attempts_created_before(&self, before: DateTime<Utc>, limit: i32) -> Result<Vec<Attempt>, StoreError> {
+        self.sweep_query(SWEEP_ATTEMPTS, before, limit).await?.iter().map(parse_attempt).collect()
+    }
+    async fn open_orders_expired_before(&self, before: DateTime<Utc>, limit: i32) -> Result<Vec<Order>, StoreError> {
+        self.sweep_query(SWEEP_ORDERS, before, limit).await?.iter().map(parse_order).collect()
     }
 }

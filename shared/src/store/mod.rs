@@ -173,3 +173,13 @@ pub trait PaymentStore: Send + Sync {
     /// re-reads and decides again, so a repeat is `AlreadyRecorded`.
     async fn record_payment(&self, payment: &crate::domain::ConfirmedPayment) -> Result<crate::domain::PaymentOutcome, StoreError>;
 }
+
+/// The sweeper's work list (a sparse index, eventually consistent: every item it returns is
+/// re-read before anything is changed).
+#[async_trait]
+pub trait SweepStore: Send + Sync {
+    /// Unsettled (Created) attempts started before `before`, oldest first.
+    async fn attempts_created_before(&self, before: DateTime<Utc>, limit: i32) -> Result<Vec<crate::domain::Attempt>, StoreError>;
+    /// Open orders whose expiry is before `before`, earliest first.
+    async fn open_orders_expired_before(&self, before: DateTime<Utc>, limit: i32) -> Result<Vec<crate::domain::Order>, StoreError>;
+}
