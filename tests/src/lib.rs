@@ -114,3 +114,60 @@ pub async fn error_code(r: Response) -> (StatusCode, String, Value) {
     assert!(msg.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "message in Chinese: {msg}");
     (status, code, body)
 }
+
+/// Notifications as the sandbox gateways sign them (this process's sandbox keys), for tests
+/// that deliver them by hand: duplicates, concurrency, tampering.
+pub mod notifications {
+    use chrono::{DateTime, Utc};
+    use local::keys::local_keys;
+    use local::payments::*;
+    use shared::domain::Fen;
+    use shared::gateway::{alipay, wechat};
+
+    /// An Alipay TRADE_SUCCESS notification form body, as the sandbox with `app_id` signs it.
+    pub fn alipay_paid(app_id: &str, out_trade_no: &str, total: Fen, now: DateTime<Utc>) -> String {
+        let keys = local_keys();
+        let gateway = alipay::Sandbox::new(&alipay::SandboxSettings {
+            app_id: app_id.into(),
+            seller_id: ALIPAY_SELLER_ID.into(),
+            app_public_key: keys.alipay_app.public_pem.clone(),
+            alipay_private_key: keys.alipay_gateway.private_pem.clone(),
+        })
+        .expect("sandbox settings");
+        gateway.paid_notification(&alipay::PaidTrade {
+            out_trade_no,
+            trade_no: "2026112622001400000000000077",
+            notify_id: "2026112600222120009000000000077",
+            subject: "甘肃省财政厅 学费缴费",
+            total,
+            created_at: now,
+            paid_at: now,
+            notified_at: now,
+        })
+    }
+
+    /// A WeChat Pay TRANSACTION.SUCCESS notification (headers and body), signed at `signed_at`
+    /// by the sandbox of merchant `mchid`.
+    pub fn wechat_paid(mchid: &str, out_trade_no: &str, total: Fen, signed_at: DateTime<Utc>) -> wechat::SignedNotification {
+        let keys = local_keys();
+        let gateway = wechat::Sandbox::new(&wechat::SandboxSettings {
+            mchid: mchid.into(),
+            appid: WECHAT_APPID.into(),
+            merchant_serial_no: WECHAT_MERCHANT_SERIAL.into(),
+            merchant_public_key_pem: keys.wechat_merchant.public_pem.clone(),
+            key_id: WECHAT_KEY_ID.into(),
+            private_key_pem: keys.wechat_platform.private_pem.clone(),
+            api_v3_key: keys.wechat_api_v3_key.clone(),
+        })
+        .expect("sandbox settings");
+        let tx = wechat::SandboxTransaction {
+            out_trade_no: out_trade_no.into(),
+            transaction_id: Some("4200000000202611260000000077".into()),
+            trade_type: "NATIVE".into(),
+            trade_state: wechat::TradeStatus::Success,
+            total,
+            success_time: Some(signed_at),
+        };
+        gateway.payment_notification(&tx, "EV-2026112600000077", signed_at).expect("notification")
+    }
+}
