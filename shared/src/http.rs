@@ -115,3 +115,29 @@ pub fn finish(req_method: &str, path: &str, started: std::time::Instant, result:
     tracing::info!(method = req_method, path, status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
     resp
 }
+
+/// Runs a function's router for `req` (the future is lazy: timing starts here), mapping errors
+/// to their JSON answers and logging the request line.
+pub async fn serve(req: &Request, route: impl std::future::Future<Output = Result<Response<Body>, AppError>>) -> Response<Body> {
+    let started = std::time::Instant::now();
+    let result = route.await;
+    finish(req.method().as_str(), req.uri().path(), started, result)
+}
+
+/// A function's `main`: tracing, the clients built once per cold start, then `lambda_http::run`
+/// with the given handler (`async fn(&App, Request) -> Response<Body>`).
+#[macro_export]
+macro_rules! http_main {
+    ($handler:path) => {
+        #[tokio::main]
+        async fn main() -> Result<(), lambda_http::Error> {
+            $crate::app::init_tracing();
+            let app = std::sync::Arc::new($crate::App::from_env().await?);
+            lambda_http::run(lambda_http::service_fn(move |req| {
+                let app = std::sync::Arc::clone(&app);
+                async move { Ok::<_, lambda_http::Error>($handler(&app, req).await) }
+            }))
+            .await
+        }
+    };
+}

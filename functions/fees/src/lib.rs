@@ -4,10 +4,7 @@ use lambda_http::{Body, Request, Response, http::StatusCode};
 use shared::{App, AppError, http};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    let started = std::time::Instant::now();
-    let (method, path) = (req.method().as_str().to_owned(), req.uri().path().to_owned());
-    let result = route(app, &req).await;
-    http::finish(&method, &path, started, result)
+    http::serve(&req, route(app, &req)).await
 }
 
 async fn route(app: &App, req: &Request) -> Result<Response<Body>, AppError> {

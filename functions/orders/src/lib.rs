@@ -37,10 +37,7 @@ struct PayBody {
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    let started = std::time::Instant::now();
-    let (method, path) = (req.method().as_str().to_owned(), req.uri().path().to_owned());
-    let result = route(app, &req).await;
-    http::finish(&method, &path, started, result)
+    http::serve(&req, route(app, &req)).await
 }
 
 /// The `{order_no}` path parameter and what follows it (`""`, `"phone"`, `"cancel"`).

@@ -44,6 +44,20 @@ impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
     }
+
+    /// One item by key, strongly consistent (every read here decides a write).
+    async fn get_consistent(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(out.item)
+    }
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -181,15 +195,8 @@ fn credential_item(no: &StudentNo, c: &Credential) -> Item {
 #[async_trait]
 impl StudentStore for DynamoStore {
     async fn get_student(&self, no: &StudentNo) -> Result<Option<Student>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(student_pk(no), "PROFILE")))
-            .send()
-            .await
-            .map_err(map_err)?;
-        out.item().map(parse_student).transpose()
+        let item = self.get_consistent(student_pk(no), "PROFILE").await?;
+        item.as_ref().map(parse_student).transpose()
     }
 
     async fn find_by_id_card(&self, id: &IdCardNo) -> Result<Option<StudentNo>, StoreError> {
@@ -276,16 +283,8 @@ impl StudentStore for DynamoStore {
 #[async_trait]
 impl CredentialStore for DynamoStore {
     async fn get_credential(&self, no: &StudentNo) -> Result<Option<Credential>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(student_pk(no), "CRED")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(map_err)?;
-        let Some(item) = out.item() else { return Ok(None) };
+        let item = self.get_consistent(student_pk(no), "CRED").await?;
+        let Some(item) = item.as_ref() else { return Ok(None) };
         Ok(Some(Credential {
             password_hash: get_s(item, "password_hash")?.to_owned(),
             must_change: get_bool(item, "must_change"),
@@ -411,16 +410,8 @@ impl SessionStore for DynamoStore {
     }
 
     async fn get_session(&self, session_id: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("SESS#{session_id}"), "SESS")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(map_err)?;
-        let Some(item) = out.item() else { return Ok(None) };
+        let item = self.get_consistent(format!("SESS#{session_id}"), "SESS").await?;
+        let Some(item) = item.as_ref() else { return Ok(None) };
         Ok(Some(SessionRecord {
             session_id: session_id.to_owned(),
             student_no: StudentNo::parse(get_s(item, "student_no")?).map_err(corrupt("student_no"))?,
@@ -455,16 +446,8 @@ fn parse_failures(item: Option<&Item>) -> Result<FailureState, StoreError> {
 #[async_trait]
 impl ThrottleStore for DynamoStore {
     async fn get_failures(&self, k: &str) -> Result<FailureState, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(k.to_owned(), "THR")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(map_err)?;
-        parse_failures(out.item())
+        let item = self.get_consistent(k.to_owned(), "THR").await?;
+        parse_failures(item.as_ref())
     }
 
     async fn record_failure(
@@ -588,16 +571,8 @@ impl ThrottleStore for DynamoStore {
 #[async_trait]
 impl ResetCodeStore for DynamoStore {
     async fn get_reset_code(&self, no: &StudentNo) -> Result<Option<ResetCode>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(student_pk(no), "RESET")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(map_err)?;
-        let Some(item) = out.item() else { return Ok(None) };
+        let item = self.get_consistent(student_pk(no), "RESET").await?;
+        let Some(item) = item.as_ref() else { return Ok(None) };
         Ok(Some(ResetCode {
             code_hash: get_s(item, "code_hash")?.to_owned(),
             sent_at: instant(get_i64(item, "sent_at")?)?,
@@ -790,29 +765,13 @@ impl OrderStore for DynamoStore {
     }
 
     async fn get_order(&self, no: &OrderNo) -> Result<Option<Order>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(order_pk(no), "ORDER")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(map_err)?;
-        out.item().map(parse_order).transpose()
+        let item = self.get_consistent(order_pk(no), "ORDER").await?;
+        item.as_ref().map(parse_order).transpose()
     }
 
     async fn open_order_for_item(&self, student: &StudentNo, item_key: &str) -> Result<Option<OrderNo>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(lock_pk(student, item_key), "LOCK")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(map_err)?;
-        out.item()
+        let item = self.get_consistent(lock_pk(student, item_key), "LOCK").await?;
+        item.as_ref()
             .map(|it| OrderNo::parse(get_s(it, "order_no")?).map_err(corrupt("order_no")))
             .transpose()
     }
@@ -974,16 +933,8 @@ impl PaymentStore for DynamoStore {
 
     async fn get_attempt(&self, no: &OutTradeNo) -> Result<Option<Attempt>, StoreError> {
         let Some(order) = no.order_no() else { return Ok(None) };
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(order_pk(&order), &attempt_sk(no))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(map_err)?;
-        out.item().map(parse_attempt).transpose()
+        let item = self.get_consistent(order_pk(&order), &attempt_sk(no)).await?;
+        item.as_ref().map(parse_attempt).transpose()
     }
 
     async fn list_attempts(&self, order: &OrderNo) -> Result<Vec<Attempt>, StoreError> {
