@@ -271,7 +271,11 @@ impl<S: OrderStores + PaymentStore + SweepStore> App<S> {
                 }
             }
         }
-        tracing::info!(?report, metric = "sweep", "sweep done");
+        if report == SweepReport::default() {
+            tracing::debug!("sweep: nothing to do");
+        } else {
+            tracing::info!(?report, metric = "sweep", "sweep done");
+        }
         Ok(report)
     }
 
