@@ -8,6 +8,7 @@
 pub mod alipay;
 pub mod clients;
 pub mod form;
+pub mod unionpay;
 pub mod wechat;
 
 /// A gateway's rejection or a protocol failure, in words safe to log (no keys, no personal data).
