@@ -6,17 +6,8 @@
 // 支付 there makes the sandbox notify the platform.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { openBrowser, shot, url, byId, visible } from './harness.mjs';
 
-const BASE = (process.env.CAMPUS_BASE_URL || 'http://127.0.0.1:3000').replace(/\/+$/, '');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const SHOTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'screenshots');
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const IPHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1';
 const PHONE = { viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2, userAgent: IPHONE };
 const IN_APP = [
@@ -24,32 +15,6 @@ const IN_APP = [
   ['alipay', `${IPHONE.replace(' Safari/604.1', '')} AlipayClient/10.5.36.6000 Language/zh-Hans`],
 ];
 
-async function openBrowser(options = {}) {
-  const userDataDir = await mkdtemp(path.join(tmpdir(), 'campus-pay-chromium-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM, headless: true, args: ARGS, locale: 'zh-CN', ...options,
-  });
-  const page = context.pages()[0] || await context.newPage();
-  context.setDefaultTimeout(15000);
-  const errors = [];
-  context.on('weberror', (err) => errors.push(err.error().message));
-  return {
-    context, page, errors,
-    async close() {
-      await context.close();
-      await rm(userDataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function shot(page, name) {
-  await mkdir(SHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
-}
-
-const url = (p) => `${BASE}/${p}`;
-const byId = (page, id) => page.getByTestId(id);
-const visible = (locator, timeout) => locator.waitFor({ state: 'visible', timeout });
 const orderNoOf = (page) => new URL(page.url()).searchParams.get('order_no');
 
 // Where a login landed: 'forced' (initial password), 'home', or 'failed'.

@@ -3,46 +3,8 @@
 // Uses Debian's Chromium (/usr/bin/chromium) through playwright-core; no browser download.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { openBrowser, shot, url, byId, visible } from './harness.mjs';
 
-const BASE = (process.env.CAMPUS_BASE_URL || 'http://127.0.0.1:3000').replace(/\/+$/, '');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const SHOTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'screenshots');
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-// A fresh browser profile per test; returns { page, close }.
-async function openBrowser(options = {}) {
-  const userDataDir = await mkdtemp(path.join(tmpdir(), 'campus-pay-chromium-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM, headless: true, args: ARGS, locale: 'zh-CN', ...options,
-  });
-  const page = context.pages()[0] || await context.newPage();
-  page.setDefaultTimeout(15000);
-  const errors = [];
-  page.on('pageerror', (err) => errors.push(err.message));
-  return {
-    page,
-    errors,
-    async close() {
-      await context.close();
-      await rm(userDataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function shot(page, name) {
-  await mkdir(SHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
-}
-
-const url = (p) => `${BASE}/${p}`;
-const byId = (page, id) => page.getByTestId(id);
-const visible = (locator) => locator.waitFor({ state: 'visible' });
 const navLink = (page, name) => page.getByRole('navigation', { name: '主导航' }).getByRole('link', { name, exact: true });
 const amount = (text) => text.replace(/[^\d.]/g, '');
 

@@ -749,6 +749,37 @@ impl DynamoStore {
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
+
+    /// An update of an order that is still open at the version read — the condition every
+    /// order change carries. `update` must bump `version` (`:one` is bound).
+    fn open_order_update(&self, o: &Order, update: &str) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(order_pk(&o.order_no), "ORDER")))
+            .update_expression(update)
+            .condition_expression("#state = :open AND version = :v")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":open", s(OrderState::Open.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":v", n(o.version))
+    }
+
+    /// Deletes of the order's item locks (each only if it still names this order).
+    fn release_locks(&self, o: &Order) -> Result<Vec<TransactWriteItem>, StoreError> {
+        o.lines
+            .iter()
+            .map(|line| {
+                let delete = aws_sdk_dynamodb::types::Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(lock_pk(&o.student_no, &line.item_key()), "LOCK")))
+                    .condition_expression("order_no = :no")
+                    .expression_attribute_values(":no", s(o.order_no.to_string()))
+                    .build()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                Ok(TransactWriteItem::builder().delete(delete).build())
+            })
+            .collect()
+    }
 }
 
 #[async_trait]
@@ -777,31 +808,14 @@ impl OrderStore for DynamoStore {
     }
 
     async fn close_order(&self, o: &Order) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::{Delete, Update};
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(order_pk(&o.order_no), "ORDER")))
-            .update_expression("SET #state = :closed, version = version + :one REMOVE gsi2pk, gsi2sk")
-            .condition_expression("#state = :open AND version = :v")
-            .expression_attribute_names("#state", "state")
+        let update = self
+            .open_order_update(o, "SET #state = :closed, version = version + :one REMOVE gsi2pk, gsi2sk")
             .expression_attribute_values(":closed", s(OrderState::Closed.as_str()))
-            .expression_attribute_values(":open", s(OrderState::Open.as_str()))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":v", n(o.version))
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let mut tx = self.client.transact_write_items().transact_items(TransactWriteItem::builder().update(update).build());
-        for line in &o.lines {
-            let delete = Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(lock_pk(&o.student_no, &line.item_key()), "LOCK")))
-                .condition_expression("order_no = :no")
-                .expression_attribute_values(":no", s(o.order_no.to_string()))
-                .build()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            tx = tx.transact_items(TransactWriteItem::builder().delete(delete).build());
-        }
-        tx.send().await.map_err(map_err)?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        items.extend(self.release_locks(o)?);
+        self.client.transact_write_items().set_transact_items(Some(items)).send().await.map_err(map_err)?;
         Ok(())
     }
 
@@ -827,7 +841,7 @@ impl OrderStore for DynamoStore {
 // ---------- attempts and payments ----------
 
 use crate::domain::{Attempt, AttemptState, Channel, ConfirmedPayment, OutTradeNo, PaymentOutcome};
-use aws_sdk_dynamodb::types::{Delete, Update};
+use aws_sdk_dynamodb::types::Update;
 
 fn attempt_sk(no: &OutTradeNo) -> String {
     format!("ATTEMPT#{no}")
@@ -909,18 +923,7 @@ impl DynamoStore {
 #[async_trait]
 impl PaymentStore for DynamoStore {
     async fn create_attempt(&self, o: &Order, a: &Attempt) -> Result<(), StoreError> {
-        let bump = built(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(order_pk(&o.order_no), "ORDER")))
-                .update_expression("SET attempts = attempts + :one, version = version + :one")
-                .condition_expression("#state = :open AND version = :v")
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_values(":open", s(OrderState::Open.as_str()))
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":v", n(o.version))
-                .build(),
-        )?;
+        let bump = built(self.open_order_update(o, "SET attempts = attempts + :one, version = version + :one").build())?;
         self.client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(bump).build())
@@ -991,18 +994,10 @@ impl PaymentStore for DynamoStore {
             let mut tx = self.client.transact_write_items();
             let outcome = if order.state == OrderState::Open {
                 let paid = built(
-                    Update::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(key(order_pk(&order.order_no), "ORDER")))
-                        .update_expression("SET #state = :paid, paid_at = :at, paid_by = :by, version = version + :one REMOVE gsi2pk, gsi2sk")
-                        .condition_expression("#state = :open AND version = :v")
-                        .expression_attribute_names("#state", "state")
+                    self.open_order_update(&order, "SET #state = :paid, paid_at = :at, paid_by = :by, version = version + :one REMOVE gsi2pk, gsi2sk")
                         .expression_attribute_values(":paid", s(OrderState::Paid.as_str()))
-                        .expression_attribute_values(":open", s(OrderState::Open.as_str()))
                         .expression_attribute_values(":at", n(p.paid_at.timestamp()))
                         .expression_attribute_values(":by", s(p.out_trade_no.as_str()))
-                        .expression_attribute_values(":one", n(1))
-                        .expression_attribute_values(":v", n(order.version))
                         .build(),
                 )?;
                 tx = tx.transact_items(TransactWriteItem::builder().update(paid).build());
@@ -1022,15 +1017,10 @@ impl PaymentStore for DynamoStore {
                             .build(),
                     )?;
                     tx = tx.transact_items(TransactWriteItem::builder().update(credit).build());
-                    let unlock = built(
-                        Delete::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(key(lock_pk(&order.student_no, &line.item_key()), "LOCK")))
-                            .condition_expression("order_no = :no")
-                            .expression_attribute_values(":no", s(order.order_no.to_string()))
-                            .build(),
-                    )?;
-                    tx = tx.transact_items(TransactWriteItem::builder().delete(unlock).build());
+
+                }
+                for unlock in self.release_locks(&order)? {
+                    tx = tx.transact_items(unlock);
                 }
                 tx = tx.transact_items(self.bank_record(&attempt, p, AttemptState::Paid)?);
                 PaymentOutcome::OrderPaid
