@@ -2,6 +2,7 @@
 # Installs what is missing (idempotent) and starts local services on 127.0.0.1.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 VENV="$ROOT/.venv"
 MOTO_SPEC='moto[server]>=5.2,<6'
 
