@@ -116,26 +116,26 @@ impl App<DynamoStore> {
 
 /// Gateway configuration: `ALIPAY_MERCHANT` (JSON of `alipay::MerchantSettings`) with
 /// `ALIPAY_QUIT_URL`; `WECHAT_MERCHANT` (JSON of `wechat::MerchantSettings`) with
-/// `WECHAT_API_BASE`. In the cloud the JSON comes from Secrets Manager; keys never live in code.
+/// `WECHAT_API_BASE`; `UNIONPAY_MERCHANT` (JSON of `unionpay::MerchantSettings`, its URLs
+/// inside). In the cloud the JSON comes from Secrets Manager; keys never live in code.
 fn payments_from_env() -> Result<crate::gateway::Payments, ConfigError> {
-    use crate::gateway::{alipay, wechat};
-    let alipay = match std::env::var("ALIPAY_MERCHANT") {
-        Ok(json) => {
-            let s: alipay::MerchantSettings = serde_json::from_str(&json).map_err(|_| ConfigError::Invalid("ALIPAY_MERCHANT", "not the expected JSON"))?;
-            Some((s, std::env::var("ALIPAY_QUIT_URL").unwrap_or_default()))
+    use crate::gateway::{GatewayConfig, alipay, unionpay, wechat};
+    fn settings<T: serde::de::DeserializeOwned>(var: &'static str) -> Result<Option<T>, ConfigError> {
+        match std::env::var(var) {
+            Ok(json) => serde_json::from_str(&json).map(Some).map_err(|_| ConfigError::Invalid(var, "not the expected JSON")),
+            Err(_) => Ok(None),
         }
-        Err(_) => None,
-    };
-    let wechat = match std::env::var("WECHAT_MERCHANT") {
-        Ok(json) => {
-            let s: wechat::MerchantSettings = serde_json::from_str(&json).map_err(|_| ConfigError::Invalid("WECHAT_MERCHANT", "not the expected JSON"))?;
+    }
+    let cfg = GatewayConfig {
+        alipay: settings::<alipay::MerchantSettings>("ALIPAY_MERCHANT")?.map(|s| (s, std::env::var("ALIPAY_QUIT_URL").unwrap_or_default())),
+        wechat: settings::<wechat::MerchantSettings>("WECHAT_MERCHANT")?.map(|s| {
             let base = std::env::var("WECHAT_API_BASE").unwrap_or_else(|_| "https://api.mch.weixin.qq.com".into());
-            Some((s, base, std::env::var("WECHAT_H5_RETURN_URL").ok()))
-        }
-        Err(_) => None,
+            (s, base, std::env::var("WECHAT_H5_RETURN_URL").ok())
+        }),
+        unionpay: settings::<unionpay::MerchantSettings>("UNIONPAY_MERCHANT")?,
     };
-    crate::gateway::Payments::build(alipay, wechat, crate::gateway::clients::http_client())
-        .map_err(|_| ConfigError::Invalid("ALIPAY_MERCHANT/WECHAT_MERCHANT", "keys or identifiers invalid"))
+    crate::gateway::Payments::build(cfg, crate::gateway::clients::http_client())
+        .map_err(|_| ConfigError::Invalid("ALIPAY_MERCHANT/WECHAT_MERCHANT/UNIONPAY_MERCHANT", "keys or identifiers invalid"))
 }
 
 /// Crates that log request and response bodies (ID numbers, phones) below `info`: capped at

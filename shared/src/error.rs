@@ -46,6 +46,10 @@ pub enum AppError {
     ChannelUnavailable,
     #[error("gateway did not answer usefully")]
     GatewayUnavailable,
+    /// An earlier attempt cannot be closed at its gateway and stays payable until `until`
+    /// (UnionPay): switching channel or cancelling now could charge the student twice.
+    #[error("an earlier attempt stays payable until {until}")]
+    StillPayable { channel: crate::domain::Channel, until: chrono::DateTime<chrono::Utc> },
     #[error("SMS could not be sent: {0}")]
     Sms(String),
     #[error("store: {0}")]
@@ -64,7 +68,7 @@ impl AppError {
             Unauthenticated | InvalidCredentials | TicketExpired => StatusCode::UNAUTHORIZED,
             PasswordChangeRequired => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
-            NoSecurityQuestion | NoPhone | OrderInProgress(_) | OrderNotOpen => StatusCode::CONFLICT,
+            NoSecurityQuestion | NoPhone | OrderInProgress(_) | OrderNotOpen | StillPayable { .. } => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Locked | TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Sms(_) | GatewayUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -97,6 +101,7 @@ impl AppError {
             OrderNotOpen => "ORDER_NOT_OPEN",
             ChannelUnavailable => "CHANNEL_UNAVAILABLE",
             GatewayUnavailable => "GATEWAY_UNAVAILABLE",
+            StillPayable { .. } => "PAYMENT_STILL_OPEN",
             Sms(_) => "SMS_UNAVAILABLE",
             Store(StoreError::Conflict) => "CONFLICT",
             Store(_) => "INTERNAL",
@@ -127,6 +132,11 @@ impl AppError {
             OrderNotOpen => "该缴费单当前不能进行此操作（已支付、已关闭或已过期），请返回【学费缴费】查看".into(),
             ChannelUnavailable => "该支付方式暂未开通，请选择其他支付方式".into(),
             GatewayUnavailable => "支付机构暂时无法确认交易状态，请稍后再试；如已扣款切勿重复缴费".into(),
+            StillPayable { channel, until } => format!(
+                "您已发起的{}支付在 {} 前仍可付款。为避免重复扣款，请在该支付页面完成付款，或在此时间后再更换支付方式或取消缴费单；如已付款，请点击「我已支付」",
+                channel.label(),
+                until.with_timezone(&crate::clock::beijing()).format("%H:%M"),
+            ),
             Sms(_) => "短信发送失败，请稍后再试".into(),
             Store(StoreError::Conflict) => "数据已被修改，请刷新页面后重试".into(),
             Store(_) => "系统繁忙，请稍后再试".into(),

@@ -122,7 +122,7 @@ pub mod notifications {
     use local::keys::local_keys;
     use local::payments::*;
     use shared::domain::Fen;
-    use shared::gateway::{alipay, wechat};
+    use shared::gateway::{alipay, unionpay, wechat};
 
     /// An Alipay TRADE_SUCCESS notification form body, as the sandbox with `app_id` signs it.
     pub fn alipay_paid(app_id: &str, out_trade_no: &str, total: Fen, now: DateTime<Utc>) -> String {
@@ -169,5 +169,37 @@ pub mod notifications {
             success_time: Some(signed_at),
         };
         gateway.payment_notification(&tx, "EV-2026112600000077", signed_at).expect("notification")
+    }
+
+    /// A UnionPay paid-consume backUrl notification (URL-encoded form), signed with `chain` (the
+    /// test app's sandbox chain, or another one to forge) for merchant `mer_id`.
+    pub fn unionpay_paid(
+        chain: &unionpay::SandboxChain,
+        mer_id: &str,
+        out_trade_no: &str,
+        txn_time: &str,
+        total: Fen,
+        paid_at: DateTime<Utc>,
+    ) -> String {
+        let keys = local_keys();
+        let gateway = unionpay::Sandbox::new(
+            &unionpay::SandboxSettings {
+                mer_id: mer_id.into(),
+                merchant_cert_id: UNIONPAY_CERT_ID.into(),
+                merchant_cert_pem: keys.unionpay_merchant.public_pem.clone(),
+                chain: Some(chain.clone()),
+            },
+            paid_at,
+        )
+        .expect("sandbox settings");
+        gateway
+            .paid_notification(&unionpay::SandboxTrade {
+                order_id: out_trade_no,
+                txn_time,
+                txn_amt: total,
+                query_id: "782611261200000000077",
+                progress: unionpay::TradeProgress::Paid { at: paid_at },
+            })
+            .expect("notification")
     }
 }

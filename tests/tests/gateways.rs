@@ -64,7 +64,7 @@ async fn alipay_qr_payment_is_marked_paid_by_the_notification() {
     assert_eq!(otn, format!("{no}A01"));
     let before: Value = t.get(&c, &format!("/api/orders/{no}")).await.json().await.unwrap();
     assert_eq!(before["attempts"][0]["state"], "created");
-    assert_eq!(before["channels"], json!(["alipay", "wechat"]));
+    assert_eq!(before["channels"], json!(["alipay", "wechat", "unionpay"]));
 
     press_pay(pay["action"]["content"].as_str().unwrap()).await;
     let o = wait_paid(&t, &c, &no).await;

@@ -389,12 +389,12 @@ fn every_error() -> Vec<AppError> {
     let all = vec![BadRequest("x".into()), PayloadTooLarge, AppError::field("f", "m"), Unauthenticated, InvalidCredentials, PasswordChangeRequired,
         Locked, TooManyRequests, IdentityMismatch, TicketExpired, WrongAnswer, CodeInvalid, CodeExpired, NoSecurityQuestion, NoPhone, NotFound,
         OrderInProgress("XF261126LUTAU000001".into()), OrderNotOpen, Sms("x".into()), ChannelUnavailable, GatewayUnavailable, Store(StoreError::Conflict),
-        Store(StoreError::Unavailable("x".into()))];
+        Store(StoreError::Unavailable("x".into())), StillPayable { channel: shared::domain::Channel::Unionpay, until: chrono::Utc::now() }];
     for e in &all {
         match e {
             BadRequest(_) | PayloadTooLarge | Validation(_) | Unauthenticated | InvalidCredentials | PasswordChangeRequired | Locked | TooManyRequests
             | IdentityMismatch | TicketExpired | WrongAnswer | CodeInvalid | CodeExpired | NoSecurityQuestion | NoPhone | NotFound | OrderInProgress(_)
-            | OrderNotOpen | Sms(_) | ChannelUnavailable | GatewayUnavailable | Store(_) => {}
+            | OrderNotOpen | Sms(_) | ChannelUnavailable | GatewayUnavailable | Store(_) | StillPayable { .. } => {}
         }
     }
     all
@@ -631,6 +631,24 @@ impl Api {
         Payload { media: "application/json", text: n.body, headers }
     }
 
+    /// A paid-consume backUrl notification for the attempt, as the test app's sandbox UnionPay
+    /// signs it (its own chain), after checking its form is what the document describes.
+    fn unionpay_paid(&self, out_trade_no: &str, txn_time: &str, total: &str) -> Payload {
+        let text = integration_tests::notifications::unionpay_paid(
+            &self.t.sandboxes.unionpay_chain,
+            local::payments::UNIONPAY_MER_ID,
+            out_trade_no,
+            txn_time,
+            Fen::parse_yuan(total).expect("an amount"),
+            self.t.clock.now(),
+        );
+        let (media, schema) = self.doc.request_body("POST", "/api/notify/unionpay").expect("the notification is documented");
+        assert_eq!(shared::gateway::unionpay::FORM_CONTENT_TYPE.split(';').next(), Some(media), "POST /api/notify/unionpay: the media type UnionPay sends");
+        let form = shared::gateway::form::parse(text.as_bytes()).expect("a form").into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+        self.doc.check_shape(schema, &Value::Object(form), "the sandbox UnionPay's notification");
+        Payload { media: shared::gateway::unionpay::FORM_CONTENT_TYPE, text, headers: Vec::new() }
+    }
+
     /// Repeats a request until it answers `code`, at most `max` times (every answer checked).
     async fn until(&self, c: &Client, m: &str, p: &str, body: impl Fn(u32) -> Option<Value>, code: &str, max: u32) {
         for i in 0..max {
@@ -703,7 +721,7 @@ fn the_error_catalogue_is_the_codes_and_every_operation_lists_the_common_errors(
             // A gateway callback: no session; the gateway's request; an acknowledgement, and an
             // answer for a store failure (the gateway then sends it again); each answer with its
             // media type and schema, or none at all.
-            assert!(["alipay", "wechat"].contains(&caller), "{m} {p}: x-caller {caller} is no gateway this platform knows");
+            assert!(["alipay", "wechat", "unionpay"].contains(&caller), "{m} {p}: x-caller {caller} is no gateway this platform knows");
             assert_eq!(doc.op(&m, &p)["security"], json!([]), "{m} {p}: the gateway has no session");
             assert!(doc.request_body(&m, &p).is_some(), "{m} {p}: what the gateway sends is documented");
             assert!(outcomes.iter().any(|(s, _)| (200..300).contains(s)), "{m} {p}: no acknowledgement documented");
@@ -718,7 +736,9 @@ fn the_error_catalogue_is_the_codes_and_every_operation_lists_the_common_errors(
             for (status, code) in outcomes.iter().filter(|(s, _)| *s >= 400) {
                 assert_eq!(doc.code_info(code)["status"], *status, "{m} {p} lists {code} under {status}");
             }
-            assert!(has(500, "INTERNAL"), "{m} {p}: any route can fail with 500 INTERNAL");
+            // A route that never touches the store (`x-stateless`) has nothing to fail with.
+            let stateless = doc.op(&m, &p)["x-stateless"] == true;
+            assert_eq!(has(500, "INTERNAL"), !stateless, "{m} {p}: any route using the store can fail with 500 INTERNAL, and only those");
             if let Some(schema) = doc.request_schema(&m, &p) {
                 doc.assert_closed(schema, &format!("{m} {p}"));
                 assert!(has(400, "BAD_REQUEST") && has(413, "PAYLOAD_TOO_LARGE"), "{m} {p}: a JSON body can be malformed or too large");
@@ -918,11 +938,10 @@ async fn every_route_answers_only_what_the_document_lists() {
     assert_eq!(what(&api.expect(&c, "GET", &format!("/api/orders/{fresh}"), None, (200, "")).await), some("open", "3800.00", "187****6579"));
 
     // 选择缴费方式 (张三's `fresh` order): each channel offered, on a PC (a QR code) and on a phone
-    // (the H5 cashier); each new attempt closes the one before at its gateway. UnionPay is not
-    // offered.
+    // (the H5 cashier); each new attempt closes the one before at its gateway. (UnionPay: below.)
     let (get, pay, check) = (format!("/api/orders/{fresh}"), format!("/api/orders/{fresh}/pay"), format!("/api/orders/{fresh}/check"));
     let o = api.expect(&c, "GET", &get, None, (200, "")).await;
-    assert_eq!((&o["attempts"], &o["channels"]), (&json!([]), &json!(["alipay", "wechat"])));
+    assert_eq!((&o["attempts"], &o["channels"]), (&json!([]), &json!(["alipay", "wechat", "unionpay"])));
     let mut started = Vec::new();
     for (channel, device, action) in [("alipay", "pc", "qr"), ("wechat", "pc", "qr"), ("alipay", "phone", "redirect"), ("wechat", "phone", "redirect")] {
         let v = api.expect(&c, "POST", &pay, Some(json!({"channel": channel, "device": device})), (200, "")).await;
@@ -930,7 +949,6 @@ async fn every_route_answers_only_what_the_document_lists() {
         assert_eq!(got, (Some(channel), Some(device), Some(action), action == "qr"), "{v}");
         started.push(v);
     }
-    api.expect(&c, "POST", &pay, Some(json!({"channel": "unionpay", "device": "pc"})), (409, "CHANNEL_UNAVAILABLE")).await;
     let o = api.expect(&c, "GET", &get, None, (200, "")).await;
     let attempts = |o: &Value| o["attempts"].as_array().unwrap().iter().map(|a| (a["out_trade_no"].as_str().unwrap().to_owned(), a["state"].as_str().unwrap().to_owned())).collect::<Vec<_>>();
     let otns: Vec<String> = started.iter().map(|v| v["out_trade_no"].as_str().unwrap().to_owned()).collect();
@@ -964,6 +982,16 @@ async fn every_route_answers_only_what_the_document_lists() {
     // nothing; the signed one gets `success`, and the order is paid by then.
     let exam = api.expect(&c, "POST", "/api/orders", Some(json!({"items": [pick(y, "EXAM")]})), (201, "")).await;
     let (exam_no, exam_total) = (exam["order_no"].as_str().unwrap().to_owned(), exam["total"].as_str().unwrap().to_owned());
+    // First UnionPay (a form to auto-submit); UnionPay cannot close it, so switching channel and
+    // cancelling wait for its payTimeout, 15 minutes on.
+    let up = api.expect(&c, "POST", &format!("/api/orders/{exam_no}/pay"), Some(json!({"channel": "unionpay", "device": "pc"})), (200, "")).await;
+    assert_eq!((up["action"]["type"].as_str(), up["qr_svg"].is_null()), (Some("form"), true), "{up}");
+    let up_otn = up["out_trade_no"].as_str().unwrap().to_owned();
+    let up_txn = up["action"]["fields"].as_array().unwrap().iter().find(|kv| kv[0] == "txnTime").unwrap()[1].as_str().unwrap().to_owned();
+    let still = api.expect(&c, "POST", &format!("/api/orders/{exam_no}/pay"), Some(json!({"channel": "alipay", "device": "pc"})), (409, "PAYMENT_STILL_OPEN")).await;
+    assert_eq!(api.doc.fill_ins("PAYMENT_STILL_OPEN", still["message"].as_str().unwrap(), "PAYMENT_STILL_OPEN")["channel"], "银联在线支付");
+    api.expect(&c, "POST", &format!("/api/orders/{exam_no}/cancel"), None, (409, "PAYMENT_STILL_OPEN")).await;
+    api.t.clock.advance(17 * 60);
     let ali = api.expect(&c, "POST", &format!("/api/orders/{exam_no}/pay"), Some(json!({"channel": "alipay", "device": "pc"})), (200, "")).await;
     let ali_otn = ali["out_trade_no"].as_str().unwrap().to_owned();
     api.t.sandboxes.alipay.set_deliver_notifications(false);
@@ -979,7 +1007,20 @@ async fn every_route_answers_only_what_the_document_lists() {
     let signed = api.alipay_paid(&ali_otn, &exam_total);
     assert_eq!(api.expect_sent(&gateway, "POST", "/api/notify/alipay", Some(signed), (200, "")).await, "success");
     let o = api.expect(&c, "GET", &format!("/api/orders/{exam_no}"), None, (200, "")).await;
-    assert_eq!((o["state"].as_str(), o["attempts"][0]["state"].as_str()), (Some("paid"), Some("paid")));
+    let state_of = |o: &Value, otn: &str| o["attempts"].as_array().unwrap().iter().find(|a| a["out_trade_no"] == otn).unwrap()["state"].as_str().unwrap().to_owned();
+    assert_eq!((o["state"].as_str(), state_of(&o, &ali_otn), state_of(&o, &up_otn)), (Some("paid"), "paid".into(), "closed".into()));
+    // UnionPay's callback: a tampered notification gets `fail`; a genuine one for the closed
+    // UnionPay attempt (the student paid there too) is acknowledged and kept as a duplicate.
+    let tampered = api.unionpay_paid(&up_otn, &up_txn, &exam_total);
+    let tampered = Payload { text: tampered.text.replacen("txnAmt=", "txnAmt=1", 1), ..tampered };
+    assert_eq!(api.expect_sent(&gateway, "POST", "/api/notify/unionpay", Some(tampered), (400, "")).await, "fail");
+    let genuine = api.unionpay_paid(&up_otn, &up_txn, &exam_total);
+    assert_eq!(api.expect_sent(&gateway, "POST", "/api/notify/unionpay", Some(genuine), (200, "")).await, "ok");
+    assert_eq!(state_of(&api.expect(&c, "GET", &format!("/api/orders/{exam_no}"), None, (200, "")).await, &up_otn), "duplicate_paid");
+    // The browser's return from UnionPay's cashier goes on to the order page.
+    let no_redirects = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let back = Payload { media: shared::gateway::unionpay::FORM_CONTENT_TYPE, text: format!("orderId={up_otn}&respCode=00"), headers: Vec::new() };
+    api.expect_sent(&no_redirects, "POST", "/api/return/unionpay", Some(back), (303, "")).await;
 
     // 忘记密码 by security answer.
     let forgot = |no: &str, id: &str, name: &str| Some(json!({"student_no": no, "id_card": id, "name": name}));
@@ -1069,9 +1110,16 @@ async fn a_store_outage_gets_documented_answers() {
         let body = match api.doc.caller(&m, &p) {
             Some("alipay") => Some(api.alipay_paid("XF261126LUTAU000001A01", "3800.00")),
             Some("wechat") => Some(api.wechat_paid("XF261126LUTAU000001W01", "3800.00")),
+            Some("unionpay") => Some(api.unionpay_paid("XF261126LUTAU000001U01", "20261126120000", "3800.00")),
             Some(other) => panic!("{m} {p}: no notification from {other}"),
             None => body.map(|b| Payload::json(b.to_string())),
         };
+        if api.doc.op(&m, &p)["x-stateless"] == true {
+            let no_redirects = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+            let (status, _, v) = api.send(&no_redirects, &m, &api.doc.fill(&m, &p, &[]), body).await;
+            assert!(status < 400, "{m} {p} never touches the store, so answers as usual: {status} {v}");
+            continue;
+        }
         let (status, code, v) = api.send(&c, &m, &api.doc.fill(&m, &p, &[]), body).await;
         // Every route, reset tickets included, reports the outage as such; the callbacks in
         // their gateway's format, so that it sends the notification again.

@@ -34,6 +34,7 @@ async fn order_with_attempts(t: &TestApp, channels: &[Channel]) -> (Order, Vec<A
             amount: order.total,
             state: AttemptState::Created,
             created_at: Utc::now(),
+            pay_by: order.expires_at - chrono::Duration::minutes(5),
             gateway_trade_no: None,
             paid_at: None,
         };

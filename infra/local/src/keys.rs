@@ -29,6 +29,9 @@ pub struct LocalKeys {
     pub wechat_merchant: KeyPair,
     /// The sandbox WeChat Pay's platform key pair.
     pub wechat_platform: KeyPair,
+    /// The platform's UnionPay signing key pair (the key of `acp_*_sign.pfx`; the sandbox
+    /// verifies with its public half).
+    pub unionpay_merchant: KeyPair,
     /// The APIv3 key (32 characters) that encrypts WeChat notification resources.
     pub wechat_api_v3_key: String,
 }
@@ -46,6 +49,7 @@ pub fn local_keys() -> &'static LocalKeys {
             alipay_gateway: generate(),
             wechat_merchant: generate(),
             wechat_platform: generate(),
+            unionpay_merchant: generate(),
             wechat_api_v3_key: alnum,
         }
     })

@@ -57,7 +57,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let router = local::router(app, &template, &local::default_static_dir());
     println!("\ncampus-pay local platform: http://127.0.0.1:{port}/");
     println!("  sweeper every {every} s (SWEEP_EVERY_SECS)");
-    println!("  sandbox Alipay {} and WeChat Pay {} (test keys made for this run)", sandboxes.alipay_base, sandboxes.wechat_base);
+    println!(
+        "  sandbox Alipay {}, WeChat Pay {} and UnionPay {} (test keys made for this run)",
+        sandboxes.alipay_base, sandboxes.wechat_base, sandboxes.unionpay_base
+    );
     println!("  {} routes from infra/template.yaml, table {table} at {endpoint}", template.routes.len());
     println!("  demo logins (first login asks for a new password):");
     for d in DEMO_LOGINS {

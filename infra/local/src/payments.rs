@@ -1,9 +1,9 @@
-//! The local payment setup: the sandbox Alipay and WeChat Pay on their own loopback ports, and
+//! The local payment setup: the sandbox Alipay, WeChat Pay and UnionPay on their own loopback ports, and
 //! the platform's gateway configuration pointing at them, with keys made for this process.
 
 use crate::keys::local_keys;
 use shared::clock::Clock;
-use shared::gateway::{Payments, alipay, clients, wechat};
+use shared::gateway::{GatewayConfig, Payments, alipay, clients, unionpay, wechat};
 use std::sync::Arc;
 
 // Identities of the local merchant (the ids of the published examples in gateways.md §7).
@@ -13,14 +13,21 @@ pub const WECHAT_MCHID: &str = "1900000001";
 pub const WECHAT_APPID: &str = "wxd678efh567hg6787";
 pub const WECHAT_MERCHANT_SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7200000001";
 pub const WECHAT_KEY_ID: &str = "PUB_KEY_ID_0114232026112600000000000001";
+/// The merchant id and signing-certificate serial of the UnionPay example in gateways.md §7.
+pub const UNIONPAY_MER_ID: &str = "777290058165621";
+pub const UNIONPAY_CERT_ID: &str = "69903319369";
 
 /// The running sandboxes and the platform configuration that uses them.
 pub struct LocalPayments {
     pub payments: Payments,
     pub alipay: sandbox::Control,
     pub wechat: sandbox::Control,
+    pub unionpay: sandbox::Control,
     pub alipay_base: String,
     pub wechat_base: String,
+    pub unionpay_base: String,
+    /// The sandbox UnionPay's test chain (with its signing key): tests sign notifications with it.
+    pub unionpay_chain: unionpay::SandboxChain,
 }
 
 /// Starts both sandboxes and configures the platform to use them. `site_base` is where the
@@ -31,6 +38,8 @@ pub async fn start(site_base: &str, retry_scale: f64, clock: Arc<dyn Clock>) -> 
     // Bind first: a sandbox hands out links to itself.
     let ali_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let wx_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let up_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let unionpay_base = format!("http://{}", up_listener.local_addr().expect("address"));
     let alipay_base = format!("http://{}", ali_listener.local_addr().expect("address"));
     let wechat_base = format!("http://{}", wx_listener.local_addr().expect("address"));
 
@@ -62,11 +71,25 @@ pub async fn start(site_base: &str, retry_scale: f64, clock: Arc<dyn Clock>) -> 
             public_base: wechat_base.clone(),
             retry_scale,
         },
-        clock,
+        clock.clone(),
     )
     .expect("WeChat Pay sandbox settings");
+    let (up_router, up_control, unionpay_chain) = sandbox::try_unionpay(
+        sandbox::UnionpayConfig {
+            settings: unionpay::SandboxSettings {
+                mer_id: UNIONPAY_MER_ID.into(),
+                merchant_cert_id: UNIONPAY_CERT_ID.into(),
+                merchant_cert_pem: keys.unionpay_merchant.public_pem.clone(),
+                chain: None,
+            },
+            retry_scale,
+        },
+        clock,
+    )
+    .expect("UnionPay sandbox settings");
     tokio::spawn(async move { axum::serve(ali_listener, ali_router).await.expect("Alipay sandbox") });
     tokio::spawn(async move { axum::serve(wx_listener, wx_router).await.expect("WeChat Pay sandbox") });
+    tokio::spawn(async move { axum::serve(up_listener, up_router).await.expect("UnionPay sandbox") });
 
     let return_url = format!("{site_base}/order.html");
     let alipay_settings = alipay::MerchantSettings {
@@ -87,7 +110,24 @@ pub async fn start(site_base: &str, retry_scale: f64, clock: Arc<dyn Clock>) -> 
         notify_url: format!("{site_base}/api/notify/wechat"),
         wechatpay_public_keys: vec![wechat::PublicKeySetting { id: WECHAT_KEY_ID.into(), pem: keys.wechat_platform.public_pem.clone() }],
     };
-    let payments = Payments::build(Some((alipay_settings, return_url.clone())), Some((wechat_settings, wechat_base.clone(), Some(return_url))), clients::http_client())
-        .expect("local gateway configuration");
-    LocalPayments { payments, alipay: ali_control, wechat: wx_control, alipay_base, wechat_base }
+    let unionpay_settings = unionpay::MerchantSettings {
+        front_url: format!("{unionpay_base}/gateway/api/frontTransReq.do"),
+        back_url: format!("{unionpay_base}/gateway/api/backTransReq.do"),
+        query_url: format!("{unionpay_base}/gateway/api/queryTrans.do"),
+        mer_id: UNIONPAY_MER_ID.into(),
+        sign_key_pem: keys.unionpay_merchant.private_pem.clone(),
+        sign_cert_serial: UNIONPAY_CERT_ID.into(),
+        root_cert_pem: unionpay_chain.root_cert_pem.clone(),
+        middle_cert_pem: unionpay_chain.middle_cert_pem.clone(),
+        back_notify_url: format!("{site_base}/api/notify/unionpay"),
+        front_return_url: format!("{site_base}/api/return/unionpay"),
+        allow_sha1_chain: false,
+    };
+    let cfg = GatewayConfig {
+        alipay: Some((alipay_settings, return_url.clone())),
+        wechat: Some((wechat_settings, wechat_base.clone(), Some(return_url))),
+        unionpay: Some(unionpay_settings),
+    };
+    let payments = Payments::build(cfg, clients::http_client()).expect("local gateway configuration");
+    LocalPayments { payments, alipay: ali_control, wechat: wx_control, unionpay: up_control, alipay_base, wechat_base, unionpay_base, unionpay_chain }
 }

@@ -1,4 +1,4 @@
-//! Local sandbox payment gateways: stand-ins for Alipay and WeChat Pay on one machine, for
+//! Local sandbox payment gateways: stand-ins for Alipay, WeChat Pay and UnionPay on one machine, for
 //! development and tests only — never deployed.
 //!
 //! Each sandbox speaks its gateway's real protocol (gateways.md §1, §2, §5) with the protocol code
@@ -11,6 +11,9 @@
 //!   QR "scan" page `/qr/{out_trade_no}`, the cashier actions `/cashier/{out_trade_no}/pay|cancel`.
 //! * [`wechat`] — `/v3/pay/transactions/native|h5`, query and close by out-trade-no, the cashier
 //!   pages `/scan/{out_trade_no}` (Native) and `/h5/{out_trade_no}` (H5), the same cashier actions.
+//! * [`unionpay`] — `/gateway/api/frontTransReq.do` (the browser's consume form → the cashier
+//!   `/cashier/{orderId}`), `/gateway/api/queryTrans.do`, the same cashier actions; it issues its
+//!   own test certificate chain.
 //!
 //! Each returns an [`axum::Router`] meant for its own `127.0.0.1` port (so paths are the real
 //! ones) and a [`Control`] for tests, also reachable over HTTP under `/_control/`.
@@ -18,9 +21,11 @@
 mod ali;
 mod engine;
 mod page;
+mod up;
 mod wx;
 
 pub use ali::{ALIPAY_RETRY_AFTER_SECS, AlipayConfig, alipay, try_alipay};
+pub use up::{UNIONPAY_RETRY_AFTER_SECS, UnionpayConfig, try_unionpay, unionpay};
 pub use wx::{WECHAT_RETRY_AFTER_SECS, WechatConfig, try_wechat, wechat};
 
 use crate::engine::Core;

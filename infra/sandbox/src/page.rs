@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 pub(crate) enum Brand {
     Alipay,
     Wechat,
+    Unionpay,
 }
 
 impl Brand {
@@ -19,12 +20,14 @@ impl Brand {
         match self {
             Brand::Alipay => "支付宝",
             Brand::Wechat => "微信支付",
+            Brand::Unionpay => "银联在线支付",
         }
     }
     fn color(self) -> &'static str {
         match self {
             Brand::Alipay => "#1677ff",
             Brand::Wechat => "#07c160",
+            Brand::Unionpay => "#e60012",
         }
     }
 }
@@ -91,6 +94,23 @@ pub(crate) fn outcome(
         let _ = write!(body, r#"<p><a class="back" href="{}">{}</a></p>"#, esc(href), esc(label));
     }
     (status, Html(document(brand, result, &body))).into_response()
+}
+
+/// An outcome page that sends the browser on with a POST of `fields` to `action` (UnionPay's
+/// frontUrl return): submitted at once by a one-line script, or by the button without scripts.
+pub(crate) fn auto_post(brand: Brand, result: &str, action: &str, fields: &[(String, String)]) -> Response {
+    let mut inputs = String::new();
+    for (k, v) in fields {
+        let _ = write!(inputs, r#"<input type="hidden" name="{}" value="{}">"#, esc(k), esc(v));
+    }
+    let body = format!(
+        r#"<p class="result ok" data-testid="sandbox-result">{}</p>
+<form id="back" method="post" action="{}">{inputs}<button type="submit" class="pay" data-testid="sandbox-return">返回商户</button></form>
+<script>document.getElementById("back").submit()</script>"#,
+        esc(result),
+        esc(action),
+    );
+    Html(document(brand, result, &body)).into_response()
 }
 
 fn document(brand: Brand, title: &str, body: &str) -> String {

@@ -254,7 +254,11 @@ pub struct Attempt {
     pub channel: Channel,
     pub amount: Fen,
     pub state: AttemptState,
+    /// When the attempt was started: the `now` of its start request (UnionPay's `txnTime`,
+    /// which a UnionPay query must repeat).
     pub created_at: DateTime<Utc>,
+    /// The last moment the gateway accepts payment for this attempt (the expiry sent to it).
+    pub pay_by: DateTime<Utc>,
     /// The gateway's own trade number, once known.
     pub gateway_trade_no: Option<String>,
     pub paid_at: Option<DateTime<Utc>>,

@@ -1,7 +1,10 @@
 //! The gateways over HTTP: each protocol module's signed requests sent with one shared
 //! `reqwest` client (built once per cold start), answers parsed and verified by the module.
 
-use super::{CallError, Device, GatewayError, PaymentAction, PaymentGateway, StartRequest, TradeState, alipay, wechat};
+use super::{
+    CallError, Closing, Device, GatewayError, PaymentAction, PaymentGateway, StartRequest, TradeRef, TradeState, alipay, unionpay,
+    wechat,
+};
 use crate::domain::{Channel, OutTradeNo};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -75,7 +78,8 @@ impl PaymentGateway for AlipayGateway {
         }
     }
 
-    async fn query(&self, no: &OutTradeNo, now: DateTime<Utc>) -> Result<TradeState, CallError> {
+    async fn query(&self, trade: &TradeRef, now: DateTime<Utc>) -> Result<TradeState, CallError> {
+        let no = &trade.out_trade_no;
         let body = self.send(self.merchant.query(no.as_str(), now)?).await?;
         Ok(match self.merchant.parse_query(no.as_str(), &body)? {
             alipay::TradeState::NotFound => TradeState::NotFound,
@@ -87,12 +91,13 @@ impl PaymentGateway for AlipayGateway {
         })
     }
 
-    async fn close(&self, no: &OutTradeNo, now: DateTime<Utc>) -> Result<(), CallError> {
+    async fn close(&self, trade: &TradeRef, now: DateTime<Utc>) -> Result<Closing, CallError> {
+        let no = &trade.out_trade_no;
         let body = self.send(self.merchant.close(no.as_str(), now)?).await?;
         match self.merchant.parse_close(no.as_str(), &body)? {
-            alipay::CloseOutcome::Closed | alipay::CloseOutcome::NotExist => Ok(()),
+            alipay::CloseOutcome::Closed | alipay::CloseOutcome::NotExist => Ok(Closing::Closed),
             // Paid or otherwise not closable: the caller's query decides.
-            alipay::CloseOutcome::NotClosable { .. } => Ok(()),
+            alipay::CloseOutcome::NotClosable { .. } => Ok(Closing::Closed),
         }
     }
 }
@@ -167,19 +172,91 @@ impl PaymentGateway for WechatGateway {
         })
     }
 
-    async fn query(&self, no: &OutTradeNo, now: DateTime<Utc>) -> Result<TradeState, CallError> {
+    async fn query(&self, trade: &TradeRef, now: DateTime<Utc>) -> Result<TradeState, CallError> {
+        let no = &trade.out_trade_no;
         let (status, headers, body) = self.send(self.merchant.query_order(no, &wechat::Stamp::fresh(now))?).await?;
         Ok(self.merchant.parse_query_response(no, status, &headers, &body, now)?)
     }
 
-    async fn close(&self, no: &OutTradeNo, now: DateTime<Utc>) -> Result<(), CallError> {
+    async fn close(&self, trade: &TradeRef, now: DateTime<Utc>) -> Result<Closing, CallError> {
+        let no = &trade.out_trade_no;
         let (status, headers, body) = self.send(self.merchant.close_order(no, &wechat::Stamp::fresh(now))?).await?;
         match self.merchant.parse_close_response(status, &headers, &body, now) {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(Closing::Closed),
             // ORDERPAID / ORDER_NOT_EXIST: nothing to close; the caller's query decides.
-            Err(GatewayError::Refused { .. }) => Ok(()),
+            Err(GatewayError::Refused { .. }) => Ok(Closing::Closed),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// How long a UnionPay attempt stays payable: the official demo's `payTimeout` of now + 15 min
+/// (gateways.md §3.3). UnionPay has no close for a consume, so this bounds how long a student
+/// who leaves its cashier waits before switching channel.
+pub const UNIONPAY_PAY_WINDOW_MINUTES: i64 = 15;
+/// Clock skew allowed between UnionPay and us before an attempt past its `payTimeout` counts as
+/// final.
+pub const UNIONPAY_SKEW_SECS: i64 = 60;
+
+/// The moment after which a UnionPay trade can no longer be paid, by our clock.
+fn unionpay_final_after(trade: &TradeRef) -> DateTime<Utc> {
+    trade.pay_by + chrono::Duration::seconds(UNIONPAY_SKEW_SECS)
+}
+
+/// UnionPay ACP 5.1.0: the front-consume form (auto-submitted by the browser) on a PC
+/// (`channelType=07`) or a phone (`08`); `queryTrans.do` by orderId + the original `txnTime`;
+/// no close — an attempt is final once its `payTimeout` has passed.
+pub struct UnionpayGateway {
+    merchant: unionpay::Merchant,
+    http: reqwest::Client,
+}
+
+impl UnionpayGateway {
+    pub fn new(merchant: unionpay::Merchant, http: reqwest::Client) -> Self {
+        Self { merchant, http }
+    }
+}
+
+#[async_trait]
+impl PaymentGateway for UnionpayGateway {
+    fn channel(&self) -> Channel {
+        Channel::Unionpay
+    }
+
+    fn max_pay_window(&self) -> Option<chrono::Duration> {
+        Some(chrono::Duration::minutes(UNIONPAY_PAY_WINDOW_MINUTES))
+    }
+
+    async fn start(&self, r: &StartRequest) -> Result<PaymentAction, CallError> {
+        let order = unionpay::ConsumeRequest { out_trade_no: &r.out_trade_no, amount: r.amount, device: r.device, pay_timeout: r.expires_at };
+        // `txnTime` = `r.now`, the attempt's `created_at`: a query repeats it from there.
+        Ok(self.merchant.front_consume(&order, r.now)?.into_action())
+    }
+
+    async fn query(&self, trade: &TradeRef, now: DateTime<Utc>) -> Result<TradeState, CallError> {
+        let txn_time = unionpay::format_time(trade.started_at);
+        let form = self.merchant.query(&trade.out_trade_no, &txn_time)?;
+        let resp = self
+            .http
+            .post(&form.url)
+            .header("content-type", unionpay::FORM_CONTENT_TYPE)
+            .body(form.body())
+            .send()
+            .await
+            .map_err(transport)?;
+        let body = resp.bytes().await.map_err(transport)?;
+        let state = self.merchant.parse_query_response(&trade.out_trade_no, &txn_time, &body, now)?;
+        // Before payTimeout, "not found" and "failed" prove nothing: the student may still pay.
+        Ok(match state {
+            TradeState::NotFound | TradeState::Closed if now <= unionpay_final_after(trade) => TradeState::Pending,
+            TradeState::NotFound => TradeState::Closed,
+            other => other,
+        })
+    }
+
+    async fn close(&self, trade: &TradeRef, now: DateTime<Utc>) -> Result<Closing, CallError> {
+        let final_after = unionpay_final_after(trade);
+        if now > final_after { Ok(Closing::Closed) } else { Ok(Closing::PayableUntil(final_after)) }
     }
 }
 

@@ -98,15 +98,47 @@ pub enum CallError {
     Gateway(#[from] GatewayError),
 }
 
+/// The attempt a query or close is about, as the gateways need to name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TradeRef {
+    pub out_trade_no: OutTradeNo,
+    /// The `now` of the attempt's start request (UnionPay names a trade by orderId + txnTime).
+    pub started_at: DateTime<Utc>,
+    /// The expiry the gateway was given: no payment after it.
+    pub pay_by: DateTime<Utc>,
+}
+
+impl From<&crate::domain::Attempt> for TradeRef {
+    fn from(a: &crate::domain::Attempt) -> Self {
+        Self { out_trade_no: a.out_trade_no.clone(), started_at: a.created_at, pay_by: a.pay_by }
+    }
+}
+
+/// What closing a trade at its gateway achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closing {
+    /// It can no longer be paid (closed now, never seen, already paid, or past its expiry): a
+    /// query now tells the final state.
+    Closed,
+    /// The gateway cannot close it (UnionPay has no close for a consume): it stays payable
+    /// until this moment, and only a query after it is final.
+    PayableUntil(DateTime<Utc>),
+}
+
 /// One payment channel's gateway, as the use cases see it.
 #[async_trait]
 pub trait PaymentGateway: Send + Sync {
     fn channel(&self) -> Channel;
+    /// The longest an attempt may stay payable at this gateway (`None`: as long as the order).
+    /// Gateways without a close API keep it short, so a student can switch channel soon.
+    fn max_pay_window(&self) -> Option<chrono::Duration> {
+        None
+    }
     async fn start(&self, req: &StartRequest) -> Result<PaymentAction, CallError>;
-    async fn query(&self, out_trade_no: &OutTradeNo, now: DateTime<Utc>) -> Result<TradeState, CallError>;
-    /// Closes an unpaid trade so it can no longer be paid. A trade the gateway never saw
+    async fn query(&self, trade: &TradeRef, now: DateTime<Utc>) -> Result<TradeState, CallError>;
+    /// Makes an unpaid trade unpayable, where the gateway can. A trade the gateway never saw
     /// counts as closed.
-    async fn close(&self, out_trade_no: &OutTradeNo, now: DateTime<Utc>) -> Result<(), CallError>;
+    async fn close(&self, trade: &TradeRef, now: DateTime<Utc>) -> Result<Closing, CallError>;
 }
 
 /// The configured gateways. A channel without configuration is simply not offered.
@@ -133,28 +165,41 @@ impl Gateways {
 pub struct Payments {
     pub alipay: Option<std::sync::Arc<alipay::Merchant>>,
     pub wechat: Option<std::sync::Arc<wechat::Merchant>>,
+    pub unionpay: Option<std::sync::Arc<unionpay::Merchant>>,
     pub gateways: Gateways,
 }
 
+/// What each configured gateway needs besides its protocol settings.
+#[derive(Clone, Default)]
+pub struct GatewayConfig {
+    /// Alipay settings and the wap quit URL (where a student who gives up lands).
+    pub alipay: Option<(alipay::MerchantSettings, String)>,
+    /// WeChat Pay settings, the API base (`https://api.mch.weixin.qq.com` or a sandbox) and the
+    /// H5 return page.
+    pub wechat: Option<(wechat::MerchantSettings, String, Option<String>)>,
+    /// UnionPay settings (its URLs are inside).
+    pub unionpay: Option<unionpay::MerchantSettings>,
+}
+
 impl Payments {
-    /// Builds what is configured. Alipay: settings and the wap quit URL (where a student who
-    /// gives up lands). WeChat Pay: settings, the API base (`https://api.mch.weixin.qq.com` or a
-    /// sandbox) and the H5 return page.
-    pub fn build(
-        alipay: Option<(alipay::MerchantSettings, String)>,
-        wechat: Option<(wechat::MerchantSettings, String, Option<String>)>,
-        http: reqwest::Client,
-    ) -> Result<Self, GatewayError> {
+    /// Builds what is configured; a channel left out is simply not offered.
+    pub fn build(cfg: GatewayConfig, http: reqwest::Client) -> Result<Self, GatewayError> {
+        use std::sync::Arc;
         let mut p = Payments::default();
-        if let Some((settings, quit_url)) = alipay {
+        if let Some((settings, quit_url)) = cfg.alipay {
             let m = alipay::Merchant::new(&settings)?;
-            p.gateways = p.gateways.with(std::sync::Arc::new(clients::AlipayGateway::new(m.clone(), http.clone(), quit_url)));
-            p.alipay = Some(std::sync::Arc::new(m));
+            p.gateways = p.gateways.with(Arc::new(clients::AlipayGateway::new(m.clone(), http.clone(), quit_url)));
+            p.alipay = Some(Arc::new(m));
         }
-        if let Some((settings, api_base, h5_return)) = wechat {
+        if let Some((settings, api_base, h5_return)) = cfg.wechat {
             let m = wechat::Merchant::new(&settings)?;
-            p.gateways = p.gateways.with(std::sync::Arc::new(clients::WechatGateway::new(m.clone(), http, api_base, h5_return)));
-            p.wechat = Some(std::sync::Arc::new(m));
+            p.gateways = p.gateways.with(Arc::new(clients::WechatGateway::new(m.clone(), http.clone(), api_base, h5_return)));
+            p.wechat = Some(Arc::new(m));
+        }
+        if let Some(settings) = cfg.unionpay {
+            let m = unionpay::Merchant::new(&settings)?;
+            p.gateways = p.gateways.with(Arc::new(clients::UnionpayGateway::new(m.clone(), http)));
+            p.unionpay = Some(Arc::new(m));
         }
         Ok(p)
     }

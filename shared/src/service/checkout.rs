@@ -4,7 +4,7 @@
 use crate::app::App;
 use crate::domain::{Attempt, AttemptState, Channel, ConfirmedPayment, Order, OrderState, OutTradeNo, PaymentOutcome};
 use crate::error::AppError;
-use crate::gateway::{CallError, Device, PaymentAction, PaymentGateway, StartRequest, TradeState};
+use crate::gateway::{CallError, Closing, Device, PaymentAction, PaymentGateway, StartRequest, TradeRef, TradeState};
 use crate::service::Authed;
 use crate::service::orders::{OrderStores, OrderView};
 use crate::store::{PaymentStore, StoreError, SweepStore};
@@ -86,7 +86,7 @@ impl<S: OrderStores + PaymentStore> App<S> {
     /// Returns the attempt's state afterwards.
     pub async fn reconcile_attempt(&self, a: &Attempt) -> Result<AttemptState, AppError> {
         let gateway = self.gateway(a.channel)?;
-        match gateway.query(&a.out_trade_no, self.clock.now()).await.map_err(unreachable)? {
+        match gateway.query(&TradeRef::from(a), self.clock.now()).await.map_err(unreachable)? {
             TradeState::Paid { gateway_trade_no, amount, paid_at } => {
                 let p = ConfirmedPayment { out_trade_no: a.out_trade_no.clone(), channel: a.channel, gateway_trade_no, amount, paid_at };
                 match self.record_confirmed_payment(&p).await {
@@ -105,14 +105,19 @@ impl<S: OrderStores + PaymentStore> App<S> {
     }
 
     /// Closes an unpaid attempt at its gateway, then proves it unpaid by a query, then closes
-    /// it here. A payment found on the way is recorded instead. Returns the final state.
+    /// it here. A payment found on the way is recorded instead. Returns the final state. An
+    /// attempt its gateway cannot close (UnionPay before `payTimeout`) is left as it is:
+    /// `StillPayable`, unless the query finds it paid.
     async fn abandon_attempt(&self, a: &Attempt) -> Result<AttemptState, AppError> {
         let gateway = self.gateway(a.channel)?;
         let now = self.clock.now();
-        gateway.close(&a.out_trade_no, now).await.map_err(unreachable)?;
+        let closing = gateway.close(&TradeRef::from(a), now).await.map_err(unreachable)?;
         let state = self.reconcile_attempt(a).await?;
         if state != AttemptState::Created {
             return Ok(state);
+        }
+        if let Closing::PayableUntil(until) = closing {
+            return Err(AppError::StillPayable { channel: a.channel, until });
         }
         match self.store.close_attempt(a).await {
             Ok(()) | Err(StoreError::Conflict) => {}
@@ -145,6 +150,14 @@ impl<S: OrderStores + PaymentStore> App<S> {
             return Err(AppError::OrderNotOpen);
         }
         let now = self.clock.now();
+        // The gateway's own expiry: before the order's, and within the gateway's window.
+        let mut pay_by = order.expires_at - Duration::minutes(GATEWAY_EXPIRY_MARGIN_MINUTES);
+        if let Some(window) = gateway.max_pay_window() {
+            pay_by = pay_by.min(now + window);
+        }
+        if pay_by <= now {
+            return Err(AppError::OrderNotOpen);
+        }
         let attempt = Attempt {
             out_trade_no: OutTradeNo::new(&order.order_no, channel, order.attempts + 1),
             order_no: order.order_no,
@@ -153,6 +166,7 @@ impl<S: OrderStores + PaymentStore> App<S> {
             amount: order.total,
             state: AttemptState::Created,
             created_at: now,
+            pay_by,
             gateway_trade_no: None,
             paid_at: None,
         };
@@ -161,7 +175,7 @@ impl<S: OrderStores + PaymentStore> App<S> {
             Err(StoreError::Conflict) => return Err(AppError::Store(StoreError::Conflict)),
             other => other?,
         }
-        let expires_at = order.expires_at - Duration::minutes(GATEWAY_EXPIRY_MARGIN_MINUTES);
+        let expires_at = pay_by;
         let subject = format!("{} 学费缴费 {}", crate::service::orders::PAYEE, order.order_no);
         let req = StartRequest { out_trade_no: attempt.out_trade_no.clone(), amount: order.total, subject, expires_at, device, client_ip: client_ip.to_owned(), now };
         let action = gateway.start(&req).await.map_err(unreachable)?;

@@ -3,7 +3,7 @@
 
 use crate::app::App;
 use crate::domain::{Channel, ConfirmedPayment, OutTradeNo, PaymentOutcome};
-use crate::gateway::wechat;
+use crate::gateway::{unionpay, wechat};
 use crate::service::payments::PaymentRejected;
 use crate::store::{PaymentStore, StoreError};
 
@@ -41,10 +41,14 @@ fn log_rejection(channel: Channel, e: &NotifyRejected) {
 }
 
 impl<S: PaymentStore> App<S> {
-    async fn attempt_amount(&self, out_trade_no: &str) -> Result<(OutTradeNo, crate::domain::Fen), NotifyRejected> {
+    async fn attempt_of(&self, out_trade_no: &str) -> Result<crate::domain::Attempt, NotifyRejected> {
         let no = OutTradeNo::parse(out_trade_no).map_err(|_| NotifyRejected::UnknownAttempt)?;
-        let attempt = self.store.get_attempt(&no).await?.ok_or(NotifyRejected::UnknownAttempt)?;
-        Ok((no, attempt.amount))
+        self.store.get_attempt(&no).await?.ok_or(NotifyRejected::UnknownAttempt)
+    }
+
+    async fn attempt_amount(&self, out_trade_no: &str) -> Result<(OutTradeNo, crate::domain::Fen), NotifyRejected> {
+        let attempt = self.attempt_of(out_trade_no).await?;
+        Ok((attempt.out_trade_no, attempt.amount))
     }
 
     /// Alipay's asynchronous notification (form body). `Ok` means: answer `success`.
@@ -98,6 +102,42 @@ impl<S: PaymentStore> App<S> {
             return Ok(None);
         }
         let p = ConfirmedPayment { out_trade_no: no, channel: Channel::Wechat, gateway_trade_no: n.transaction_id.clone(), amount: n.total, paid_at: n.success_time.unwrap_or(now) };
+        Ok(Some(self.record_confirmed_payment(&p).await?))
+    }
+
+    /// UnionPay's backUrl notification (URL-encoded form). `Ok` means: answer HTTP 200 `ok`.
+    pub async fn unionpay_notification(&self, body: &[u8]) -> Result<Handled, NotifyRejected> {
+        let r = self.unionpay_notification_inner(body).await;
+        if let Err(e) = &r {
+            log_rejection(Channel::Unionpay, e);
+        }
+        r
+    }
+
+    async fn unionpay_notification_inner(&self, body: &[u8]) -> Result<Handled, NotifyRejected> {
+        let merchant = self.payments.unionpay.as_ref().ok_or(NotifyRejected::NotConfigured)?;
+        let now = self.clock.now();
+        let unchecked = merchant.parse_notification(body, now).map_err(|e| NotifyRejected::Unverifiable(e.to_string()))?;
+        let attempt = self.attempt_of(unchecked.order_id()).await?;
+        // UnionPay names a transaction by merId + orderId + txnTime (§4.3): the txnTime must be
+        // the one this attempt was started with.
+        let sent = unionpay::format_time(attempt.created_at);
+        if unchecked.txn_time() != sent {
+            return Err(NotifyRejected::Mismatch(format!("txnTime {} is not the attempt's {sent}", unchecked.txn_time())));
+        }
+        let n = unchecked.check(&attempt.out_trade_no, attempt.amount).map_err(|m| NotifyRejected::Mismatch(m.to_string()))?;
+        self.store.store_notification(Channel::Unionpay, attempt.out_trade_no.as_str(), now, &String::from_utf8_lossy(body)).await?;
+        if !n.is_paid() {
+            tracing::info!(out_trade_no = %attempt.out_trade_no, "unionpay notification kept (not a payment)");
+            return Ok(None);
+        }
+        let p = ConfirmedPayment {
+            out_trade_no: attempt.out_trade_no,
+            channel: Channel::Unionpay,
+            gateway_trade_no: n.query_id.clone(),
+            amount: n.txn_amt,
+            paid_at: n.paid_at().unwrap_or(now),
+        };
         Ok(Some(self.record_confirmed_payment(&p).await?))
     }
 }

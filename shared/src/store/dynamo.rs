@@ -856,6 +856,7 @@ fn attempt_item(a: &Attempt) -> Item {
     item.insert("amount_fen".into(), n(a.amount.get()));
     item.insert("state".into(), s(a.state.as_str()));
     item.insert("created_at".into(), n(a.created_at.timestamp()));
+    item.insert("pay_by".into(), n(a.pay_by.timestamp()));
     if let Some(t) = &a.gateway_trade_no {
         item.insert("gateway_trade_no".into(), s(t));
     }
@@ -878,6 +879,7 @@ fn parse_attempt(item: &Item) -> Result<Attempt, StoreError> {
         amount: Fen::new(get_i64(item, "amount_fen")?),
         state: AttemptState::parse(get_s(item, "state")?).ok_or_else(|| StoreError::Corrupt("attempt state".into()))?,
         created_at: instant(get_i64(item, "created_at")?)?,
+        pay_by: instant(get_i64(item, "pay_by")?)?,
         gateway_trade_no: get_opt_s(item, "gateway_trade_no").map(str::to_owned),
         paid_at: get_opt_i64(item, "paid_at")?.map(instant).transpose()?,
     })

@@ -159,6 +159,10 @@ impl Notification {
     pub fn is_paid(&self) -> bool {
         self.txn_type == "01" && matches!(self.resp_code.as_str(), "00" | "A6")
     }
+    /// When the payment happened (`traceTime` placed in `txnTime`'s year; else `txnTime`).
+    pub fn paid_at(&self) -> Option<DateTime<Utc>> {
+        paid_at(&self.txn_time, self.trace_time.as_deref()).ok()
+    }
 }
 
 impl Merchant {
