@@ -2,11 +2,13 @@
 import { api } from './api.js';
 import { h, money, isZeroAmount, setMessage } from './dom.js';
 import { initPage } from './layout.js';
+import { announcementList, loadAnnouncements } from './announcements.js';
 
 const content = document.getElementById('content');
 
 async function main() {
-  const [, fees] = await Promise.all([initPage(), api('GET', '/api/fees')]);
+  const [, fees, notices] = await Promise.all([initPage(), api('GET', '/api/fees'), loadAnnouncements()]);
+  document.getElementById('announcements-slot').replaceChildren(announcementList(notices));
   content.replaceChildren();
   if (isZeroAmount(fees.total_outstanding)) {
     content.append(h('div', { class: 'card', 'data-testid': 'no-arrears' },

@@ -6,9 +6,10 @@ export const PLATFORM = '校园统一支付平台';
 const NAV = [
   ['fees', '当前费用', 'fees.html'],
   ['tuition', '学费缴费', 'tuition.html'],
-  ['life', '生活缴费', 'life.html'],
+  ['life', '生活缴费', 'life.html', '暂未开放'],
   ['transactions', '银行交易记录', 'transactions.html'],
   ['paid', '已交费信息', 'paid.html'],
+  ['enrolment', '报名信息', 'enrolment.html'],
   ['profile', '个人信息', 'profile.html'],
 ];
 
@@ -32,8 +33,9 @@ async function logout() {
 }
 
 function nav(active, forced) {
-  const items = forced ? [] : NAV.map(([key, label, href]) =>
-    h('li', {}, h('a', { href, 'aria-current': key === active ? 'page' : null, 'data-testid': `nav-${key}` }, label)));
+  const items = forced ? [] : NAV.map(([key, label, href, badge]) =>
+    h('li', {}, h('a', { href, 'aria-current': key === active ? 'page' : null, 'data-testid': `nav-${key}` },
+      label, badge ? h('small', { class: 'nav-badge', 'data-testid': `nav-${key}-badge` }, badge) : null)));
   items.push(h('li', { class: 'nav-logout' },
     h('button', { type: 'button', 'data-testid': 'nav-logout', onclick: logout }, '退出登录')));
   return h('nav', { class: 'site-nav', 'aria-label': '主导航' }, h('ul', { class: 'container' }, items));

@@ -2,8 +2,12 @@
 import { api } from './api.js';
 import { setMessage } from './dom.js';
 import { initPublicPage } from './layout.js';
+import { announcementList, loadAnnouncements } from './announcements.js';
 
 initPublicPage();
+loadAnnouncements().then((list) => {
+  document.getElementById('announcements-slot').replaceChildren(announcementList(list));
+});
 const form = document.getElementById('login-form');
 const msg = document.getElementById('login-message');
 const params = new URLSearchParams(window.location.search);

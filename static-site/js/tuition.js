@@ -5,6 +5,7 @@ import {
   h, money, isZeroAmount, setMessage, clearErrors, setFieldError, showError, toFen, fromFen, findOrderNo,
 } from './dom.js';
 import { initPage } from './layout.js';
+import { acknowledgeImportant, loadAnnouncements } from './announcements.js';
 
 const content = document.getElementById('content');
 const msg = document.getElementById('form-message');
@@ -181,8 +182,10 @@ phoneForm.addEventListener('submit', async (ev) => {
 });
 
 async function main() {
-  const [, fees, me] = await Promise.all([initPage(), api('GET', '/api/fees'), api('GET', '/api/profile')]);
+  const [, fees, me, notices] = await Promise.all([initPage(), api('GET', '/api/fees'), api('GET', '/api/profile'), loadAnnouncements()]);
   profile = me;
+  // 缴费前请关注本系统中的【系统公告】: the important ones are acknowledged before the wizard.
+  await acknowledgeImportant(notices);
   years = fees.years.map((y) => {
     const owed = y.items.filter((item) => !isZeroAmount(item.outstanding));
     return { academic_year: y.academic_year, owed, payable: owed.filter((item) => item.payable) };

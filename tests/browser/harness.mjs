@@ -39,3 +39,15 @@ export async function shot(page, name) {
 export const url = (p) => `${BASE}/${p}`;
 export const byId = (page, id) => page.getByTestId(id);
 export const visible = (locator, timeout) => locator.waitFor({ state: 'visible', timeout });
+
+// 学费缴费 first pops up the important 系统公告 not yet acknowledged in this session: acknowledge
+// it when it shows, then the wizard (or "nothing payable") appears.
+export async function acknowledgeAnnouncements(page) {
+  const modal = byId(page, 'announcement-modal');
+  await page.locator('[data-testid="announcement-modal"]:visible, [data-testid="step-year"]:visible, [data-testid="nothing-payable"]:visible')
+    .first().waitFor();
+  if (await modal.isVisible()) {
+    await byId(page, 'announcement-ack').click();
+    await modal.waitFor({ state: 'detached' });
+  }
+}

@@ -6,7 +6,7 @@
 // 支付 there makes the sandbox notify the platform.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openBrowser, shot, url, byId, visible } from './harness.mjs';
+import { openBrowser, shot, url, byId, visible, acknowledgeAnnouncements } from './harness.mjs';
 
 const IPHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1';
 const PHONE = { viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2, userAgent: IPHONE };
@@ -66,6 +66,7 @@ async function wizardToStep4(page, shots, checks = {}) {
   for (const text of ['支付额度', '甘肃省财政厅', '如已扣款切勿重复缴费，请在缴费单页面点击「我已支付」查询']) {
     assert.ok(notice.includes(text), `the notice must say ${text}`);
   }
+  await acknowledgeAnnouncements(page);
   await visible(byId(page, 'step-year'));
   if (checks.year) await checks.year();
   if (shots) await shot(page, `${shots}-1-year`);

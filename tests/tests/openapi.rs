@@ -471,7 +471,8 @@ impl Api {
     /// string, or null when there is none; its media type must be one the document lists for the
     /// status, and the body that media type's schema (our `Error` for the site's errors).
     async fn send(&self, c: &Client, m: &str, path: &str, body: Option<Payload>) -> (u16, String, Value) {
-        let (p, values) = self.doc.route(m, path);
+        // The query string is no part of the documented path.
+        let (p, values) = self.doc.route(m, path.split('?').next().unwrap_or(path));
         let p = p.as_str();
         let mut req = c.request(m.parse().unwrap(), self.t.url(path));
         if let Some(b) = body {
@@ -816,6 +817,47 @@ fn the_payment_enums_and_union_are_the_codes() {
     }
 }
 
+#[test]
+fn the_record_enums_are_the_codes() {
+    use shared::domain::{OfflineMethod, StudyLevel, StudyMode, TransactionStatus};
+    let doc = Doc::load();
+    let documented = |name: &str, prop: &str| -> BTreeSet<String> {
+        let s = doc.resolve(&doc.0["components"]["schemas"][name]["properties"][prop]);
+        let s = if s["type"] == "array" { doc.resolve(&s["items"]) } else { s };
+        s["enum"].as_array().unwrap_or_else(|| panic!("{name}.{prop}: no enum")).iter().filter_map(|e| e.as_str().map(str::to_owned)).collect()
+    };
+    fn code<T: serde::Serialize>(v: &T) -> Option<String> {
+        serde_json::to_value(v).ok()?.as_str().map(str::to_owned)
+    }
+    // No wildcard: a new status stops this compiling until the document knows it.
+    for s in TransactionStatus::ALL {
+        match s {
+            TransactionStatus::Success | TransactionStatus::Failed | TransactionStatus::Processing | TransactionStatus::Closed
+            | TransactionStatus::DuplicatePendingRefund | TransactionStatus::Refunded => {}
+        }
+    }
+    let statuses: BTreeSet<String> = TransactionStatus::ALL.iter().map(|s| code(s).unwrap()).collect();
+    assert_eq!(statuses, documented("Transaction", "status"), "Transaction.status vs TransactionStatus");
+    let labels: BTreeSet<String> = TransactionStatus::ALL.iter().map(|s| s.label().to_owned()).collect();
+    assert_eq!(labels, documented("Transaction", "status_label"));
+    // 缴费方式: every channel's and every offline method's label, and the fallback.
+    let methods: BTreeSet<String> =
+        Channel::ALL.iter().map(|c| c.label()).chain(OfflineMethod::ALL.iter().map(|m| m.label())).chain(["网上支付"]).map(str::to_owned).collect();
+    assert_eq!(methods, documented("PaidRecord", "method_label"));
+    assert_eq!(documented("PaidRecord", "method_label"), documented("PaidDetail", "method_label"));
+    let levels: BTreeSet<String> = StudyLevel::ALL.iter().map(|l| code(l).unwrap()).collect();
+    assert_eq!(levels, documented("Enrolment", "level"));
+    let modes: BTreeSet<String> = StudyMode::ALL.iter().map(|m| code(m).unwrap()).collect();
+    assert_eq!(modes, documented("Enrolment", "study_mode"));
+    // PaidDetail is PaidRecord plus its own three properties.
+    let props = |name: &str| doc.0["components"]["schemas"][name]["properties"].as_object().unwrap().clone();
+    let (record, detail) = (props("PaidRecord"), props("PaidDetail"));
+    for (k, v) in &record {
+        assert_eq!(detail.get(k), Some(v), "PaidDetail.{k} differs from PaidRecord.{k}");
+    }
+    assert_eq!(detail.len(), record.len() + 3);
+}
+
 #[tokio::test]
 async fn request_schemas_are_exactly_as_strict_as_the_server() {
     let api = Api::new().await;
@@ -1021,6 +1063,31 @@ async fn every_route_answers_only_what_the_document_lists() {
     let no_redirects = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let back = Payload { media: shared::gateway::unionpay::FORM_CONTENT_TYPE, text: format!("orderId={up_otn}&respCode=00"), headers: Vec::new() };
     api.expect_sent(&no_redirects, "POST", "/api/return/unionpay", Some(back), (303, "")).await;
+
+    // 交易查询 (张三): every attempt above is in 银行交易记录; the two orders paid above are in
+    // 已缴费信息, each with 明细; a fee type filters them; 王五 finds none of them.
+    let tx = api.expect(&c, "GET", "/api/transactions", None, (200, "")).await;
+    let labels: BTreeSet<&str> = tx["transactions"].as_array().unwrap().iter().map(|x| x["status_label"].as_str().unwrap()).collect();
+    assert_eq!(labels, BTreeSet::from(["成功", "已关闭", "重复支付待退款"]), "{tx}");
+    let paid = api.expect(&c, "GET", "/api/paid", None, (200, "")).await;
+    let ids: BTreeSet<&str> = paid["records"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, BTreeSet::from([fresh.as_str(), exam_no.as_str()]));
+    let other = api.expect(&c, "GET", "/api/paid?type=%E5%85%B6%E4%BB%96", None, (200, "")).await;
+    assert_eq!((other["records"].as_array().unwrap().len(), other["total"].as_str()), (1, Some(exam_total.as_str())));
+    api.expect(&c, "GET", "/api/paid?type=x", None, (400, "VALIDATION")).await;
+    let detail = api.expect(&c, "GET", &format!("/api/paid/{exam_no}"), None, (200, "")).await;
+    assert_eq!((detail["out_trade_no"].as_str(), detail["lines"][0]["item_id"].as_str()), (Some(ali_otn.as_str()), Some("EXAM")));
+    api.expect(&forced, "GET", &format!("/api/paid/{exam_no}"), None, (404, "NOT_FOUND")).await;
+    api.expect(&c, "GET", "/api/paid/offline-NOT-HERE", None, (404, "NOT_FOUND")).await;
+    api.expect(&c, "GET", "/api/enrolment", None, (200, "")).await;
+    let notices = api.expect(&Client::new(), "GET", "/api/announcements", None, (200, "")).await;
+    assert!(notices["announcements"].as_array().unwrap().iter().any(|a| a["important"] == true));
+    // An offline payment (孙七's, in the demo data) as a paid record and its 明细.
+    let sun = api.ready("2021010104", "05054523", "Campus2026s").await;
+    let paid = api.expect(&sun, "GET", "/api/paid", None, (200, "")).await;
+    let offline = paid["records"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!((paid["records"][0]["source"].as_str(), offline.starts_with("offline-")), (Some("offline"), true));
+    api.expect(&sun, "GET", &format!("/api/paid/{offline}"), None, (200, "")).await;
 
     // 忘记密码 by security answer.
     let forgot = |no: &str, id: &str, name: &str| Some(json!({"student_no": no, "id_card": id, "name": name}));

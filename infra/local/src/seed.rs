@@ -1,9 +1,11 @@
 //! Demo data for the local platform: students with valid ID numbers, fee items around today.
 
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use shared::App;
+use shared::clock::beijing;
 use shared::domain::*;
-use shared::store::{Credential, FeeStore, StoreError, StudentStore};
+use shared::service::records::{OfflineItem, OfflineRejected, OfflineSubmission};
+use shared::store::{AnnouncementStore, Credential, EnrolmentStore, FeeStore, StoreError, StudentStore};
 
 /// One demo login, printed at start-up.
 pub struct DemoLogin {
@@ -17,6 +19,7 @@ pub const DEMO_LOGINS: &[DemoLogin] = &[
     DemoLogin { username: "2021010102", password: "0708456X", who: "李四 — 没有欠费" },
     DemoLogin { username: "2021010103", password: "11227895", who: "王五 — 一项停止收费、一项不在收费时间内" },
     DemoLogin { username: "U0001", password: "赵六", who: "赵六 — 其他用户（也可用身份证号 620502198501010023 登录）" },
+    DemoLogin { username: "2021010104", password: "05054523", who: "孙七 — 去年学费已线下缴清，欠本学年学费和教材费" },
 ];
 
 struct DemoStudent {
@@ -33,6 +36,7 @@ const STUDENTS: &[DemoStudent] = &[
     DemoStudent { no: "2021010102", name: "李四", id: "62010220000708456X", class: "2021级会计学(高起专)业余", kind: AccountKind::Student, phone: Some("13912345678") },
     DemoStudent { no: "2021010103", name: "王五", id: "620105199811227895", class: "2022级机械设计制造及其自动化(专升本)函授", kind: AccountKind::Student, phone: None },
     DemoStudent { no: "U0001", name: "赵六", id: "620502198501010023", class: "2025级培训班", kind: AccountKind::Other, phone: Some("13609311234") },
+    DemoStudent { no: "2021010104", name: "孙七", id: "620103200005054523", class: "2023级会计学(高起专)业余", kind: AccountKind::Student, phone: Some("13512345678") },
 ];
 
 /// The academic year running on `today`: it starts on 1 September.
@@ -85,11 +89,96 @@ fn fees_for(no: &str, today: NaiveDate) -> Vec<FeeItem> {
             fee(cur - 1, "RESIT", "补考费", Other, 5_000, 0, (sep1(cur - 1), today - Duration::days(30)), Charging),
         ],
         "U0001" => vec![fee(cur, "TRAINING", "培训费", Other, 150_000, 0, open(cur), Charging)],
+        // Last year's tuition was paid at the bank: the offline payment below credits it.
+        "2021010104" => vec![
+            fee(cur - 1, "TUITION", "学费", Tuition, 260_000, 0, open(cur - 1), Charging),
+            fee(cur, "TUITION", "学费", Tuition, 260_000, 0, open(cur), Charging),
+            fee(cur, "BOOKS", "教材费", Other, 35_000, 0, open(cur), Charging),
+        ],
         _ => vec![],
     }
 }
 
-/// Creates the demo students (initial password, forced change) and their fee items.
+/// 报名信息 of the demo students (the "other" user 赵六 has none).
+fn enrolment_of(no: &str) -> Option<Enrolment> {
+    let (year, level, major, mode, centre) = match no {
+        "2021010101" => (2021, "专升本", "土木工程", "函授", "兰州理工大学继续教育学院（本部）"),
+        "2021010102" => (2021, "高起专", "会计学", "业余", "兰州理工大学继续教育学院（本部）"),
+        "2021010103" => (2022, "专升本", "机械设计制造及其自动化", "函授", "天水函授站"),
+        "2021010104" => (2023, "高起专", "会计学", "业余", "白银学习中心"),
+        _ => return None,
+    };
+    Some(Enrolment::parse(year, level, major, mode, centre).expect("valid demo enrolment"))
+}
+
+/// An instant on a Beijing calendar day.
+fn beijing_at(day: NaiveDate, hour: u32, minute: u32) -> DateTime<Utc> {
+    beijing().from_local_datetime(&day.and_hms_opt(hour, minute, 0).expect("time")).single().expect("no DST in Beijing").with_timezone(&Utc)
+}
+
+/// 系统公告 around `today`: a notice, an important one (it pops up before 学费缴费), and an
+/// expired one that is no longer shown.
+fn announcements(today: NaiveDate) -> Vec<Announcement> {
+    let cur = current_academic_year(today);
+    let end_of_year = NaiveDate::from_ymd_opt(i32::from(cur) + 1, 9, 1).expect("date");
+    let a = |id: &str, title: &str, body: &str, from: DateTime<Utc>, until: DateTime<Utc>, important| Announcement {
+        id: id.into(),
+        title: title.into(),
+        body: body.into(),
+        publish_at: from,
+        expire_at: Some(until),
+        important,
+    };
+    vec![
+        a(
+            "payment-notes",
+            "缴费重要提示",
+            "1. 学费缴费收款单位名称为：甘肃省财政厅，支付前请核对收款名称。\n\
+             2. 支付完成后如页面显示未成功，请先到网上银行（或支付宝、微信账单）查询是否已扣款；如已扣款切勿重复缴费，请在缴费单页面点击「我已支付」查询。\n\
+             3. 本系统不会要求您提供银行卡密码，请勿将个人银行信息透露给他人。",
+            beijing_at(today - Duration::days(1), 8, 0),
+            beijing_at(today + Duration::days(365), 0, 0),
+            true,
+        ),
+        a(
+            &format!("tuition-{cur}"),
+            &format!("关于{cur}-{}学年学费缴纳的通知", cur + 1),
+            &format!(
+                "各位同学：{cur}-{}学年学费缴纳工作已开始，请在【学费缴费】中选择学年和缴费项目，通过支付宝、微信或银联卡在线缴纳。\n\
+                 缴费前请先在【个人信息】中核对个人信息及接收电子票据的手机号码。如有疑问请联系学院电话 2973633、2755282，财务处 2973882、2973305。",
+                cur + 1
+            ),
+            beijing_at(today - Duration::days(7), 9, 0),
+            beijing_at(end_of_year, 0, 0),
+            false,
+        ),
+        a(
+            "maintenance",
+            "系统维护通知",
+            "本平台曾于维护期间暂停服务，现已恢复。",
+            beijing_at(today - Duration::days(60), 9, 0),
+            beijing_at(today - Duration::days(30), 0, 0),
+            false,
+        ),
+    ]
+}
+
+/// The one offline payment of the demo: 孙七 paid last year's tuition by bank transfer.
+fn offline_payments(today: NaiveDate) -> Vec<OfflineSubmission> {
+    let cur = current_academic_year(today);
+    vec![OfflineSubmission {
+        reference: format!("CW{}-000123", cur - 1),
+        student_no: "2021010104".into(),
+        items: vec![OfflineItem { academic_year: format!("{}-{cur}", cur - 1), item_id: "TUITION".into(), amount: Fen::new(260_000) }],
+        method: "bank_transfer".into(),
+        paid_at: beijing_at(NaiveDate::from_ymd_opt(i32::from(cur) - 1, 9, 10).expect("date"), 10, 30),
+        receipt_no: Some(format!("GS{}0012345", cur - 1)),
+        recorded_by: "seed".into(),
+    }]
+}
+
+/// Creates the demo students (initial password, forced change), their fee items and
+/// enrolment, the announcements and the offline payment.
 /// Safe to run twice: what exists is left alone.
 pub async fn seed(app: &App, today: NaiveDate) -> Result<(), StoreError> {
     for d in STUDENTS {
@@ -120,6 +209,26 @@ pub async fn seed(app: &App, today: NaiveDate) -> Result<(), StoreError> {
                 Ok(()) | Err(StoreError::Conflict) => {}
                 Err(e) => return Err(e),
             }
+        }
+        if let Some(e) = enrolment_of(d.no) {
+            match app.store.create_enrolment(&student.student_no, &e).await {
+                Ok(()) | Err(StoreError::Conflict) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    for a in announcements(today) {
+        match app.store.create_announcement(&a).await {
+            Ok(()) | Err(StoreError::Conflict) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    for p in offline_payments(today) {
+        match app.record_offline_payment(&p).await {
+            // Recorded, or recorded by an earlier run.
+            Ok(_) => {}
+            Err(OfflineRejected::Store(e)) => return Err(e),
+            Err(e) => panic!("demo offline payment {}: {e}", p.reference),
         }
     }
     Ok(())

@@ -8,6 +8,7 @@ pub mod money;
 pub mod order;
 pub mod order_no;
 pub mod password;
+pub mod records;
 pub mod student;
 
 pub use academic_year::{AcademicYear, AcademicYearError};
@@ -20,4 +21,7 @@ pub use order::{
 };
 pub use order_no::{OrderNo, OrderNoError, OrderType, Serial, UnitId};
 pub use password::{NewPassword, PasswordRuleError};
+pub use records::{
+    Announcement, Enrolment, OfflineMethod, OfflineOutcome, OfflinePayment, PaidRecordId, PaymentRef, StudyLevel, StudyMode, TransactionStatus,
+};
 pub use student::{AccountKind, Contact, NameError, PersonName, Student};

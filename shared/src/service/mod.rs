@@ -8,6 +8,7 @@ pub mod notify;
 pub mod orders;
 pub mod payments;
 pub mod profile;
+pub mod records;
 pub mod session;
 
 pub use session::Authed;

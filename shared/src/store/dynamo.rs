@@ -15,6 +15,9 @@ use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
 
+/// 交易查询, offline payments, announcements, enrolment.
+mod records;
+
 /// Names of the table's key attributes and index, shared with the template's definition.
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";

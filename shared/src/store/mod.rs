@@ -3,12 +3,14 @@
 //! The access patterns, keys and conditions are documented in `docs/data-model.md`.
 
 pub mod dynamo;
+pub mod records;
 
 use crate::domain::{Contact, FeeItem, OrderType, Serial, Student, StudentNo, UnitId, IdCardNo};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 pub use dynamo::DynamoStore;
+pub use records::{AnnouncementStore, EnrolmentStore, HistoryStore, OfflinePaymentStore, OrderRecord, PaymentHistory};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
