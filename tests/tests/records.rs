@@ -173,7 +173,8 @@ async fn paid_records_by_fee_type_cover_offline_payments_and_open_to_their_items
     // An unpaid order is no paid record.
     let open = order_for(&t, 2, &["TUITION"]).await;
     // Paid at the finance office: last year's 教材费 (其他), recorded by the import job.
-    let outcome = t.app.record_offline_payment(&offline("cw-2025-77", &[(&year(&t, 1), "BOOKS", 42_050)], "现金")).await.unwrap();
+    let last = year(&t, 1);
+    let outcome = t.app.record_offline_payment(&offline("cw-2025-77", &[(last.as_str(), "BOOKS", 42_050)], "现金")).await.unwrap();
     assert_eq!(outcome, OfflineOutcome::Recorded);
 
     let all = get_json(&t, &c, "/api/paid").await;
@@ -245,15 +246,15 @@ async fn offline_payments_are_recorded_and_credited_once() {
     let last = year(&t, 1);
     assert_eq!(paid_fen(&t, 1, "TUITION").await, Fen::ZERO);
     // Bad submissions write nothing: an unknown item, an unknown student, a bad reference.
-    let unknown_item = offline("BANK-1", &[(&last, "TUITION", 100_000), (&last, "PARKING", 5_000)], "bank_transfer");
+    let unknown_item = offline("BANK-1", &[(last.as_str(), "TUITION", 100_000), (last.as_str(), "PARKING", 5_000)], "bank_transfer");
     assert!(matches!(t.app.record_offline_payment(&unknown_item).await, Err(OfflineRejected::UnknownItem(_))));
-    assert!(matches!(t.app.record_offline_payment(&OfflineSubmission { student_no: "2099000000".into(), ..offline("BANK-1", &[(&last, "TUITION", 1)], "cash") }).await, Err(OfflineRejected::UnknownStudent)));
-    assert!(matches!(t.app.record_offline_payment(&offline("BANK 1", &[(&last, "TUITION", 1)], "cash")).await, Err(OfflineRejected::Reference)));
-    assert!(matches!(t.app.record_offline_payment(&offline("BANK-1", &[(&last, "TUITION", 0)], "cash")).await, Err(OfflineRejected::Invalid(_))));
+    assert!(matches!(t.app.record_offline_payment(&OfflineSubmission { student_no: "2099000000".into(), ..offline("BANK-1", &[(last.as_str(), "TUITION", 1)], "cash") }).await, Err(OfflineRejected::UnknownStudent)));
+    assert!(matches!(t.app.record_offline_payment(&offline("BANK 1", &[(last.as_str(), "TUITION", 1)], "cash")).await, Err(OfflineRejected::Reference)));
+    assert!(matches!(t.app.record_offline_payment(&offline("BANK-1", &[(last.as_str(), "TUITION", 0)], "cash")).await, Err(OfflineRejected::Invalid(_))));
     assert_eq!(paid_fen(&t, 1, "TUITION").await, Fen::ZERO);
 
     // The same payment submitted by 10 import runs at once, then again: recorded and credited once.
-    let sub = offline("BANK-1", &[(&last, "TUITION", 100_000), (&last, "BOOKS", 42_050)], "bank_transfer");
+    let sub = offline("BANK-1", &[(last.as_str(), "TUITION", 100_000), (last.as_str(), "BOOKS", 42_050)], "bank_transfer");
     let tasks: Vec<_> = (0..10)
         .map(|i| {
             let (app, mut sub) = (Arc::clone(&t.app), sub.clone());
@@ -267,7 +268,7 @@ async fn offline_payments_are_recorded_and_credited_once() {
     assert_eq!(paid_fen(&t, 1, "TUITION").await, Fen::new(100_000));
     assert_eq!(paid_fen(&t, 1, "BOOKS").await, Fen::new(42_050));
     // The reference now names that payment: a different one under it is refused, nothing changes.
-    let other = offline("bank-1", &[(&last, "TUITION", 250_000)], "bank_transfer");
+    let other = offline("bank-1", &[(last.as_str(), "TUITION", 250_000)], "bank_transfer");
     assert!(matches!(t.app.record_offline_payment(&other).await, Err(OfflineRejected::ReferenceReused)));
     assert_eq!(paid_fen(&t, 1, "TUITION").await, Fen::new(100_000));
     let stored = t.app.store.get_offline_payment(&PaymentRef::parse("BANK-1").unwrap()).await.unwrap().unwrap();
@@ -323,7 +324,7 @@ async fn announcements_show_inside_their_window_only() {
     console_put(
         &t,
         "ending",
-        &[("title", text("今日截止")), ("body", text("正文")), ("publish_at", text(&at(-Duration::days(1)))), ("expire_at", text(&at(Duration::hours(1)))), ("important", AttributeValue::Bool(true))],
+        &[("title", text("今日截止")), ("body", text("正文")), ("publish_at", text(&at(-Duration::days(3)))), ("expire_at", text(&at(Duration::hours(1)))), ("important", AttributeValue::Bool(true))],
     )
     .await;
     // Mistyped items (no title; a time nobody can read) are left out, not fatal.

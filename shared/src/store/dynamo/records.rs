@@ -237,7 +237,7 @@ impl AnnouncementStore for DynamoStore {
                 match parse_announcement(it) {
                     Ok(a) => out.push(a),
                     // One mistyped item must not hide the others; the operator finds it in the log.
-                    Err(reason) => tracing::warn!(sk = get_opt_s(it, SK).unwrap_or_default(), reason, "announcement item skipped"),
+                    Err(reason) => tracing::warn!(sk = get_opt_s(it, SK).unwrap_or_default(), reason = %reason, "announcement item skipped"),
                 }
             }
             match page.last_evaluated_key() {
