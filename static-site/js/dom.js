@@ -99,3 +99,9 @@ export function findOrderNo(text) {
   const m = /[A-Z]{2}\d{6}[A-Z0-9]{5}\d{6}/.exec(String(text ?? ''));
   return m ? m[0] : null;
 }
+
+// A cell of a table that stacks into label: value lines on phones (class stack-on-phone):
+// td({ class: 'num' }, '金额（元）', '3,500.00').
+export function td(attrs, label, ...content) {
+  return h('td', { ...attrs, 'data-label': label }, h('span', { class: 'cell' }, ...content));
+}

@@ -1,7 +1,7 @@
 // 已交费信息: paid records by fee type (GET /api/paid?type=…), each with 明细 (GET /api/paid/{id})
 // and 票据查询.
 import { api } from './api.js';
-import { h, money, beijingTime, setMessage } from './dom.js';
+import { h, td, money, beijingTime, setMessage } from './dom.js';
 import { initPage } from './layout.js';
 
 const content = document.getElementById('content');
@@ -30,14 +30,15 @@ function detail(d) {
 function recordRows(r) {
   const open = h('button', { type: 'button', class: 'link-button', 'aria-expanded': 'false', 'data-testid': 'btn-detail' }, '明细');
   const tr = h('tr', { 'data-testid': 'paid-record', 'data-id': r.id, 'data-source': r.source },
-    h('td', {}, beijingTime(r.paid_at)),
-    h('td', {}, r.source_label, h('br'), h('span', { class: 'muted' }, r.method_label)),
-    h('td', { 'data-testid': 'paid-number' }, r.order_no || r.reference),
-    h('td', {}, r.academic_years.join('、')),
-    h('td', {}, r.fee_types.join('、')),
-    h('td', { class: 'num', 'data-testid': 'paid-amount' }, money(r.amount)),
-    h('td', {}, open),
-    h('td', {}, receiptCell(r)));
+    td({}, '缴费时间', beijingTime(r.paid_at)),
+    td({}, '缴费方式', r.source_label, h('br'), h('span', { class: 'muted' }, r.method_label)),
+    td({ 'data-testid': 'paid-number' }, '缴费单号/凭证号', r.order_no || r.reference),
+    td({}, '学年', r.academic_years.join('、')),
+    td({}, '收费类型', r.fee_types.join('、')),
+    td({ class: 'num', 'data-testid': 'paid-amount' }, '金额（元）', money(r.amount)),
+    // (Phones show the links without a label.)
+    td({}, '', open),
+    td({}, '', receiptCell(r)));
   const more = h('tr', { class: 'detail-row', hidden: true }, h('td', { colspan: String(COLUMNS) }));
   open.addEventListener('click', async () => {
     const showing = !more.hidden;
@@ -66,13 +67,13 @@ async function load() {
     content.append(h('p', { class: 'card muted', 'data-testid': 'no-paid' }, type ? '该费用类型暂无已缴费记录。' : '暂无已缴费记录。'));
     return;
   }
-  content.append(h('div', { class: 'table-wrap' }, h('table', { 'data-testid': 'paid-table' },
+  content.append(h('div', { class: 'table-wrap' }, h('table', { class: 'stack-on-phone', 'data-testid': 'paid-table' },
     h('caption', {}, `${type === '学费' ? '学费' : type ? '其他费用' : '全部'}已缴费记录`),
     h('thead', {}, h('tr', {}, ['缴费时间', '缴费方式', '缴费单号/凭证号', '学年', '收费类型'].map((c) => h('th', {}, c)),
       h('th', { class: 'num' }, '金额（元）'), h('th', {}, '明细'), h('th', {}, '票据查询'))),
     h('tbody', {}, res.records.flatMap(recordRows)),
-    h('tfoot', {}, h('tr', {}, h('td', { colspan: '5' }, '合计'), h('td', { class: 'num', 'data-testid': 'paid-total' }, money(res.total)),
-      h('td', { colspan: '2' }))))));
+    h('tfoot', {}, h('tr', {}, h('td', { colspan: '5' }, '合计'), td({ class: 'num', 'data-testid': 'paid-total' }, '合计（元）', money(res.total)),
+      h('td', { colspan: '2', class: 'empty' }))))));
 }
 
 function fail(err) {
