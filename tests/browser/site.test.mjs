@@ -82,6 +82,8 @@ test('student with arrears: first login, fees, profile edit, logout', { timeout:
     await visible(page.getByText('请先确认个人信息无误后再进行缴费，避免误交费。'));
     await page.getByRole('link', { name: '个人信息修改' }).click();
     await page.waitForURL(/\/profile-edit\.html$/);
+    // The form works once the profile is loaded (the phone placeholder shows the masked number).
+    await page.waitForFunction(() => document.getElementById('phone').placeholder.includes('*'));
     const postcode = page.getByLabel('邮编');
     const email = page.getByLabel('邮箱');
     await postcode.fill('12ab');
