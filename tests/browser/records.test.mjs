@@ -1,13 +1,13 @@
 // Browser test of 交易查询, 系统公告, 报名信息 and 生活缴费 through the local platform.
 //   CAMPUS_BASE_URL=http://127.0.0.1:3000 node --test --test-concurrency=1 records.test.mjs
-// Needs freshly seeded demo data. Uses 孙七 (2021010104) only: last year's tuition paid at the
-// bank (an offline payment in the demo data), this year's 学费 and 教材费 owed. 孙七 pays them
+// Needs freshly seeded demo data. Uses 周八 (2021010105) only: last year's tuition paid at the
+// bank (an offline payment in the demo data), this year's 学费 and 教材费 owed. 周八 pays them
 // by 支付宝 in the sandbox, then finds the payment in 银行交易记录 and 已交费信息.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openBrowser, shot, url, byId, visible } from './harness.mjs';
 
-const USER = '2021010104';
+const USER = '2021010105';
 const INITIAL = '05054523';
 const CHANGED = 'Campus2026r';
 const navLink = (page, name) => page.getByRole('navigation', { name: '主导航' }).getByRole('link', { name });
@@ -57,7 +57,7 @@ async function noSidewaysScroll(page, what) {
   assert.ok(overflow <= 0, `${what} is ${overflow}px wider than the phone screen`);
 }
 
-test('孙七: announcements, the popup before 学费缴费, a sandbox payment in 银行交易记录 and 已交费信息 with 明细', { timeout: 180000 }, async () => {
+test('周八: announcements, the popup before 学费缴费, a sandbox payment in 银行交易记录 and 已交费信息 with 明细', { timeout: 180000 }, async () => {
   const { context, page, errors, close } = await openBrowser({ viewport: { width: 1280, height: 900 } });
   try {
     // 系统公告 on the login page: the important one first; the expired one is gone.
@@ -88,7 +88,7 @@ test('孙七: announcements, the popup before 学费缴费, a sandbox payment in
     await navLink(page, '报名信息').click();
     await page.waitForURL(/\/enrolment\.html$/);
     await visible(byId(page, 'enrolment-info'));
-    for (const [key, value] of [['student_no', USER], ['name', '孙七'], ['admission_year', '2023年'], ['level', '高起专'],
+    for (const [key, value] of [['student_no', USER], ['name', '周八'], ['admission_year', '2023年'], ['level', '高起专'],
       ['major', '会计学'], ['study_mode', '业余'], ['study_centre', '白银学习中心']]) {
       assert.equal(await byId(page, `enrolment-${key}`).innerText(), value, key);
     }
@@ -195,7 +195,7 @@ test('孙七: announcements, the popup before 学费缴费, a sandbox payment in
   }
 });
 
-test('孙七 on a phone: the record pages fit the screen', { timeout: 120000 }, async () => {
+test('周八 on a phone: the record pages fit the screen', { timeout: 120000 }, async () => {
   const { page, errors, close } = await openBrowser(PHONE);
   try {
     await signIn(page);

@@ -1082,12 +1082,12 @@ async fn every_route_answers_only_what_the_document_lists() {
     api.expect(&c, "GET", "/api/enrolment", None, (200, "")).await;
     let notices = api.expect(&Client::new(), "GET", "/api/announcements", None, (200, "")).await;
     assert!(notices["announcements"].as_array().unwrap().iter().any(|a| a["important"] == true));
-    // An offline payment (孙七's, in the demo data) as a paid record and its 明细.
-    let sun = api.ready("2021010104", "05054523", "Campus2026s").await;
-    let paid = api.expect(&sun, "GET", "/api/paid", None, (200, "")).await;
+    // An offline payment (周八's, in the demo data) as a paid record and its 明细.
+    let zhou = api.ready("2021010105", "05054523", "Campus2026s").await;
+    let paid = api.expect(&zhou, "GET", "/api/paid", None, (200, "")).await;
     let offline = paid["records"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!((paid["records"][0]["source"].as_str(), offline.starts_with("offline-")), (Some("offline"), true));
-    api.expect(&sun, "GET", &format!("/api/paid/{offline}"), None, (200, "")).await;
+    api.expect(&zhou, "GET", &format!("/api/paid/{offline}"), None, (200, "")).await;
 
     // 忘记密码 by security answer.
     let forgot = |no: &str, id: &str, name: &str| Some(json!({"student_no": no, "id_card": id, "name": name}));

@@ -232,10 +232,10 @@ async fn paid_records_by_fee_type_cover_offline_payments_and_open_to_their_items
         let (status, code, _) = error_code(t.get(&c, &path).await).await;
         assert_eq!((status, code.as_str()), (StatusCode::NOT_FOUND, "NOT_FOUND"), "{path}");
     }
-    // The demo's offline payment is 孙七's, and shows for him.
-    let sun = browser();
-    t.login_ready(&sun, "2021010104", "05054523", "Campus2026c").await;
-    let p = get_json(&t, &sun, "/api/paid").await;
+    // The demo's offline payment is 周八's, and shows for her.
+    let zhou = browser();
+    t.login_ready(&zhou, "2021010105", "05054523", "Campus2026c").await;
+    let p = get_json(&t, &zhou, "/api/paid").await;
     assert_eq!(p["records"].as_array().unwrap().len(), 1);
     assert_eq!((p["records"][0]["method_label"].as_str(), p["records"][0]["amount"].as_str()), (Some("银行转账"), Some("2600.00")));
 }
@@ -279,10 +279,10 @@ async fn offline_payments_are_recorded_and_credited_once() {
     let y = fees["years"].as_array().unwrap().iter().find(|y| y["academic_year"] == last.as_str()).unwrap();
     assert_eq!((y["paid"].as_str(), y["outstanding"].as_str()), (Some("1420.50"), Some("2500.00")));
 
-    // The demo's offline payment (孙七's last-year tuition) survives the seed running again.
+    // The demo's offline payment (周八's last-year tuition) survives the seed running again.
     local::seed::seed(&t.app, beijing_date(t.clock.now())).await.unwrap();
-    let sun = t.app.store.list_fee_items(&StudentNo::parse("2021010104").unwrap()).await.unwrap();
-    let tuition = sun.iter().find(|i| i.item_id.as_str() == "TUITION" && i.academic_year.to_string() == last).unwrap();
+    let zhou = t.app.store.list_fee_items(&StudentNo::parse("2021010105").unwrap()).await.unwrap();
+    let tuition = zhou.iter().find(|i| i.item_id.as_str() == "TUITION" && i.academic_year.to_string() == last).unwrap();
     assert_eq!((tuition.paid, tuition.outstanding()), (Fen::new(260_000), Fen::ZERO));
 }
 

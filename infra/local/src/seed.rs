@@ -19,7 +19,7 @@ pub const DEMO_LOGINS: &[DemoLogin] = &[
     DemoLogin { username: "2021010102", password: "0708456X", who: "李四 — 没有欠费" },
     DemoLogin { username: "2021010103", password: "11227895", who: "王五 — 一项停止收费、一项不在收费时间内" },
     DemoLogin { username: "U0001", password: "赵六", who: "赵六 — 其他用户（也可用身份证号 620502198501010023 登录）" },
-    DemoLogin { username: "2021010104", password: "05054523", who: "孙七 — 去年学费已线下缴清，欠本学年学费和教材费" },
+    DemoLogin { username: "2021010105", password: "05054523", who: "周八 — 去年学费已线下缴清，欠本学年学费和教材费" },
 ];
 
 struct DemoStudent {
@@ -36,7 +36,7 @@ const STUDENTS: &[DemoStudent] = &[
     DemoStudent { no: "2021010102", name: "李四", id: "62010220000708456X", class: "2021级会计学(高起专)业余", kind: AccountKind::Student, phone: Some("13912345678") },
     DemoStudent { no: "2021010103", name: "王五", id: "620105199811227895", class: "2022级机械设计制造及其自动化(专升本)函授", kind: AccountKind::Student, phone: None },
     DemoStudent { no: "U0001", name: "赵六", id: "620502198501010023", class: "2025级培训班", kind: AccountKind::Other, phone: Some("13609311234") },
-    DemoStudent { no: "2021010104", name: "孙七", id: "620103200005054523", class: "2023级会计学(高起专)业余", kind: AccountKind::Student, phone: Some("13512345678") },
+    DemoStudent { no: "2021010105", name: "周八", id: "620103200005054523", class: "2023级会计学(高起专)业余", kind: AccountKind::Student, phone: Some("13512345678") },
 ];
 
 /// The academic year running on `today`: it starts on 1 September.
@@ -90,7 +90,7 @@ fn fees_for(no: &str, today: NaiveDate) -> Vec<FeeItem> {
         ],
         "U0001" => vec![fee(cur, "TRAINING", "培训费", Other, 150_000, 0, open(cur), Charging)],
         // Last year's tuition was paid at the bank: the offline payment below credits it.
-        "2021010104" => vec![
+        "2021010105" => vec![
             fee(cur - 1, "TUITION", "学费", Tuition, 260_000, 0, open(cur - 1), Charging),
             fee(cur, "TUITION", "学费", Tuition, 260_000, 0, open(cur), Charging),
             fee(cur, "BOOKS", "教材费", Other, 35_000, 0, open(cur), Charging),
@@ -105,7 +105,7 @@ fn enrolment_of(no: &str) -> Option<Enrolment> {
         "2021010101" => (2021, "专升本", "土木工程", "函授", "兰州理工大学继续教育学院（本部）"),
         "2021010102" => (2021, "高起专", "会计学", "业余", "兰州理工大学继续教育学院（本部）"),
         "2021010103" => (2022, "专升本", "机械设计制造及其自动化", "函授", "天水函授站"),
-        "2021010104" => (2023, "高起专", "会计学", "业余", "白银学习中心"),
+        "2021010105" => (2023, "高起专", "会计学", "业余", "白银学习中心"),
         _ => return None,
     };
     Some(Enrolment::parse(year, level, major, mode, centre).expect("valid demo enrolment"))
@@ -163,12 +163,12 @@ fn announcements(today: NaiveDate) -> Vec<Announcement> {
     ]
 }
 
-/// The one offline payment of the demo: 孙七 paid last year's tuition by bank transfer.
+/// The one offline payment of the demo: 周八 paid last year's tuition by bank transfer.
 fn offline_payments(today: NaiveDate) -> Vec<OfflineSubmission> {
     let cur = current_academic_year(today);
     vec![OfflineSubmission {
         reference: format!("CW{}-000123", cur - 1),
-        student_no: "2021010104".into(),
+        student_no: "2021010105".into(),
         items: vec![OfflineItem { academic_year: format!("{}-{cur}", cur - 1), item_id: "TUITION".into(), amount: Fen::new(260_000) }],
         method: "bank_transfer".into(),
         paid_at: beijing_at(NaiveDate::from_ymd_opt(i32::from(cur) - 1, 9, 10).expect("date"), 10, 30),
