@@ -1,7 +1,8 @@
 // Browser test of 学费缴费 → 缴费单 → payment through the local platform's sandbox gateways.
 //   CAMPUS_BASE_URL=http://127.0.0.1:3000 node --test --test-concurrency=1 pay.test.mjs
-// Needs freshly seeded demo data. Uses 王五 (2021010103) and 赵六 (U0001) only, so it does not
-// disturb site.test.mjs (张三, 李四); a second run on the same data finds their fees paid.
+// Needs freshly seeded demo data. Uses 王五 (2021010103), 孙七 (2021010104) and 赵六 (U0001) only,
+// so it does not disturb site.test.mjs (张三, 李四); a second run on the same data finds their
+// fees paid.
 // The sandbox's scan page / H5 cashier has buttons data-testid="sandbox-pay" / "sandbox-cancel";
 // 支付 there makes the sandbox notify the platform.
 import { test } from 'node:test';
@@ -69,6 +70,7 @@ async function wizardToStep4(page, shots, checks = {}) {
   await acknowledgeAnnouncements(page);
   await visible(byId(page, 'step-year'));
   if (checks.year) await checks.year();
+  if (checks.yearIndex !== undefined) await byId(page, 'year-option').nth(checks.yearIndex).check();
   if (shots) await shot(page, `${shots}-1-year`);
   await page.getByRole('button', { name: '下一步' }).click();
   await visible(byId(page, 'step-items'));
@@ -244,5 +246,58 @@ test('(b) phone: 赵六 pays by 微信支付 H5; in-app browsers offer their own
     assert.deepEqual(errors, [], 'no uncaught page errors');
   } finally {
     await close();
+  }
+});
+
+// 银联: the order page posts a signed form to the gateway (front consume), the browser lands on
+// the cashier, and after 支付 the cashier posts the signed result back to our frontUrl, which
+// sends the browser to the order page. The backUrl notification marks the order paid.
+async function payByUnionpay(page, shots, expected) {
+  await wizardToStep4(page, shots, {
+    yearIndex: expected.yearIndex,
+    async year() { assert.equal(await byId(page, 'year-option').count(), expected.years, 'academic years with something payable'); },
+  });
+  assert.equal(await byId(page, 'phone-total').innerText(), expected.total);
+  assert.match(await byId(page, 'profile-phone').innerText(), /^151\*{4}2345$/);
+  await page.getByRole('button', { name: '确认缴费' }).click();
+  await page.waitForURL(/\/order\.html\?order_no=/);
+  const orderNo = orderNoOf(page);
+  await visible(byId(page, 'pay-panel'));
+  await byId(page, 'channel-unionpay').click();
+  // The sandbox cashier (another origin): the gateway redirected the posted form there.
+  await page.waitForURL((u) => u.pathname.startsWith('/cashier/'));
+  await visible(byId(page, 'sandbox-pay'));
+  assert.match(await page.content(), new RegExp(expected.total.replace(/[.,]/g, '\\$&')));
+  await shot(page, `${shots}-6-cashier`);
+  await byId(page, 'sandbox-pay').click();
+  // Back on our order page through /api/return/unionpay.
+  await page.waitForURL((u) => u.pathname.endsWith('/order.html') && u.origin === new URL(url('')).origin);
+  await visible(byId(page, 'pay-success'), 15000);
+  assert.equal(await byId(page, 'success-order-no').innerText(), orderNo);
+  assert.match(await byId(page, 'success-amount').innerText(), new RegExp(expected.total.replace(/[.,]/g, '\\$&')));
+  assert.equal(await byId(page, 'success-channel').innerText(), '银联在线支付');
+  await shot(page, `${shots}-7-success`);
+  return orderNo;
+}
+
+test('(d) 孙七 pays by 银联 on a PC (channelType 07) and on a phone (08)', { timeout: 180000 }, async () => {
+  const pc = await openBrowser({ viewport: { width: 1280, height: 900 } });
+  try {
+    await signIn(pc.page, '2021010104', '04120030', 'Campus2026e');
+    // Two years owe something; the older one (the last option) owes 学费 3,000.00.
+    await payByUnionpay(pc.page, 'pay-unionpay-pc', { years: 2, yearIndex: 1, total: '3,000.00' });
+    assert.deepEqual(pc.errors, [], 'no uncaught page errors');
+  } finally {
+    await pc.close();
+  }
+  const phone = await openBrowser(PHONE);
+  try {
+    await signIn(phone.page, '2021010104', '04120030', 'Campus2026e');
+    // The paid year is gone; this year's 学费 + 考试费 remain.
+    await payByUnionpay(phone.page, 'pay-unionpay-mobile', { years: 1, yearIndex: 0, total: '3,080.00' });
+    await noSidewaysScroll(phone.page, 'the 支付成功 page');
+    assert.deepEqual(phone.errors, [], 'no uncaught page errors');
+  } finally {
+    await phone.close();
   }
 });

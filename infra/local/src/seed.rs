@@ -18,6 +18,7 @@ pub const DEMO_LOGINS: &[DemoLogin] = &[
     DemoLogin { username: "2021010101", password: "03151235", who: "张三 — 欠三个学年的费用" },
     DemoLogin { username: "2021010102", password: "0708456X", who: "李四 — 没有欠费" },
     DemoLogin { username: "2021010103", password: "11227895", who: "王五 — 一项停止收费、一项不在收费时间内" },
+    DemoLogin { username: "2021010104", password: "04120030", who: "孙七 — 两个学年的学费（银联演示）" },
     DemoLogin { username: "U0001", password: "赵六", who: "赵六 — 其他用户（也可用身份证号 620502198501010023 登录）" },
     DemoLogin { username: "2021010105", password: "05054523", who: "周八 — 去年学费已线下缴清，欠本学年学费和教材费" },
 ];
@@ -35,6 +36,7 @@ const STUDENTS: &[DemoStudent] = &[
     DemoStudent { no: "2021010101", name: "张三", id: "620102199903151235", class: "2021级土木工程(专升本)函授", kind: AccountKind::Student, phone: Some("18712346579") },
     DemoStudent { no: "2021010102", name: "李四", id: "62010220000708456X", class: "2021级会计学(高起专)业余", kind: AccountKind::Student, phone: Some("13912345678") },
     DemoStudent { no: "2021010103", name: "王五", id: "620105199811227895", class: "2022级机械设计制造及其自动化(专升本)函授", kind: AccountKind::Student, phone: None },
+    DemoStudent { no: "2021010104", name: "孙七", id: "620102199704120030", class: "2023级法学(专升本)函授", kind: AccountKind::Student, phone: Some("15193112345") },
     DemoStudent { no: "U0001", name: "赵六", id: "620502198501010023", class: "2025级培训班", kind: AccountKind::Other, phone: Some("13609311234") },
     DemoStudent { no: "2021010105", name: "周八", id: "620103200005054523", class: "2023级会计学(高起专)业余", kind: AccountKind::Student, phone: Some("13512345678") },
 ];
@@ -88,6 +90,11 @@ fn fees_for(no: &str, today: NaiveDate) -> Vec<FeeItem> {
             fee(cur, "BOOKS", "教材费", Other, 38_000, 0, open(cur), Stopped),
             fee(cur - 1, "RESIT", "补考费", Other, 5_000, 0, (sep1(cur - 1), today - Duration::days(30)), Charging),
         ],
+        "2021010104" => vec![
+            fee(cur - 1, "TUITION", "学费", Tuition, 300_000, 0, open(cur - 1), Charging),
+            fee(cur, "TUITION", "学费", Tuition, 300_000, 0, open(cur), Charging),
+            fee(cur, "EXAM", "考试费", Other, 8_000, 0, open(cur), Charging),
+        ],
         "U0001" => vec![fee(cur, "TRAINING", "培训费", Other, 150_000, 0, open(cur), Charging)],
         // Last year's tuition was paid at the bank: the offline payment below credits it.
         "2021010105" => vec![
@@ -105,6 +112,7 @@ fn enrolment_of(no: &str) -> Option<Enrolment> {
         "2021010101" => (2021, "专升本", "土木工程", "函授", "兰州理工大学继续教育学院（本部）"),
         "2021010102" => (2021, "高起专", "会计学", "业余", "兰州理工大学继续教育学院（本部）"),
         "2021010103" => (2022, "专升本", "机械设计制造及其自动化", "函授", "天水函授站"),
+        "2021010104" => (2023, "专升本", "法学", "函授", "兰州函授站"),
         "2021010105" => (2023, "高起专", "会计学", "业余", "白银学习中心"),
         _ => return None,
     };
