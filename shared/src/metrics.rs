@@ -59,9 +59,22 @@ pub fn emf_line(name: &str, value: f64, dimensions: &[(&str, &str)], stage: &str
     doc.to_string()
 }
 
+/// Where the lines go instead of stdout, when set (tests that read the metrics).
+type Sink = Box<dyn Fn(&str) + Send + Sync>;
+static SINK: std::sync::OnceLock<Sink> = std::sync::OnceLock::new();
+
+/// Sends every line to `sink` instead of stdout, for the rest of the process. False if a sink
+/// was set already.
+pub fn set_sink(sink: impl Fn(&str) + Send + Sync + 'static) -> bool {
+    SINK.set(Box::new(sink)).is_ok()
+}
+
 /// Emits `name` = `value` now (one stdout line, written whole).
 pub fn count(name: &str, value: u64, dimensions: &[(&str, &str)]) {
     let line = emf_line(name, value as f64, dimensions, stage(), chrono::Utc::now().timestamp_millis());
+    if let Some(sink) = SINK.get() {
+        return sink(&line);
+    }
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(format!("{line}\n").as_bytes());
     let _ = out.flush();
