@@ -65,7 +65,12 @@ impl<'a> Secrets<'a> {
 
     /// The value of `var` (see the module documentation), or `None` when it is not configured.
     pub async fn read(&self, var: SecretVar) -> Result<Option<String>, ConfigError> {
-        match var.source(|name| std::env::var(name).ok()) {
+        self.read_with(var, |name| std::env::var(name).ok()).await
+    }
+
+    /// As [`Self::read`], with the variables looked up through `env`.
+    pub async fn read_with(&self, var: SecretVar, env: impl Fn(&str) -> Option<String>) -> Result<Option<String>, ConfigError> {
+        match var.source(env) {
             SecretSource::Unset => Ok(None),
             SecretSource::Plain(v) => Ok(Some(v)),
             SecretSource::SecretsManager(arn) => {
