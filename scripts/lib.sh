@@ -12,9 +12,34 @@ log() { printf '\033[1;34m[campus-pay]\033[0m %s\n' "$*" >&2; }
 ensure_moto() {
   if [ ! -x "$VENV/bin/moto_server" ]; then
     log "installing $MOTO_SPEC into .venv (first run only)"
-    python3 -m venv "$VENV"
+    [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "$MOTO_SPEC"
   fi
+}
+
+# Template lint tools (cfn-lint, SAM CLI) from PyPI into the same venv; run offline.
+LINT_SPECS=('cfn-lint>=1.20,<2' 'aws-sam-cli>=1.130,<2')
+ensure_lint_tools() {
+  if [ ! -x "$VENV/bin/cfn-lint" ] || [ ! -x "$VENV/bin/sam" ]; then
+    log "installing ${LINT_SPECS[*]} into .venv (first run only)"
+    [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "${LINT_SPECS[@]}"
+  fi
+}
+
+# cargo-lambda (with zig, its cross-linker) from PyPI into the same venv.
+CARGO_LAMBDA_SPEC='cargo-lambda>=1.8,<2'
+ensure_cargo_lambda() {
+  if [ ! -x "$VENV/bin/cargo-lambda" ]; then
+    log "installing $CARGO_LAMBDA_SPEC into .venv (first run only)"
+    [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "$CARGO_LAMBDA_SPEC"
+  fi
+}
+
+# The cargo binaries the template deploys (Metadata.BuildProperties.Binary), one a line.
+template_binaries() {
+  awk '/^[[:space:]]*#/{next} /BuildMethod: rust-cargolambda/{want=1} want && /Binary:/{print $2; want=0}' "$ROOT/infra/template.yaml"
 }
 
 # Debian Chromium + playwright-core for the browser tests (no browser downloads).

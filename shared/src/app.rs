@@ -60,6 +60,8 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("environment variable {0} is invalid: {1}")]
     Invalid(&'static str, &'static str),
+    #[error("the secret named by {0} could not be read: {1}")]
+    Secret(&'static str, String),
 }
 
 /// Everything a handler needs. Generic over the store so services can be exercised with any
@@ -82,12 +84,34 @@ pub async fn aws_config() -> aws_config::SdkConfig {
 }
 
 impl App<DynamoStore> {
-    /// Reads `TABLE_NAME`, `JWT_SECRET` and `COOKIE_SECURE` and builds the AWS clients.
+    /// Reads the configuration once, at cold start: `TABLE_NAME`; the secrets of
+    /// [`crate::config`] — from Secrets Manager when their `*_SECRET_ARN` is set (the cloud),
+    /// else from the plain variable (locally); `COOKIE_SECURE`, `ORDER_TTL_MINUTES`, `UNIT_ID`.
+    /// A function that serves no sessions (notifications, the sweeper) runs with
+    /// `SESSIONS=none` and no session key: it gets a random one it never shares.
     pub async fn from_env() -> Result<Self, ConfigError> {
+        use crate::config::{self, Secrets};
         let cfg = aws_config().await;
         let table = std::env::var("TABLE_NAME").map_err(|_| ConfigError::Missing("TABLE_NAME"))?;
-        let secret = std::env::var("JWT_SECRET").map_err(|_| ConfigError::Missing("JWT_SECRET"))?;
-        let tokens = TokenKeys::from_secret(secret.as_bytes()).map_err(|m| ConfigError::Invalid("JWT_SECRET", m))?;
+        let secrets = Secrets::new(&cfg);
+        let (jwt, alipay, wechat, unionpay, origin) = tokio::try_join!(
+            secrets.read(config::JWT_SECRET),
+            secrets.read(config::ALIPAY_MERCHANT),
+            secrets.read(config::WECHAT_MERCHANT),
+            secrets.read(config::UNIONPAY_MERCHANT),
+            secrets.read(config::ORIGIN_VERIFY),
+        )?;
+        let tokens = match jwt {
+            Some(secret) => TokenKeys::from_secret(secret.as_bytes()).map_err(|m| ConfigError::Invalid("JWT_SECRET", m))?,
+            None if std::env::var("SESSIONS").as_deref() == Ok("none") => {
+                let unshared = format!("{}{}", crate::auth::random_id(), crate::auth::random_id());
+                TokenKeys::from_secret(unshared.as_bytes()).map_err(|m| ConfigError::Invalid("JWT_SECRET", m))?
+            }
+            None => return Err(ConfigError::Missing("JWT_SECRET (or JWT_SECRET_ARN)")),
+        };
+        if let Some(token) = origin {
+            crate::http::trust_cdn_token(token).map_err(|m| ConfigError::Invalid("ORIGIN_VERIFY", m))?;
+        }
         let mut settings = Settings::default();
         if let Ok(v) = std::env::var("COOKIE_SECURE") {
             settings.cookie_secure = !matches!(v.as_str(), "false" | "0" | "no");
@@ -109,30 +133,27 @@ impl App<DynamoStore> {
             hasher: Hasher::new(),
             clock: Arc::new(SystemClock),
             settings,
-            payments: payments_from_env()?,
+            payments: payments_from(alipay, wechat, unionpay)?,
         })
     }
 }
 
-/// Gateway configuration: `ALIPAY_MERCHANT` (JSON of `alipay::MerchantSettings`) with
-/// `ALIPAY_QUIT_URL`; `WECHAT_MERCHANT` (JSON of `wechat::MerchantSettings`) with
-/// `WECHAT_API_BASE`; `UNIONPAY_MERCHANT` (JSON of `unionpay::MerchantSettings`, its URLs
-/// inside). In the cloud the JSON comes from Secrets Manager; keys never live in code.
-fn payments_from_env() -> Result<crate::gateway::Payments, ConfigError> {
+/// Gateway configuration from the merchant settings JSON (`alipay::MerchantSettings`,
+/// `wechat::MerchantSettings`, `unionpay::MerchantSettings`; see [`crate::config`]) with the
+/// plain variables `ALIPAY_QUIT_URL`, `WECHAT_API_BASE` and `WECHAT_H5_RETURN_URL`. A channel
+/// without settings is not offered. Keys never live in code.
+fn payments_from(alipay: Option<String>, wechat: Option<String>, unionpay: Option<String>) -> Result<crate::gateway::Payments, ConfigError> {
     use crate::gateway::{GatewayConfig, alipay, unionpay, wechat};
-    fn settings<T: serde::de::DeserializeOwned>(var: &'static str) -> Result<Option<T>, ConfigError> {
-        match std::env::var(var) {
-            Ok(json) => serde_json::from_str(&json).map(Some).map_err(|_| ConfigError::Invalid(var, "not the expected JSON")),
-            Err(_) => Ok(None),
-        }
+    fn settings<T: serde::de::DeserializeOwned>(var: &'static str, json: Option<String>) -> Result<Option<T>, ConfigError> {
+        json.map(|j| serde_json::from_str(&j).map_err(|_| ConfigError::Invalid(var, "not the expected JSON"))).transpose()
     }
     let cfg = GatewayConfig {
-        alipay: settings::<alipay::MerchantSettings>("ALIPAY_MERCHANT")?.map(|s| (s, std::env::var("ALIPAY_QUIT_URL").unwrap_or_default())),
-        wechat: settings::<wechat::MerchantSettings>("WECHAT_MERCHANT")?.map(|s| {
+        alipay: settings::<alipay::MerchantSettings>("ALIPAY_MERCHANT", alipay)?.map(|s| (s, std::env::var("ALIPAY_QUIT_URL").unwrap_or_default())),
+        wechat: settings::<wechat::MerchantSettings>("WECHAT_MERCHANT", wechat)?.map(|s| {
             let base = std::env::var("WECHAT_API_BASE").unwrap_or_else(|_| "https://api.mch.weixin.qq.com".into());
             (s, base, std::env::var("WECHAT_H5_RETURN_URL").ok())
         }),
-        unionpay: settings::<unionpay::MerchantSettings>("UNIONPAY_MERCHANT")?,
+        unionpay: settings::<unionpay::MerchantSettings>("UNIONPAY_MERCHANT", unionpay)?,
     };
     crate::gateway::Payments::build(cfg, crate::gateway::clients::http_client())
         .map_err(|_| ConfigError::Invalid("ALIPAY_MERCHANT/WECHAT_MERCHANT/UNIONPAY_MERCHANT", "keys or identifiers invalid"))
@@ -147,6 +168,7 @@ const BODY_LOGGING_CRATES: &[&str] = &[
     "aws_smithy_http_client",
     "aws_sdk_dynamodb",
     "aws_sdk_sns",
+    "aws_sdk_secretsmanager",
     "aws_runtime",
     "aws_config",
     "hyper",

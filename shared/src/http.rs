@@ -94,13 +94,46 @@ pub fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-/// The caller's address as API Gateway saw it (never a client-supplied header).
+/// The token CloudFront sends with every request it forwards (`x-origin-verify`), set once per
+/// cold start from `ORIGIN_VERIFY` / `ORIGIN_VERIFY_SECRET_ARN` (see [`crate::config`]).
+static CDN_TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Trusts requests carrying `token` in `x-origin-verify` to come through the CDN. At most once
+/// per process; the token must be at least 32 characters.
+pub fn trust_cdn_token(token: String) -> Result<(), &'static str> {
+    if token.len() < 32 {
+        return Err("the origin token must be at least 32 characters");
+    }
+    CDN_TOKEN.set(token).map_err(|_| "the origin token is set once per cold start")
+}
+
+/// The caller's address. Behind CloudFront, API Gateway sees only the CDN's edge, so the
+/// viewer address CloudFront adds (`cloudfront-viewer-address`, `ip:port`) is used — but only
+/// on a request that carries the CDN's origin token, which a caller going to the API directly
+/// cannot know. Otherwise the address API Gateway saw; never another client-supplied header.
 pub fn client_ip(req: &Request) -> String {
+    if let Some(ip) = cdn_viewer_ip(req, CDN_TOKEN.get().map(String::as_str)) {
+        return ip;
+    }
     match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
         _ => None,
     }
     .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn cdn_viewer_ip(req: &Request, token: Option<&str>) -> Option<String> {
+    let token = token?;
+    let sent = req.headers().get("x-origin-verify")?.as_bytes();
+    // Constant time in the token's content.
+    let same = sent.len() == token.len() && sent.iter().zip(token.as_bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if !same {
+        return None;
+    }
+    let viewer = req.headers().get("cloudfront-viewer-address")?.to_str().ok()?;
+    // `203.0.113.7:46532` or `2001:db8::7:46532`: the address is everything before the last colon.
+    let (ip, _port) = viewer.rsplit_once(':')?;
+    ip.parse::<std::net::IpAddr>().ok().map(|a| a.to_string())
 }
 
 /// The 404 answer for a path or method a function does not serve.
@@ -140,4 +173,40 @@ macro_rules! http_main {
             .await
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+    fn req(headers: &[(&str, &str)]) -> Request {
+        let mut b = http::Request::builder().uri("/api/login");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Body::Empty).unwrap()
+    }
+
+    #[test]
+    fn the_viewer_address_counts_only_with_the_cdn_token() {
+        let through_cdn = req(&[("x-origin-verify", TOKEN), ("cloudfront-viewer-address", "203.0.113.7:46532")]);
+        assert_eq!(cdn_viewer_ip(&through_cdn, Some(TOKEN)).as_deref(), Some("203.0.113.7"));
+        let v6 = req(&[("x-origin-verify", TOKEN), ("cloudfront-viewer-address", "2001:db8::7:443")]);
+        assert_eq!(cdn_viewer_ip(&v6, Some(TOKEN)).as_deref(), Some("2001:db8::7"));
+        // Straight to the API with a made-up viewer address: ignored.
+        let forged = req(&[("x-origin-verify", "0123456789abcdef0123456789abcdeX"), ("cloudfront-viewer-address", "198.51.100.1:1")]);
+        assert_eq!(cdn_viewer_ip(&forged, Some(TOKEN)), None);
+        assert_eq!(cdn_viewer_ip(&req(&[("cloudfront-viewer-address", "198.51.100.1:1")]), Some(TOKEN)), None);
+        // No token configured (locally): never trusted.
+        assert_eq!(cdn_viewer_ip(&through_cdn, None), None);
+        let garbage = req(&[("x-origin-verify", TOKEN), ("cloudfront-viewer-address", "not-an-ip:1")]);
+        assert_eq!(cdn_viewer_ip(&garbage, Some(TOKEN)), None);
+    }
+
+    #[test]
+    fn a_short_token_is_refused() {
+        assert!(trust_cdn_token("short".into()).is_err());
+    }
 }

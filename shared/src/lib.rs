@@ -4,10 +4,12 @@
 pub mod app;
 pub mod auth;
 pub mod clock;
+pub mod config;
 pub mod domain;
 pub mod error;
 pub mod gateway;
 pub mod http;
+pub mod metrics;
 pub mod service;
 pub mod sms;
 pub mod store;

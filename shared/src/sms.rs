@@ -43,7 +43,11 @@ impl SmsSender for SnsSms {
             .send()
             .await
             // The SDK error carries no phone number; keep only its code.
-            .map_err(|e| SmsError(aws_sdk_sns::error::ProvideErrorMetadata::code(&e).unwrap_or("unknown").to_owned()))?;
+            .map_err(|e| {
+                // The SmsFailed alarm in infra/template.yaml counts these.
+                crate::metrics::count(crate::metrics::SMS_FAILED, 1, &[]);
+                SmsError(aws_sdk_sns::error::ProvideErrorMetadata::code(&e).unwrap_or("unknown").to_owned())
+            })?;
         Ok(out.message_id().unwrap_or_default().to_owned())
     }
 }

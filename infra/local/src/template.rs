@@ -172,6 +172,105 @@ mod tests {
         assert_eq!(str_at(&t.table, "BillingMode"), Some("PAY_PER_REQUEST"));
     }
 
+    fn raw_template() -> Value {
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")).unwrap();
+        serde_yaml::from_str(&text).unwrap()
+    }
+
+    fn functions(doc: &Value) -> Vec<(String, Value)> {
+        doc["Resources"]
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .filter(|(_, r)| str_at(r, "Type") == Some("AWS::Serverless::Function"))
+            .map(|(k, r)| (k.as_str().unwrap().to_owned(), r.clone()))
+            .collect()
+    }
+
+    /// CloudFront path patterns: `*` any run of characters, `?` one.
+    fn glob(pattern: &[u8], path: &[u8]) -> bool {
+        match (pattern.first(), path.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => glob(&pattern[1..], path) || (!path.is_empty() && glob(pattern, &path[1..])),
+            (Some(b'?'), Some(_)) => glob(&pattern[1..], &path[1..]),
+            (Some(a), Some(b)) if a == b => glob(&pattern[1..], &path[1..]),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn cloudfront_forwards_every_api_route_to_the_api() {
+        let doc = raw_template();
+        let dist = &doc["Resources"]["SiteDistribution"]["Properties"]["DistributionConfig"];
+        let api_origin = dist["Origins"].as_sequence().unwrap().iter().find(|o| serde_yaml::to_string(&o["DomainName"]).unwrap().contains("HttpApi")).unwrap();
+        let api_id = str_at(api_origin, "Id").unwrap();
+        let patterns: Vec<&str> = dist["CacheBehaviors"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter(|b| str_at(b, "TargetOriginId") == Some(api_id))
+            .map(|b| str_at(b, "PathPattern").unwrap())
+            .collect();
+        assert!(glob(b"/api/*", b"/api/orders/{order_no}") && !glob(b"/api/*", b"/index.html"));
+        for r in Template::load_default().unwrap().routes {
+            assert!(
+                patterns.iter().any(|p| glob(p.as_bytes(), r.path.as_bytes())),
+                "{} {} is not forwarded to the API by CloudFront: add a CacheBehavior to SiteDistribution",
+                r.method,
+                r.path
+            );
+        }
+    }
+
+    #[test]
+    fn every_function_is_a_cargo_lambda_arm64_build_with_its_own_log_group() {
+        let doc = raw_template();
+        let g = &doc["Globals"]["Function"];
+        assert_eq!(str_at(g, "Runtime"), Some("provided.al2023"));
+        assert_eq!(g["Architectures"], serde_yaml::from_str::<Value>("[arm64]").unwrap());
+        for (name, f) in functions(&doc) {
+            assert_eq!(str_at(&f["Metadata"], "BuildMethod"), Some("rust-cargolambda"), "{name}");
+            let props = &f["Properties"];
+            assert!(props.get("Runtime").is_none() && props.get("Architectures").is_none(), "{name} overrides the runtime");
+            let group = serde_yaml::to_string(&props["LoggingConfig"]["LogGroup"]).unwrap();
+            let group = group.trim().trim_start_matches("!Ref ").to_owned();
+            let res = &doc["Resources"][group.as_str()];
+            assert_eq!(str_at(res, "Type"), Some("AWS::Logs::LogGroup"), "{name}: LoggingConfig.LogGroup");
+            assert!(res["Properties"].get("RetentionInDays").is_some(), "{name}: log retention");
+        }
+    }
+
+    /// A function reads its secrets at cold start (shared/src/config.rs): each `*_SECRET_ARN`
+    /// needs the policy that allows reading it, and a function without the session key must say
+    /// `SESSIONS: none`, or it fails to start.
+    #[test]
+    fn every_function_may_read_the_secrets_it_is_given() {
+        let doc = raw_template();
+        let policy_for = [
+            ("JWT_SECRET_ARN", "JwtSecretPolicy"),
+            ("ORIGIN_VERIFY_SECRET_ARN", "OriginVerifySecretPolicy"),
+            ("ALIPAY_MERCHANT_SECRET_ARN", "AlipaySecretPolicy"),
+            ("WECHAT_MERCHANT_SECRET_ARN", "WechatSecretPolicy"),
+            ("UNIONPAY_MERCHANT_SECRET_ARN", "UnionpaySecretPolicy"),
+        ];
+        for (name, f) in functions(&doc) {
+            let env = f["Properties"]["Environment"]["Variables"].as_mapping().cloned().unwrap_or_default();
+            let policies = serde_yaml::to_string(&f["Properties"]["Policies"]).unwrap();
+            for (key, _) in &env {
+                let key = key.as_str().unwrap();
+                if key.ends_with("_SECRET_ARN") {
+                    let (_, policy) = policy_for.iter().find(|(k, _)| *k == key).unwrap_or_else(|| panic!("{name}: {key} has no known policy"));
+                    assert!(policies.contains(policy), "{name}: {key} without {policy}");
+                }
+            }
+            let sessions = env.get("SESSIONS").and_then(Value::as_str);
+            assert!(
+                env.contains_key("JWT_SECRET_ARN") != (sessions == Some("none")),
+                "{name}: give it JWT_SECRET_ARN (it serves sessions) or SESSIONS: none"
+            );
+        }
+    }
+
     #[test]
     fn duplicate_routes_are_refused() {
         let yaml = r#"

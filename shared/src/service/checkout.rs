@@ -248,6 +248,9 @@ pub struct SweepReport {
     pub orders_closed: usize,
     /// Items that could not be settled this time (a gateway did not answer): retried next sweep.
     pub deferred: usize,
+    /// Work items found due (attempts to ask about + expired open orders), at most
+    /// `SWEEP_BATCH` of each: the sweeper's backlog.
+    pub due: usize,
 }
 
 /// Attempts younger than this are left to their notification.
@@ -262,7 +265,10 @@ impl<S: OrderStores + PaymentStore + SweepStore> App<S> {
     pub async fn sweep(&self) -> Result<SweepReport, AppError> {
         let now = self.clock.now();
         let mut report = SweepReport::default();
-        for a in self.store.attempts_created_before(now - Duration::minutes(SWEEP_QUERY_AFTER_MINUTES), SWEEP_BATCH).await? {
+        let attempts = self.store.attempts_created_before(now - Duration::minutes(SWEEP_QUERY_AFTER_MINUTES), SWEEP_BATCH).await?;
+        let expired = self.store.open_orders_expired_before(now, SWEEP_BATCH).await?;
+        report.due = attempts.len() + expired.len();
+        for a in attempts {
             report.queried += 1;
             match self.reconcile_attempt(&a).await {
                 Ok(AttemptState::Paid | AttemptState::DuplicatePaid) => report.found_paid += 1,
@@ -273,7 +279,7 @@ impl<S: OrderStores + PaymentStore + SweepStore> App<S> {
                 }
             }
         }
-        for o in self.store.open_orders_expired_before(now, SWEEP_BATCH).await? {
+        for o in expired {
             match self.close_expired(&o).await {
                 Ok((attempts, closed)) => {
                     report.attempts_closed += attempts;
@@ -290,6 +296,9 @@ impl<S: OrderStores + PaymentStore + SweepStore> App<S> {
         } else {
             tracing::info!(?report, metric = "sweep", "sweep done");
         }
+        // Every sweep, even an idle one: the SweeperBacklog alarm treats silence as a stalled sweeper.
+        crate::metrics::count(crate::metrics::SWEEP_BACKLOG, report.due as u64, &[]);
+        crate::metrics::count(crate::metrics::SWEEP_DEFERRED, report.deferred as u64, &[]);
         Ok(report)
     }
 

@@ -36,8 +36,9 @@ impl From<PaymentRejected> for NotifyRejected {
 pub type Handled = Option<PaymentOutcome>;
 
 fn log_rejection(channel: Channel, e: &NotifyRejected) {
-    // Counted by the metric filter on `notify_rejected` (see infra/template.yaml).
     tracing::warn!(channel = channel.as_str(), reason = %e, metric = "notify_rejected", "notification not acknowledged");
+    // The NotifyRejected alarm in infra/template.yaml counts these.
+    crate::metrics::count(crate::metrics::NOTIFY_REJECTED, 1, &[("Channel", channel.as_str())]);
 }
 
 impl<S: PaymentStore> App<S> {
