@@ -290,10 +290,12 @@ async function cancel() {
   }
 }
 
-// Polls while a payment may be under way: a QR code on screen, or an attempt still created
-// (e.g. back from the H5 cashier before the gateway's notification arrived).
+// Polls while a payment may be under way: a QR code on screen, or an attempt not closed — still
+// created (e.g. back from the H5 cashier before the gateway's notification arrived), or already
+// paid while the order still read open (the order and its attempts are separate reads, so one
+// answer can straddle the payment's commit; the next poll sees the order paid).
 function shouldPoll() {
-  return order && order.state === 'open' && !expired() && (qr || (order.attempts || []).some((a) => a.state === 'created'));
+  return order && order.state === 'open' && !expired() && (qr || (order.attempts || []).some((a) => a.state !== 'closed'));
 }
 
 let polling = false;

@@ -272,7 +272,12 @@ async function payByUnionpay(page, shots, expected) {
   await byId(page, 'sandbox-pay').click();
   // Back on our order page through /api/return/unionpay.
   await page.waitForURL((u) => u.pathname.endsWith('/order.html') && u.origin === new URL(url('')).origin);
-  await visible(byId(page, 'pay-success'), 15000);
+  try {
+    await visible(byId(page, 'pay-success'), 15000);
+  } catch (e) {
+    const text = await page.locator('body').innerText().catch(() => '?');
+    throw new Error(`no 支付成功 on ${page.url()}: ${e.message}\npage errors: ${JSON.stringify(expected.errors)}\n${text.slice(0, 800)}`);
+  }
   assert.equal(await byId(page, 'success-order-no').innerText(), orderNo);
   assert.match(await byId(page, 'success-amount').innerText(), new RegExp(expected.total.replace(/[.,]/g, '\\$&')));
   assert.equal(await byId(page, 'success-channel').innerText(), '银联在线支付');
@@ -285,7 +290,7 @@ test('(d) 孙七 pays by 银联 on a PC (channelType 07) and on a phone (08)', {
   try {
     await signIn(pc.page, '2021010104', '04120030', 'Campus2026e');
     // Two years owe something; the older one (the last option) owes 学费 3,000.00.
-    await payByUnionpay(pc.page, 'pay-unionpay-pc', { years: 2, yearIndex: 1, total: '3,000.00' });
+    await payByUnionpay(pc.page, 'pay-unionpay-pc', { years: 2, yearIndex: 1, total: '3,000.00', errors: pc.errors });
     assert.deepEqual(pc.errors, [], 'no uncaught page errors');
   } finally {
     await pc.close();
@@ -294,7 +299,7 @@ test('(d) 孙七 pays by 银联 on a PC (channelType 07) and on a phone (08)', {
   try {
     await signIn(phone.page, '2021010104', '04120030', 'Campus2026e');
     // The paid year is gone; this year's 学费 + 考试费 remain.
-    await payByUnionpay(phone.page, 'pay-unionpay-mobile', { years: 1, yearIndex: 0, total: '3,080.00' });
+    await payByUnionpay(phone.page, 'pay-unionpay-mobile', { years: 1, yearIndex: 0, total: '3,080.00', errors: phone.errors });
     await noSidewaysScroll(phone.page, 'the 支付成功 page');
     assert.deepEqual(phone.errors, [], 'no uncaught page errors');
   } finally {

@@ -213,8 +213,14 @@ impl<S: OrderStores + PaymentStore> App<S> {
 
     /// The order page's view: the order and its attempts.
     pub async fn order_status(&self, who: &Authed, no: &str) -> Result<OrderStatusView, AppError> {
-        let o = self.order_of(who, no).await?;
+        let mut o = self.order_of(who, no).await?;
         let attempts = self.store.list_attempts(&o.order_no).await?;
+        // Two reads: a payment committed between them shows a paid attempt of an open order.
+        // The order read again is at least as new as the attempts, so the page never sees
+        // that mix (it stops waiting for a payment it cannot see).
+        if o.state == OrderState::Open && attempts.iter().any(|a| matches!(a.state, AttemptState::Paid | AttemptState::DuplicatePaid)) {
+            o = self.order_of(who, no).await?;
+        }
         Ok(OrderStatusView {
             order: OrderView::new(&o, self.clock.now()),
             attempts: attempts.iter().map(AttemptView::from).collect(),
