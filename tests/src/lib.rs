@@ -27,6 +27,12 @@ pub fn moto_endpoint() -> String {
 
 /// A fresh platform: new table, demo data, router on 127.0.0.1:random.
 pub async fn spawn() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+/// Like [`spawn`], with the application context adjusted by `configure` before it serves (for
+/// example an SMS sender that wraps the real one).
+pub async fn spawn_with(configure: impl FnOnce(&mut App)) -> TestApp {
     let endpoint = moto_endpoint();
     let cfg = local::sdk_config(&endpoint).await;
     let table = format!("test-{}", &shared::auth::random_id()[..16]);
@@ -37,7 +43,11 @@ pub async fn spawn() -> TestApp {
     let base = format!("http://{addr}");
     // Notification retries 1000× faster than real: 15 s becomes 15 ms.
     let sandboxes = local::payments::start(&base, 0.001, clock.clone()).await;
-    let app = Arc::new(local::build_app(&cfg, &table, b"integration-test-secret-0123456789abcdef", clock.clone(), sandboxes.payments.clone()));
+    let mut app = local::build_app(&cfg, &table, b"integration-test-secret-0123456789abcdef", clock.clone(), sandboxes.payments.clone());
+    // Receipt SMS links point at this platform.
+    app.settings.public_base_url = base.clone();
+    configure(&mut app);
+    let app = Arc::new(app);
     template.create_table(app.store.client(), &table).await.expect("create table");
     local::seed::seed(&app, beijing_date(clock.now())).await.expect("seed");
     let router = local::router(Arc::clone(&app), &template, &local::default_static_dir());

@@ -30,6 +30,7 @@ pub fn handlers() -> HashMap<&'static str, Handler> {
     m.insert("notify-alipay", |app, req| Box::pin(async move { notify_alipay::handle(&app, req).await }));
     m.insert("notify-wechat", |app, req| Box::pin(async move { notify_wechat::handle(&app, req).await }));
     m.insert("notify-unionpay", |app, req| Box::pin(async move { notify_unionpay::handle(&app, req).await }));
+    m.insert("receipts", |app, req| Box::pin(async move { receipts::handle(&app, req).await }));
     m
 }
 

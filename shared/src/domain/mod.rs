@@ -1,6 +1,7 @@
 //! Domain types. Each parses its input once; holding one means the value is valid.
 
 pub mod academic_year;
+pub mod capital;
 pub mod contact;
 pub mod fee;
 pub mod ids;
@@ -8,6 +9,7 @@ pub mod money;
 pub mod order;
 pub mod order_no;
 pub mod password;
+pub mod receipt;
 pub mod student;
 
 pub use academic_year::{AcademicYear, AcademicYearError};
@@ -20,4 +22,5 @@ pub use order::{
 };
 pub use order_no::{OrderNo, OrderNoError, OrderType, Serial, UnitId};
 pub use password::{NewPassword, PasswordRuleError};
+pub use receipt::{LinkToken, Receipt, ReceiptIssue, ReceiptNo};
 pub use student::{AccountKind, Contact, NameError, PersonName, Student};
