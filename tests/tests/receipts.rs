@@ -12,6 +12,7 @@ use integration_tests::notifications::{alipay_paid, wechat_paid};
 use integration_tests::*;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
+use shared::clock::Clock;
 use shared::domain::{Fen, LinkToken, Phone};
 use shared::service::outbox::{OutboxReport, SMS_MAX_TRIES};
 use shared::sms::{SmsError, SmsSender};
@@ -224,7 +225,7 @@ async fn the_receipt_page_shows_capitals_and_payee_to_its_payer_only() {
     let r = &r[0];
     assert_eq!(r["receipt_no"], format!("PJ{no}"));
     assert_eq!((r["order_no"].as_str(), r["student_no"].as_str(), r["payer_name"].as_str()), (Some(no.as_str()), Some("2021010101"), Some("张三")));
-    assert_eq!((r["total"].as_str(), r["total_capitals"].as_str(), r["payee"].as_str()), (Some("420.50"), Some("肆佰贰拾元伍角整"), Some("甘肃省财政厅")));
+    assert_eq!((r["total"].as_str(), r["total_capitals"].as_str(), r["payee"].as_str()), (Some("420.50"), Some("肆佰贰拾元零伍角整"), Some("甘肃省财政厅")));
     assert_eq!((r["channel"].as_str(), r["channel_label"].as_str(), r["out_trade_no"].as_str()), (Some("alipay"), Some("支付宝"), Some(otn.as_str())));
     assert_eq!(r["gateway_trade_no"], "2026112622001400000000000077", "the gateway's trade number");
     assert_eq!(r["lines"], json!([{"academic_year": year(1), "item_id": "BOOKS", "name": "教材费", "fee_type": "其他", "amount": "420.50"}]));
@@ -238,7 +239,7 @@ async fn the_receipt_page_shows_capitals_and_payee_to_its_payer_only() {
     for shown in [
         format!("PJ{no}"),
         r["check_code"].as_str().unwrap().to_owned(),
-        "人民币肆佰贰拾元伍角整".into(),
+        "人民币肆佰贰拾元零伍角整".into(),
         "¥420.50".into(),
         "甘肃省财政厅".into(),
         "张三".into(),
@@ -323,7 +324,8 @@ async fn an_sms_refused_every_time_is_given_up_after_the_last_try() {
     let m = t.app.store.get_sms(&id).await.unwrap().unwrap();
     assert_eq!((m.state, m.tries, m.last_error.as_deref()), (SmsState::Failed, SMS_MAX_TRIES, Some("Throttling")));
     assert!(sms(&t, &phone).await.is_empty());
-    // The receipt itself is there.
+    // The receipt itself is there (logged in again: the sweeps took 40 minutes).
+    assert_eq!(t.login(&c, "2021010101", "Campus2026a").await.status(), StatusCode::OK);
     assert_eq!(page(&c, t.url(&format!("/receipts/{no}"))).await.0, StatusCode::OK);
 }
 
