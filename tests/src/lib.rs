@@ -57,6 +57,19 @@ pub async fn spawn_with(configure: impl FnOnce(&mut App)) -> TestApp {
     TestApp { base, app, clock, endpoint, table, sandboxes }
 }
 
+/// Waits up to 5 s for `cond` to hold (checked every 20 ms); whether it did. For effects that
+/// follow an answer the test already saw, such as a gateway recording our acknowledgement,
+/// which comes after the payment's commit and its receipt SMS.
+pub async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..250 {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    cond()
+}
+
 /// A browser-like client: keeps cookies.
 pub fn browser() -> Client {
     Client::builder().cookie_store(true).build().unwrap()

@@ -990,6 +990,8 @@ async fn every_route_answers_only_what_the_document_lists() {
     let o = api.until_paid(&c, &fresh).await;
     assert_eq!(attempts(&o), states(["closed", "closed", "closed", "paid"]));
     assert_eq!((o["attempts"][3]["state_label"].as_str(), o["attempts"][3]["paid_at"].is_string()), (Some("成功"), true));
+    // The acknowledgement follows the commit (by the receipt SMS's one send): wait for it.
+    eventually(|| api.t.sandboxes.wechat.notifications_acked(wx) > 0).await;
     assert_eq!(api.t.sandboxes.wechat.notifications_acked(wx), 1, "the sandbox's notification was acknowledged");
     // Paid: 「我已支付」 says so; neither a new attempt nor cancelling.
     assert_eq!(attempts(&api.expect(&c, "POST", &check, None, (200, "")).await), states(["closed", "closed", "closed", "paid"]));
