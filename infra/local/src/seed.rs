@@ -17,6 +17,7 @@ pub const DEMO_LOGINS: &[DemoLogin] = &[
     DemoLogin { username: "2021010102", password: "0708456X", who: "李四 — 没有欠费" },
     DemoLogin { username: "2021010103", password: "11227895", who: "王五 — 一项停止收费、一项不在收费时间内" },
     DemoLogin { username: "U0001", password: "赵六", who: "赵六 — 其他用户（也可用身份证号 620502198501010023 登录）" },
+    DemoLogin { username: "2021010104", password: "05201232", who: "孙七 — 欠本学年学费和考试费（电子票据演示）" },
 ];
 
 struct DemoStudent {
@@ -33,6 +34,7 @@ const STUDENTS: &[DemoStudent] = &[
     DemoStudent { no: "2021010102", name: "李四", id: "62010220000708456X", class: "2021级会计学(高起专)业余", kind: AccountKind::Student, phone: Some("13912345678") },
     DemoStudent { no: "2021010103", name: "王五", id: "620105199811227895", class: "2022级机械设计制造及其自动化(专升本)函授", kind: AccountKind::Student, phone: None },
     DemoStudent { no: "U0001", name: "赵六", id: "620502198501010023", class: "2025级培训班", kind: AccountKind::Other, phone: Some("13609311234") },
+    DemoStudent { no: "2021010104", name: "孙七", id: "620102199905201232", class: "2021级会计学(专升本)函授", kind: AccountKind::Student, phone: Some("13919312345") },
 ];
 
 /// The academic year running on `today`: it starts on 1 September.
@@ -85,6 +87,10 @@ fn fees_for(no: &str, today: NaiveDate) -> Vec<FeeItem> {
             fee(cur - 1, "RESIT", "补考费", Other, 5_000, 0, (sep1(cur - 1), today - Duration::days(30)), Charging),
         ],
         "U0001" => vec![fee(cur, "TRAINING", "培训费", Other, 150_000, 0, open(cur), Charging)],
+        "2021010104" => vec![
+            fee(cur, "TUITION", "学费", Tuition, 300_000, 0, open(cur), Charging),
+            fee(cur, "EXAM", "考试费", Other, 12_050, 0, open(cur), Charging),
+        ],
         _ => vec![],
     }
 }

@@ -55,7 +55,7 @@ pub fn capitals(amount: Fen) -> String {
                 written = true;
             }
             // The section unit after the last digit of a group that has a non-zero digit.
-            if pos % 4 == 0 && pos > 0 {
+            if pos.is_multiple_of(4) && pos > 0 {
                 // The group's digits: positions pos..pos+3, i.e. indices i-3..=i.
                 let group_nonzero = digits[i.saturating_sub(3)..=i].iter().any(|&x| x != 0);
                 if group_nonzero {
