@@ -63,7 +63,13 @@ pub fn api_router(app: Arc<App>, template: &Template) -> Router {
                     };
                     let params: Map<String, Value> = params.iter().map(|(k, v)| (k.to_owned(), Value::String(v.to_owned()))).collect();
                     match to_lambda(req, &format!("{method} {path}"), params, peer).await {
-                        Ok(lreq) => from_lambda(handler(app, lreq).await),
+                        // As on Lambda, an invocation runs to its end even if the caller
+                        // hangs up (a gateway timing out on a notification must not cut a
+                        // payment's receipt SMS in half): the handler runs in its own task.
+                        Ok(lreq) => match tokio::spawn(handler(app, lreq)).await {
+                            Ok(resp) => from_lambda(resp),
+                            Err(_) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "function failed").into_response(),
+                        },
                         Err(resp) => resp,
                     }
                 }
