@@ -976,9 +976,15 @@ async fn every_route_answers_only_what_the_document_lists() {
         started.push(v);
     }
     let o = api.expect(&c, "GET", &get, None, (200, "")).await;
-    let attempts = |o: &Value| o["attempts"].as_array().unwrap().iter().map(|a| (a["out_trade_no"].as_str().unwrap().to_owned(), a["state"].as_str().unwrap().to_owned())).collect::<Vec<_>>();
+    // Listed as documented (oldest first, by `created_at`, then out-trade-no); compared here by
+    // out-trade-no (the attempts above may or may not fall in one second).
+    let attempts = |o: &Value| {
+        let list = o["attempts"].as_array().unwrap();
+        let order: Vec<(&str, &str)> = list.iter().map(|a| (a["created_at"].as_str().unwrap(), a["out_trade_no"].as_str().unwrap())).collect();
+        assert!(order.is_sorted(), "attempts oldest first, then by out-trade-no: {order:?}");
+        list.iter().map(|a| (a["out_trade_no"].as_str().unwrap().to_owned(), a["state"].as_str().unwrap().to_owned())).collect::<BTreeMap<_, _>>().into_iter().collect::<Vec<_>>()
+    };
     let otns: Vec<String> = started.iter().map(|v| v["out_trade_no"].as_str().unwrap().to_owned()).collect();
-    // In out-trade-no order, as documented (by channel, then sequence).
     let states = |s: [&str; 4]| otns.iter().cloned().zip(s.map(str::to_owned)).collect::<BTreeMap<_, _>>().into_iter().collect::<Vec<_>>();
     assert_eq!(attempts(&o), states(["closed", "closed", "closed", "created"]));
     assert!(o["attempts"][3]["paid_at"].is_null());

@@ -96,7 +96,8 @@ impl fmt::Debug for LinkToken {
 
 /// What the payment transition needs, besides the order it reads, to issue the receipt and
 /// queue its SMS: prepared before the transaction, used only if the order becomes paid.
-#[derive(Debug, Clone)]
+/// `Debug` leaves out the SMS text, which carries the link's secret.
+#[derive(Clone)]
 pub struct ReceiptIssue {
     pub payer_name: PersonName,
     pub payee: String,
@@ -107,6 +108,16 @@ pub struct ReceiptIssue {
     pub issued_at: DateTime<Utc>,
     /// The receipt SMS, link included; sent to the order's receipt phone.
     pub sms_text: String,
+}
+
+impl fmt::Debug for ReceiptIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReceiptIssue")
+            .field("payer_name", &self.payer_name)
+            .field("link_expires_at", &self.link_expires_at)
+            .field("issued_at", &self.issued_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An issued e-receipt. Everything on it is fixed when it is issued.
