@@ -32,6 +32,11 @@ pub struct Settings {
     pub order_ttl: Duration,
     /// The 5-character unit id in order numbers (`LUTAU`).
     pub unit_id: crate::domain::UnitId,
+    /// Where students reach the site, without a trailing slash: the receipt SMS links to
+    /// `<public_base_url>/r/<token>`.
+    pub public_base_url: String,
+    /// A receipt's public link works this many days after the receipt is issued.
+    pub receipt_link_days: i64,
 }
 
 impl Default for Settings {
@@ -50,6 +55,8 @@ impl Default for Settings {
             sms_cooldown: Duration::seconds(60),
             order_ttl: Duration::hours(2),
             unit_id: crate::domain::UnitId::parse("LUTAU").expect("valid unit id"),
+            public_base_url: "https://pay.lut.edu.cn".into(),
+            receipt_link_days: 30,
         }
     }
 }
@@ -89,6 +96,8 @@ impl App<DynamoStore> {
     /// else from the plain variable (locally); `COOKIE_SECURE`, `ORDER_TTL_MINUTES`, `UNIT_ID`.
     /// A function that serves no sessions (notifications, the sweeper) runs with
     /// `SESSIONS=none` and no session key: it gets a random one it never shares.
+    /// Order and receipt settings: `ORDER_TTL_MINUTES`, `UNIT_ID`, `PUBLIC_BASE_URL` (where
+    /// receipt links point), `RECEIPT_LINK_DAYS`; and the gateways'.
     pub async fn from_env() -> Result<Self, ConfigError> {
         use crate::config::{self, Secrets};
         let cfg = aws_config().await;
@@ -125,6 +134,20 @@ impl App<DynamoStore> {
         }
         if let Ok(v) = std::env::var("UNIT_ID") {
             settings.unit_id = crate::domain::UnitId::parse(&v).map_err(|_| ConfigError::Invalid("UNIT_ID", "5 upper-case letters or digits"))?;
+        }
+        if let Ok(v) = std::env::var("PUBLIC_BASE_URL") {
+            let v = v.trim_end_matches('/');
+            if !(v.starts_with("https://") || v.starts_with("http://")) || v.contains(char::is_whitespace) {
+                return Err(ConfigError::Invalid("PUBLIC_BASE_URL", "an http(s) URL"));
+            }
+            settings.public_base_url = v.to_owned();
+        }
+        if let Ok(v) = std::env::var("RECEIPT_LINK_DAYS") {
+            let days: i64 = v.parse().map_err(|_| ConfigError::Invalid("RECEIPT_LINK_DAYS", "not a number"))?;
+            if !(1..=3650).contains(&days) {
+                return Err(ConfigError::Invalid("RECEIPT_LINK_DAYS", "must be 1 to 3650"));
+            }
+            settings.receipt_link_days = days;
         }
         Ok(Self {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&cfg), table),

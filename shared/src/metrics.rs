@@ -18,8 +18,11 @@ pub const NOTIFY_REJECTED: &str = "notify_rejected";
 pub const SWEEP_BACKLOG: &str = "sweep_backlog";
 /// Items one sweep could not settle (a gateway did not answer); retried next minute.
 pub const SWEEP_DEFERRED: &str = "sweep_deferred";
-/// An SMS could not be sent.
+/// An SMS could not be sent (one refused send; the receipt outbox tries again).
 pub const SMS_FAILED: &str = "sms_failed";
+/// A receipt SMS was given up after its last try (or its sender vanished mid-send): the
+/// student has the receipt on the site but no SMS.
+pub const SMS_GIVEN_UP: &str = "sms_given_up";
 /// Differences one reconciliation run found (ours only + theirs only + amount differs). For
 /// the reconciliation job; the alarm is in the template already.
 pub const RECONCILE_DIFFERENCES: &str = "reconcile_differences";

@@ -94,9 +94,10 @@ function successView() {
       row('支付方式', paid ? paid.channel_label || channelLabel(paid.channel) : '—', 'success-channel'),
       row('支付时间', paid ? beijingTime(paid.paid_at) : '—', 'success-time'),
       row('收款单位', order.payee || PAYEE, 'success-payee')),
-    h('p', { class: 'hint' }, `接收电子票据手机号：${order.receipt_phone_masked || ''}。请妥善保存电子缴费信息以便备查。`),
+    h('p', { class: 'hint' }, `电子票据已开具，查看链接将以短信发送至 ${order.receipt_phone_masked || ''}。请妥善保存电子缴费信息以便备查。`),
     h('div', { class: 'actions' },
-      h('a', { class: 'btn', href: 'paid.html', 'data-testid': 'link-paid' }, '查看已交费信息'),
+      h('a', { class: 'btn', href: `/receipts/${encodeURIComponent(order.order_no)}`, 'data-testid': 'link-receipt' }, '查看电子票据'),
+      h('a', { class: 'btn btn-light', href: 'paid.html', 'data-testid': 'link-paid' }, '查看已交费信息'),
       h('a', { class: 'btn btn-light', href: 'home.html' }, '返回首页')));
 }
 

@@ -4,6 +4,7 @@ import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
 export const BASE = (process.env.CAMPUS_BASE_URL || 'http://127.0.0.1:3000').replace(/\/+$/, '');
@@ -50,4 +51,82 @@ export async function acknowledgeAnnouncements(page) {
     await byId(page, 'announcement-ack').click();
     await modal.waitFor({ state: 'detached' });
   }
+}
+
+// Where a login landed: 'forced' (initial password), 'home', or 'failed'.
+async function landing(page) {
+  for (const end = Date.now() + 15000; Date.now() < end; await page.waitForTimeout(100)) {
+    const u = page.url();
+    if (/\/password\.html\?forced=1$/.test(u)) return 'forced';
+    if (/\/home\.html$/.test(u)) return 'home';
+    if (await byId(page, 'login-message').isVisible().catch(() => false)) return 'failed';
+  }
+  return 'timeout';
+}
+
+export async function login(page, username, password) {
+  await page.goto(url('index.html'));
+  await page.getByLabel('用户名').fill(username);
+  await page.getByLabel('密码', { exact: true }).fill(password);
+  await page.getByRole('button', { name: '登录' }).click();
+  return landing(page);
+}
+
+// First login changes the initial password; a later one (another test, a re-run) uses the new one.
+export async function signIn(page, username, initial, changed) {
+  const first = await login(page, username, initial);
+  if (first === 'home') return;
+  if (first === 'forced') {
+    await page.getByLabel('原密码').fill(initial);
+    await page.getByLabel('新密码', { exact: true }).fill(changed);
+    await page.getByLabel('确认新密码').fill(changed);
+    await page.getByRole('button', { name: '确认' }).click();
+    await page.waitForURL(/\/home\.html$/);
+    return;
+  }
+  assert.equal(await login(page, username, changed), 'home', `cannot log in as ${username} with ${initial} or ${changed}`);
+}
+
+// 学费缴费 steps 1-3 with the defaults (newest payable year, every payable item checked);
+// checks.year / checks.items run on steps 1 and 2; checks.yearIndex picks another year.
+export async function wizardToStep4(page, shots, checks = {}) {
+  await page.getByRole('navigation', { name: '主导航' }).getByRole('link', { name: '学费缴费', exact: true }).click();
+  await page.waitForURL(/\/tuition\.html$/);
+  await visible(byId(page, 'payment-notice'));
+  const notice = await byId(page, 'payment-notice').innerText();
+  for (const text of ['支付额度', '甘肃省财政厅', '如已扣款切勿重复缴费，请在缴费单页面点击「我已支付」查询']) {
+    assert.ok(notice.includes(text), `the notice must say ${text}`);
+  }
+  await acknowledgeAnnouncements(page);
+  await visible(byId(page, 'step-year'));
+  if (checks.year) await checks.year();
+  if (checks.yearIndex !== undefined) await byId(page, 'year-option').nth(checks.yearIndex).check();
+  if (shots) await shot(page, `${shots}-1-year`);
+  await page.getByRole('button', { name: '下一步' }).click();
+  await visible(byId(page, 'step-items'));
+  if (checks.items) await checks.items();
+  if (shots) await shot(page, `${shots}-2-items`);
+  await byId(page, 'btn-next-2').click();
+  await visible(byId(page, 'step-confirm'));
+  assert.match(await byId(page, 'confirm-payee').innerText(), /甘肃省财政厅/);
+  if (shots) await shot(page, `${shots}-3-confirm`);
+  await byId(page, 'btn-next-3').click();
+  await visible(byId(page, 'step-phone'));
+}
+
+// SMS the local platform sent through SNS, as moto recorded them (MOTO_ENDPOINT, set by
+// scripts/test), for one phone number in E.164 form; oldest first.
+export async function smsSentTo(phoneE164) {
+  const endpoint = (process.env.MOTO_ENDPOINT || 'http://127.0.0.1:4566').replace(/\/+$/, '');
+  const data = await (await fetch(`${endpoint}/moto-api/data.json`)).json();
+  const found = [];
+  const walk = (v) => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') {
+      if (v.phone_number === phoneE164 && typeof v.message === 'string') found.push(v.message);
+      else Object.values(v).forEach(walk);
+    }
+  };
+  walk(data);
+  return found;
 }

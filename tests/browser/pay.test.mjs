@@ -7,7 +7,7 @@
 // 支付 there makes the sandbox notify the platform.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openBrowser, shot, url, byId, visible, acknowledgeAnnouncements } from './harness.mjs';
+import { openBrowser, shot, url, byId, visible, signIn, wizardToStep4 } from './harness.mjs';
 
 const IPHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1';
 const PHONE = { viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2, userAgent: IPHONE };
@@ -18,70 +18,9 @@ const IN_APP = [
 
 const orderNoOf = (page) => new URL(page.url()).searchParams.get('order_no');
 
-// Where a login landed: 'forced' (initial password), 'home', or 'failed'.
-async function landing(page) {
-  for (const end = Date.now() + 15000; Date.now() < end; await page.waitForTimeout(100)) {
-    const u = page.url();
-    if (/\/password\.html\?forced=1$/.test(u)) return 'forced';
-    if (/\/home\.html$/.test(u)) return 'home';
-    if (await byId(page, 'login-message').isVisible().catch(() => false)) return 'failed';
-  }
-  return 'timeout';
-}
-
-async function login(page, username, password) {
-  await page.goto(url('index.html'));
-  await page.getByLabel('用户名').fill(username);
-  await page.getByLabel('密码', { exact: true }).fill(password);
-  await page.getByRole('button', { name: '登录' }).click();
-  return landing(page);
-}
-
-// First login changes the initial password; a later one (another test, a re-run) uses the new one.
-async function signIn(page, username, initial, changed) {
-  const first = await login(page, username, initial);
-  if (first === 'home') return;
-  if (first === 'forced') {
-    await page.getByLabel('原密码').fill(initial);
-    await page.getByLabel('新密码', { exact: true }).fill(changed);
-    await page.getByLabel('确认新密码').fill(changed);
-    await page.getByRole('button', { name: '确认' }).click();
-    await page.waitForURL(/\/home\.html$/);
-    return;
-  }
-  assert.equal(await login(page, username, changed), 'home', `cannot log in as ${username} with ${initial} or ${changed}`);
-}
-
 async function noSidewaysScroll(page, what) {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `${what} is ${overflow}px wider than the phone screen`);
-}
-
-// 学费缴费 steps 1-3 with the defaults (newest payable year, every payable item checked);
-// checks.year / checks.items run on steps 1 and 2.
-async function wizardToStep4(page, shots, checks = {}) {
-  await page.getByRole('navigation', { name: '主导航' }).getByRole('link', { name: '学费缴费', exact: true }).click();
-  await page.waitForURL(/\/tuition\.html$/);
-  await visible(byId(page, 'payment-notice'));
-  const notice = await byId(page, 'payment-notice').innerText();
-  for (const text of ['支付额度', '甘肃省财政厅', '如已扣款切勿重复缴费，请在缴费单页面点击「我已支付」查询']) {
-    assert.ok(notice.includes(text), `the notice must say ${text}`);
-  }
-  await acknowledgeAnnouncements(page);
-  await visible(byId(page, 'step-year'));
-  if (checks.year) await checks.year();
-  if (checks.yearIndex !== undefined) await byId(page, 'year-option').nth(checks.yearIndex).check();
-  if (shots) await shot(page, `${shots}-1-year`);
-  await page.getByRole('button', { name: '下一步' }).click();
-  await visible(byId(page, 'step-items'));
-  if (checks.items) await checks.items();
-  if (shots) await shot(page, `${shots}-2-items`);
-  await byId(page, 'btn-next-2').click();
-  await visible(byId(page, 'step-confirm'));
-  assert.match(await byId(page, 'confirm-payee').innerText(), /甘肃省财政厅/);
-  if (shots) await shot(page, `${shots}-3-confirm`);
-  await byId(page, 'btn-next-3').click();
-  await visible(byId(page, 'step-phone'));
 }
 
 test('(a) PC: 王五 pays 学费 by 支付宝 QR and the order page turns 支付成功 by itself; (c) 「我已支付」 in a stale tab', { timeout: 180000 }, async () => {

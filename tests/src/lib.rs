@@ -27,6 +27,12 @@ pub fn moto_endpoint() -> String {
 
 /// A fresh platform: new table, demo data, router on 127.0.0.1:random.
 pub async fn spawn() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+/// Like [`spawn`], with the application context adjusted by `configure` before it serves (for
+/// example an SMS sender that wraps the real one).
+pub async fn spawn_with(configure: impl FnOnce(&mut App)) -> TestApp {
     let endpoint = moto_endpoint();
     let cfg = local::sdk_config(&endpoint).await;
     let table = format!("test-{}", &shared::auth::random_id()[..16]);
@@ -37,7 +43,11 @@ pub async fn spawn() -> TestApp {
     let base = format!("http://{addr}");
     // Notification retries 1000× faster than real: 15 s becomes 15 ms.
     let sandboxes = local::payments::start(&base, 0.001, clock.clone()).await;
-    let app = Arc::new(local::build_app(&cfg, &table, b"integration-test-secret-0123456789abcdef", clock.clone(), sandboxes.payments.clone()));
+    let mut app = local::build_app(&cfg, &table, b"integration-test-secret-0123456789abcdef", clock.clone(), sandboxes.payments.clone());
+    // Receipt SMS links point at this platform.
+    app.settings.public_base_url = base.clone();
+    configure(&mut app);
+    let app = Arc::new(app);
     template.create_table(app.store.client(), &table).await.expect("create table");
     local::seed::seed(&app, beijing_date(clock.now())).await.expect("seed");
     let router = local::router(Arc::clone(&app), &template, &local::default_static_dir());
@@ -45,6 +55,19 @@ pub async fn spawn() -> TestApp {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
     });
     TestApp { base, app, clock, endpoint, table, sandboxes }
+}
+
+/// Waits up to 5 s for `cond` to hold (checked every 20 ms); whether it did. For effects that
+/// follow an answer the test already saw, such as a gateway recording our acknowledgement,
+/// which comes after the payment's commit and its receipt SMS.
+pub async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..250 {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    cond()
 }
 
 /// A browser-like client: keeps cookies.

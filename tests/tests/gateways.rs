@@ -70,6 +70,7 @@ async fn alipay_qr_payment_is_marked_paid_by_the_notification() {
     let o = wait_paid(&t, &c, &no).await;
     assert_eq!(o["attempts"][0]["state"], "paid");
     assert_eq!(o["attempts"][0]["state_label"], "成功");
+    eventually(|| t.sandboxes.alipay.notifications_acked(otn) > 0).await;
     assert_eq!(t.sandboxes.alipay.notifications_acked(otn), 1);
     // The fee item is settled: nothing owed for it any more.
     let fees: Value = t.get(&c, "/api/fees").await.json().await.unwrap();
@@ -87,6 +88,7 @@ async fn wechat_native_payment_is_marked_paid_by_the_notification() {
     press_pay(pay["action"]["content"].as_str().unwrap()).await;
     let o = wait_paid(&t, &c, &no).await;
     assert_eq!(o["attempts"][0]["channel"], "wechat");
+    eventually(|| t.sandboxes.wechat.notifications_acked(&otn) > 0).await;
     assert_eq!(t.sandboxes.wechat.notifications_acked(&otn), 1);
 }
 

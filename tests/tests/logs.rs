@@ -56,13 +56,34 @@ async fn id_numbers_phones_passwords_and_codes_stay_out_of_the_logs() {
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 
+    // A payment: its receipt SMS (phone, link), the receipt page by the link, a forged link.
+    let y = local::seed::current_academic_year(shared::clock::beijing_date(chrono::Utc::now()));
+    let order: serde_json::Value = t
+        .post(&c, "/api/orders", json!({"items": [{"academic_year": format!("{y}-{}", y + 1), "item_id": "EXAM"}], "phone": "13987654321"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let no = order["order_no"].as_str().unwrap();
+    let pay: serde_json::Value = t.post(&c, &format!("/api/orders/{no}/pay"), json!({"channel": "alipay", "device": "pc"})).await.json().await.unwrap();
+    let paid = notifications::alipay_paid(local::payments::ALIPAY_APP_ID, pay["out_trade_no"].as_str().unwrap(), shared::domain::Fen::new(12_000), chrono::Utc::now());
+    let r = reqwest::Client::new().post(t.url("/api/notify/alipay")).header("content-type", "application/x-www-form-urlencoded").body(paid).send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "success");
+    let receipt_sms = t.sms_sent_to("+8613987654321").await;
+    let link = &receipt_sms.iter().find(|m| m.contains(no)).expect("the receipt SMS")[..];
+    let token = link.rsplit("/r/").next().unwrap().to_owned();
+    assert_eq!(t.get(&browser(), &format!("/r/{token}")).await.status(), StatusCode::OK);
+    assert_eq!(t.get(&browser(), &format!("/r/{}", shared::domain::LinkToken::generate().expose())).await.status(), StatusCode::NOT_FOUND);
+
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("\"path\":\"/api/login\""), "the capture works: {} bytes", logs.len());
     assert!(logs.contains("login succeeded"));
+    assert!(logs.contains("receipt SMS tried after payment") && logs.contains("\"path\":\"/r/{token}\""), "the receipt flow ran");
     for secret in [
         "620502198501010023", "620102199903151235", "62010220000708456X", "0315123", "0708456X",
         "13912345678", "18712346579", "1391234567", "Campus2026a", "Secret2026z", "赵六", "张三", "李四",
         "zs@lut.edu.cn", "兰工坪路", step1["ticket"].as_str().unwrap(), &format!("\"{code}\""), "cp_session=",
+        "13987654321", &token,
     ] {
         assert!(!logs.contains(secret), "logs contain {secret:?}");
     }

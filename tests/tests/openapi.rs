@@ -9,6 +9,9 @@
 //! notifications signed as the sandbox gateways sign them (each checked against the documented
 //! request first), as well as forged ones.
 //!
+//! The pages (operations with `x-page`: the printable e-receipt) answer HTML, errors included:
+//! every answer's status and media type are checked against the document, with no error code.
+//!
 //! Requests name concrete paths (`/api/orders/XF261126LUTAU000001`); the harness finds the
 //! documented path (`/api/orders/{order_no}`) they are an instance of.
 
@@ -55,16 +58,25 @@ impl Doc {
     fn caller(&self, m: &str, p: &str) -> Option<&str> {
         self.op(m, p).get("x-caller").map(|c| c.as_str().unwrap_or_else(|| panic!("{m} {p}: x-caller is not a string")))
     }
+    /// An HTML page (`x-page`): every answer, errors included, is a page, not JSON.
+    fn page(&self, m: &str, p: &str) -> bool {
+        self.op(m, p)["x-page"] == true
+    }
+    /// The code an answer of this operation carries in place of `code`: none ("") for the
+    /// pages and the gateway callbacks, whose answers are not our `Error`.
+    fn coded<'a>(&self, m: &str, p: &str, code: &'a str) -> &'a str {
+        if self.page(m, p) || self.caller(m, p).is_some() { "" } else { code }
+    }
     /// The documented (status, code) pairs of an operation; a success status, and any answer of
-    /// a gateway callback (whose body the schema of its status decides), has code "".
+    /// a gateway callback or a page (whose body the schema of its status decides), has code "".
     fn outcomes(&self, m: &str, p: &str) -> BTreeSet<(u16, String)> {
-        let callback = self.caller(m, p).is_some();
+        let callback = self.caller(m, p).is_some() || self.page(m, p);
         let mut out = BTreeSet::new();
         for (status, resp) in self.op(m, p)["responses"].as_object().expect("responses") {
             let s: u16 = status.parse().unwrap_or_else(|_| panic!("{m} {p}: status {status}"));
             let all = self.resolve(resp)["content"]["application/json"]["schema"]["allOf"].as_array();
             if callback {
-                assert!(all.is_none_or(|a| a[0]["$ref"] != ERROR_REF), "{m} {p} {s}: a gateway callback answers in the gateway's format, not Error");
+                assert!(all.is_none_or(|a| a[0]["$ref"] != ERROR_REF), "{m} {p} {s}: a gateway callback or a page answers in its own format, not Error");
                 out.insert((s, String::new()));
                 continue;
             }
@@ -491,11 +503,13 @@ impl Api {
         let v: Value = match media.as_deref() {
             _ if text.is_empty() => Value::Null,
             Some("application/json") => serde_json::from_str(&text).unwrap_or_else(|e| panic!("{m} {path} → {status}: not JSON ({e}): {text}")),
-            Some("text/plain") => Value::String(text.clone()),
+            Some("text/plain" | "text/html") => Value::String(text.clone()),
             other => panic!("{m} {path} → {status}: a body of media type {other:?}, which this test cannot read: {text}"),
         };
         let callback = self.doc.caller(m, p).is_some();
-        let code = if status >= 400 && !callback { v["code"].as_str().unwrap_or_default().to_owned() } else { String::new() };
+        // Our `Error` bodies: the site's JSON routes only.
+        let coded = !callback && !self.doc.page(m, p);
+        let code = if status >= 400 && coded { v["code"].as_str().unwrap_or_default().to_owned() } else { String::new() };
         let at = format!("{m} {path} → {status} {code}");
         assert!(self.doc.outcomes(m, p).contains(&(status, code.clone())), "{at}: not documented for this operation ({text})");
         let resp = self.doc.resolve(&self.doc.op(m, p)["responses"][status.to_string()]);
@@ -517,7 +531,7 @@ impl Api {
                 None
             }
         };
-        if status >= 400 && !callback {
+        if status >= 400 && coded {
             self.doc.check_shape(&json!({"$ref": ERROR_REF}), &v, &at);
             self.doc.fill_ins(&code, v["message"].as_str().unwrap_or_default(), &at);
             assert_eq!(v.get("fields").is_some(), code == "VALIDATION", "{at}: fields go with VALIDATION only");
@@ -733,6 +747,18 @@ fn the_error_catalogue_is_the_codes_and_every_operation_lists_the_common_errors(
                     assert!(c["schema"].is_object(), "{m} {p} {status}: {media} without a schema");
                 }
             }
+        } else if doc.page(&m, &p) {
+            // A page: read with the browser's own request (no body); every answer an HTML page —
+            // the receipt, or one saying what went wrong — and a store failure has its page too.
+            assert!(doc.request_body(&m, &p).is_none(), "{m} {p}: a page is fetched, not posted to");
+            assert!(has(200, ""), "{m} {p}: no page documented");
+            let stateless = doc.op(&m, &p)["x-stateless"] == true;
+            assert_eq!(has(500, ""), !stateless, "{m} {p}: any page using the store can fail with 500, and only those");
+            for (status, resp) in doc.op(&m, &p)["responses"].as_object().unwrap() {
+                let content = doc.resolve(resp)["content"].as_object().unwrap_or_else(|| panic!("{m} {p} {status}: a page answers with a page"));
+                assert_eq!(content.keys().collect::<Vec<_>>(), ["text/html"], "{m} {p} {status}: pages are text/html");
+                assert_eq!(content["text/html"]["schema"]["type"], "string", "{m} {p} {status}");
+            }
         } else {
             for (status, code) in outcomes.iter().filter(|(s, _)| *s >= 400) {
                 assert_eq!(doc.code_info(code)["status"], *status, "{m} {p} lists {code} under {status}");
@@ -745,7 +771,7 @@ fn the_error_catalogue_is_the_codes_and_every_operation_lists_the_common_errors(
                 assert!(has(400, "BAD_REQUEST") && has(413, "PAYLOAD_TOO_LARGE"), "{m} {p}: a JSON body can be malformed or too large");
             }
         }
-        assert_eq!(doc.authenticated(&m, &p), has(401, "UNAUTHENTICATED"), "{m} {p}: 401 UNAUTHENTICATED iff the cookie is required");
+        assert_eq!(doc.authenticated(&m, &p), has(401, doc.coded(&m, &p, "UNAUTHENTICATED")), "{m} {p}: 401 UNAUTHENTICATED iff the cookie is required");
         // Path parameters: each `{name}` documented, required, with an example of its schema; what
         // a parameter names may not exist (404).
         let named: BTreeSet<String> = p.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')).map(str::to_owned).collect();
@@ -756,7 +782,7 @@ fn the_error_catalogue_is_the_codes_and_every_operation_lists_the_common_errors(
             assert!(param["example"].is_string(), "{m} {p}: path parameter {name} needs an example");
             doc.check_shape(&param["schema"], &param["example"], &format!("{m} {p}: {{{name}}} example"));
         }
-        assert!(params.is_empty() || has(404, "NOT_FOUND"), "{m} {p}: what a path parameter names may not exist: 404 NOT_FOUND");
+        assert!(params.is_empty() || has(404, doc.coded(&m, &p, "NOT_FOUND")), "{m} {p}: what a path parameter names may not exist: 404 NOT_FOUND");
         assert_eq!(doc.route(&m, &doc.fill(&m, &p, &[])).0, p, "{m} {p}: its example path is another route's");
     }
 }
@@ -897,7 +923,7 @@ async fn every_route_answers_only_what_the_document_lists() {
 
     // No session: 401 exactly where the document requires the cookie.
     for (m, p) in ops.iter().filter(|(m, p)| api.doc.authenticated(m, p)) {
-        api.expect(&Client::new(), m, &path(m, p), body(m, p), (401, "UNAUTHENTICATED")).await;
+        api.expect(&Client::new(), m, &path(m, p), body(m, p), (401, api.doc.coded(m, p, "UNAUTHENTICATED"))).await;
     }
     api.expect(&Client::new(), "POST", "/api/logout", None, (204, "")).await;
 
@@ -905,7 +931,7 @@ async fn every_route_answers_only_what_the_document_lists() {
     let forced = browser();
     assert_eq!(api.login(&forced, "2021010103", "11227895").await["must_change_password"], true);
     for (m, p) in ops.iter().filter(|(m, p)| api.doc.authenticated(m, p)) {
-        let lists_403 = api.doc.outcomes(m, p).contains(&(403, "PASSWORD_CHANGE_REQUIRED".into()));
+        let lists_403 = api.doc.outcomes(m, p).contains(&(403, api.doc.coded(m, p, "PASSWORD_CHANGE_REQUIRED").into()));
         let (status, ..) = api.call(&forced, m, &path(m, p), body(m, p).map(|b| b.to_string())).await;
         assert_eq!(status == 403, lists_403, "{m} {p} during a forced change");
     }
@@ -992,9 +1018,15 @@ async fn every_route_answers_only_what_the_document_lists() {
         started.push(v);
     }
     let o = api.expect(&c, "GET", &get, None, (200, "")).await;
-    let attempts = |o: &Value| o["attempts"].as_array().unwrap().iter().map(|a| (a["out_trade_no"].as_str().unwrap().to_owned(), a["state"].as_str().unwrap().to_owned())).collect::<Vec<_>>();
+    // Listed as documented (oldest first, by `created_at`, then out-trade-no); compared here by
+    // out-trade-no (the attempts above may or may not fall in one second).
+    let attempts = |o: &Value| {
+        let list = o["attempts"].as_array().unwrap();
+        let order: Vec<(&str, &str)> = list.iter().map(|a| (a["created_at"].as_str().unwrap(), a["out_trade_no"].as_str().unwrap())).collect();
+        assert!(order.is_sorted(), "attempts oldest first, then by out-trade-no: {order:?}");
+        list.iter().map(|a| (a["out_trade_no"].as_str().unwrap().to_owned(), a["state"].as_str().unwrap().to_owned())).collect::<BTreeMap<_, _>>().into_iter().collect::<Vec<_>>()
+    };
     let otns: Vec<String> = started.iter().map(|v| v["out_trade_no"].as_str().unwrap().to_owned()).collect();
-    // In out-trade-no order, as documented (by channel, then sequence).
     let states = |s: [&str; 4]| otns.iter().cloned().zip(s.map(str::to_owned)).collect::<BTreeMap<_, _>>().into_iter().collect::<Vec<_>>();
     assert_eq!(attempts(&o), states(["closed", "closed", "closed", "created"]));
     assert!(o["attempts"][3]["paid_at"].is_null());
@@ -1006,6 +1038,8 @@ async fn every_route_answers_only_what_the_document_lists() {
     let o = api.until_paid(&c, &fresh).await;
     assert_eq!(attempts(&o), states(["closed", "closed", "closed", "paid"]));
     assert_eq!((o["attempts"][3]["state_label"].as_str(), o["attempts"][3]["paid_at"].is_string()), (Some("成功"), true));
+    // The acknowledgement follows the commit (by the receipt SMS's one send): wait for it.
+    eventually(|| api.t.sandboxes.wechat.notifications_acked(wx) > 0).await;
     assert_eq!(api.t.sandboxes.wechat.notifications_acked(wx), 1, "the sandbox's notification was acknowledged");
     // Paid: 「我已支付」 says so; neither a new attempt nor cancelling.
     assert_eq!(attempts(&api.expect(&c, "POST", &check, None, (200, "")).await), states(["closed", "closed", "closed", "paid"]));
@@ -1018,6 +1052,21 @@ async fn every_route_answers_only_what_the_document_lists() {
     let v = api.expect_sent(&gateway, "POST", "/api/notify/wechat", None, (400, "")).await;
     assert_eq!(v["code"], "FAIL");
     assert_eq!(attempts(&api.expect(&c, "GET", &get, None, (200, "")).await), states(["closed", "closed", "closed", "paid"]));
+
+    // 电子票据 of the paid order: 票据查询, the printable page (its payer's only), and the link
+    // its SMS carries (to 张三's phone; the newest such SMS from this platform), which works
+    // without a session; a link never issued shows no receipt.
+    let receipts = api.expect(&c, "GET", "/api/receipts", None, (200, "")).await;
+    assert_eq!(receipts["receipts"][0]["order_no"], fresh.as_str());
+    api.expect(&c, "GET", &format!("/receipts/{fresh}"), None, (200, "")).await;
+    api.expect(&forced, "GET", &format!("/receipts/{fresh}"), None, (404, "")).await;
+    api.expect(&forced, "GET", "/api/receipts", None, (200, "")).await;
+    let ours = format!("{}/r/", api.t.base);
+    let sms = api.t.sms_sent_to("+8618712346579").await;
+    let link = sms.iter().rev().find(|m| m.contains(fresh.as_str()) && m.contains(&ours)).expect("the receipt SMS");
+    let link = &link[link.find(&ours).unwrap() + api.t.base.len()..];
+    api.expect(&Client::new(), "GET", link, None, (200, "")).await;
+    api.expect(&Client::new(), "GET", &format!("/r/{}", shared::domain::LinkToken::generate().expose()), None, (404, "")).await;
 
     // Alipay's callback (a new order for 考试费, paid on the PC QR code while the sandbox's
     // notifications are lost): forged, tampered and foreign notifications get `fail` and change
@@ -1189,8 +1238,8 @@ async fn a_store_outage_gets_documented_answers() {
         }
         let (status, code, v) = api.send(&c, &m, &api.doc.fill(&m, &p, &[]), body).await;
         // Every route, reset tickets included, reports the outage as such; the callbacks in
-        // their gateway's format, so that it sends the notification again.
-        let want = if api.doc.caller(&m, &p).is_some() { (500, "") } else { (500, "INTERNAL") };
+        // their gateway's format, so that it sends the notification again; the pages as a page.
+        let want = (500, api.doc.coded(&m, &p, "INTERNAL"));
         assert_eq!((status, code.as_str()), want, "{m} {p} with the store down: {v}");
     }
 }

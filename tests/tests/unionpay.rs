@@ -99,6 +99,7 @@ async fn a_pc_payment_is_paid_by_the_verified_notification_and_the_browser_comes
     let page = press_pay(&cashier).await;
     let o = wait_paid(&t, &c, &no).await;
     assert_eq!((o["attempts"][0]["state"].as_str(), o["attempts"][0]["channel_label"].as_str()), (Some("paid"), Some("银联在线支付")));
+    eventually(|| t.sandboxes.unionpay.notifications_acked(&otn) > 0).await;
     assert_eq!(t.sandboxes.unionpay.notifications_acked(&otn), 1);
     let fees: Value = t.get(&c, "/api/fees").await.json().await.unwrap();
     let item = fees["years"].as_array().unwrap().iter().flat_map(|y| y["items"].as_array().unwrap()).find(|i| i["item_id"] == "TUITION").unwrap();

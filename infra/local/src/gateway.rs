@@ -31,6 +31,7 @@ pub fn handlers() -> HashMap<&'static str, Handler> {
     m.insert("notify-wechat", |app, req| Box::pin(async move { notify_wechat::handle(&app, req).await }));
     m.insert("notify-unionpay", |app, req| Box::pin(async move { notify_unionpay::handle(&app, req).await }));
     m.insert("records", |app, req| Box::pin(async move { records::handle(&app, req).await }));
+    m.insert("receipts", |app, req| Box::pin(async move { receipts::handle(&app, req).await }));
     m
 }
 
@@ -63,7 +64,13 @@ pub fn api_router(app: Arc<App>, template: &Template) -> Router {
                     };
                     let params: Map<String, Value> = params.iter().map(|(k, v)| (k.to_owned(), Value::String(v.to_owned()))).collect();
                     match to_lambda(req, &format!("{method} {path}"), params, peer).await {
-                        Ok(lreq) => from_lambda(handler(app, lreq).await),
+                        // As on Lambda, an invocation runs to its end even if the caller
+                        // hangs up (a gateway timing out on a notification must not cut a
+                        // payment's receipt SMS in half): the handler runs in its own task.
+                        Ok(lreq) => match tokio::spawn(handler(app, lreq)).await {
+                            Ok(resp) => from_lambda(resp),
+                            Err(_) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "function failed").into_response(),
+                        },
                         Err(resp) => resp,
                     }
                 }

@@ -31,7 +31,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Real retry schedules unless told otherwise (SANDBOX_RETRY_SCALE=0.01 makes 4 min 2.4 s).
     let retry_scale: f64 = std::env::var("SANDBOX_RETRY_SCALE").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0);
     let sandboxes = local::payments::start(&site_base, retry_scale, clock.clone()).await;
-    let app = Arc::new(local::build_app(&cfg, &table, secret.as_bytes(), clock.clone(), sandboxes.payments.clone()));
+    let mut app = local::build_app(&cfg, &table, secret.as_bytes(), clock.clone(), sandboxes.payments.clone());
+    // The receipt SMS links back to this platform.
+    app.settings.public_base_url = site_base.clone();
+    let app = Arc::new(app);
     let exists = app.store.client().describe_table().table_name(&table).send().await.is_ok();
     if !exists {
         template.create_table(app.store.client(), &table).await?;

@@ -21,6 +21,7 @@ pub const DEMO_LOGINS: &[DemoLogin] = &[
     DemoLogin { username: "2021010104", password: "04120030", who: "孙七 — 两个学年的学费（银联演示）" },
     DemoLogin { username: "U0001", password: "赵六", who: "赵六 — 其他用户（也可用身份证号 620502198501010023 登录）" },
     DemoLogin { username: "2021010105", password: "05054523", who: "周八 — 去年学费已线下缴清，欠本学年学费和教材费" },
+    DemoLogin { username: "2021010106", password: "05201232", who: "吴九 — 欠本学年学费和考试费（电子票据演示）" },
 ];
 
 struct DemoStudent {
@@ -39,6 +40,7 @@ const STUDENTS: &[DemoStudent] = &[
     DemoStudent { no: "2021010104", name: "孙七", id: "620102199704120030", class: "2023级法学(专升本)函授", kind: AccountKind::Student, phone: Some("15193112345") },
     DemoStudent { no: "U0001", name: "赵六", id: "620502198501010023", class: "2025级培训班", kind: AccountKind::Other, phone: Some("13609311234") },
     DemoStudent { no: "2021010105", name: "周八", id: "620103200005054523", class: "2023级会计学(高起专)业余", kind: AccountKind::Student, phone: Some("13512345678") },
+    DemoStudent { no: "2021010106", name: "吴九", id: "620102199905201232", class: "2021级会计学(专升本)函授", kind: AccountKind::Student, phone: Some("13919312345") },
 ];
 
 /// The academic year running on `today`: it starts on 1 September.
@@ -101,6 +103,10 @@ fn fees_for(no: &str, today: NaiveDate) -> Vec<FeeItem> {
             fee(cur - 1, "TUITION", "学费", Tuition, 260_000, 0, open(cur - 1), Charging),
             fee(cur, "TUITION", "学费", Tuition, 260_000, 0, open(cur), Charging),
             fee(cur, "BOOKS", "教材费", Other, 35_000, 0, open(cur), Charging),
+        ],
+        "2021010106" => vec![
+            fee(cur, "TUITION", "学费", Tuition, 300_000, 0, open(cur), Charging),
+            fee(cur, "EXAM", "考试费", Other, 12_050, 0, open(cur), Charging),
         ],
         _ => vec![],
     }

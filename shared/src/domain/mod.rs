@@ -1,6 +1,7 @@
 //! Domain types. Each parses its input once; holding one means the value is valid.
 
 pub mod academic_year;
+pub mod capital;
 pub mod contact;
 pub mod fee;
 pub mod ids;
@@ -9,6 +10,7 @@ pub mod order;
 pub mod order_no;
 pub mod password;
 pub mod records;
+pub mod receipt;
 pub mod student;
 
 pub use academic_year::{AcademicYear, AcademicYearError};
@@ -24,4 +26,5 @@ pub use password::{NewPassword, PasswordRuleError};
 pub use records::{
     Announcement, Enrolment, OfflineMethod, OfflineOutcome, OfflinePayment, PaidRecordId, PaymentRef, StudyLevel, StudyMode, TransactionStatus,
 };
+pub use receipt::{LinkToken, Receipt, ReceiptIssue, ReceiptNo};
 pub use student::{AccountKind, Contact, NameError, PersonName, Student};

@@ -7,7 +7,8 @@ use crate::error::AppError;
 use crate::gateway::{CallError, Closing, Device, PaymentAction, PaymentGateway, StartRequest, TradeRef, TradeState};
 use crate::service::Authed;
 use crate::service::orders::{OrderStores, OrderView};
-use crate::store::{PaymentStore, StoreError, SweepStore};
+use crate::service::payments::PaymentStores;
+use crate::store::{StoreError, SweepStore};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use std::sync::Arc;
@@ -69,7 +70,7 @@ fn unreachable(e: CallError) -> AppError {
     AppError::GatewayUnavailable
 }
 
-impl<S: OrderStores + PaymentStore> App<S> {
+impl<S: OrderStores + PaymentStores> App<S> {
     fn gateway(&self, channel: Channel) -> Result<&Arc<dyn PaymentGateway>, AppError> {
         self.payments.gateways.get(channel).ok_or(AppError::ChannelUnavailable)
     }
@@ -257,6 +258,9 @@ pub struct SweepReport {
     /// Work items found due (attempts to ask about + expired open orders), at most
     /// `SWEEP_BATCH` of each: the sweeper's backlog.
     pub due: usize,
+    /// The SMS outbox: messages sent, refused and due again later, given up.
+    #[serde(flatten)]
+    pub outbox: crate::service::outbox::OutboxReport,
 }
 
 /// Attempts younger than this are left to their notification.
@@ -264,7 +268,7 @@ pub const SWEEP_QUERY_AFTER_MINUTES: i64 = 2;
 /// At most this many orders and attempts per sweep (the next sweep takes the rest).
 pub const SWEEP_BATCH: i32 = 100;
 
-impl<S: OrderStores + PaymentStore + SweepStore> App<S> {
+impl<S: OrderStores + PaymentStores + SweepStore> App<S> {
     /// The active query, run every minute: asks the gateways about attempts still unsettled a
     /// few minutes after they started (a success found late still counts), and closes expired
     /// orders — each attempt closed at its gateway and proven unpaid first.
@@ -297,6 +301,8 @@ impl<S: OrderStores + PaymentStore + SweepStore> App<S> {
                 }
             }
         }
+        // Last: SMS queued by the payments just found are sent in the same run.
+        report.outbox = self.sweep_outbox().await?;
         if report == SweepReport::default() {
             tracing::debug!("sweep: nothing to do");
         } else {

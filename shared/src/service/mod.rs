@@ -6,9 +6,11 @@ pub mod checkout;
 pub mod fees;
 pub mod notify;
 pub mod orders;
+pub mod outbox;
 pub mod payments;
 pub mod profile;
 pub mod records;
+pub mod receipts;
 pub mod session;
 
 pub use session::Authed;

@@ -4,8 +4,8 @@
 use crate::app::App;
 use crate::domain::{Channel, ConfirmedPayment, OutTradeNo, PaymentOutcome};
 use crate::gateway::{unionpay, wechat};
-use crate::service::payments::PaymentRejected;
-use crate::store::{PaymentStore, StoreError};
+use crate::service::payments::{PaymentRejected, PaymentStores};
+use crate::store::StoreError;
 
 /// Why a notification was not acknowledged. Nothing was changed; the gateway will resend.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +41,7 @@ fn log_rejection(channel: Channel, e: &NotifyRejected) {
     crate::metrics::count(crate::metrics::NOTIFY_REJECTED, 1, &[("Channel", channel.as_str())]);
 }
 
-impl<S: PaymentStore> App<S> {
+impl<S: PaymentStores> App<S> {
     async fn attempt_of(&self, out_trade_no: &str) -> Result<crate::domain::Attempt, NotifyRejected> {
         let no = OutTradeNo::parse(out_trade_no).map_err(|_| NotifyRejected::UnknownAttempt)?;
         self.store.get_attempt(&no).await?.ok_or(NotifyRejected::UnknownAttempt)

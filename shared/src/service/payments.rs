@@ -1,8 +1,13 @@
 //! Recording payments that a gateway vouched for (a verified notification or our own query).
 
 use crate::app::App;
-use crate::domain::{ConfirmedPayment, Fen, PaymentOutcome};
-use crate::store::{PaymentStore, StoreError};
+use crate::domain::{ConfirmedPayment, Fen, PaymentOutcome, ReceiptNo};
+use crate::store::{OutboxStore, PaymentStore, StoreError, StudentStore};
+
+/// Everything recording a payment needs from the store: the transition itself, the payer (for
+/// the receipt) and the outbox (for the receipt SMS).
+pub trait PaymentStores: PaymentStore + StudentStore + OutboxStore {}
+impl<T: PaymentStore + StudentStore + OutboxStore> PaymentStores for T {}
 
 /// Why a gateway's word was not acted on. Nothing was changed; the caller does not ack, logs
 /// the reason and counts it.
@@ -18,9 +23,11 @@ pub enum PaymentRejected {
     Store(#[from] StoreError),
 }
 
-impl<S: PaymentStore> App<S> {
+impl<S: PaymentStores> App<S> {
     /// Compares the confirmed payment with our attempt, then applies the payment transition
-    /// (idempotent: a repeat is `AlreadyRecorded`).
+    /// (idempotent: a repeat is `AlreadyRecorded`). The payment that pays the order also issues
+    /// its e-receipt and queues the receipt SMS in the same transaction; once it has committed,
+    /// the SMS is tried here once (the sweeper retries it if the provider refuses).
     pub async fn record_confirmed_payment(&self, p: &ConfirmedPayment) -> Result<PaymentOutcome, PaymentRejected> {
         let attempt = self.store.get_attempt(&p.out_trade_no).await?.ok_or(PaymentRejected::UnknownAttempt)?;
         if attempt.channel != p.channel {
@@ -29,11 +36,23 @@ impl<S: PaymentStore> App<S> {
         if attempt.amount != p.amount {
             return Err(PaymentRejected::AmountMismatch { expected: attempt.amount, got: p.amount });
         }
-        let outcome = match self.store.record_payment(p).await {
+        if !attempt.state.awaits_payment() {
+            return Ok(PaymentOutcome::AlreadyRecorded);
+        }
+        let issue = self.prepare_receipt(&attempt, p).await?;
+        let outcome = match self.store.record_payment(p, &issue).await {
             Err(StoreError::NotFound) => return Err(PaymentRejected::UnknownAttempt),
             other => other?,
         };
         tracing::info!(out_trade_no = %p.out_trade_no, channel = p.channel.as_str(), amount = %p.amount, ?outcome, "payment recorded");
+        if outcome == PaymentOutcome::OrderPaid {
+            let receipt = ReceiptNo::for_order(&attempt.order_no);
+            // The payment stands whatever happens to the SMS: a failure here is the sweeper's.
+            match self.deliver_sms(receipt.as_str()).await {
+                Ok(delivery) => tracing::info!(receipt_no = %receipt, ?delivery, "receipt SMS tried after payment"),
+                Err(e) => tracing::warn!(receipt_no = %receipt, error = %e, "receipt SMS left to the sweeper"),
+            }
+        }
         Ok(outcome)
     }
 }

@@ -17,6 +17,8 @@ type Item = HashMap<String, AttributeValue>;
 
 /// 交易查询, offline payments, announcements, enrolment.
 mod records;
+mod outbox;
+mod receipts;
 
 /// Names of the table's key attributes and index, shared with the template's definition.
 pub const PK: &str = "pk";
@@ -694,25 +696,30 @@ fn order_item(o: &Order) -> Item {
         item.insert(GSI2_PK.into(), s(SWEEP_ORDERS));
         item.insert(GSI2_SK.into(), s(sweep_sk(o.expires_at, &o.order_no.to_string())));
     }
-    let lines = o
-        .lines
-        .iter()
-        .map(|l| {
-            AttributeValue::M(HashMap::from([
-                ("academic_year".to_owned(), s(l.academic_year.to_string())),
-                ("item_id".to_owned(), s(l.item_id.as_str())),
-                ("name".to_owned(), s(&l.name)),
-                ("fee_type".to_owned(), s(l.fee_type.as_str())),
-                ("amount_fen".to_owned(), n(l.amount.get())),
-            ]))
-        })
-        .collect();
-    item.insert("lines".into(), AttributeValue::L(lines));
+    item.insert("lines".into(), lines_attr(&o.lines));
     item
 }
 
-fn parse_order(item: &Item) -> Result<Order, StoreError> {
-    let lines = match item.get("lines") {
+/// An order's lines as stored (on the order, and copied onto its receipt).
+fn lines_attr(lines: &[OrderLine]) -> AttributeValue {
+    AttributeValue::L(
+        lines
+            .iter()
+            .map(|l| {
+                AttributeValue::M(HashMap::from([
+                    ("academic_year".to_owned(), s(l.academic_year.to_string())),
+                    ("item_id".to_owned(), s(l.item_id.as_str())),
+                    ("name".to_owned(), s(&l.name)),
+                    ("fee_type".to_owned(), s(l.fee_type.as_str())),
+                    ("amount_fen".to_owned(), n(l.amount.get())),
+                ]))
+            })
+            .collect(),
+    )
+}
+
+fn parse_lines(item: &Item) -> Result<Vec<OrderLine>, StoreError> {
+    match item.get("lines") {
         Some(AttributeValue::L(v)) => v
             .iter()
             .map(|l| {
@@ -725,9 +732,13 @@ fn parse_order(item: &Item) -> Result<Order, StoreError> {
                     amount: Fen::new(get_i64(m, "amount_fen")?),
                 })
             })
-            .collect::<Result<Vec<_>, _>>()?,
-        _ => return Err(StoreError::Corrupt("order without lines".into())),
-    };
+            .collect(),
+        _ => Err(StoreError::Corrupt("no lines".into())),
+    }
+}
+
+fn parse_order(item: &Item) -> Result<Order, StoreError> {
+    let lines = parse_lines(item)?;
     Ok(Order {
         order_no: OrderNo::parse(get_s(item, "order_no")?).map_err(corrupt("order_no"))?,
         student_no: StudentNo::parse(get_s(item, "student_no")?).map_err(corrupt("student_no"))?,
@@ -987,7 +998,7 @@ impl PaymentStore for DynamoStore {
         Ok(())
     }
 
-    async fn record_payment(&self, p: &ConfirmedPayment) -> Result<PaymentOutcome, StoreError> {
+    async fn record_payment(&self, p: &ConfirmedPayment, issue: &crate::domain::ReceiptIssue) -> Result<PaymentOutcome, StoreError> {
         // Each round reads the current states and writes conditionally on them; a lost race
         // (a concurrent copy of the same notification) re-reads and finds it recorded.
         for _ in 0..5 {
@@ -1028,6 +1039,10 @@ impl PaymentStore for DynamoStore {
                     tx = tx.transact_items(unlock);
                 }
                 tx = tx.transact_items(self.bank_record(&attempt, p, AttemptState::Paid)?);
+                // The e-receipt exists iff the order is paid: issued here, never elsewhere.
+                for put in self.receipt_writes(&order, p, issue)? {
+                    tx = tx.transact_items(put);
+                }
                 PaymentOutcome::OrderPaid
             } else {
                 tx = tx.transact_items(self.pay_attempt(&attempt, p, AttemptState::DuplicatePaid)?);

@@ -4,6 +4,8 @@
 
 pub mod dynamo;
 pub mod records;
+pub mod outbox;
+pub mod receipts;
 
 use crate::domain::{Contact, FeeItem, OrderType, Serial, Student, StudentNo, UnitId, IdCardNo};
 use async_trait::async_trait;
@@ -11,6 +13,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 pub use dynamo::DynamoStore;
 pub use records::{AnnouncementStore, EnrolmentStore, HistoryStore, OfflinePaymentStore, OrderRecord, PaymentHistory};
+pub use outbox::{OutboxSms, OutboxStore, SmsState};
+pub use receipts::{ReceiptLink, ReceiptStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -170,10 +174,16 @@ pub trait PaymentStore: Send + Sync {
     async fn store_notification(&self, channel: crate::domain::Channel, out_trade_no: &str, received_at: DateTime<Utc>, raw: &str) -> Result<(), StoreError>;
     /// The payment transition in one transaction. With the order open: attempt → Paid, order
     /// → Paid, each fee item credited with its line, the item locks released, one bank
-    /// transaction written. With the order already paid: attempt → DuplicatePaid plus its bank
-    /// transaction. Every write is conditional on the prior state read here; a lost race
-    /// re-reads and decides again, so a repeat is `AlreadyRecorded`.
-    async fn record_payment(&self, payment: &crate::domain::ConfirmedPayment) -> Result<crate::domain::PaymentOutcome, StoreError>;
+    /// transaction written, and the e-receipt issued (`issue`): the receipt, its public link and
+    /// its SMS in the outbox, each `attribute_not_exists`. With the order already paid: attempt
+    /// → DuplicatePaid plus its bank transaction, and no receipt. Every write is conditional on
+    /// the prior state read here; a lost race re-reads and decides again, so a repeat is
+    /// `AlreadyRecorded`.
+    async fn record_payment(
+        &self,
+        payment: &crate::domain::ConfirmedPayment,
+        issue: &crate::domain::ReceiptIssue,
+    ) -> Result<crate::domain::PaymentOutcome, StoreError>;
 }
 
 /// The sweeper's work list (a sparse index, eventually consistent: every item it returns is

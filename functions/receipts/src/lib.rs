@@ -1,0 +1,161 @@
+//! `receipts` function: 电子票据.
+//! - `GET /receipts/{order_no}`: the printable receipt page of one of the student's paid orders
+//!   (session needed; anyone else's order, or an unpaid one, is a 404 page);
+//! - `GET /r/{token}`: the same page through the public link the receipt SMS carries, while the
+//!   link is valid; a forged, altered or expired link gets a page saying so, with no data;
+//! - `GET /api/receipts`: the student's receipts as JSON (票据查询).
+//!
+//! The pages are HTML rendered with askama (`templates/`), self-contained (inline styles, a
+//! print stylesheet) and never cached.
+
+use askama::Template;
+use lambda_http::{Body, Request, RequestExt, Response, http::StatusCode};
+use serde::Serialize;
+use shared::service::receipts::{LinkRefused, ReceiptView};
+use shared::{App, AppError, http};
+
+#[derive(Template)]
+#[template(path = "receipt.html")]
+struct ReceiptPage<'a> {
+    r: &'a ReceiptView,
+    /// Reached through the public link (no site navigation: the reader may not be logged in).
+    public: bool,
+}
+
+#[derive(Template)]
+#[template(path = "notice.html")]
+struct NoticePage<'a> {
+    title: &'a str,
+    message: &'a str,
+    link: Option<Link<'a>>,
+}
+
+/// Where the reader of a notice can go next.
+struct Link<'a> {
+    href: &'a str,
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+struct ReceiptList {
+    receipts: Vec<ReceiptView>,
+}
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let started = std::time::Instant::now();
+    let path = req.uri().path();
+    let method = req.method().as_str();
+    // The request log names the route, never a link's token.
+    let (logged, resp) = match (method, path) {
+        ("GET", "/api/receipts") => (path, list(app, &req).await.unwrap_or_else(|e| http::error_response(&e))),
+        ("GET", p) if p.starts_with("/receipts/") => ("/receipts/{order_no}", own_page(app, &req).await),
+        ("GET", p) if p.starts_with("/r/") => ("/r/{token}", link_page(app, &req).await),
+        _ => (path, http::not_found()),
+    };
+    http::finish(method, logged, started, Ok(resp))
+}
+
+fn param<'a>(req: &'a Request, name: &str) -> &'a str {
+    req.path_parameters_ref().and_then(|p| p.first(name)).unwrap_or_default()
+}
+
+/// 票据查询: `{"receipts": [...]}`, newest first.
+async fn list(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
+    let who = app.authenticate(req).await?;
+    who.require_ready()?;
+    let receipts = app.my_receipts(&who).await?;
+    Ok(who.respond(http::json(StatusCode::OK, &ReceiptList { receipts })))
+}
+
+async fn own_page(app: &App, req: &Request) -> Response<Body> {
+    let shown = async {
+        let who = app.authenticate(req).await?;
+        who.require_ready()?;
+        let r = app.my_receipt(&who, param(req, "order_no")).await?;
+        Ok::<_, AppError>(who.respond(receipt_page(&r, false)))
+    };
+    shown.await.unwrap_or_else(|e| error_page(&e))
+}
+
+async fn link_page(app: &App, req: &Request) -> Response<Body> {
+    match app.receipt_by_link(param(req, "token")).await {
+        Ok(r) => receipt_page(&r, true),
+        Err(LinkRefused::Unknown) => notice(
+            StatusCode::NOT_FOUND,
+            "链接无效",
+            "该电子票据链接不正确或已被改动，无法显示票据。请核对短信中的链接是否完整；也可登录校园统一支付平台，在【已缴费信息】→【票据查询】中查看。",
+            Some(("/index.html", "登录校园统一支付平台")),
+        ),
+        Err(LinkRefused::Expired) => notice(
+            StatusCode::GONE,
+            "链接已过期",
+            "该电子票据链接已超过有效期，不再显示票据。请登录校园统一支付平台，在【已缴费信息】→【票据查询】中查看和打印电子票据。",
+            Some(("/index.html", "登录校园统一支付平台")),
+        ),
+        Err(LinkRefused::App(e)) => error_page(&e),
+    }
+}
+
+fn receipt_page(r: &ReceiptView, public: bool) -> Response<Body> {
+    match (ReceiptPage { r, public }).render() {
+        Ok(html) => page(StatusCode::OK, html),
+        Err(e) => {
+            tracing::error!(error = %e, "receipt page did not render");
+            error_page(&AppError::Store(shared::store::StoreError::Corrupt("render".into())))
+        }
+    }
+}
+
+/// The HTML answer for an error of the receipt page: what happened, what to do, no data.
+fn error_page(e: &AppError) -> Response<Body> {
+    match e {
+        AppError::Unauthenticated => notice(
+            StatusCode::UNAUTHORIZED,
+            "请先登录",
+            "登录已过期或未登录。请登录后在【已缴费信息】→【票据查询】中查看电子票据。",
+            Some(("/index.html", "前往登录")),
+        ),
+        AppError::PasswordChangeRequired => notice(
+            StatusCode::FORBIDDEN,
+            "请先修改初始密码",
+            "首次登录请先修改初始密码，然后再查看电子票据。",
+            Some(("/password.html?forced=1", "修改密码")),
+        ),
+        AppError::NotFound => notice(
+            StatusCode::NOT_FOUND,
+            "未找到电子票据",
+            "未找到该缴费单的电子票据：缴费单号不正确，或该缴费单尚未支付成功。电子票据在缴费成功后自动开具。",
+            Some(("/paid.html", "返回已缴费信息")),
+        ),
+        other => {
+            tracing::error!(code = other.code(), error = %other, "receipt page failed");
+            notice(StatusCode::INTERNAL_SERVER_ERROR, "系统繁忙", "系统繁忙，暂时无法显示电子票据，请稍后再试。", None)
+        }
+    }
+}
+
+fn notice(status: StatusCode, title: &str, message: &str, link: Option<(&str, &str)>) -> Response<Body> {
+    let link = link.map(|(href, text)| Link { href, text });
+    let html = (NoticePage { title, message, link })
+        .render()
+        .unwrap_or_else(|_| format!("<!doctype html><meta charset=\"utf-8\"><title>{status}</title><p>{status}</p>"));
+    page(status, html)
+}
+
+/// An HTML page: never cached (personal data), never indexed, no referrer leaving it (the
+/// public link's token is in its address), nothing loaded from elsewhere.
+fn page(status: StatusCode, html: String) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/html; charset=utf-8")
+        .header("cache-control", "no-store")
+        .header("referrer-policy", "no-referrer")
+        .header("x-robots-tag", "noindex, nofollow")
+        .header("x-content-type-options", "nosniff")
+        .header(
+            "content-security-policy",
+            "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        )
+        .body(Body::Text(html))
+        .expect("valid response")
+}
