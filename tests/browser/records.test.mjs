@@ -189,6 +189,16 @@ test('周八: announcements, the popup before 学费缴费, a sandbox payment in
     await page.reload();
     await visible(rowsOf(page).nth(1));
     assert.equal(await byId(page, 'fee-type').inputValue(), '学费');
+    // 票据查询 opens the e-receipt of the order paid here.
+    await rowsOf(page).first().getByRole('link', { name: '票据查询' }).click();
+    await page.waitForURL(new RegExp(`/receipts/${orderNo}$`));
+    await visible(byId(page, 'receipt'));
+    assert.equal(await byId(page, 'receipt-order-no').innerText(), orderNo);
+    assert.equal(await byId(page, 'receipt-payer').innerText(), '周八');
+    assert.equal(await byId(page, 'receipt-payee').innerText(), '甘肃省财政厅');
+    assert.equal(await byId(page, 'receipt-capitals').innerText(), '人民币贰仟玖佰伍拾元整');
+    assert.equal(await byId(page, 'receipt-items').locator('[data-testid=receipt-item]').count(), 2);
+    await shot(page, 'records-receipt');
     assert.deepEqual(errors, [], 'no uncaught page errors');
   } finally {
     await close();
