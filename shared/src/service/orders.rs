@@ -20,13 +20,20 @@ pub const PAYEE: &str = "甘肃省财政厅";
 /// At most this many items in one order.
 pub const MAX_ITEMS: usize = 30;
 
-#[derive(Debug, Serialize)]
+/// One line of an order, a paid record or a receipt, as pages show it.
+#[derive(Debug, Clone, Serialize)]
 pub struct OrderLineView {
     pub academic_year: AcademicYear,
     pub item_id: String,
     pub name: String,
     pub fee_type: &'static str,
     pub amount: Fen,
+}
+
+impl From<&OrderLine> for OrderLineView {
+    fn from(l: &OrderLine) -> Self {
+        Self { academic_year: l.academic_year, item_id: l.item_id.as_str().to_owned(), name: l.name.clone(), fee_type: l.fee_type.as_str(), amount: l.amount }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -47,17 +54,7 @@ impl OrderView {
         Self {
             order_no: o.order_no.to_string(),
             state: o.state,
-            lines: o
-                .lines
-                .iter()
-                .map(|l| OrderLineView {
-                    academic_year: l.academic_year,
-                    item_id: l.item_id.as_str().to_owned(),
-                    name: l.name.clone(),
-                    fee_type: l.fee_type.as_str(),
-                    amount: l.amount,
-                })
-                .collect(),
+            lines: o.lines.iter().map(OrderLineView::from).collect(),
             total: o.total,
             receipt_phone_masked: o.receipt_phone.masked(),
             payee: PAYEE,

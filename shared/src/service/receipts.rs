@@ -10,22 +10,13 @@
 
 use crate::app::App;
 use crate::clock::beijing;
-use crate::domain::{AcademicYear, Attempt, Channel, ConfirmedPayment, Fen, LinkToken, OrderNo, Receipt, ReceiptIssue, receipt};
+use crate::domain::{Attempt, Channel, ConfirmedPayment, Fen, LinkToken, OrderNo, Receipt, ReceiptIssue, receipt};
 use crate::error::AppError;
 use crate::service::Authed;
-use crate::service::orders::PAYEE;
+use crate::service::orders::{OrderLineView, PAYEE};
 use crate::store::{ReceiptStore, StoreError, StudentStore};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ReceiptLineView {
-    pub academic_year: AcademicYear,
-    pub item_id: String,
-    pub name: String,
-    pub fee_type: &'static str,
-    pub amount: Fen,
-}
 
 /// An e-receipt as 票据查询 and the receipt page show it.
 #[derive(Debug, Clone, Serialize)]
@@ -35,7 +26,7 @@ pub struct ReceiptView {
     pub order_no: String,
     pub student_no: String,
     pub payer_name: String,
-    pub lines: Vec<ReceiptLineView>,
+    pub lines: Vec<OrderLineView>,
     pub total: Fen,
     /// 壹仟贰佰叁拾肆元伍角整
     pub total_capitals: String,
@@ -58,17 +49,7 @@ impl From<&Receipt> for ReceiptView {
             order_no: r.order_no.to_string(),
             student_no: r.student_no.as_str().to_owned(),
             payer_name: r.payer_name.as_str().to_owned(),
-            lines: r
-                .lines
-                .iter()
-                .map(|l| ReceiptLineView {
-                    academic_year: l.academic_year,
-                    item_id: l.item_id.as_str().to_owned(),
-                    name: l.name.clone(),
-                    fee_type: l.fee_type.as_str(),
-                    amount: l.amount,
-                })
-                .collect(),
+            lines: r.lines.iter().map(OrderLineView::from).collect(),
             total: r.total,
             total_capitals: r.total_capitals(),
             payee: r.payee.clone(),

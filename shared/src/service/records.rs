@@ -132,16 +132,7 @@ pub struct PaidDetailView {
 }
 
 fn line_views(lines: &[OrderLine]) -> Vec<OrderLineView> {
-    lines
-        .iter()
-        .map(|l| OrderLineView {
-            academic_year: l.academic_year,
-            item_id: l.item_id.as_str().to_owned(),
-            name: l.name.clone(),
-            fee_type: l.fee_type.as_str(),
-            amount: l.amount,
-        })
-        .collect()
+    lines.iter().map(OrderLineView::from).collect()
 }
 
 fn fee_types(lines: &[OrderLine]) -> Vec<&'static str> {

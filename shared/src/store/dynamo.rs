@@ -63,6 +63,46 @@ impl DynamoStore {
             .map_err(map_err)?;
         Ok(out.item)
     }
+
+    /// Every item of partition `pk` whose sort key starts with `prefix`, all pages.
+    async fn query_prefix(&self, pk: String, prefix: &str, consistent: bool) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk.as_str()))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(consistent)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(map_err)?;
+            items.extend(out.items().iter().cloned());
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(items)
+    }
+
+    /// Puts `item`, which must not exist yet (`attribute_not_exists`).
+    async fn create_item(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -340,29 +380,7 @@ fn parse_fee(item: &Item) -> Result<FeeItem, StoreError> {
 #[async_trait]
 impl FeeStore for DynamoStore {
     async fn list_fee_items(&self, no: &StudentNo) -> Result<Vec<FeeItem>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :fee)")
-                .expression_attribute_values(":pk", s(student_pk(no)))
-                .expression_attribute_values(":fee", s("FEE#"))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(map_err)?;
-            for it in out.items() {
-                items.push(parse_fee(it)?);
-            }
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
-        }
-        Ok(items)
+        self.query_prefix(student_pk(no), "FEE#", false).await?.iter().map(parse_fee).collect()
     }
 
     async fn create_fee_item(&self, no: &StudentNo, f: &FeeItem) -> Result<(), StoreError> {
@@ -377,15 +395,7 @@ impl FeeStore for DynamoStore {
         item.insert("window_end".into(), s(f.window_end.to_string()));
         item.insert("status".into(), s(f.status.as_str()));
         item.insert("version".into(), n(1));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.create_item(item).await
     }
 }
 

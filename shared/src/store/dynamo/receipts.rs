@@ -78,29 +78,7 @@ impl ReceiptStore for DynamoStore {
     }
 
     async fn list_receipts(&self, student: &StudentNo) -> Result<Vec<Receipt>, StoreError> {
-        let mut receipts = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :r)")
-                .expression_attribute_values(":pk", s(student_pk(student)))
-                .expression_attribute_values(":r", s("RECEIPT#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(map_err)?;
-            for it in out.items() {
-                receipts.push(parse_receipt(it)?);
-            }
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
-        }
+        let mut receipts = self.query_prefix(student_pk(student), "RECEIPT#", true).await?.iter().map(parse_receipt).collect::<Result<Vec<_>, _>>()?;
         receipts.sort_by(|a, b| (b.paid_at, &b.receipt_no.as_str()).cmp(&(a.paid_at, &a.receipt_no.as_str())));
         Ok(receipts)
     }

@@ -220,29 +220,11 @@ fn parse_announcement(item: &Item) -> Result<Announcement, String> {
 impl AnnouncementStore for DynamoStore {
     async fn list_announcements(&self) -> Result<Vec<Announcement>, StoreError> {
         let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :ann)")
-                .expression_attribute_values(":pk", s(ANNOUNCEMENTS))
-                .expression_attribute_values(":ann", s(ANNOUNCEMENT_PREFIX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(map_err)?;
-            for it in page.items() {
-                match parse_announcement(it) {
-                    Ok(a) => out.push(a),
-                    // One mistyped item must not hide the others; the operator finds it in the log.
-                    Err(reason) => tracing::warn!(sk = get_opt_s(it, SK).unwrap_or_default(), reason = %reason, "announcement item skipped"),
-                }
-            }
-            match page.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
+        for it in self.query_prefix(ANNOUNCEMENTS.to_owned(), ANNOUNCEMENT_PREFIX, false).await? {
+            match parse_announcement(&it) {
+                Ok(a) => out.push(a),
+                // One mistyped item must not hide the others; the operator finds it in the log.
+                Err(reason) => tracing::warn!(sk = get_opt_s(&it, SK).unwrap_or_default(), reason = %reason, "announcement item skipped"),
             }
         }
         Ok(out)
@@ -258,15 +240,7 @@ impl AnnouncementStore for DynamoStore {
             item.insert("expire_at".into(), s(e.with_timezone(&beijing).to_rfc3339()));
         }
         item.insert("important".into(), AttributeValue::Bool(a.important));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.create_item(item).await
     }
 }
 
@@ -294,14 +268,6 @@ impl EnrolmentStore for DynamoStore {
         item.insert("major".into(), s(&e.major));
         item.insert("study_mode".into(), s(e.study_mode.as_str()));
         item.insert("study_centre".into(), s(&e.study_centre));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.create_item(item).await
     }
 }
