@@ -1,6 +1,7 @@
 //! Domain types. Each parses its input once; holding one means the value is valid.
 
 pub mod academic_year;
+pub mod audit;
 pub mod capital;
 pub mod contact;
 pub mod fee;
@@ -13,6 +14,7 @@ pub mod records;
 pub mod receipt;
 pub mod student;
 
+pub use audit::{Actor, AuditAction, AuditEntry, AuditSubject, OperatorName, OperatorNameError};
 pub use academic_year::{AcademicYear, AcademicYearError};
 pub use contact::{Address, ContactError, Email, Phone, Postcode};
 pub use fee::{ChargeStatus, FeeItem, FeeType, ItemId, NotPayable};

@@ -19,6 +19,8 @@ type Item = HashMap<String, AttributeValue>;
 mod records;
 mod outbox;
 mod receipts;
+/// The audit log.
+mod audit;
 
 /// Names of the table's key attributes and index, shared with the template's definition.
 pub const PK: &str = "pk";
@@ -77,6 +79,32 @@ impl DynamoStore {
                 .expression_attribute_values(":pk", s(pk.as_str()))
                 .expression_attribute_values(":prefix", s(prefix))
                 .consistent_read(consistent)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(map_err)?;
+            items.extend(out.items().iter().cloned());
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(items)
+    }
+
+    /// Every item of an index partition (`pk_attr = pk`), all pages, in index order.
+    async fn query_index(&self, index: &str, pk_attr: &str, pk: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", pk_attr)
+                .expression_attribute_values(":pk", s(pk))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await

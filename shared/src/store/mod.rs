@@ -6,6 +6,7 @@ pub mod dynamo;
 pub mod records;
 pub mod outbox;
 pub mod receipts;
+pub mod audit;
 
 use crate::domain::{Contact, FeeItem, OrderType, Serial, Student, StudentNo, UnitId, IdCardNo};
 use async_trait::async_trait;
@@ -15,6 +16,7 @@ pub use dynamo::DynamoStore;
 pub use records::{AnnouncementStore, EnrolmentStore, HistoryStore, OfflinePaymentStore, OrderRecord, PaymentHistory};
 pub use outbox::{OutboxSms, OutboxStore, SmsState};
 pub use receipts::{ReceiptLink, ReceiptStore};
+pub use audit::AuditStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -96,30 +96,11 @@ fn parse_offline(item: &Item) -> Result<OfflinePayment, StoreError> {
 impl HistoryStore for DynamoStore {
     async fn payment_history(&self, student: &StudentNo) -> Result<PaymentHistory, StoreError> {
         let mut history = PaymentHistory::default();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", GSI1_PK)
-                .expression_attribute_values(":pk", s(history_pk(student)))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(map_err)?;
-            for it in out.items() {
-                match get_s(it, PK)? {
-                    pk if pk.starts_with("ORDER#") => history.orders.push(parse_order_record(it)?),
-                    pk if pk.starts_with("OFFLINE#") => history.offline.push(parse_offline(it)?),
-                    _ => {}
-                }
-            }
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
+        for it in self.query_index(GSI1, GSI1_PK, &history_pk(student)).await? {
+            match get_s(&it, PK)? {
+                pk if pk.starts_with("ORDER#") => history.orders.push(parse_order_record(&it)?),
+                pk if pk.starts_with("OFFLINE#") => history.offline.push(parse_offline(&it)?),
+                _ => {}
             }
         }
         Ok(history)
