@@ -37,6 +37,9 @@ pub struct Settings {
     pub public_base_url: String,
     /// A receipt's public link works this many days after the receipt is issued.
     pub receipt_link_days: i64,
+    /// The operators' bucket (`OPS_BUCKET`): fee-bill imports and their reports under
+    /// `imports/`, reconciliation reports under `reconcile/`. Only the operators' functions have it.
+    pub ops_bucket: Option<String>,
 }
 
 impl Default for Settings {
@@ -57,6 +60,7 @@ impl Default for Settings {
             unit_id: crate::domain::UnitId::parse("LUTAU").expect("valid unit id"),
             public_base_url: "https://pay.lut.edu.cn".into(),
             receipt_link_days: 30,
+            ops_bucket: None,
         }
     }
 }
@@ -82,6 +86,8 @@ pub struct App<S = DynamoStore> {
     pub settings: Settings,
     /// Configured payment gateways (a channel without configuration is not offered).
     pub payments: crate::gateway::Payments,
+    /// S3, for the operators' files (see [`Settings::ops_bucket`]).
+    pub s3: aws_sdk_s3::Client,
 }
 
 /// The AWS SDK configuration from the environment (region, credentials, and
@@ -149,6 +155,7 @@ impl App<DynamoStore> {
             }
             settings.receipt_link_days = days;
         }
+        settings.ops_bucket = std::env::var("OPS_BUCKET").ok().filter(|b| !b.is_empty());
         Ok(Self {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&cfg), table),
             sms: Arc::new(SnsSms::new(aws_sdk_sns::Client::new(&cfg))),
@@ -157,6 +164,7 @@ impl App<DynamoStore> {
             clock: Arc::new(SystemClock),
             settings,
             payments: payments_from(alipay, wechat, unionpay)?,
+            s3: aws_sdk_s3::Client::new(&cfg),
         })
     }
 }
@@ -192,6 +200,7 @@ const BODY_LOGGING_CRATES: &[&str] = &[
     "aws_sdk_dynamodb",
     "aws_sdk_sns",
     "aws_sdk_secretsmanager",
+    "aws_sdk_s3",
     "aws_runtime",
     "aws_config",
     "hyper",

@@ -50,6 +50,7 @@ pub async fn spawn_with(configure: impl FnOnce(&mut App)) -> TestApp {
     let app = Arc::new(app);
     template.create_table(app.store.client(), &table).await.expect("create table");
     local::seed::seed(&app, beijing_date(clock.now())).await.expect("seed");
+    local::ensure_ops_bucket(&app).await.expect("ops bucket");
     let router = local::router(Arc::clone(&app), &template, &local::default_static_dir());
     tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
@@ -225,4 +226,14 @@ pub mod notifications {
             })
             .expect("notification")
     }
+}
+
+/// The student as the actor of a change a test makes directly through the store.
+pub fn by_student(no: &shared::domain::StudentNo) -> shared::domain::By {
+    shared::domain::By::new(shared::domain::Actor::Student(no.clone()), chrono::Utc::now())
+}
+
+/// An operator as the actor of a change a test makes directly.
+pub fn by_operator() -> shared::domain::By {
+    shared::domain::By::new(shared::domain::Actor::Operator(shared::domain::OperatorName::parse("测试操作员").expect("valid")), chrono::Utc::now())
 }

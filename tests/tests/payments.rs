@@ -38,7 +38,7 @@ async fn order_with_attempts(t: &TestApp, channels: &[Channel]) -> (Order, Vec<A
             gateway_trade_no: None,
             paid_at: None,
         };
-        t.app.store.create_attempt(&order, &a).await.unwrap();
+        t.app.store.create_attempt(&order, &a, &integration_tests::by_student(&order.student_no)).await.unwrap();
         attempts.push(a);
     }
     (t.app.store.get_order(&no).await.unwrap().unwrap(), attempts)
@@ -63,7 +63,7 @@ async fn twenty_concurrent_copies_of_one_payment_make_one_transition() {
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let (app, p) = (Arc::clone(&t.app), p.clone());
-            tokio::spawn(async move { app.record_confirmed_payment(&p).await.unwrap() })
+            tokio::spawn(async move { app.record_confirmed_payment(&p, &Actor::Gateway(p.channel)).await.unwrap() })
         })
         .collect();
     let outcomes: Vec<PaymentOutcome> = futures::future::join_all(tasks).await.into_iter().map(Result::unwrap).collect();
@@ -102,9 +102,9 @@ async fn paying_again_on_another_channel_is_kept_as_a_duplicate_awaiting_refund(
     let t = spawn().await;
     let (order, attempts) = order_with_attempts(&t, &[Channel::Alipay, Channel::Wechat]).await;
     assert_eq!(order.attempts, 2);
-    assert_eq!(t.app.record_confirmed_payment(&confirmed(&attempts[1], "4200000001")).await.unwrap(), PaymentOutcome::OrderPaid);
-    assert_eq!(t.app.record_confirmed_payment(&confirmed(&attempts[0], "2026112622001")).await.unwrap(), PaymentOutcome::DuplicatePaid);
-    assert_eq!(t.app.record_confirmed_payment(&confirmed(&attempts[0], "2026112622001")).await.unwrap(), PaymentOutcome::AlreadyRecorded);
+    assert_eq!(t.app.record_confirmed_payment(&confirmed(&attempts[1], "4200000001"), &Actor::Sweeper).await.unwrap(), PaymentOutcome::OrderPaid);
+    assert_eq!(t.app.record_confirmed_payment(&confirmed(&attempts[0], "2026112622001"), &Actor::Sweeper).await.unwrap(), PaymentOutcome::DuplicatePaid);
+    assert_eq!(t.app.record_confirmed_payment(&confirmed(&attempts[0], "2026112622001"), &Actor::Sweeper).await.unwrap(), PaymentOutcome::AlreadyRecorded);
     let dup = t.app.store.get_attempt(&attempts[0].out_trade_no).await.unwrap().unwrap();
     assert_eq!(dup.state, AttemptState::DuplicatePaid);
     assert_eq!(dup.state.label(), "重复支付待退款");
@@ -120,13 +120,13 @@ async fn mismatched_payments_change_nothing() {
     let (order, attempts) = order_with_attempts(&t, &[Channel::Alipay]).await;
     let mut wrong_amount = confirmed(&attempts[0], "T1");
     wrong_amount.amount = Fen::new(1);
-    assert!(matches!(t.app.record_confirmed_payment(&wrong_amount).await, Err(PaymentRejected::AmountMismatch { .. })));
+    assert!(matches!(t.app.record_confirmed_payment(&wrong_amount, &Actor::Sweeper).await, Err(PaymentRejected::AmountMismatch { .. })));
     let mut wrong_channel = confirmed(&attempts[0], "T1");
     wrong_channel.channel = Channel::Unionpay;
-    assert!(matches!(t.app.record_confirmed_payment(&wrong_channel).await, Err(PaymentRejected::ChannelMismatch)));
+    assert!(matches!(t.app.record_confirmed_payment(&wrong_channel, &Actor::Sweeper).await, Err(PaymentRejected::ChannelMismatch)));
     let mut unknown = confirmed(&attempts[0], "T1");
     unknown.out_trade_no = OutTradeNo::new(&order.order_no, Channel::Alipay, 9);
-    assert!(matches!(t.app.record_confirmed_payment(&unknown).await, Err(PaymentRejected::UnknownAttempt)));
+    assert!(matches!(t.app.record_confirmed_payment(&unknown, &Actor::Sweeper).await, Err(PaymentRejected::UnknownAttempt)));
     assert_eq!(t.app.store.get_order(&order.order_no).await.unwrap().unwrap().state, OrderState::Open);
     assert_eq!(paid_of(&t, "TUITION").await, Fen::ZERO);
 }

@@ -62,13 +62,13 @@ async fn start(t: &TestApp, no: &OrderNo, channel: Channel, created_at: DateTime
         gateway_trade_no: None,
         paid_at: None,
     };
-    t.app.store.create_attempt(&order, &a).await.unwrap();
+    t.app.store.create_attempt(&order, &a, &integration_tests::by_student(&order.student_no)).await.unwrap();
     a
 }
 
 async fn pay(t: &TestApp, a: &Attempt, trade: &str) -> PaymentOutcome {
     let p = ConfirmedPayment { out_trade_no: a.out_trade_no.clone(), channel: a.channel, gateway_trade_no: trade.into(), amount: a.amount, paid_at: t.clock.now().trunc_subsecs(0) };
-    t.app.record_confirmed_payment(&p).await.unwrap()
+    t.app.record_confirmed_payment(&p, &Actor::Gateway(p.channel)).await.unwrap()
 }
 
 fn by_otn(list: &Value) -> HashMap<String, Value> {
@@ -85,7 +85,7 @@ async fn every_attempt_shows_in_the_bank_record_with_its_status() {
     let order = order_for(&t, 0, &["TUITION", "EXAM"]).await;
     // 支付宝 first, abandoned (closed); 微信支付 pays; then the 支付宝 page is paid too.
     let ali = start(&t, &order.order_no, Channel::Alipay, now - Duration::minutes(30), now + Duration::minutes(60)).await;
-    t.app.store.close_attempt(&ali).await.unwrap();
+    t.app.store.close_attempt(&ali, &integration_tests::by_student(&ali.student_no)).await.unwrap();
     let wx = start(&t, &order.order_no, Channel::Wechat, now - Duration::minutes(20), now + Duration::minutes(60)).await;
     // A second 支付宝 page, opened before the 微信支付 payment arrived, is paid after it.
     let ali2 = start(&t, &order.order_no, Channel::Alipay, now - Duration::minutes(10), now + Duration::minutes(60)).await;
@@ -174,7 +174,7 @@ async fn paid_records_by_fee_type_cover_offline_payments_and_open_to_their_items
     let open = order_for(&t, 2, &["TUITION"]).await;
     // Paid at the finance office: last year's 教材费 (其他), recorded by the import job.
     let last = year(&t, 1);
-    let outcome = t.app.record_offline_payment(&offline("cw-2025-77", &[(last.as_str(), "BOOKS", 42_050)], "现金")).await.unwrap();
+    let outcome = t.app.record_offline_payment(&offline("cw-2025-77", &[(last.as_str(), "BOOKS", 42_050)], "现金"), &integration_tests::by_operator()).await.unwrap();
     assert_eq!(outcome, OfflineOutcome::Recorded);
 
     let all = get_json(&t, &c, "/api/paid").await;
@@ -247,10 +247,10 @@ async fn offline_payments_are_recorded_and_credited_once() {
     assert_eq!(paid_fen(&t, 1, "TUITION").await, Fen::ZERO);
     // Bad submissions write nothing: an unknown item, an unknown student, a bad reference.
     let unknown_item = offline("BANK-1", &[(last.as_str(), "TUITION", 100_000), (last.as_str(), "PARKING", 5_000)], "bank_transfer");
-    assert!(matches!(t.app.record_offline_payment(&unknown_item).await, Err(OfflineRejected::UnknownItem(_))));
-    assert!(matches!(t.app.record_offline_payment(&OfflineSubmission { student_no: "2099000000".into(), ..offline("BANK-1", &[(last.as_str(), "TUITION", 1)], "cash") }).await, Err(OfflineRejected::UnknownStudent)));
-    assert!(matches!(t.app.record_offline_payment(&offline("BANK 1", &[(last.as_str(), "TUITION", 1)], "cash")).await, Err(OfflineRejected::Reference)));
-    assert!(matches!(t.app.record_offline_payment(&offline("BANK-1", &[(last.as_str(), "TUITION", 0)], "cash")).await, Err(OfflineRejected::Invalid(_))));
+    assert!(matches!(t.app.record_offline_payment(&unknown_item, &integration_tests::by_operator()).await, Err(OfflineRejected::UnknownItem(_))));
+    assert!(matches!(t.app.record_offline_payment(&OfflineSubmission { student_no: "2099000000".into(), ..offline("BANK-1", &[(last.as_str(), "TUITION", 1)], "cash") }, &integration_tests::by_operator()).await, Err(OfflineRejected::UnknownStudent)));
+    assert!(matches!(t.app.record_offline_payment(&offline("BANK 1", &[(last.as_str(), "TUITION", 1)], "cash"), &integration_tests::by_operator()).await, Err(OfflineRejected::Reference)));
+    assert!(matches!(t.app.record_offline_payment(&offline("BANK-1", &[(last.as_str(), "TUITION", 0)], "cash"), &integration_tests::by_operator()).await, Err(OfflineRejected::Invalid(_))));
     assert_eq!(paid_fen(&t, 1, "TUITION").await, Fen::ZERO);
 
     // The same payment submitted by 10 import runs at once, then again: recorded and credited once.
@@ -259,17 +259,17 @@ async fn offline_payments_are_recorded_and_credited_once() {
         .map(|i| {
             let (app, mut sub) = (Arc::clone(&t.app), sub.clone());
             sub.recorded_by = format!("import-run-{i}");
-            tokio::spawn(async move { app.record_offline_payment(&sub).await.unwrap() })
+            tokio::spawn(async move { app.record_offline_payment(&sub, &integration_tests::by_operator()).await.unwrap() })
         })
         .collect();
     let outcomes: Vec<OfflineOutcome> = futures::future::join_all(tasks).await.into_iter().map(Result::unwrap).collect();
     assert_eq!(outcomes.iter().filter(|o| **o == OfflineOutcome::Recorded).count(), 1, "{outcomes:?}");
-    assert_eq!(t.app.record_offline_payment(&sub).await.unwrap(), OfflineOutcome::AlreadyRecorded);
+    assert_eq!(t.app.record_offline_payment(&sub, &integration_tests::by_operator()).await.unwrap(), OfflineOutcome::AlreadyRecorded);
     assert_eq!(paid_fen(&t, 1, "TUITION").await, Fen::new(100_000));
     assert_eq!(paid_fen(&t, 1, "BOOKS").await, Fen::new(42_050));
     // The reference now names that payment: a different one under it is refused, nothing changes.
     let other = offline("bank-1", &[(last.as_str(), "TUITION", 250_000)], "bank_transfer");
-    assert!(matches!(t.app.record_offline_payment(&other).await, Err(OfflineRejected::ReferenceReused)));
+    assert!(matches!(t.app.record_offline_payment(&other, &integration_tests::by_operator()).await, Err(OfflineRejected::ReferenceReused)));
     assert_eq!(paid_fen(&t, 1, "TUITION").await, Fen::new(100_000));
     let stored = t.app.store.get_offline_payment(&PaymentRef::parse("BANK-1").unwrap()).await.unwrap().unwrap();
     assert_eq!((stored.total, stored.lines.len(), stored.method), (Fen::new(142_050), 2, OfflineMethod::BankTransfer));

@@ -6,9 +6,9 @@ use std::sync::Arc;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::app::init_tracing();
     let app = Arc::new(shared::App::from_env().await?);
-    lambda_runtime::run(lambda_runtime::service_fn(move |event| {
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
         let app = Arc::clone(&app);
-        async move { sweeper::handle(&app, event).await }
+        async move { sweeper::handle(&app, event.payload, &event.context.request_id).await }
     }))
     .await
 }

@@ -2,6 +2,7 @@
 //! against moto (DynamoDB + SNS) on 127.0.0.1. Also the harness the integration tests spawn.
 
 pub mod gateway;
+pub mod invoke;
 pub mod keys;
 pub mod payments;
 pub mod seed;
@@ -37,14 +38,34 @@ pub fn build_app(cfg: &aws_config::SdkConfig, table: &str, jwt_secret: &[u8], cl
         hasher: shared::auth::Hasher::new(),
         clock,
         // Plain http locally: a Secure cookie would never come back.
-        settings: Settings { cookie_secure: false, ..Settings::default() },
+        settings: Settings { cookie_secure: false, ops_bucket: Some(ops_bucket(table)), ..Settings::default() },
         payments,
+        s3: s3_client(cfg),
     }
+}
+
+/// The local operators' bucket of a table (moto keeps one per table, like a deployed stack).
+pub fn ops_bucket(table: &str) -> String {
+    format!("ops-{}", table.to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-"))
+}
+
+/// S3 against the local endpoint: path-style addressing (no bucket subdomains on 127.0.0.1).
+pub fn s3_client(cfg: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(cfg).force_path_style(true).build())
+}
+
+/// Creates the operators' bucket if it is not there yet.
+pub async fn ensure_ops_bucket(app: &App) -> Result<(), String> {
+    let Some(bucket) = &app.settings.ops_bucket else { return Ok(()) };
+    if app.s3.head_bucket().bucket(bucket).send().await.is_ok() {
+        return Ok(());
+    }
+    app.s3.create_bucket().bucket(bucket).send().await.map(|_| ()).map_err(|e| format!("create bucket {bucket}: {e:?}"))
 }
 
 /// The whole site: API routes from the template, everything else from `static_dir`.
 pub fn router(app: Arc<App>, template: &template::Template, static_dir: &Path) -> axum::Router {
-    gateway::api_router(app, template).fallback_service(tower_http::services::ServeDir::new(static_dir))
+    gateway::api_router(Arc::clone(&app), template).merge(invoke::router(app)).fallback_service(tower_http::services::ServeDir::new(static_dir))
 }
 
 /// The repository's static site folder.

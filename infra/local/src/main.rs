@@ -2,6 +2,9 @@
 //! every function on its template route plus the static site on one port.
 //!
 //! Usage: campus-local [--port 3000] [--endpoint http://127.0.0.1:4566] [--table campus-pay-local] [--seed-only]
+//!
+//! Operators' commands, against the running platform (same code as the console invocations):
+//!   campus-local invoke <function> ['<event JSON>'] [--port 3000]
 
 use local::seed::{DEMO_LOGINS, seed};
 use local::template::Template;
@@ -9,15 +12,51 @@ use shared::clock::{Clock, SystemClock, beijing_date};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// Subcommands that talk to a running platform instead of starting one.
+const OPERATOR_COMMANDS: &[&str] = &["invoke"];
+
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+/// The operators' commands: each sends its event to the running platform and prints the answer.
+async fn operator_command(command: &str, port: u16) -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(2).filter(|a| !a.starts_with("--")).collect();
+    // Values of `--flag value` pairs are not positional arguments.
+    let flagged: Vec<String> = std::env::args().collect::<Vec<_>>().windows(2).filter(|w| w[0].starts_with("--")).map(|w| w[1].clone()).collect();
+    let positional: Vec<&String> = args.iter().filter(|a| !flagged.contains(a)).collect();
+    let (function, event) = match command {
+        "invoke" => {
+            let function = positional.first().ok_or("usage: campus-local invoke <function> ['<event JSON>']")?;
+            let event: serde_json::Value = match positional.get(1) {
+                Some(raw) => serde_json::from_str(raw).map_err(|e| format!("the event is not JSON: {e}"))?,
+                None => serde_json::json!({}),
+            };
+            (function.to_string(), event)
+        }
+        _ => unreachable!("dispatched on known commands"),
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    match local::invoke::invoke_command(&base, &function, event).await {
+        Ok(answer) => {
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("{function} failed: {e}");
+            std::process::exit(1);
+        }
+    }
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::app::init_tracing();
     let port: u16 = arg("--port").or_else(|| std::env::var("PORT").ok()).unwrap_or_else(|| "3000".into()).parse()?;
+    if let Some(command) = std::env::args().nth(1).filter(|c| OPERATOR_COMMANDS.contains(&c.as_str())) {
+        return operator_command(&command, port).await;
+    }
     let endpoint = arg("--endpoint").or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()).unwrap_or_else(|| "http://127.0.0.1:4566".into());
     let table = arg("--table").unwrap_or_else(|| "campus-pay-local".into());
     // A fresh signing key per run: sessions do not outlive the platform.
@@ -40,6 +79,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         template.create_table(app.store.client(), &table).await?;
     }
     seed(&app, beijing_date(clock.now())).await?;
+    local::ensure_ops_bucket(&app).await?;
     if std::env::args().any(|a| a == "--seed-only") {
         println!("table {table} ready with demo data at {endpoint}");
         return Ok(());

@@ -238,7 +238,7 @@ pub async fn seed(app: &App, today: NaiveDate) -> Result<(), StoreError> {
         }
     }
     for p in offline_payments(today) {
-        match app.record_offline_payment(&p).await {
+        match app.record_offline_payment(&p, &shared::domain::By::new(shared::domain::Actor::Seed, app.clock.now())).await {
             // Recorded, or recorded by an earlier run.
             Ok(_) => {}
             Err(OfflineRejected::Store(e)) => return Err(e),

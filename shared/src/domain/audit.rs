@@ -219,6 +219,36 @@ impl AuditEntry {
     }
 }
 
+/// Who is making a change, when, and on whose request: what every audited store write takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct By {
+    pub actor: Actor,
+    pub at: DateTime<Utc>,
+    pub request_id: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl By {
+    pub fn new(actor: Actor, at: DateTime<Utc>) -> Self {
+        Self { actor, at, request_id: None, reason: None }
+    }
+    pub fn with_request(mut self, request_id: &str) -> Self {
+        self.request_id = Some(request_id.to_owned());
+        self
+    }
+    pub fn with_reason(mut self, reason: &str) -> Self {
+        self.reason = Some(reason.to_owned());
+        self
+    }
+    /// The entry for one change made by this actor.
+    pub fn entry(&self, action: AuditAction, subject: AuditSubject, student_no: &StudentNo) -> AuditEntry {
+        let mut e = AuditEntry::new(self.at, &self.actor, action, subject, student_no);
+        e.request_id = self.request_id.clone();
+        e.reason = self.reason.clone();
+        e
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ pub mod records;
 pub mod receipt;
 pub mod student;
 
-pub use audit::{Actor, AuditAction, AuditEntry, AuditSubject, OperatorName, OperatorNameError};
+pub use audit::{Actor, By, AuditAction, AuditEntry, AuditSubject, OperatorName, OperatorNameError};
 pub use academic_year::{AcademicYear, AcademicYearError};
 pub use contact::{Address, ContactError, Email, Phone, Postcode};
 pub use fee::{ChargeStatus, FeeItem, FeeType, ItemId, NotPayable};

@@ -2,7 +2,7 @@
 //! and asking the gateways what happened.
 
 use crate::app::App;
-use crate::domain::{Attempt, AttemptState, Channel, ConfirmedPayment, Order, OrderState, OutTradeNo, PaymentOutcome};
+use crate::domain::{Actor, Attempt, AttemptState, By, Channel, ConfirmedPayment, Order, OrderState, OutTradeNo, PaymentOutcome};
 use crate::error::AppError;
 use crate::gateway::{CallError, Closing, Device, PaymentAction, PaymentGateway, StartRequest, TradeRef, TradeState};
 use crate::service::Authed;
@@ -85,12 +85,12 @@ impl<S: OrderStores + PaymentStores> App<S> {
 
     /// Asks the attempt's gateway; a payment it reports is recorded like a notification.
     /// Returns the attempt's state afterwards.
-    pub async fn reconcile_attempt(&self, a: &Attempt) -> Result<AttemptState, AppError> {
+    pub async fn reconcile_attempt(&self, a: &Attempt, actor: &Actor) -> Result<AttemptState, AppError> {
         let gateway = self.gateway(a.channel)?;
         match gateway.query(&TradeRef::from(a), self.clock.now()).await.map_err(unreachable)? {
             TradeState::Paid { gateway_trade_no, amount, paid_at } => {
                 let p = ConfirmedPayment { out_trade_no: a.out_trade_no.clone(), channel: a.channel, gateway_trade_no, amount, paid_at };
-                match self.record_confirmed_payment(&p).await {
+                match self.record_confirmed_payment(&p, actor).await {
                     Ok(PaymentOutcome::OrderPaid) => Ok(AttemptState::Paid),
                     Ok(PaymentOutcome::DuplicatePaid) => Ok(AttemptState::DuplicatePaid),
                     Ok(PaymentOutcome::AlreadyRecorded) => Ok(self.store.get_attempt(&a.out_trade_no).await?.map_or(a.state, |x| x.state)),
@@ -109,18 +109,18 @@ impl<S: OrderStores + PaymentStores> App<S> {
     /// it here. A payment found on the way is recorded instead. Returns the final state. An
     /// attempt its gateway cannot close (UnionPay before `payTimeout`) is left as it is:
     /// `StillPayable`, unless the query finds it paid.
-    async fn abandon_attempt(&self, a: &Attempt) -> Result<AttemptState, AppError> {
+    async fn abandon_attempt(&self, a: &Attempt, actor: &Actor) -> Result<AttemptState, AppError> {
         let gateway = self.gateway(a.channel)?;
         let now = self.clock.now();
         let closing = gateway.close(&TradeRef::from(a), now).await.map_err(unreachable)?;
-        let state = self.reconcile_attempt(a).await?;
+        let state = self.reconcile_attempt(a, actor).await?;
         if state != AttemptState::Created {
             return Ok(state);
         }
         if let Closing::PayableUntil(until) = closing {
             return Err(AppError::StillPayable { channel: a.channel, until });
         }
-        match self.store.close_attempt(a).await {
+        match self.store.close_attempt(a, &By::new(actor.clone(), self.clock.now())).await {
             Ok(()) | Err(StoreError::Conflict) => {}
             Err(e) => return Err(e.into()),
         }
@@ -134,10 +134,11 @@ impl<S: OrderStores + PaymentStores> App<S> {
     pub async fn start_payment(&self, who: &Authed, no: &str, channel: Channel, device: Device, client_ip: &str) -> Result<PayView, AppError> {
         let gateway = Arc::clone(self.gateway(channel)?);
         let order = self.own_open_order(who, no).await?;
+        let actor = Actor::Student(who.student_no.clone());
         for a in self.store.list_attempts(&order.order_no).await? {
             match a.state {
                 AttemptState::Created => {
-                    if self.abandon_attempt(&a).await? != AttemptState::Closed {
+                    if self.abandon_attempt(&a, &actor).await? != AttemptState::Closed {
                         return Err(AppError::OrderNotOpen);
                     }
                 }
@@ -172,7 +173,7 @@ impl<S: OrderStores + PaymentStores> App<S> {
             paid_at: None,
         };
         // Persist before asking the gateway: an attempt the gateway knows is never unknown here.
-        match self.store.create_attempt(&order, &attempt).await {
+        match self.store.create_attempt(&order, &attempt, &who.by(now)).await {
             Err(StoreError::Conflict) => return Err(AppError::Store(StoreError::Conflict)),
             other => other?,
         }
@@ -195,8 +196,9 @@ impl<S: OrderStores + PaymentStores> App<S> {
         if o.state != OrderState::Open {
             return Err(AppError::OrderNotOpen);
         }
+        let actor = Actor::Student(who.student_no.clone());
         for a in self.store.list_attempts(&o.order_no).await? {
-            if a.state == AttemptState::Created && self.abandon_attempt(&a).await? != AttemptState::Closed {
+            if a.state == AttemptState::Created && self.abandon_attempt(&a, &actor).await? != AttemptState::Closed {
                 return Err(AppError::OrderNotOpen);
             }
         }
@@ -204,7 +206,7 @@ impl<S: OrderStores + PaymentStores> App<S> {
         if o.state != OrderState::Open || self.store.list_attempts(&o.order_no).await?.iter().any(|a| !matches!(a.state, AttemptState::Closed)) {
             return Err(AppError::OrderNotOpen);
         }
-        match self.store.close_order(&o).await {
+        match self.store.close_order(&o, &who.by(self.clock.now())).await {
             Err(StoreError::Conflict) => return Err(AppError::OrderNotOpen),
             other => other?,
         }
@@ -235,7 +237,7 @@ impl<S: OrderStores + PaymentStores> App<S> {
         let o = self.order_of(who, no).await?;
         for a in self.store.list_attempts(&o.order_no).await? {
             if a.state.awaits_payment() {
-                self.reconcile_attempt(&a).await?;
+                self.reconcile_attempt(&a, &Actor::Student(who.student_no.clone())).await?;
             }
         }
         self.order_status(who, no).await
@@ -280,7 +282,7 @@ impl<S: OrderStores + PaymentStores + SweepStore> App<S> {
         report.due = attempts.len() + expired.len();
         for a in attempts {
             report.queried += 1;
-            match self.reconcile_attempt(&a).await {
+            match self.reconcile_attempt(&a, &Actor::Sweeper).await {
                 Ok(AttemptState::Paid | AttemptState::DuplicatePaid) => report.found_paid += 1,
                 Ok(_) => {}
                 Err(e) => {
@@ -320,7 +322,7 @@ impl<S: OrderStores + PaymentStores + SweepStore> App<S> {
         let mut closed = 0;
         for a in self.store.list_attempts(&o.order_no).await? {
             if a.state == AttemptState::Created {
-                match self.abandon_attempt(&a).await? {
+                match self.abandon_attempt(&a, &Actor::Sweeper).await? {
                     AttemptState::Closed => closed += 1,
                     // Paid after all: the order is no longer open.
                     _ => return Ok((closed, false)),
@@ -331,7 +333,7 @@ impl<S: OrderStores + PaymentStores + SweepStore> App<S> {
         if current.state != OrderState::Open || !current.is_expired(self.clock.now()) {
             return Ok((closed, false));
         }
-        match self.store.close_order(&current).await {
+        match self.store.close_order(&current, &By::new(Actor::Sweeper, self.clock.now())).await {
             Ok(()) => {
                 tracing::info!(order_no = %current.order_no, "expired order closed");
                 Ok((closed, true))

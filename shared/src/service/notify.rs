@@ -73,7 +73,7 @@ impl<S: PaymentStores> App<S> {
             return Ok(None);
         }
         let p = ConfirmedPayment { out_trade_no: no, channel: Channel::Alipay, gateway_trade_no: n.trade_no.clone(), amount: n.total_amount, paid_at: n.gmt_payment.unwrap_or(now) };
-        Ok(Some(self.record_confirmed_payment(&p).await?))
+        Ok(Some(self.record_confirmed_payment(&p, &crate::domain::Actor::Gateway(p.channel)).await?))
     }
 
     /// WeChat Pay's notification (signed headers, JSON body with an encrypted resource).
@@ -103,7 +103,7 @@ impl<S: PaymentStores> App<S> {
             return Ok(None);
         }
         let p = ConfirmedPayment { out_trade_no: no, channel: Channel::Wechat, gateway_trade_no: n.transaction_id.clone(), amount: n.total, paid_at: n.success_time.unwrap_or(now) };
-        Ok(Some(self.record_confirmed_payment(&p).await?))
+        Ok(Some(self.record_confirmed_payment(&p, &crate::domain::Actor::Gateway(p.channel)).await?))
     }
 
     /// UnionPay's backUrl notification (URL-encoded form). `Ok` means: answer HTTP 200 `ok`.
@@ -139,6 +139,6 @@ impl<S: PaymentStores> App<S> {
             amount: n.txn_amt,
             paid_at: n.paid_at().unwrap_or(now),
         };
-        Ok(Some(self.record_confirmed_payment(&p).await?))
+        Ok(Some(self.record_confirmed_payment(&p, &crate::domain::Actor::Gateway(p.channel)).await?))
     }
 }

@@ -1,7 +1,7 @@
 //! Recording payments that a gateway vouched for (a verified notification or our own query).
 
 use crate::app::App;
-use crate::domain::{ConfirmedPayment, Fen, PaymentOutcome, ReceiptNo};
+use crate::domain::{Actor, By, ConfirmedPayment, Fen, PaymentOutcome, ReceiptNo};
 use crate::store::{OutboxStore, PaymentStore, StoreError, StudentStore};
 
 /// Everything recording a payment needs from the store: the transition itself, the payer (for
@@ -25,10 +25,10 @@ pub enum PaymentRejected {
 
 impl<S: PaymentStores> App<S> {
     /// Compares the confirmed payment with our attempt, then applies the payment transition
-    /// (idempotent: a repeat is `AlreadyRecorded`). The payment that pays the order also issues
+    /// (idempotent: a repeat is `AlreadyRecorded`), audited as `actor`'s. The payment that pays the order also issues
     /// its e-receipt and queues the receipt SMS in the same transaction; once it has committed,
     /// the SMS is tried here once (the sweeper retries it if the provider refuses).
-    pub async fn record_confirmed_payment(&self, p: &ConfirmedPayment) -> Result<PaymentOutcome, PaymentRejected> {
+    pub async fn record_confirmed_payment(&self, p: &ConfirmedPayment, actor: &Actor) -> Result<PaymentOutcome, PaymentRejected> {
         let attempt = self.store.get_attempt(&p.out_trade_no).await?.ok_or(PaymentRejected::UnknownAttempt)?;
         if attempt.channel != p.channel {
             return Err(PaymentRejected::ChannelMismatch);
@@ -40,7 +40,7 @@ impl<S: PaymentStores> App<S> {
             return Ok(PaymentOutcome::AlreadyRecorded);
         }
         let issue = self.prepare_receipt(&attempt, p).await?;
-        let outcome = match self.store.record_payment(p, &issue).await {
+        let outcome = match self.store.record_payment(p, &issue, &By::new(actor.clone(), self.clock.now())).await {
             Err(StoreError::NotFound) => return Err(PaymentRejected::UnknownAttempt),
             other => other?,
         };

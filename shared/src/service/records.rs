@@ -364,7 +364,7 @@ impl<S: RecordStores> App<S> {
     /// submission again changes nothing (`AlreadyRecorded`), so a fee-import job may re-run a
     /// whole file. Each item is named by academic year and item id; its name and fee type come
     /// from the student's fee item.
-    pub async fn record_offline_payment(&self, sub: &OfflineSubmission) -> Result<OfflineOutcome, OfflineRejected> {
+    pub async fn record_offline_payment(&self, sub: &OfflineSubmission, by: &crate::domain::By) -> Result<OfflineOutcome, OfflineRejected> {
         let reference = PaymentRef::parse(&sub.reference).map_err(|_| OfflineRejected::Reference)?;
         let method = OfflineMethod::parse(&sub.method).ok_or(OfflineRejected::Method)?;
         let student_no = StudentNo::parse(&sub.student_no).map_err(|_| OfflineRejected::UnknownStudent)?;
@@ -386,7 +386,7 @@ impl<S: RecordStores> App<S> {
             .collect::<Result<Vec<_>, OfflineRejected>>()?;
         let now = self.clock.now();
         let payment = OfflinePayment::new(reference, student_no, lines, method, sub.paid_at, sub.receipt_no.as_deref(), &sub.recorded_by, now)?;
-        let outcome = match self.store.record_offline_payment(&payment).await {
+        let outcome = match self.store.record_offline_payment(&payment, by).await {
             Err(StoreError::Conflict) => return Err(OfflineRejected::ReferenceReused),
             Err(StoreError::NotFound) => return Err(OfflineRejected::UnknownItem(payment.lines.iter().map(OrderLine::item_key).collect::<Vec<_>>().join(","))),
             other => other?,

@@ -19,6 +19,13 @@ pub struct Authed {
 }
 
 impl Authed {
+    /// The student as the actor of a change they make now.
+    pub fn by(&self, at: chrono::DateTime<chrono::Utc>) -> crate::domain::By {
+        crate::domain::By::new(crate::domain::Actor::Student(self.student_no.clone()), at)
+    }
+}
+
+impl Authed {
     /// Refuses everything but the password change while the initial password is in use.
     pub fn require_ready(&self) -> Result<(), AppError> {
         if self.must_change_password { Err(AppError::PasswordChangeRequired) } else { Ok(()) }

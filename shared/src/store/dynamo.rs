@@ -836,8 +836,9 @@ impl DynamoStore {
 
 #[async_trait]
 impl OrderStore for DynamoStore {
-    async fn create_order(&self, o: &Order) -> Result<(), StoreError> {
-        let mut tx = self.client.transact_write_items().transact_items(self.put_new(order_item(o))?);
+    async fn create_order(&self, o: &Order, by: &By) -> Result<(), StoreError> {
+        let entry = by.entry(AuditAction::OrderCreated, AuditSubject::Order(o.order_no), &o.student_no).change(None, &format!("open total_fen={}", o.total.get()));
+        let mut tx = self.client.transact_write_items().transact_items(self.put_new(order_item(o))?).transact_items(self.audit_put(&entry)?);
         for line in &o.lines {
             let mut lock = key(lock_pk(&o.student_no, &line.item_key()), "LOCK");
             lock.insert("order_no".into(), s(o.order_no.to_string()));
@@ -859,30 +860,29 @@ impl OrderStore for DynamoStore {
             .transpose()
     }
 
-    async fn close_order(&self, o: &Order) -> Result<(), StoreError> {
+    async fn close_order(&self, o: &Order, by: &By) -> Result<(), StoreError> {
         let update = self
             .open_order_update(o, "SET #state = :closed, version = version + :one REMOVE gsi2pk, gsi2sk")
             .expression_attribute_values(":closed", s(OrderState::Closed.as_str()))
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        let entry = by.entry(AuditAction::OrderClosed, AuditSubject::Order(o.order_no), &o.student_no).change(Some("open"), "closed");
+        let mut items = vec![TransactWriteItem::builder().update(update).build(), self.audit_put(&entry)?];
         items.extend(self.release_locks(o)?);
         self.client.transact_write_items().set_transact_items(Some(items)).send().await.map_err(map_err)?;
         Ok(())
     }
 
-    async fn set_receipt_phone(&self, o: &Order, phone: &Phone) -> Result<(), StoreError> {
+    async fn set_receipt_phone(&self, o: &Order, phone: &Phone, by: &By) -> Result<(), StoreError> {
+        let update = built(self.open_order_update(o, "SET receipt_phone = :p, version = version + :one").expression_attribute_values(":p", s(phone.expose())).build())?;
+        // Phones appear in the log only masked.
+        let entry = by
+            .entry(AuditAction::OrderReceiptPhoneChanged, AuditSubject::Order(o.order_no), &o.student_no)
+            .change(Some(&o.receipt_phone.masked()), &phone.masked());
         self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(order_pk(&o.order_no), "ORDER")))
-            .update_expression("SET receipt_phone = :p, version = version + :one")
-            .condition_expression("#state = :open AND version = :v")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":p", s(phone.expose()))
-            .expression_attribute_values(":open", s(OrderState::Open.as_str()))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":v", n(o.version))
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(self.audit_put(&entry)?)
             .send()
             .await
             .map_err(map_err)?;
@@ -892,8 +892,13 @@ impl OrderStore for DynamoStore {
 
 // ---------- attempts and payments ----------
 
-use crate::domain::{Attempt, AttemptState, Channel, ConfirmedPayment, OutTradeNo, PaymentOutcome};
+use crate::domain::{Attempt, AttemptState, AuditAction, AuditSubject, By, Channel, ConfirmedPayment, OutTradeNo, PaymentOutcome};
 use aws_sdk_dynamodb::types::Update;
+
+/// gsi1 partition of the attempts of one channel paid on one Beijing day.
+pub fn paid_day_pk(channel: Channel, day: NaiveDate) -> String {
+    format!("PAID#{}#{day}", channel.as_str())
+}
 
 fn attempt_sk(no: &OutTradeNo) -> String {
     format!("ATTEMPT#{no}")
@@ -948,8 +953,11 @@ impl DynamoStore {
             Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(key(order_pk(&a.order_no), &attempt_sk(&a.out_trade_no))))
-                .update_expression("SET #state = :to, gateway_trade_no = :trade, paid_at = :paid REMOVE gsi2pk, gsi2sk")
+                // Listed in gsi1 under the Beijing day it was paid: reconciliation's "ours".
+                .update_expression("SET #state = :to, gateway_trade_no = :trade, paid_at = :paid, gsi1pk = :day, gsi1sk = :otn REMOVE gsi2pk, gsi2sk")
                 .condition_expression("#state = :from")
+                .expression_attribute_values(":day", s(paid_day_pk(a.channel, crate::clock::beijing_date(p.paid_at))))
+                .expression_attribute_values(":otn", s(a.out_trade_no.as_str()))
                 .expression_attribute_names("#state", "state")
                 .expression_attribute_values(":to", s(to.as_str()))
                 .expression_attribute_values(":from", s(a.state.as_str()))
@@ -976,12 +984,17 @@ impl DynamoStore {
 
 #[async_trait]
 impl PaymentStore for DynamoStore {
-    async fn create_attempt(&self, o: &Order, a: &Attempt) -> Result<(), StoreError> {
+    async fn create_attempt(&self, o: &Order, a: &Attempt, by: &By) -> Result<(), StoreError> {
         let bump = built(self.open_order_update(o, "SET attempts = attempts + :one, version = version + :one").build())?;
+        let entry = by
+            .entry(AuditAction::AttemptCreated, AuditSubject::Order(o.order_no), &o.student_no)
+            .target(a.out_trade_no.as_str())
+            .change(None, &format!("{} {} amount_fen={}", a.state.as_str(), a.channel.as_str(), a.amount.get()));
         self.client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(bump).build())
             .transact_items(self.put_new(attempt_item(a))?)
+            .transact_items(self.audit_put(&entry)?)
             .send()
             .await
             .map_err(map_err)?;
@@ -1012,16 +1025,26 @@ impl PaymentStore for DynamoStore {
         Ok(attempts)
     }
 
-    async fn close_attempt(&self, a: &Attempt) -> Result<(), StoreError> {
+    async fn close_attempt(&self, a: &Attempt, by: &By) -> Result<(), StoreError> {
+        let update = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(order_pk(&a.order_no), &attempt_sk(&a.out_trade_no))))
+                .update_expression("SET #state = :closed REMOVE gsi2pk, gsi2sk")
+                .condition_expression("#state = :created")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":closed", s(AttemptState::Closed.as_str()))
+                .expression_attribute_values(":created", s(AttemptState::Created.as_str()))
+                .build(),
+        )?;
+        let entry = by
+            .entry(AuditAction::AttemptClosed, AuditSubject::Order(a.order_no), &a.student_no)
+            .target(a.out_trade_no.as_str())
+            .change(Some(AttemptState::Created.as_str()), AttemptState::Closed.as_str());
         self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(order_pk(&a.order_no), &attempt_sk(&a.out_trade_no))))
-            .update_expression("SET #state = :closed REMOVE gsi2pk, gsi2sk")
-            .condition_expression("#state = :created")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":closed", s(AttemptState::Closed.as_str()))
-            .expression_attribute_values(":created", s(AttemptState::Created.as_str()))
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(self.audit_put(&entry)?)
             .send()
             .await
             .map_err(map_err)?;
@@ -1036,7 +1059,7 @@ impl PaymentStore for DynamoStore {
         Ok(())
     }
 
-    async fn record_payment(&self, p: &ConfirmedPayment, issue: &crate::domain::ReceiptIssue) -> Result<PaymentOutcome, StoreError> {
+    async fn record_payment(&self, p: &ConfirmedPayment, issue: &crate::domain::ReceiptIssue, by: &By) -> Result<PaymentOutcome, StoreError> {
         // Each round reads the current states and writes conditionally on them; a lost race
         // (a concurrent copy of the same notification) re-reads and finds it recorded.
         for _ in 0..5 {
@@ -1081,10 +1104,22 @@ impl PaymentStore for DynamoStore {
                 for put in self.receipt_writes(&order, p, issue)? {
                     tx = tx.transact_items(put);
                 }
+                let subject = || AuditSubject::Order(order.order_no);
+                let attempt_paid = by
+                    .entry(AuditAction::AttemptPaid, subject(), &order.student_no)
+                    .target(p.out_trade_no.as_str())
+                    .change(Some(attempt.state.as_str()), &format!("paid amount_fen={} trade={}", p.amount.get(), p.gateway_trade_no));
+                let order_paid = by.entry(AuditAction::OrderPaid, subject(), &order.student_no).target(p.out_trade_no.as_str()).change(Some("open"), "paid");
+                tx = tx.transact_items(self.audit_put(&attempt_paid)?).transact_items(self.audit_put(&order_paid)?);
                 PaymentOutcome::OrderPaid
             } else {
                 tx = tx.transact_items(self.pay_attempt(&attempt, p, AttemptState::DuplicatePaid)?);
                 tx = tx.transact_items(self.bank_record(&attempt, p, AttemptState::DuplicatePaid)?);
+                let duplicate = by
+                    .entry(AuditAction::AttemptDuplicatePaid, AuditSubject::Order(order.order_no), &order.student_no)
+                    .target(p.out_trade_no.as_str())
+                    .change(Some(attempt.state.as_str()), &format!("duplicate_paid amount_fen={} trade={}", p.amount.get(), p.gateway_trade_no));
+                tx = tx.transact_items(self.audit_put(&duplicate)?);
                 PaymentOutcome::DuplicatePaid
             };
             match tx.send().await.map_err(map_err) {

@@ -150,16 +150,17 @@ pub trait SerialCounter: Send + Sync {
 /// Orders and the locks that keep each fee item in at most one open order.
 #[async_trait]
 pub trait OrderStore: Send + Sync {
+    /// Every change below writes its audit entry (`by`) in the same transaction.
     /// Writes the order and one lock per line in one transaction; `Conflict` if the order
     /// number is taken or any item is already locked by an open order.
-    async fn create_order(&self, order: &crate::domain::Order) -> Result<(), StoreError>;
+    async fn create_order(&self, order: &crate::domain::Order, by: &crate::domain::By) -> Result<(), StoreError>;
     async fn get_order(&self, no: &crate::domain::OrderNo) -> Result<Option<crate::domain::Order>, StoreError>;
     /// The open order holding `item_key` (`2025-2026#TUITION`) for the student, if any.
     async fn open_order_for_item(&self, student: &StudentNo, item_key: &str) -> Result<Option<crate::domain::OrderNo>, StoreError>;
     /// Open → Closed at `expected_version`, releasing the order's item locks.
-    async fn close_order(&self, order: &crate::domain::Order) -> Result<(), StoreError>;
+    async fn close_order(&self, order: &crate::domain::Order, by: &crate::domain::By) -> Result<(), StoreError>;
     /// Changes the receipt phone of an open order at `expected_version`.
-    async fn set_receipt_phone(&self, order: &crate::domain::Order, phone: &crate::domain::Phone) -> Result<(), StoreError>;
+    async fn set_receipt_phone(&self, order: &crate::domain::Order, phone: &crate::domain::Phone, by: &crate::domain::By) -> Result<(), StoreError>;
 }
 
 /// Attempts and the payment transition.
@@ -167,11 +168,11 @@ pub trait OrderStore: Send + Sync {
 pub trait PaymentStore: Send + Sync {
     /// Records a new attempt and bumps the order's attempt count, if the order is still open at
     /// its version; `Conflict` otherwise (or if the out-trade-no exists).
-    async fn create_attempt(&self, order: &crate::domain::Order, attempt: &crate::domain::Attempt) -> Result<(), StoreError>;
+    async fn create_attempt(&self, order: &crate::domain::Order, attempt: &crate::domain::Attempt, by: &crate::domain::By) -> Result<(), StoreError>;
     async fn get_attempt(&self, no: &crate::domain::OutTradeNo) -> Result<Option<crate::domain::Attempt>, StoreError>;
     async fn list_attempts(&self, order: &crate::domain::OrderNo) -> Result<Vec<crate::domain::Attempt>, StoreError>;
     /// Created → Closed (the gateway closed it and a query proved it unpaid).
-    async fn close_attempt(&self, attempt: &crate::domain::Attempt) -> Result<(), StoreError>;
+    async fn close_attempt(&self, attempt: &crate::domain::Attempt, by: &crate::domain::By) -> Result<(), StoreError>;
     /// Keeps a verified notification as received (body and relevant headers), before acting on it.
     async fn store_notification(&self, channel: crate::domain::Channel, out_trade_no: &str, received_at: DateTime<Utc>, raw: &str) -> Result<(), StoreError>;
     /// The payment transition in one transaction. With the order open: attempt → Paid, order
@@ -185,6 +186,7 @@ pub trait PaymentStore: Send + Sync {
         &self,
         payment: &crate::domain::ConfirmedPayment,
         issue: &crate::domain::ReceiptIssue,
+        by: &crate::domain::By,
     ) -> Result<crate::domain::PaymentOutcome, StoreError>;
 }
 

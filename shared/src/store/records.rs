@@ -39,7 +39,7 @@ pub trait OfflinePaymentStore: Send + Sync {
     /// conditional on the reference being new and on no item having been credited by it.
     /// The same payment again is `AlreadyRecorded`; the reference already naming a different
     /// payment is `Conflict`; a fee item that does not exist is `NotFound` (nothing written).
-    async fn record_offline_payment(&self, payment: &OfflinePayment) -> Result<OfflineOutcome, StoreError>;
+    async fn record_offline_payment(&self, payment: &OfflinePayment, by: &crate::domain::By) -> Result<OfflineOutcome, StoreError>;
     async fn get_offline_payment(&self, reference: &PaymentRef) -> Result<Option<OfflinePayment>, StoreError>;
 }
 

@@ -134,9 +134,13 @@ impl DynamoStore {
 
 #[async_trait]
 impl OfflinePaymentStore for DynamoStore {
-    async fn record_offline_payment(&self, p: &OfflinePayment) -> Result<OfflineOutcome, StoreError> {
+    async fn record_offline_payment(&self, p: &OfflinePayment, by: &crate::domain::By) -> Result<OfflineOutcome, StoreError> {
+        let entry = by
+            .entry(crate::domain::AuditAction::OfflinePaymentRecorded, crate::domain::AuditSubject::Student, &p.student_no)
+            .target(p.reference.as_str())
+            .change(None, &format!("{} amount_fen={} items={}", p.method.as_str(), p.total.get(), p.lines.iter().map(OrderLine::item_key).collect::<Vec<_>>().join(",")));
         for _ in 0..3 {
-            let mut items = vec![self.put_new(offline_item(p))?];
+            let mut items = vec![self.put_new(offline_item(p))?, self.audit_put(&entry)?];
             for line in &p.lines {
                 items.push(self.credit_offline(p, line)?);
             }

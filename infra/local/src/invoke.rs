@@ -1,0 +1,67 @@
+//! Console-style invocations on the local platform: what an operator does in the Lambda console
+//! with a test event (or what a schedule or an S3 upload sends) is `POST /_local/invoke/<function>`
+//! here, with the same JSON event, handled by the function crate's own handler. The platform's
+//! sandboxes and keys live in the serving process, so a command-line invocation
+//! (`campus-local invoke …`) goes through this endpoint. Local only: the template has no such
+//! route, and the platform listens on 127.0.0.1.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+use shared::App;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// An event-driven function as its `main.rs` runs it: the app, the event, the request id.
+pub type EventHandler = fn(Arc<App>, Value, String) -> BoxFuture<'static, Result<Value, String>>;
+
+/// Every event-driven function, by its template/cargo name.
+pub fn event_handlers() -> HashMap<&'static str, EventHandler> {
+    let mut m: HashMap<&'static str, EventHandler> = HashMap::new();
+    m.insert("sweeper", |app, event, id| Box::pin(async move { sweeper::handle(&app, event, &id).await.map_err(|e| e.to_string()) }));
+    m
+}
+
+/// A request id for a local invocation, shaped like Lambda's.
+pub fn local_request_id() -> String {
+    format!("local-{}", &shared::auth::random_id()[..20])
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new().route("/_local/invoke/{function}", axum::routing::post(invoke)).with_state(app)
+}
+
+fn json_response(status: StatusCode, v: Value) -> Response {
+    (status, [(axum::http::header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
+}
+
+async fn invoke(State(app): State<Arc<App>>, Path(function): Path<String>, body: Bytes) -> Response {
+    let Some(handler) = event_handlers().get(function.as_str()).copied() else {
+        return json_response(StatusCode::NOT_FOUND, json!({ "errorMessage": format!("no event function {function}") }));
+    };
+    let event: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return json_response(StatusCode::BAD_REQUEST, json!({ "errorMessage": format!("the event is not JSON: {e}") })),
+    };
+    let id = local_request_id();
+    // Like Lambda, the invocation runs to its end even if the caller goes away.
+    match tokio::spawn(handler(app, event, id.clone())).await {
+        Ok(Ok(v)) => json_response(StatusCode::OK, v),
+        Ok(Err(e)) => json_response(StatusCode::INTERNAL_SERVER_ERROR, json!({ "errorMessage": e, "requestId": id })),
+        Err(_) => json_response(StatusCode::INTERNAL_SERVER_ERROR, json!({ "errorMessage": "function panicked", "requestId": id })),
+    }
+}
+
+/// `campus-local invoke <function> [event JSON] [--port N]`: sends the event to the running
+/// platform and prints the function's answer. Exit status 1 if the function failed.
+pub async fn invoke_command(base: &str, function: &str, event: Value) -> Result<Value, String> {
+    let url = format!("{base}/_local/invoke/{function}");
+    let resp = reqwest::Client::new().post(&url).json(&event).send().await.map_err(|e| format!("is the platform running at {base}? {e}"))?;
+    let status = resp.status();
+    let body: Value = resp.json().await.map_err(|e| format!("answer of {function} is not JSON: {e}"))?;
+    if status.is_success() { Ok(body) } else { Err(body.get("errorMessage").and_then(Value::as_str).unwrap_or("failed").to_owned()) }
+}
