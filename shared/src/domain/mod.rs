@@ -12,6 +12,7 @@ pub mod order_no;
 pub mod password;
 pub mod records;
 pub mod receipt;
+pub mod refund;
 pub mod student;
 
 pub use audit::{Actor, By, AuditAction, AuditEntry, AuditSubject, OperatorName, OperatorNameError};
@@ -29,4 +30,5 @@ pub use records::{
     Announcement, Enrolment, OfflineMethod, OfflineOutcome, OfflinePayment, PaidRecordId, PaymentRef, StudyLevel, StudyMode, TransactionStatus,
 };
 pub use receipt::{LinkToken, Receipt, ReceiptIssue, ReceiptNo};
+pub use refund::{Refund, RefundCommand, RefundCommandError, RefundNo, RefundState};
 pub use student::{AccountKind, Contact, NameError, PersonName, Student};

@@ -212,7 +212,10 @@ pub enum AttemptState {
     Closed,
     /// Paid, but its order had already been paid through another attempt: awaiting refund.
     DuplicatePaid,
-    /// A duplicate payment given back (terminal).
+    /// An operator asked the gateway to refund it (from Paid or DuplicatePaid); the outcome is
+    /// awaited (notification or query). A refusal returns it to the state it came from.
+    Refunding,
+    /// Paid and given back (terminal).
     Refunded,
 }
 
@@ -223,11 +226,12 @@ impl AttemptState {
             AttemptState::Paid => "paid",
             AttemptState::Closed => "closed",
             AttemptState::DuplicatePaid => "duplicate_paid",
+            AttemptState::Refunding => "refunding",
             AttemptState::Refunded => "refunded",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Created, Self::Paid, Self::Closed, Self::DuplicatePaid, Self::Refunded].into_iter().find(|v| v.as_str() == s)
+        [Self::Created, Self::Paid, Self::Closed, Self::DuplicatePaid, Self::Refunding, Self::Refunded].into_iter().find(|v| v.as_str() == s)
     }
     /// 银行交易记录 status as students read it.
     pub fn label(self) -> &'static str {
@@ -236,6 +240,7 @@ impl AttemptState {
             AttemptState::Paid => "成功",
             AttemptState::Closed => "已关闭",
             AttemptState::DuplicatePaid => "重复支付待退款",
+            AttemptState::Refunding => "退款中",
             AttemptState::Refunded => "已退款",
         }
     }

@@ -27,17 +27,20 @@ pub enum TransactionStatus {
     Closed,
     /// 重复支付待退款: paid after its order had been paid by another attempt.
     DuplicatePendingRefund,
-    /// 已退款: a duplicate payment given back.
+    /// 退款中: an operator asked the gateway to refund it; the outcome is awaited.
+    Refunding,
+    /// 已退款: the payment was given back.
     Refunded,
 }
 
 impl TransactionStatus {
-    pub const ALL: [TransactionStatus; 6] = [
+    pub const ALL: [TransactionStatus; 7] = [
         Self::Success,
         Self::Failed,
         Self::Processing,
         Self::Closed,
         Self::DuplicatePendingRefund,
+        Self::Refunding,
         Self::Refunded,
     ];
 
@@ -49,6 +52,7 @@ impl TransactionStatus {
             AttemptState::Paid => Self::Success,
             AttemptState::Closed => Self::Closed,
             AttemptState::DuplicatePaid => Self::DuplicatePendingRefund,
+            AttemptState::Refunding => Self::Refunding,
             AttemptState::Refunded => Self::Refunded,
         }
     }
@@ -61,6 +65,7 @@ impl TransactionStatus {
             Self::Processing => "处理中",
             Self::Closed => "已关闭",
             Self::DuplicatePendingRefund => "重复支付待退款",
+            Self::Refunding => "退款中",
             Self::Refunded => "已退款",
         }
     }

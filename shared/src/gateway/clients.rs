@@ -2,9 +2,12 @@
 //! `reqwest` client (built once per cold start), answers parsed and verified by the module.
 
 use super::{
-    CallError, Closing, Device, GatewayError, PaymentAction, PaymentGateway, StartRequest, TradeRef, TradeState, alipay, unionpay,
-    wechat,
+    CallError, Closing, Device, GatewayError, PaymentAction, PaymentGateway, RefundOutcome, RefundRequest, StartRequest, TradeRef,
+    TradeState, alipay, unionpay, wechat,
 };
+
+/// Refunds over HTTP.
+mod refund;
 use crate::domain::{Channel, OutTradeNo};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -100,6 +103,13 @@ impl PaymentGateway for AlipayGateway {
             alipay::CloseOutcome::NotClosable { .. } => Ok(Closing::Closed),
         }
     }
+
+    async fn refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError> {
+        self.send_refund(r, now).await
+    }
+    async fn query_refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError> {
+        self.ask_refund(r, now).await
+    }
 }
 
 /// WeChat Pay APIv3: Native (`code_url` QR) on a PC, H5 (`h5_url`) on a phone.
@@ -188,6 +198,13 @@ impl PaymentGateway for WechatGateway {
             Err(e) => Err(e.into()),
         }
     }
+
+    async fn refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError> {
+        self.send_refund(r, now).await
+    }
+    async fn query_refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError> {
+        self.ask_refund(r, now).await
+    }
 }
 
 /// How long a UnionPay attempt stays payable: the official demo's `payTimeout` of now + 15 min
@@ -257,6 +274,13 @@ impl PaymentGateway for UnionpayGateway {
     async fn close(&self, trade: &TradeRef, now: DateTime<Utc>) -> Result<Closing, CallError> {
         let final_after = unionpay_final_after(trade);
         if now > final_after { Ok(Closing::Closed) } else { Ok(Closing::PayableUntil(final_after)) }
+    }
+
+    async fn refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError> {
+        self.send_refund(r, now).await
+    }
+    async fn query_refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError> {
+        self.ask_refund(r, now).await
     }
 }
 

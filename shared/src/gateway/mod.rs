@@ -139,6 +139,40 @@ pub trait PaymentGateway: Send + Sync {
     /// Makes an unpaid trade unpayable, where the gateway can. A trade the gateway never saw
     /// counts as closed.
     async fn close(&self, trade: &TradeRef, now: DateTime<Utc>) -> Result<Closing, CallError>;
+    /// Asks for a full refund of a paid trade. `Err` means the outcome is unknown: query it
+    /// ([`Self::query_refund`]), never send a new refund number.
+    async fn refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError>;
+    /// Where a refund asked for before stands.
+    async fn query_refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError>;
+}
+
+/// A full refund of one paid attempt, as the gateways need to name it (see `refund.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequest {
+    pub out_trade_no: OutTradeNo,
+    /// Alipay `out_request_no`, WeChat Pay `out_refund_no`, UnionPay refund `orderId`: the same
+    /// on every retry.
+    pub refund_no: String,
+    /// The payment's gateway trade number (UnionPay `origQryId`).
+    pub gateway_trade_no: String,
+    pub amount: Fen,
+    pub reason: Option<String>,
+    /// When it was first asked for: UnionPay's refund `txnTime`, which a query repeats.
+    pub requested_at: DateTime<Utc>,
+}
+
+/// What a gateway says about a refund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundOutcome {
+    /// The money went back.
+    Succeeded { gateway_refund_no: Option<String>, at: Option<DateTime<Utc>> },
+    /// Accepted (or still processing): the result comes by notification or query.
+    Pending,
+    /// Definitely refused (nothing refunded): `code` and the gateway's message.
+    Refused { code: String, message: String },
+    /// The gateway has no such refund (asked before it arrived, or it was never received):
+    /// sending it again with the same refund number is safe.
+    NotFound,
 }
 
 /// The configured gateways. A channel without configuration is simply not offered.

@@ -142,7 +142,7 @@ impl<S: OrderStores + PaymentStores> App<S> {
                         return Err(AppError::OrderNotOpen);
                     }
                 }
-                AttemptState::Paid | AttemptState::DuplicatePaid | AttemptState::Refunded => return Err(AppError::OrderNotOpen),
+                AttemptState::Paid | AttemptState::DuplicatePaid | AttemptState::Refunding | AttemptState::Refunded => return Err(AppError::OrderNotOpen),
                 AttemptState::Closed => {}
             }
         }

@@ -490,3 +490,6 @@ fn refused(node: &Value) -> GatewayError {
         message: field(node, "sub_msg").or(field(node, "msg")).unwrap_or("").to_owned(),
     }
 }
+
+/// Refunds (§1.5 `alipay.trade.refund`, `alipay.trade.fastpay.refund.query`).
+mod refund;

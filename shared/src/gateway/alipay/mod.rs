@@ -61,6 +61,10 @@ pub enum Method {
     WapPay,
     Query,
     Close,
+    /// `alipay.trade.refund`.
+    Refund,
+    /// `alipay.trade.fastpay.refund.query`.
+    RefundQuery,
 }
 
 impl Method {
@@ -70,10 +74,12 @@ impl Method {
             Method::WapPay => "alipay.trade.wap.pay",
             Method::Query => "alipay.trade.query",
             Method::Close => "alipay.trade.close",
+            Method::Refund => "alipay.trade.refund",
+            Method::RefundQuery => "alipay.trade.fastpay.refund.query",
         }
     }
     pub fn from_name(name: &str) -> Option<Self> {
-        [Method::Precreate, Method::WapPay, Method::Query, Method::Close].into_iter().find(|m| m.as_str() == name)
+        [Method::Precreate, Method::WapPay, Method::Query, Method::Close, Method::Refund, Method::RefundQuery].into_iter().find(|m| m.as_str() == name)
     }
 }
 

@@ -357,3 +357,7 @@ pub(super) fn paid_at(txn_time: &str, trace_time: Option<&str>) -> Result<DateTi
     };
     Ok(guess.unwrap_or(sent))
 }
+
+/// Refunds (退货, `txnType=04`), their query and backUrl notifications (§3.4, §3.5).
+mod refund;
+pub use refund::RefundNotification;

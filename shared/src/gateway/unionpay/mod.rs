@@ -17,9 +17,9 @@ mod sandbox;
 mod tests;
 
 pub use merchant::{
-    ConsumeRequest, Merchant, MerchantSettings, Mismatch, Notification, SignedForm, UncheckedNotification,
+    ConsumeRequest, Merchant, MerchantSettings, Mismatch, Notification, RefundNotification, SignedForm, UncheckedNotification,
 };
-pub use sandbox::{FrontConsume, Sandbox, SandboxChain, SandboxSettings, SandboxTrade, TradeProgress};
+pub use sandbox::{FrontConsume, RefundAsked, Sandbox, SandboxChain, SandboxRefund, SandboxSettings, SandboxTrade, TradeProgress};
 
 use super::GatewayError;
 use base64::Engine as _;

@@ -400,3 +400,7 @@ fn expect(p: &BTreeMap<String, String>, fixed: &[(&str, &str)]) -> Result<(), Ga
 fn bad(what: &str) -> GatewayError {
     GatewayError::Malformed(what.into())
 }
+
+/// The sandbox's refunds (§3.4, §3.5).
+mod refund;
+pub use refund::{RefundAsked, SandboxRefund};

@@ -520,3 +520,7 @@ fn refusal(status: u16, body: &[u8]) -> GatewayError {
         Err(_) => GatewayError::Refused { code: format!("HTTP_{status}"), message: String::new() },
     }
 }
+
+/// Refunds and refund notifications (§2.5, §2.6).
+mod refund;
+pub use refund::RefundNotification;

@@ -15,10 +15,10 @@ mod sandbox;
 mod tests;
 
 pub use merchant::{
-    Merchant, MerchantSettings, Mismatch, Notification, NotifyAnswer, OrderRequest, PublicKeySetting, SignedRequest,
-    UncheckedNotification,
+    Merchant, MerchantSettings, Mismatch, Notification, NotifyAnswer, OrderRequest, PublicKeySetting, RefundNotification,
+    SignedRequest, UncheckedNotification,
 };
-pub use sandbox::{AuthorizedRequest, Sandbox, SandboxSettings, SandboxTransaction, SignedNotification};
+pub use sandbox::{AuthorizedRequest, Sandbox, SandboxRefund, SandboxSettings, SandboxTransaction, SignedNotification};
 
 use super::GatewayError;
 use aes_gcm::aead::{Aead, Payload};

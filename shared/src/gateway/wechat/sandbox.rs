@@ -202,3 +202,7 @@ fn bad_auth(what: &str) -> GatewayError {
 fn beijing_rfc3339(t: DateTime<Utc>) -> String {
     t.with_timezone(&beijing()).to_rfc3339_opts(SecondsFormat::Secs, false)
 }
+
+/// The sandbox's refunds (§2.5, §2.6).
+mod refund;
+pub use refund::SandboxRefund;
