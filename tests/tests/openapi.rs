@@ -417,10 +417,10 @@ fn every_error() -> Vec<AppError> {
 /// compiling until the document, and these lists, know it).
 fn every_attempt_state() -> Vec<AttemptState> {
     use AttemptState::*;
-    let all = vec![Created, Paid, Closed, DuplicatePaid, Refunded];
+    let all = vec![Created, Paid, Closed, DuplicatePaid, Refunding, Refunded];
     for s in &all {
         match s {
-            Created | Paid | Closed | DuplicatePaid | Refunded => {}
+            Created | Paid | Closed | DuplicatePaid | Refunding | Refunded => {}
         }
     }
     all
@@ -809,7 +809,7 @@ fn the_payment_enums_and_union_are_the_codes() {
                 state,
                 state_label: state.label(),
                 created_at: chrono::Utc::now(),
-                paid_at: matches!(state, AttemptState::Paid | AttemptState::DuplicatePaid | AttemptState::Refunded).then(chrono::Utc::now),
+                paid_at: matches!(state, AttemptState::Paid | AttemptState::DuplicatePaid | AttemptState::Refunding | AttemptState::Refunded).then(chrono::Utc::now),
             };
             let v = serde_json::to_value(&a).unwrap();
             doc.check_shape(&schema("Attempt"), &v, &format!("Attempt {channel:?} {state:?}"));
@@ -859,7 +859,7 @@ fn the_record_enums_are_the_codes() {
     for s in TransactionStatus::ALL {
         match s {
             TransactionStatus::Success | TransactionStatus::Failed | TransactionStatus::Processing | TransactionStatus::Closed
-            | TransactionStatus::DuplicatePendingRefund | TransactionStatus::Refunded => {}
+            | TransactionStatus::DuplicatePendingRefund | TransactionStatus::Refunding | TransactionStatus::Refunded => {}
         }
     }
     let statuses: BTreeSet<String> = TransactionStatus::ALL.iter().map(|s| code(s).unwrap()).collect();

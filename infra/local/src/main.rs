@@ -5,6 +5,7 @@
 //!
 //! Operators' commands, against the running platform (same code as the console invocations):
 //!   campus-local invoke <function> ['<event JSON>'] [--port 3000]
+//!   campus-local refund <out_trade_no> --operator NAME [--reason TEXT] [--amount YUAN] [--port 3000]
 
 use local::seed::{DEMO_LOGINS, seed};
 use local::template::Template;
@@ -13,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Subcommands that talk to a running platform instead of starting one.
-const OPERATOR_COMMANDS: &[&str] = &["invoke"];
+const OPERATOR_COMMANDS: &[&str] = &["invoke", "refund"];
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -34,6 +35,16 @@ async fn operator_command(command: &str, port: u16) -> Result<(), Box<dyn std::e
                 None => serde_json::json!({}),
             };
             (function.to_string(), event)
+        }
+        "refund" => {
+            let otn = positional.first().ok_or("usage: campus-local refund <out_trade_no> --operator NAME [--reason TEXT] [--amount YUAN]")?;
+            let mut event = serde_json::json!({ "out_trade_no": otn, "operator": arg("--operator").unwrap_or_default() });
+            for (flag, field) in [("--reason", "reason"), ("--amount", "amount")] {
+                if let Some(v) = arg(flag) {
+                    event[field] = v.into();
+                }
+            }
+            ("refund".to_owned(), event)
         }
         _ => unreachable!("dispatched on known commands"),
     };

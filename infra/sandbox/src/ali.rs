@@ -87,6 +87,14 @@ struct Trade {
     /// Set when the trade comes into existence at Alipay: QR scanned or wap cashier shown.
     scanned: Option<Scanned>,
     stage: Stage,
+    /// Refunds made, by `out_request_no`.
+    refunds: Vec<AliRefund>,
+}
+
+struct AliRefund {
+    out_request_no: String,
+    amount: Fen,
+    at: DateTime<Utc>,
 }
 
 struct Scanned {
@@ -123,6 +131,8 @@ impl Trade {
     /// The state at `now`: an open trade past its expiry is closed (§1.5 `time_expire`).
     fn status(&self, now: DateTime<Utc>) -> Status {
         match self.stage {
+            // Fully refunded: closed (§1.6).
+            Stage::Paid { .. } if self.refunded() >= self.total => Status::Closed,
             Stage::Paid { .. } => Status::Success,
             Stage::Closed => Status::Closed,
             Stage::Open if self.expires_at.is_some_and(|t| now >= t) => Status::Closed,
@@ -132,10 +142,19 @@ impl Trade {
     }
 }
 
+impl Trade {
+    fn refunded(&self) -> Fen {
+        self.refunds.iter().map(|r| r.amount).sum()
+    }
+}
+
 impl Book for Ali {
     fn state(&self, out_trade_no: &str) -> Option<String> {
         let now = self.core.now();
         lock(&self.trades).get(out_trade_no).map(|t| t.status(now).as_str().to_owned())
+    }
+    fn refunds(&self, out_trade_no: &str) -> usize {
+        lock(&self.trades).get(out_trade_no).map_or(0, |t| t.refunds.len())
     }
 }
 
@@ -208,6 +227,7 @@ impl Ali {
                     quit_url: None,
                     scanned: None,
                     stage: Stage::Open,
+                    refunds: Vec::new(),
                 },
             );
             tracing::info!(gateway = "alipay", out_trade_no = order.out_trade_no, "trade precreated");
@@ -256,6 +276,7 @@ impl Ali {
                     quit_url,
                     scanned: None,
                     stage: Stage::Open,
+                    refunds: Vec::new(),
                 },
             );
         }
@@ -349,6 +370,116 @@ impl Ali {
         }
     }
 
+    /// `alipay.trade.refund` (§1.5): only a paid trade, at most what is left of it; the same
+    /// `out_request_no` again is the same refund (`fund_change=N`). A refund is answered at
+    /// once and notified as a trade-status change (`TRADE_CLOSED` when full, §1.7).
+    fn refund(&self, req: &IncomingRequest) -> Response {
+        let m = Method::Refund;
+        let now = self.now();
+        let mut trades = lock(&self.trades);
+        let Some((no, t)) = Self::find(&mut trades, &req.biz) else {
+            return self.refused(m, (TRADE_NOT_EXIST, "交易不存在".into()));
+        };
+        let Some(amount) = text(&req.biz, "refund_amount").and_then(|a| Fen::parse_yuan(&a).ok()).filter(|a| a.get() > 0) else {
+            return self.refused(m, invalid("refund_amount 格式错误"));
+        };
+        let out_request_no = text(&req.biz, "out_request_no").unwrap_or_else(|| no.clone());
+        let (Stage::Paid { .. }, Some(scanned)) = (&t.stage, &t.scanned) else {
+            return self.refused(m, ("ACQ.TRADE_STATUS_ERROR", "交易状态不合法".into()));
+        };
+        let trade_no = scanned.trade_no.clone();
+        let fund_change = match t.refunds.iter().find(|r| r.out_request_no == out_request_no) {
+            Some(r) if r.amount != amount => return self.refused(m, ("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额与原请求不一致".into())),
+            Some(_) => "N",
+            None if t.refunded().checked_add(amount).is_none_or(|sum| sum > t.total) => {
+                return self.refused(m, ("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额超限".into()));
+            }
+            None => {
+                t.refunds.push(AliRefund { out_request_no: out_request_no.clone(), amount, at: now });
+                tracing::info!(gateway = "alipay", out_trade_no = no, out_request_no, "trade refunded");
+                if let Some(url) = t.notify_url.clone().filter(|u| is_http_url(u)) {
+                    self.notify_refund(&no, url, t, &trade_no, &out_request_no, now);
+                }
+                "Y"
+            }
+        };
+        let mut f = Map::new();
+        f.insert("trade_no".into(), trade_no.into());
+        f.insert("out_trade_no".into(), no.into());
+        f.insert("buyer_logon_id".into(), "159****5620".into());
+        f.insert("fund_change".into(), fund_change.into());
+        f.insert("refund_fee".into(), t.refunded().to_string().into());
+        f.insert("gmt_refund_pay".into(), format_time(now).into());
+        self.signed(m, &Sandbox::success(f))
+    }
+
+    /// `alipay.trade.fastpay.refund.query` (§1.5): refund data when it was made, none otherwise.
+    fn refund_query(&self, req: &IncomingRequest) -> Response {
+        let m = Method::RefundQuery;
+        let mut trades = lock(&self.trades);
+        let Some((no, t)) = Self::find(&mut trades, &req.biz) else {
+            return self.refused(m, (TRADE_NOT_EXIST, "交易不存在".into()));
+        };
+        let out_request_no = text(&req.biz, "out_request_no").unwrap_or_else(|| no.clone());
+        let mut f = Map::new();
+        if let Some(s) = &t.scanned {
+            f.insert("trade_no".into(), s.trade_no.clone().into());
+        }
+        f.insert("out_trade_no".into(), no.into());
+        if let Some(r) = t.refunds.iter().find(|r| r.out_request_no == out_request_no) {
+            f.insert("out_request_no".into(), out_request_no.into());
+            f.insert("total_amount".into(), t.total.to_string().into());
+            f.insert("refund_amount".into(), r.amount.to_string().into());
+            f.insert("refund_status".into(), "REFUND_SUCCESS".into());
+            f.insert("gmt_refund_pay".into(), format_time(r.at).into());
+        }
+        self.signed(m, &Sandbox::success(f))
+    }
+
+    /// The trade-status notification of a refund (§1.7): `TRADE_CLOSED` when fully refunded
+    /// (else `TRADE_SUCCESS`) with `refund_fee`, `gmt_refund`, `out_biz_no`.
+    fn notify_refund(&self, out_trade_no: &str, url: String, t: &Trade, trade_no: &str, out_request_no: &str, now: DateTime<Utc>) {
+        let sandbox = self.sandbox.clone();
+        let status = if t.refunded() >= t.total { "TRADE_CLOSED" } else { "TRADE_SUCCESS" };
+        let notify_id = format!("{}0022{}", beijing_date(now).format("%Y%m%d"), random_digits(22));
+        let fixed: Vec<(String, String)> = [
+            ("app_id", sandbox.app_id().to_owned()),
+            ("auth_app_id", sandbox.app_id().to_owned()),
+            ("charset", "utf-8".to_owned()),
+            ("gmt_refund", format_time(now)),
+            ("notify_id", notify_id),
+            ("notify_type", "trade_status_sync".to_owned()),
+            ("out_biz_no", out_request_no.to_owned()),
+            ("out_trade_no", out_trade_no.to_owned()),
+            ("refund_fee", t.refunded().to_string()),
+            ("seller_id", sandbox.seller_id().to_owned()),
+            ("subject", t.subject.clone()),
+            ("total_amount", t.total.to_string()),
+            ("trade_no", trade_no.to_owned()),
+            ("trade_status", status.to_owned()),
+            ("version", "1.0".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        engine::spawn_notifications(
+            Arc::clone(&self.core),
+            out_request_no.to_owned(),
+            url,
+            &ALIPAY_RETRY_AFTER_SECS,
+            move |now| {
+                let mut params: BTreeMap<String, String> = fixed.iter().cloned().collect();
+                params.insert("notify_time".into(), format_time(now));
+                let signed = sandbox.sign_v1(params);
+                Ok(Outgoing {
+                    headers: vec![("Content-Type".into(), NOTIFY_CONTENT_TYPE.into()), ("User-Agent".into(), "Mozilla/4.0".into())],
+                    body: form::encode(signed.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+                })
+            },
+            |status, body| status == 200 && body == alipay::ACK.as_bytes(),
+        );
+    }
+
     /// The signed return-URL parameters of a paid wap trade (§1.8).
     fn return_location(&self, return_url: &str, out_trade_no: &str, trade_no: &str, total: Fen) -> String {
         let app_id = self.sandbox.app_id();
@@ -439,6 +570,8 @@ async fn gateway(State(s): State<Arc<Ali>>, uri: Uri, body: Bytes) -> Response {
         Method::WapPay => s.wap_pay(&req),
         Method::Query => s.query(&req),
         Method::Close => s.close(&req),
+        Method::Refund => s.refund(&req),
+        Method::RefundQuery => s.refund_query(&req),
     }
 }
 

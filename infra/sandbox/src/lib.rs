@@ -45,6 +45,8 @@ pub const PAYEE: &str = "甘肃省财政厅";
 pub(crate) trait Book: Send + Sync {
     /// The trade's current state (expiry applied), or `None` for an unknown out-trade-no.
     fn state(&self, out_trade_no: &str) -> Option<String>;
+    /// Refunds made of the trade (each refund number counted once, however often it was sent).
+    fn refunds(&self, out_trade_no: &str) -> usize;
 }
 
 /// Test control of one sandbox: notification delivery and what happened to a trade.
@@ -96,6 +98,11 @@ impl Control {
         self.core.counts(out_trade_no).sent
     }
 
+    /// Refunds the gateway made of the trade (a retried refund number counts once).
+    pub fn refunds_made(&self, out_trade_no: &str) -> usize {
+        self.book.refunds(out_trade_no)
+    }
+
     /// See the type's documentation for the values.
     pub fn trade_state(&self, out_trade_no: &str) -> Option<String> {
         self.book.state(out_trade_no)
@@ -139,6 +146,7 @@ async fn trade(State(c): State<Control>, Path(no): Path<String>) -> Response {
                 "state": state,
                 "notifications_sent": c.notifications_sent(&no),
                 "notifications_acked": c.notifications_acked(&no),
+                "refunds_made": c.refunds_made(&no),
             }),
         ),
         None => json(StatusCode::NOT_FOUND, serde_json::json!({ "error": "unknown out_trade_no" })),

@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use shared::clock::{Clock, SystemClock};
 use shared::domain::Fen;
-use shared::gateway::unionpay::{self, Sandbox, SandboxChain, SandboxSettings, SandboxTrade, TradeProgress};
+use shared::gateway::unionpay::{self, Sandbox, SandboxChain, SandboxRefund, SandboxSettings, SandboxTrade, TradeProgress};
 use shared::gateway::{GatewayError, form};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -46,11 +46,17 @@ pub fn unionpay(cfg: UnionpayConfig) -> (Router, Control, SandboxChain) {
 pub fn try_unionpay(cfg: UnionpayConfig, clock: Arc<dyn Clock>) -> Result<(Router, Control, SandboxChain), GatewayError> {
     let sandbox = Sandbox::new(&cfg.settings, clock.now())?;
     let chain = sandbox.chain().clone();
-    let state = Arc::new(Up { sandbox, core: Arc::new(Core::new("unionpay", clock, cfg.retry_scale)?), trades: Mutex::new(HashMap::new()) });
+    let state = Arc::new(Up {
+        sandbox,
+        core: Arc::new(Core::new("unionpay", clock, cfg.retry_scale)?),
+        trades: Mutex::new(HashMap::new()),
+        refunds: Mutex::new(HashMap::new()),
+    });
     let control = Control::new(Arc::clone(&state.core), state.clone());
     let router = Router::new()
         .route("/gateway/api/frontTransReq.do", post(front))
         .route("/gateway/api/queryTrans.do", post(query))
+        .route("/gateway/api/backTransReq.do", post(back_trans))
         .route("/cashier/{no}", get(cashier_page))
         .route("/cashier/{no}/pay", post(pay))
         .route("/cashier/{no}/cancel", post(cancel))
@@ -64,6 +70,23 @@ struct Up {
     core: Arc<Core>,
     /// By orderId.
     trades: Mutex<HashMap<String, Trade>>,
+    /// Refunds (退货) by their own orderId.
+    refunds: Mutex<HashMap<String, UpRefund>>,
+}
+
+struct UpRefund {
+    txn_time: String,
+    /// The consume's orderId.
+    orig_order_id: String,
+    orig_qry_id: String,
+    query_id: String,
+    amount: Fen,
+}
+
+impl UpRefund {
+    fn sandbox_refund<'a>(&'a self, order_id: &'a str) -> SandboxRefund<'a> {
+        SandboxRefund { order_id, txn_time: &self.txn_time, orig_qry_id: &self.orig_qry_id, query_id: &self.query_id, txn_amt: self.amount }
+    }
 }
 
 struct Trade {
@@ -102,8 +125,10 @@ impl Trade {
 impl Book for Up {
     fn state(&self, out_trade_no: &str) -> Option<String> {
         let now = self.core.now();
+        let refunded: Fen = lock(&self.refunds).values().filter(|r| r.orig_order_id == out_trade_no).map(|r| r.amount).sum();
         lock(&self.trades).get(out_trade_no).map(|t| {
             match (&t.paid, t.expired(now)) {
+                (Some(_), _) if refunded >= t.amount => "REFUNDED",
                 (Some(_), _) => "PAID",
                 (None, true) => "TIMED_OUT",
                 (None, false) => "AWAITING_PAYER",
@@ -111,9 +136,16 @@ impl Book for Up {
             .to_owned()
         })
     }
+    fn refunds(&self, out_trade_no: &str) -> usize {
+        self.refunds_of(out_trade_no)
+    }
 }
 
 impl Up {
+    fn refunds_of(&self, order_id: &str) -> usize {
+        lock(&self.refunds).values().filter(|r| r.orig_order_id == order_id).count()
+    }
+
     fn notify(&self, order_id: &str, url: String, trade: &Trade, paid: &Paid) {
         // Signed once: the sends repeat the same message, as UnionPay's do.
         let body = match self.sandbox.paid_notification(&trade.sandbox_trade(order_id, paid)) {
@@ -199,9 +231,69 @@ async fn front(State(s): State<Arc<Up>>, body: Bytes) -> Response {
     Redirect::to(&format!("/cashier/{}", consume.order_id)).into_response()
 }
 
+/// `backTransReq.do` with `txnType=04` (退货, §3.4): the consume named by `origQryId` must be
+/// paid and the amount within what is left; the same refund orderId again is the same refund.
+/// Answered `respCode=00` (accepted); the result is notified to `backUrl` (§3.5).
+async fn back_trans(State(s): State<Arc<Up>>, body: Bytes) -> Response {
+    let text = |answer: String| ([(header::CONTENT_TYPE, "text/plain;charset=UTF-8")], answer).into_response();
+    let asked = match s.sandbox.verify_refund(&body) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(gateway = "unionpay", error = %e, "refund refused");
+            let fields: BTreeMap<String, String> =
+                [("respCode", "11"), ("respMsg", "验证签名失败")].into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+            let signed = s.sandbox.sign(fields);
+            return text(signed.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&"));
+        }
+    };
+    let now = s.core.now();
+    let mut refunds = lock(&s.refunds);
+    if let Some(r) = refunds.get(&asked.order_id) {
+        let same = r.txn_time == asked.txn_time && r.orig_qry_id == asked.orig_qry_id && r.amount == asked.txn_amt;
+        let (code, msg) = if same { ("00", "成功[0000000]") } else { ("12", "重复交易") };
+        return text(s.sandbox.refund_response(&asked, code, msg));
+    }
+    let trades = lock(&s.trades);
+    let Some((orig_order_id, t)) = trades.iter().find(|(_, t)| t.paid.as_ref().is_some_and(|p| p.query_id == asked.orig_qry_id)) else {
+        tracing::info!(gateway = "unionpay", order_id = asked.order_id, "refund refused: no paid consume");
+        return text(s.sandbox.refund_response(&asked, "35", "原交易不存在或状态不正确"));
+    };
+    let left = t.amount.get() - refunds.values().filter(|r| r.orig_qry_id == asked.orig_qry_id).map(|r| r.amount.get()).sum::<i64>();
+    if asked.txn_amt.get() > left {
+        tracing::info!(gateway = "unionpay", order_id = asked.order_id, "refund refused: amount above what is left");
+        return text(s.sandbox.refund_response(&asked, "36", "退货金额超限"));
+    }
+    let r = UpRefund {
+        txn_time: asked.txn_time.clone(),
+        orig_order_id: orig_order_id.clone(),
+        orig_qry_id: asked.orig_qry_id.clone(),
+        query_id: Sandbox::new_query_id(now),
+        amount: asked.txn_amt,
+    };
+    tracing::info!(gateway = "unionpay", order_id = asked.order_id, orig_order_id, "refund accepted");
+    drop(trades);
+    if let Some(url) = asked.back_url.clone().filter(|u| is_http_url(u)) {
+        let body = s.sandbox.refund_notification(&r.sandbox_refund(&asked.order_id));
+        engine::spawn_notifications(
+            Arc::clone(&s.core),
+            asked.order_id.clone(),
+            url,
+            &UNIONPAY_RETRY_AFTER_SECS,
+            move |_| Ok(Outgoing { headers: vec![("Content-Type".to_owned(), unionpay::FORM_CONTENT_TYPE.to_owned())], body: body.clone() }),
+            |status, _| status == 200 || status == 302,
+        );
+    }
+    refunds.insert(asked.order_id.clone(), r);
+    text(s.sandbox.refund_response(&asked, "00", "成功[0000000]"))
+}
+
 /// `queryTrans.do`: the verified (orderId, txnTime) asked about, answered signed.
 async fn query(State(s): State<Arc<Up>>, body: Bytes) -> Response {
     let answer = match s.sandbox.verify_query(&body) {
+        Ok((order_id, txn_time)) if lock(&s.refunds).get(&order_id).is_some_and(|r| r.txn_time == txn_time) => {
+            let refunds = lock(&s.refunds);
+            s.sandbox.refund_query_response(&refunds[&order_id].sandbox_refund(&order_id))
+        }
         Ok((order_id, txn_time)) => {
             let trades = lock(&s.trades);
             let found = trades.get(&order_id).filter(|t| t.txn_time == txn_time);

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use shared::clock::{Clock, SystemClock, beijing};
 use shared::domain::Fen;
 use shared::gateway::wechat::{
-    self, Headers, NotifyAnswer, Sandbox, SandboxSettings, SandboxTransaction, Stamp, TradeStatus,
+    self, Headers, NotifyAnswer, Sandbox, SandboxRefund, SandboxSettings, SandboxTransaction, Stamp, TradeStatus,
 };
 use shared::gateway::{GatewayError, form};
 use std::collections::HashMap;
@@ -53,6 +53,7 @@ pub fn try_wechat(cfg: WechatConfig, clock: Arc<dyn Clock>) -> Result<(Router, C
         core: Arc::new(Core::new("wechat", clock, cfg.retry_scale)?),
         trades: Mutex::new(HashMap::new()),
         seq: AtomicU64::new(0),
+        refunds: Mutex::new(HashMap::new()),
     });
     let control = Control::new(Arc::clone(&state.core), state.clone());
     let router = Router::new()
@@ -60,6 +61,8 @@ pub fn try_wechat(cfg: WechatConfig, clock: Arc<dyn Clock>) -> Result<(Router, C
         .route("/v3/pay/transactions/h5", post(create_h5))
         .route("/v3/pay/transactions/out-trade-no/{no}", get(query))
         .route("/v3/pay/transactions/out-trade-no/{no}/close", post(close))
+        .route("/v3/refund/domestic/refunds", post(refund))
+        .route("/v3/refund/domestic/refunds/{no}", get(refund_query))
         .route("/scan/{no}", get(scan_page))
         .route("/h5/{no}", get(h5_page))
         .route("/cashier/{no}/pay", post(pay))
@@ -77,6 +80,8 @@ struct Wx {
     core: Arc<Core>,
     trades: Mutex<HashMap<String, Trade>>,
     seq: AtomicU64,
+    /// Refunds by `out_refund_no`.
+    refunds: Mutex<HashMap<String, SandboxRefund>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +164,15 @@ fn state_name(s: TradeStatus) -> &'static str {
 
 impl Book for Wx {
     fn state(&self, out_trade_no: &str) -> Option<String> {
-        lock(&self.trades).get(out_trade_no).map(|t| state_name(t.trade_state()).to_owned())
+        let refunded = self.refunded(out_trade_no);
+        lock(&self.trades).get(out_trade_no).map(|t| match t.trade_state() {
+            // Refunded in full: `REFUND` (§2.5).
+            TradeStatus::Success if refunded >= t.order.total => "REFUND".to_owned(),
+            s => state_name(s).to_owned(),
+        })
+    }
+    fn refunds(&self, out_trade_no: &str) -> usize {
+        lock(&self.refunds).values().filter(|r| r.out_trade_no == out_trade_no).count()
     }
 }
 
@@ -352,6 +365,90 @@ impl Wx {
         );
     }
 
+    fn refunded(&self, out_trade_no: &str) -> Fen {
+        lock(&self.refunds).values().filter(|r| r.out_trade_no == out_trade_no && r.status != "CLOSED").map(|r| r.refund).sum()
+    }
+
+    /// A refund request (§2.5): a paid order, `amount.total` its total, at most what is left;
+    /// the same `out_refund_no` again answers the same refund. Answered `PROCESSING`; the
+    /// refund then succeeds and is notified (`REFUND.SUCCESS`, AAD `refund`) to `notify_url`.
+    fn refund(&self, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
+        if let Some(resp) = self.unauthorized("POST", uri, headers, body) {
+            return resp;
+        }
+        let Ok(v) = serde_json::from_slice::<Value>(body) else { return self.refused(param_error("请求体不是合法的 JSON")) };
+        let text = |k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+        let Some(out_refund_no) = text("out_refund_no").filter(|n| n.len() <= 64) else { return self.refused(param_error("缺少 out_refund_no")) };
+        let (Some(refund), Some(total)) = (v.pointer("/amount/refund").and_then(Value::as_i64), v.pointer("/amount/total").and_then(Value::as_i64)) else {
+            return self.refused(param_error("缺少 amount.refund 或 amount.total"));
+        };
+        if let Some(r) = lock(&self.refunds).get(&out_refund_no) {
+            if r.refund.get() != refund {
+                return self.refused((StatusCode::BAD_REQUEST, "INVALID_REQUEST", "退款单号重复，退款金额不一致".into()));
+            }
+            return self.signed(StatusCode::OK, self.sandbox.refund_body(r));
+        }
+        let trades = lock(&self.trades);
+        let found = match text("out_trade_no") {
+            Some(no) => trades.get(&no).map(|t| (no, t)),
+            None => text("transaction_id").and_then(|id| {
+                trades.iter().find(|(_, t)| matches!(&t.stage, Stage::Paid { transaction_id, .. } if *transaction_id == id)).map(|(n, t)| (n.clone(), t))
+            }),
+        };
+        let Some((out_trade_no, t)) = found else {
+            return self.refused((StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "订单不存在".into()));
+        };
+        let Stage::Paid { transaction_id, .. } = &t.stage else {
+            return self.refused((StatusCode::BAD_REQUEST, "INVALID_REQUEST", "订单未支付，不能退款".into()));
+        };
+        if total != t.order.total.get() {
+            return self.refused(param_error("amount.total 与订单金额不一致"));
+        }
+        let (transaction_id, total) = (transaction_id.clone(), t.order.total);
+        drop(trades);
+        let left = total.get() - self.refunded(&out_trade_no).get();
+        if refund < 1 || refund > left {
+            return self.refused((StatusCode::FORBIDDEN, "NOT_ENOUGH", "退款金额超过可退金额".into()));
+        }
+        let notify_url = text("notify_url").filter(|u| is_http_url(u));
+        let now = self.now();
+        let mut r = SandboxRefund {
+            out_trade_no: out_trade_no.clone(),
+            transaction_id,
+            out_refund_no: out_refund_no.clone(),
+            refund_id: format!("50300{}{}", now.with_timezone(&beijing()).format("%Y%m%d"), random_digits(15)),
+            status: "PROCESSING".into(),
+            total,
+            refund: Fen::new(refund),
+            created_at: now,
+            success_time: None,
+        };
+        let answer = self.sandbox.refund_body(&r);
+        tracing::info!(gateway = "wechat", out_trade_no, out_refund_no, "refund accepted");
+        // The money goes back at once here; the merchant learns it by notification or query.
+        r.status = "SUCCESS".into();
+        r.success_time = Some(now);
+        lock(&self.refunds).insert(out_refund_no.clone(), r.clone());
+        if let Some(url) = notify_url {
+            let sandbox = self.sandbox.clone();
+            let id = random_uuid();
+            engine::spawn_notifications(
+                Arc::clone(&self.core),
+                out_refund_no,
+                url,
+                &WECHAT_RETRY_AFTER_SECS,
+                move |now| {
+                    let n = sandbox.refund_notification(&r, &id, now)?;
+                    let mut headers: Vec<(String, String)> = n.headers.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+                    headers.push(("User-Agent".into(), "Mozilla/4.0".into()));
+                    Ok(Outgoing { headers, body: n.body })
+                },
+                |status, _| NotifyAnswer::is_ack(status),
+            );
+        }
+        self.signed(StatusCode::OK, answer)
+    }
+
     fn cashier(&self, no: &str, via: &str, redirect_url: Option<&str>) -> Response {
         let trades = lock(&self.trades);
         let Some(t) = trades.get(no) else {
@@ -444,6 +541,22 @@ async fn close(
         }
     }
     s.signed(StatusCode::NO_CONTENT, String::new())
+}
+
+async fn refund(State(s): State<Arc<Wx>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    s.refund(&uri, &headers, &body)
+}
+
+/// `GET /v3/refund/domestic/refunds/{out_refund_no}` (§2.5); 404 `RESOURCE_NOT_EXISTS` if unknown.
+async fn refund_query(State(s): State<Arc<Wx>>, Path(no): Path<String>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(resp) = s.unauthorized("GET", &uri, &headers, &body) {
+        return resp;
+    }
+    let found = lock(&s.refunds).get(&no).map(|r| s.sandbox.refund_body(r));
+    match found {
+        Some(body) => s.signed(StatusCode::OK, body),
+        None => s.refused((StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "退款单不存在".into())),
+    }
 }
 
 async fn scan_page(State(s): State<Arc<Wx>>, Path(no): Path<String>) -> Response {

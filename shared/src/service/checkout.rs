@@ -263,6 +263,9 @@ pub struct SweepReport {
     /// The SMS outbox: messages sent, refused and due again later, given up.
     #[serde(flatten)]
     pub outbox: crate::service::outbox::OutboxReport,
+    /// Refunds asked about and settled.
+    #[serde(flatten)]
+    pub refunds: crate::service::refunds::RefundSweep,
 }
 
 /// Attempts younger than this are left to their notification.
@@ -270,7 +273,7 @@ pub const SWEEP_QUERY_AFTER_MINUTES: i64 = 2;
 /// At most this many orders and attempts per sweep (the next sweep takes the rest).
 pub const SWEEP_BATCH: i32 = 100;
 
-impl<S: OrderStores + PaymentStores + SweepStore> App<S> {
+impl<S: OrderStores + PaymentStores + SweepStore + crate::store::RefundStore> App<S> {
     /// The active query, run every minute: asks the gateways about attempts still unsettled a
     /// few minutes after they started (a success found late still counts), and closes expired
     /// orders — each attempt closed at its gateway and proven unpaid first.
@@ -303,6 +306,7 @@ impl<S: OrderStores + PaymentStores + SweepStore> App<S> {
                 }
             }
         }
+        report.refunds = self.sweep_refunds().await?;
         // Last: SMS queued by the payments just found are sent in the same run.
         report.outbox = self.sweep_outbox().await?;
         if report == SweepReport::default() {

@@ -41,7 +41,7 @@ fn log_rejection(channel: Channel, e: &NotifyRejected) {
     crate::metrics::count(crate::metrics::NOTIFY_REJECTED, 1, &[("Channel", channel.as_str())]);
 }
 
-impl<S: PaymentStores> App<S> {
+impl<S: PaymentStores + crate::store::RefundStore + crate::store::OrderStore> App<S> {
     async fn attempt_of(&self, out_trade_no: &str) -> Result<crate::domain::Attempt, NotifyRejected> {
         let no = OutTradeNo::parse(out_trade_no).map_err(|_| NotifyRejected::UnknownAttempt)?;
         self.store.get_attempt(&no).await?.ok_or(NotifyRejected::UnknownAttempt)
@@ -68,6 +68,12 @@ impl<S: PaymentStores> App<S> {
         let n = unchecked.check(no.as_str(), amount).map_err(|m| NotifyRejected::Mismatch(format!("{m:?}")))?;
         let now = self.clock.now();
         self.store.store_notification(Channel::Alipay, no.as_str(), now, &String::from_utf8_lossy(body)).await?;
+        if n.is_refund() {
+            // A refund's trade-status notification: the refund is settled by its own answer or
+            // query (service/refunds.rs); nothing changes here.
+            tracing::info!(out_trade_no = %no, "alipay refund notification kept");
+            return Ok(None);
+        }
         if !n.is_paid() {
             tracing::info!(out_trade_no = %no, "alipay notification kept (not a payment)");
             return Ok(None);
@@ -79,7 +85,12 @@ impl<S: PaymentStores> App<S> {
     /// WeChat Pay's notification (signed headers, JSON body with an encrypted resource).
     /// `Ok` means: answer 204.
     pub async fn wechat_notification(&self, headers: &wechat::Headers, body: &[u8]) -> Result<Handled, NotifyRejected> {
-        let r = self.wechat_notification_inner(headers, body).await;
+        // Refund notifications come to the same URL (service/refunds.rs).
+        let r = if wechat::Merchant::is_refund_notification(body) {
+            self.wechat_refund_notification(headers, body).await
+        } else {
+            self.wechat_notification_inner(headers, body).await
+        };
         if let Err(e) = &r {
             log_rejection(Channel::Wechat, e);
         }
@@ -108,7 +119,12 @@ impl<S: PaymentStores> App<S> {
 
     /// UnionPay's backUrl notification (URL-encoded form). `Ok` means: answer HTTP 200 `ok`.
     pub async fn unionpay_notification(&self, body: &[u8]) -> Result<Handled, NotifyRejected> {
-        let r = self.unionpay_notification_inner(body).await;
+        // Refund notifications (txnType 04) come to the same backUrl (service/refunds.rs).
+        let r = if unionpay::Merchant::is_refund_notification(body) {
+            self.unionpay_refund_notification(body).await
+        } else {
+            self.unionpay_notification_inner(body).await
+        };
         if let Err(e) = &r {
             log_rejection(Channel::Unionpay, e);
         }

@@ -1,0 +1,309 @@
+//! Refunds (退款), asked for by an operator (function `refund`, `campus-local refund`): a paid
+//! attempt `paid|duplicate_paid → refunding` (with its refund item and audit entry, in one
+//! transaction), then the gateway's refund call; `refunding → refunded` when the gateway says
+//! so — synchronously (Alipay), by notification (WeChat Pay, UnionPay) or by the sweeper's
+//! query — or back to the prior state when it refuses. An unknown outcome is queried, and only
+//! ever re-sent under the same refund number. See `docs/operators-design.md`.
+
+use crate::app::App;
+use crate::domain::{Actor, AttemptState, By, Channel, Fen, Refund, RefundCommand, RefundCommandError, RefundNo, RefundState};
+use crate::gateway::{RefundOutcome, RefundRequest, unionpay, wechat};
+use crate::service::notify::{Handled, NotifyRejected};
+use crate::store::{OrderStore, PaymentStore, RefundStore, StoreError};
+use chrono::Duration;
+use serde::Serialize;
+
+/// Everything refunds need from the store.
+pub trait RefundStores: PaymentStore + OrderStore + RefundStore {}
+impl<T: PaymentStore + OrderStore + RefundStore> RefundStores for T {}
+
+/// Refunds still awaiting their outcome this long after they were asked for are queried by the
+/// sweeper (the notification usually comes first).
+pub const REFUND_QUERY_AFTER_SECS: i64 = 60;
+/// At most this many refunds per sweep.
+pub const REFUND_SWEEP_BATCH: i32 = 50;
+
+/// Why a refund was not made. Nothing was changed, except for `Refused`: the attempt is back in
+/// its prior state and the refusal is in the audit log.
+#[derive(Debug, thiserror::Error)]
+pub enum RefundError {
+    #[error("invalid refund event: {0}")]
+    Command(#[from] RefundCommandError),
+    #[error("no payment attempt {0}")]
+    UnknownAttempt(String),
+    #[error("attempt {out_trade_no} is {state}: only a paid attempt (duplicate_paid, or paid with a reason) can be refunded")]
+    NotRefundable { out_trade_no: String, state: &'static str },
+    #[error("attempt {0} paid its order: refunding it needs a reason")]
+    ReasonRequired(String),
+    #[error("amount {given} is not the paid amount {paid}: only full refunds are made")]
+    AmountMismatch { given: Fen, paid: Fen },
+    #[error("channel {0} is not configured here")]
+    ChannelUnavailable(&'static str),
+    #[error("the gateway refused the refund: {code} {message}")]
+    Refused { code: String, message: String },
+    #[error("the attempt changed meanwhile; nothing was done — look again")]
+    Conflict,
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// What the refund command answers.
+#[derive(Debug, Serialize)]
+pub struct RefundView {
+    pub out_trade_no: String,
+    pub refund_no: String,
+    pub channel: Channel,
+    pub amount: Fen,
+    /// The attempt's state now: `refunding` (outcome awaited) or `refunded`.
+    pub state: AttemptState,
+    pub state_label: &'static str,
+    /// `false` when this invocation changed nothing (already refunded or in progress).
+    pub requested_now: bool,
+}
+
+/// What the sweeper's refund step did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RefundSweep {
+    pub refunds_queried: usize,
+    pub refunds_settled: usize,
+}
+
+fn request_of(r: &Refund) -> RefundRequest {
+    RefundRequest {
+        out_trade_no: r.out_trade_no.clone(),
+        refund_no: r.refund_no.to_string(),
+        gateway_trade_no: r.gateway_trade_no.clone(),
+        amount: r.amount,
+        reason: r.reason.clone(),
+        requested_at: r.requested_at,
+    }
+}
+
+impl<S: RefundStores> App<S> {
+    /// The operator's refund (`event` as in [`RefundCommand::parse`]). Invoking it again for
+    /// the same attempt refunds nothing twice: a refund in progress is asked about, a finished
+    /// one is reported.
+    pub async fn refund_payment(&self, event: &serde_json::Value, request_id: &str) -> Result<RefundView, RefundError> {
+        let cmd = RefundCommand::parse(event)?;
+        let otn = cmd.out_trade_no.clone();
+        let attempt = self.store.get_attempt(&otn).await?.ok_or_else(|| RefundError::UnknownAttempt(otn.to_string()))?;
+        let actor = Actor::Operator(cmd.operator.clone());
+        let view = |state: AttemptState, requested_now: bool| RefundView {
+            out_trade_no: otn.to_string(),
+            refund_no: RefundNo::for_attempt(&otn).to_string(),
+            channel: attempt.channel,
+            amount: attempt.amount,
+            state,
+            state_label: state.label(),
+            requested_now,
+        };
+        match attempt.state {
+            AttemptState::Refunded => return Ok(view(AttemptState::Refunded, false)),
+            AttemptState::Refunding => {
+                let r = self.store.get_refund(&attempt.order_no, &RefundNo::for_attempt(&otn)).await?.ok_or(RefundError::Conflict)?;
+                let state = self.advance_refund(&r, &actor).await?;
+                return Ok(view(attempt_state(state, &r), false));
+            }
+            AttemptState::DuplicatePaid => {}
+            AttemptState::Paid if cmd.reason.is_none() => return Err(RefundError::ReasonRequired(otn.to_string())),
+            AttemptState::Paid => {}
+            other => return Err(RefundError::NotRefundable { out_trade_no: otn.to_string(), state: other.as_str() }),
+        }
+        if let Some(given) = cmd.amount
+            && given != attempt.amount
+        {
+            return Err(RefundError::AmountMismatch { given, paid: attempt.amount });
+        }
+        let gateway = self.payments.gateways.get(attempt.channel).ok_or(RefundError::ChannelUnavailable(attempt.channel.as_str()))?;
+        let gateway_trade_no = attempt.gateway_trade_no.clone().ok_or_else(|| RefundError::NotRefundable { out_trade_no: otn.to_string(), state: "paid without a gateway trade number" })?;
+        let now = self.clock.now();
+        let refund = Refund {
+            refund_no: RefundNo::for_attempt(&otn),
+            out_trade_no: otn.clone(),
+            order_no: attempt.order_no,
+            student_no: attempt.student_no.clone(),
+            channel: attempt.channel,
+            amount: attempt.amount,
+            gateway_trade_no,
+            prior_state: attempt.state,
+            reason: cmd.reason.clone(),
+            operator: cmd.operator.clone(),
+            request_id: Some(request_id.to_owned()),
+            state: RefundState::Requested,
+            requested_at: now,
+            settled_at: None,
+            gateway_refund_no: None,
+            failure: None,
+        };
+        let by = self.refund_by(&refund, actor.clone());
+        match self.store.begin_refund(&attempt, &refund, &by).await {
+            Err(StoreError::Conflict) => return Err(RefundError::Conflict),
+            other => other?,
+        }
+        tracing::info!(out_trade_no = %otn, refund_no = %refund.refund_no, operator = refund.operator.as_str(), "refund requested");
+        let state = match gateway.refund(&request_of(&refund), now).await {
+            Ok(outcome) => self.settle_refund(&refund, outcome, &actor).await?,
+            Err(e) => {
+                // Unknown: the sweeper asks (same refund number), never a new one.
+                tracing::warn!(refund_no = %refund.refund_no, error = %e, "refund outcome unknown; the sweeper will ask");
+                RefundState::Requested
+            }
+        };
+        if state == RefundState::Failed {
+            let r = self.store.get_refund(&refund.order_no, &refund.refund_no).await?;
+            let failure = r.and_then(|r| r.failure).unwrap_or_default();
+            let (code, message) = failure.split_once(' ').map_or((failure.clone(), String::new()), |(c, m)| (c.to_owned(), m.to_owned()));
+            return Err(RefundError::Refused { code, message });
+        }
+        Ok(view(attempt_state(state, &refund), true))
+    }
+
+    /// Who settles a refund, with the refund's reason and request id carried onto the entry.
+    fn refund_by(&self, r: &Refund, actor: Actor) -> By {
+        let mut by = By::new(actor, self.clock.now());
+        by.request_id = r.request_id.clone();
+        by.reason = r.reason.clone();
+        by
+    }
+
+    /// Asks the gateway where a requested refund stands and settles it. A refund the gateway
+    /// never received is sent again under the same number.
+    pub async fn advance_refund(&self, r: &Refund, actor: &Actor) -> Result<RefundState, RefundError> {
+        if r.state != RefundState::Requested {
+            return Ok(r.state);
+        }
+        let gateway = self.payments.gateways.get(r.channel).ok_or(RefundError::ChannelUnavailable(r.channel.as_str()))?;
+        let req = request_of(r);
+        let now = self.clock.now();
+        let outcome = match gateway.query_refund(&req, now).await {
+            Ok(RefundOutcome::NotFound) => match gateway.refund(&req, now).await {
+                Ok(RefundOutcome::NotFound) | Err(_) => RefundOutcome::Pending,
+                Ok(other) => other,
+            },
+            Ok(other) => other,
+            Err(e) => {
+                tracing::warn!(refund_no = %r.refund_no, error = %e, "refund query failed; asked again later");
+                RefundOutcome::Pending
+            }
+        };
+        self.settle_refund(r, outcome, actor).await
+    }
+
+    /// Applies what the gateway said. Returns the refund's state afterwards.
+    async fn settle_refund(&self, r: &Refund, outcome: RefundOutcome, actor: &Actor) -> Result<RefundState, RefundError> {
+        let by = self.refund_by(r, actor.clone());
+        let done = match &outcome {
+            RefundOutcome::Succeeded { gateway_refund_no, .. } => {
+                // Refunding the payment that paid the order gives the fee items back.
+                let order = match r.prior_state {
+                    AttemptState::Paid => Some(self.store.get_order(&r.order_no).await?.ok_or(StoreError::NotFound)?),
+                    _ => None,
+                };
+                self.store.refund_succeeded(r, order.as_ref(), gateway_refund_no.as_deref(), &by).await.map(|()| RefundState::Succeeded)
+            }
+            RefundOutcome::Refused { code, message } => {
+                self.store.refund_failed(r, &format!("{code} {message}"), &by).await.map(|()| RefundState::Failed)
+            }
+            RefundOutcome::Pending | RefundOutcome::NotFound => return Ok(RefundState::Requested),
+        };
+        match done {
+            Ok(state) => {
+                tracing::info!(refund_no = %r.refund_no, state = state.as_str(), actor = %actor, "refund settled");
+                Ok(state)
+            }
+            // Settled meanwhile (a notification and a query racing): read what stands.
+            Err(StoreError::Conflict) => {
+                let now = self.store.get_refund(&r.order_no, &r.refund_no).await?.ok_or(StoreError::NotFound)?;
+                Ok(now.state)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The sweeper's step: refunds still awaiting their outcome a minute after they were asked
+    /// for are queried (and settled, or sent again under the same number if never received).
+    pub async fn sweep_refunds(&self) -> Result<RefundSweep, StoreError> {
+        let now = self.clock.now();
+        let mut report = RefundSweep::default();
+        for r in self.store.refunds_requested_before(now - Duration::seconds(REFUND_QUERY_AFTER_SECS), REFUND_SWEEP_BATCH).await? {
+            // The index is eventually consistent: act on the item as it is now.
+            let Some(r) = self.store.get_refund(&r.order_no, &r.refund_no).await? else { continue };
+            report.refunds_queried += 1;
+            match self.advance_refund(&r, &Actor::Sweeper).await {
+                Ok(RefundState::Requested) => {}
+                Ok(_) => report.refunds_settled += 1,
+                Err(e) => tracing::warn!(refund_no = %r.refund_no, error = %e, "sweep: refund deferred"),
+            }
+        }
+        Ok(report)
+    }
+
+    async fn refund_named(&self, refund_no: &str) -> Result<Refund, NotifyRejected> {
+        let no = RefundNo::parse(refund_no).ok_or(NotifyRejected::UnknownAttempt)?;
+        let order = no.out_trade_no().order_no().ok_or(NotifyRejected::UnknownAttempt)?;
+        self.store.get_refund(&order, &no).await?.ok_or(NotifyRejected::UnknownAttempt)
+    }
+
+    /// WeChat Pay's refund notification (`REFUND.*`, AAD `refund`), sent to the payments'
+    /// notify URL. `Ok` means: answer 204.
+    pub(crate) async fn wechat_refund_notification(&self, headers: &wechat::Headers, body: &[u8]) -> Result<Handled, NotifyRejected> {
+        let merchant = self.payments.wechat.as_ref().ok_or(NotifyRejected::NotConfigured)?;
+        let now = self.clock.now();
+        let n = merchant.parse_refund_notification(headers, body, now).map_err(|e| NotifyRejected::Unverifiable(e.to_string()))?;
+        let r = self.refund_named(&n.out_refund_no).await?;
+        if n.out_trade_no != r.out_trade_no.as_str() || n.refund != r.amount || n.total != r.amount {
+            return Err(NotifyRejected::Mismatch(format!("refund {} does not match ours (trade, amount)", n.out_refund_no)));
+        }
+        let raw = serde_json::json!({
+            "headers": headers.iter().filter(|(k, _)| k.to_ascii_lowercase().starts_with("wechatpay-")).collect::<std::collections::BTreeMap<_, _>>(),
+            "body": String::from_utf8_lossy(body),
+        });
+        self.store.store_notification(Channel::Wechat, r.refund_no.as_str(), now, &raw.to_string()).await?;
+        let outcome = match n.refund_status.as_str() {
+            "SUCCESS" => RefundOutcome::Succeeded { gateway_refund_no: n.refund_id.clone(), at: n.success_time },
+            "PROCESSING" => RefundOutcome::Pending,
+            other => RefundOutcome::Refused { code: other.to_owned(), message: n.event_type.clone() },
+        };
+        self.settle_notified(&r, outcome, Channel::Wechat).await
+    }
+
+    /// UnionPay's backUrl notification of a refund (`txnType=04`). `Ok` means: answer 200.
+    pub(crate) async fn unionpay_refund_notification(&self, body: &[u8]) -> Result<Handled, NotifyRejected> {
+        let merchant = self.payments.unionpay.as_ref().ok_or(NotifyRejected::NotConfigured)?;
+        let now = self.clock.now();
+        let n = merchant.parse_refund_notification(body, now).map_err(|e| NotifyRejected::Unverifiable(e.to_string()))?;
+        let r = self.refund_named(&n.order_id).await?;
+        let sent = unionpay::format_time(r.requested_at);
+        if n.txn_time != sent || n.orig_qry_id != r.gateway_trade_no || n.txn_amt != r.amount {
+            return Err(NotifyRejected::Mismatch(format!("refund {} does not match ours (txnTime, origQryId, amount)", n.order_id)));
+        }
+        self.store.store_notification(Channel::Unionpay, r.refund_no.as_str(), now, &String::from_utf8_lossy(body)).await?;
+        let outcome = if n.is_success() {
+            RefundOutcome::Succeeded { gateway_refund_no: Some(n.query_id.clone()), at: None }
+        } else {
+            RefundOutcome::Pending
+        };
+        self.settle_notified(&r, outcome, Channel::Unionpay).await
+    }
+
+    async fn settle_notified(&self, r: &Refund, outcome: RefundOutcome, channel: Channel) -> Result<Handled, NotifyRejected> {
+        if r.state != RefundState::Requested {
+            // A repeat, or the sweeper got there first: acknowledged, nothing changes.
+            return Ok(None);
+        }
+        match self.settle_refund(r, outcome, &Actor::Gateway(channel)).await {
+            Ok(_) => Ok(None),
+            Err(RefundError::Store(e)) => Err(NotifyRejected::Store(e)),
+            Err(e) => Err(NotifyRejected::Mismatch(e.to_string())),
+        }
+    }
+}
+
+/// The attempt state that goes with a refund state.
+fn attempt_state(state: RefundState, r: &Refund) -> AttemptState {
+    match state {
+        RefundState::Requested => AttemptState::Refunding,
+        RefundState::Succeeded => AttemptState::Refunded,
+        RefundState::Failed => r.prior_state,
+    }
+}
