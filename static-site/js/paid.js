@@ -35,7 +35,8 @@ function recordRows(r) {
     td({ 'data-testid': 'paid-number' }, '缴费单号/凭证号', r.order_no || r.reference),
     td({}, '学年', r.academic_years.join('、')),
     td({}, '收费类型', r.fee_types.join('、')),
-    td({ class: 'num', 'data-testid': 'paid-amount' }, '金额（元）', money(r.amount)),
+    td({ class: 'num', 'data-testid': 'paid-amount' }, '金额（元）', money(r.amount),
+      ...(r.refunded ? [h('br'), h('span', { class: 'tag-refunded', 'data-testid': 'paid-refunded' }, r.status_label)] : [])),
     // (Phones show the links without a label.)
     td({}, '', open),
     td({}, '', receiptCell(r)));

@@ -138,6 +138,8 @@ pub struct Receipt {
     pub issued_at: DateTime<Utc>,
     /// The public link works until then.
     pub link_expires_at: DateTime<Utc>,
+    /// Set when the payment was refunded (退款): the receipt stays, marked 已退款.
+    pub refunded_at: Option<DateTime<Utc>>,
 }
 
 impl Receipt {
@@ -158,6 +160,7 @@ impl Receipt {
             paid_at: payment.paid_at,
             issued_at: issue.issued_at,
             link_expires_at: issue.link_expires_at,
+            refunded_at: None,
         }
     }
     /// The total in capitals: 壹仟贰佰叁拾肆元伍角整.

@@ -39,6 +39,9 @@ pub struct ReceiptView {
     pub issued_at: DateTime<Utc>,
     /// The printable page (needs the session).
     pub url: String,
+    /// The payment was refunded (已退款).
+    pub refunded: bool,
+    pub refunded_at: Option<DateTime<Utc>>,
 }
 
 impl From<&Receipt> for ReceiptView {
@@ -60,6 +63,8 @@ impl From<&Receipt> for ReceiptView {
             paid_at: r.paid_at,
             issued_at: r.issued_at,
             url: format!("/receipts/{}", r.order_no),
+            refunded: r.refunded_at.is_some(),
+            refunded_at: r.refunded_at,
         }
     }
 }

@@ -108,6 +108,10 @@ pub struct PaidRecordView {
     pub receipt_url: Option<String>,
     /// The finance office's receipt number of an offline payment, when it issued one.
     pub receipt_no: Option<String>,
+    /// The payment was given back (退款): its items are owed again.
+    pub refunded: bool,
+    /// 已缴费 or 已退款.
+    pub status_label: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -116,7 +120,7 @@ pub struct PaidListView {
     pub fee_type: Option<FeeType>,
     /// Newest first.
     pub records: Vec<PaidRecordView>,
-    /// The sum of the records' `amount`.
+    /// The sum of the records' `amount`, refunded ones left out.
     pub total: Fen,
 }
 
@@ -162,6 +166,8 @@ fn online_view(r: &OrderRecord, only: Option<FeeType>) -> Option<PaidRecordView>
         items_count: o.lines.len(),
         receipt_url: Some(receipt_url(&o.order_no.to_string())),
         receipt_no: None,
+        refunded: r.refunded_at.is_some(),
+        status_label: if r.refunded_at.is_some() { "已退款" } else { "已缴费" },
     })
 }
 
@@ -181,6 +187,8 @@ fn offline_view(p: &OfflinePayment, only: Option<FeeType>) -> PaidRecordView {
         items_count: p.lines.len(),
         receipt_url: None,
         receipt_no: p.receipt_no.clone(),
+        refunded: false,
+        status_label: "已缴费",
     }
 }
 
@@ -310,7 +318,7 @@ impl<S: RecordStores> App<S> {
             .chain(history.offline.iter().filter(|p| p.student_no == who.student_no && has_type(&p.lines)).map(|p| offline_view(p, only)))
             .collect();
         records.sort_by(|a, b| (b.paid_at, &b.id).cmp(&(a.paid_at, &a.id)));
-        Ok(PaidListView { fee_type: only, total: records.iter().map(|r| r.amount).sum(), records })
+        Ok(PaidListView { fee_type: only, total: records.iter().filter(|r| !r.refunded).map(|r| r.amount).sum(), records })
     }
 
     /// 明细 of one of the student's paid records; anything else does not exist for them.

@@ -12,6 +12,8 @@ pub struct OrderRecord {
     pub order: Order,
     /// The attempt that paid it and when the gateway says it was paid; `None` unless paid.
     pub paid: Option<(OutTradeNo, DateTime<Utc>)>,
+    /// When the payment that paid it was refunded (退款), if it was.
+    pub refunded_at: Option<DateTime<Utc>>,
 }
 
 /// What a student paid, and tried to pay, as their history lists it.

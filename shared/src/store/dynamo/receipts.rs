@@ -52,6 +52,7 @@ fn parse_receipt(item: &Item) -> Result<Receipt, StoreError> {
         paid_at: instant(get_i64(item, "paid_at")?)?,
         issued_at: instant(get_i64(item, "issued_at")?)?,
         link_expires_at: instant(get_i64(item, "link_expires_at")?)?,
+        refunded_at: get_opt_i64(item, "refunded_at")?.map(instant).transpose()?,
     })
 }
 

@@ -53,7 +53,8 @@ fn parse_order_record(item: &Item) -> Result<OrderRecord, StoreError> {
         (OrderState::Paid, ..) => return Err(StoreError::Corrupt("paid order without paid_by/paid_at".into())),
         _ => None,
     };
-    Ok(OrderRecord { order, paid })
+    let refunded_at = get_opt_i64(item, "refunded_at")?.map(instant).transpose()?;
+    Ok(OrderRecord { order, paid, refunded_at })
 }
 
 fn offline_item(p: &OfflinePayment) -> Item {
