@@ -475,13 +475,14 @@ mod tests {
             (AttemptState::Paid, later, "成功"),
             (AttemptState::Closed, later, "已关闭"),
             (AttemptState::DuplicatePaid, later, "重复支付待退款"),
+            (AttemptState::Refunding, later, "退款中"),
             (AttemptState::Refunded, later, "已退款"),
         ];
         for (state, pay_by, label) in cases {
             assert_eq!(TransactionStatus::of(&attempt(state, pay_by), now).label(), label, "{state:?}");
         }
         let labels: std::collections::BTreeSet<_> = TransactionStatus::ALL.iter().map(|s| s.label()).collect();
-        assert_eq!(labels.len(), 6);
+        assert_eq!(labels.len(), 7);
     }
 
     #[test]
