@@ -5,6 +5,7 @@
 //!
 //! Operators' commands, against the running platform (same code as the console invocations):
 //!   campus-local invoke <function> ['<event JSON>'] [--port 3000]
+//!   campus-local audit (--order <order no> | --student <student no>) [--port 3000]
 
 use local::seed::{DEMO_LOGINS, seed};
 use local::template::Template;
@@ -13,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Subcommands that talk to a running platform instead of starting one.
-const OPERATOR_COMMANDS: &[&str] = &["invoke"];
+const OPERATOR_COMMANDS: &[&str] = &["invoke", "audit"];
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -34,6 +35,14 @@ async fn operator_command(command: &str, port: u16) -> Result<(), Box<dyn std::e
                 None => serde_json::json!({}),
             };
             (function.to_string(), event)
+        }
+        "audit" => {
+            let event = match (arg("--order"), arg("--student")) {
+                (Some(o), None) => serde_json::json!({ "order_no": o }),
+                (None, Some(s)) => serde_json::json!({ "student_no": s }),
+                _ => return Err("usage: campus-local audit (--order <order no> | --student <student no>)".into()),
+            };
+            ("audit".to_owned(), event)
         }
         _ => unreachable!("dispatched on known commands"),
     };
