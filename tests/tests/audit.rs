@@ -54,9 +54,15 @@ async fn every_change_of_an_order_is_logged_with_who_made_it() {
     assert!(entries.iter().all(|e| e["order_no"] == no.as_str() && e["student_no"] == "2021010103"));
     assert!(entries.iter().all(|e| e["at"].as_str().unwrap().ends_with("+08:00")), "Beijing time");
 
-    // The same entries listed under the student.
+    // The same entries listed under the student, after their first-login password change.
     let (_, by_student) = invoke(&t, "audit", json!({"student_no": "2021010103"})).await;
-    assert_eq!(by_student["count"], 6, "{by_student}");
+    let listed = actions(&by_student);
+    assert_eq!(listed[0].0, "account.password_changed", "{by_student}");
+    let mut of_order = listed[1..].to_vec();
+    let mut expected = got.clone();
+    of_order.sort();
+    expected.sort();
+    assert_eq!(of_order, expected, "oldest first, each once");
 
     // A duplicate copy of the notification changes nothing, so it logs nothing.
     let order_no = OrderNo::parse(&no).unwrap();
@@ -104,4 +110,22 @@ async fn a_query_must_name_one_order_or_one_student() {
     // Nothing happened to an unknown order: an empty log, not an error.
     let (status, answer) = invoke(&t, "audit", json!({"order_no": "XF200510LUTAU000001"})).await;
     assert_eq!((status, answer["count"].as_u64()), (StatusCode::OK, Some(0)));
+}
+
+#[tokio::test]
+async fn account_changes_are_logged_without_the_details_themselves() {
+    let t = spawn().await;
+    let c = browser();
+    // The first login forces a new password: that change is logged.
+    t.login_ready(&c, "2021010101", "03151235", "Campus2026a").await;
+    let r = t.put(&c, "/api/profile", json!({"phone": "13912345678", "email": "zhangsan@lut.edu.cn"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let (_, log) = invoke(&t, "audit", json!({"student_no": "2021010101"})).await;
+    let entries = log["entries"].as_array().unwrap();
+    let pw = entries.iter().find(|e| e["action"] == "account.password_changed").expect("password change logged");
+    assert_eq!((pw["actor"].as_str(), pw["reason"].as_str()), (Some("student:2021010101"), Some("首次登录修改初始密码")));
+    let contact = entries.iter().find(|e| e["action"] == "profile.contact_changed").expect("contact change logged");
+    assert_eq!(contact["after"], "phone=139****5678 email=已填写 postcode=未填写 address=未填写");
+    let text = log.to_string();
+    assert!(!text.contains("zhangsan@") && !text.contains("Campus2026a") && !text.contains("$argon2"), "no secrets or personal data");
 }

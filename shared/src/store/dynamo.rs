@@ -314,7 +314,7 @@ impl StudentStore for DynamoStore {
         Ok(())
     }
 
-    async fn update_contact(&self, no: &StudentNo, c: &Contact) -> Result<(), StoreError> {
+    async fn update_contact(&self, no: &StudentNo, c: &Contact, audit: &crate::domain::AuditEntry) -> Result<(), StoreError> {
         let mut sets = vec!["version = version + :one".to_owned()];
         let mut removes = vec![];
         let mut values: Item = HashMap::from([(":one".to_owned(), n(1))]);
@@ -336,13 +336,19 @@ impl StudentStore for DynamoStore {
         if !removes.is_empty() {
             expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
+        let update = built(
+            aws_sdk_dynamodb::types::Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(student_pk(no), "PROFILE")))
+                .update_expression(expr)
+                .condition_expression("attribute_exists(pk)")
+                .set_expression_attribute_values(Some(values))
+                .build(),
+        )?;
         self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(student_pk(no), "PROFILE")))
-            .update_expression(expr)
-            .condition_expression("attribute_exists(pk)")
-            .set_expression_attribute_values(Some(values))
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(self.audit_put(audit)?)
             .send()
             .await
             .map_err(|e| match map_err(e) {
@@ -367,14 +373,20 @@ impl CredentialStore for DynamoStore {
         }))
     }
 
-    async fn replace_credential(&self, no: &StudentNo, expected_version: u64, next: &Credential) -> Result<(), StoreError> {
+    async fn replace_credential(&self, no: &StudentNo, expected_version: u64, next: &Credential, audit: &crate::domain::AuditEntry) -> Result<(), StoreError> {
         debug_assert_eq!(next.version, expected_version + 1);
+        let put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(credential_item(no, next)))
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", n(expected_version))
+                .build(),
+        )?;
         self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(credential_item(no, next)))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", n(expected_version))
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(self.audit_put(audit)?)
             .send()
             .await
             .map_err(map_err)?;
