@@ -64,7 +64,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::app::init_tracing();
     let port: u16 = arg("--port").or_else(|| std::env::var("PORT").ok()).unwrap_or_else(|| "3000".into()).parse()?;
     if let Some(command) = std::env::args().nth(1).filter(|c| OPERATOR_COMMANDS.contains(&c.as_str())) {
-        return operator_command(&command, port).await;
+        if let Err(e) = operator_command(&command, port).await {
+            // Usage and argument errors: said plainly, exit status 2.
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+        return Ok(());
     }
     let endpoint = arg("--endpoint").or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()).unwrap_or_else(|| "http://127.0.0.1:4566".into());
     let table = arg("--table").unwrap_or_else(|| "campus-pay-local".into());
