@@ -7,12 +7,15 @@
 //! cashier page where a person presses 支付 or 取消, and sends the asynchronous notification on
 //! the real retry schedule (scaled by `retry_scale`).
 //!
-//! * [`alipay`] — `/gateway.do` (`alipay.trade.precreate`, `.wap.pay`, `.query`, `.close`), the
+//! * [`alipay`] — `/gateway.do` (`alipay.trade.precreate`, `.wap.pay`, `.query`, `.close`,
+//!   `.refund`, `.fastpay.refund.query`), the
 //!   QR "scan" page `/qr/{out_trade_no}`, the cashier actions `/cashier/{out_trade_no}/pay|cancel`.
 //! * [`wechat`] — `/v3/pay/transactions/native|h5`, query and close by out-trade-no, the cashier
-//!   pages `/scan/{out_trade_no}` (Native) and `/h5/{out_trade_no}` (H5), the same cashier actions.
+//!   pages `/scan/{out_trade_no}` (Native) and `/h5/{out_trade_no}` (H5), the same cashier actions;
+//!   refunds `/v3/refund/domestic/refunds` (POST, GET by number) with `REFUND.SUCCESS` notifications.
 //! * [`unionpay`] — `/gateway/api/frontTransReq.do` (the browser's consume form → the cashier
-//!   `/cashier/{orderId}`), `/gateway/api/queryTrans.do`, the same cashier actions; it issues its
+//!   `/cashier/{orderId}`), `/gateway/api/queryTrans.do`, refunds on `/gateway/api/backTransReq.do`
+//!   (`txnType=04`, notified to `backUrl`), the same cashier actions; it issues its
 //!   own test certificate chain.
 //!
 //! Each returns an [`axum::Router`] meant for its own `127.0.0.1` port (so paths are the real

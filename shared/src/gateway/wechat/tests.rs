@@ -385,3 +385,58 @@ fn notify_answers() {
     assert_eq!((fail.status, fail.body.as_str()), (500, r#"{"code":"FAIL","message":"失败"}"#));
     assert!(NotifyAnswer::is_ack(200) && NotifyAnswer::is_ack(204) && !NotifyAnswer::is_ack(500));
 }
+
+fn refund_of(tx: &SandboxTransaction) -> crate::gateway::wechat::SandboxRefund {
+    crate::gateway::wechat::SandboxRefund {
+        out_trade_no: tx.out_trade_no.clone(),
+        transaction_id: tx.transaction_id.clone().unwrap(),
+        out_refund_no: format!("R{NO}"),
+        refund_id: "50300000000000000000000001".into(),
+        status: "SUCCESS".into(),
+        total: tx.total,
+        refund: tx.total,
+        created_at: now(),
+        success_time: Some(now()),
+    }
+}
+
+#[test]
+fn refund_notification_round_trip_with_aad_refund_and_no_mixing_with_payments() {
+    let r = refund_of(&paid_tx());
+    let n = sandbox().refund_notification(&r, "EV-R1", now()).unwrap();
+    assert!(Merchant::is_refund_notification(n.body.as_bytes()));
+    let got = merchant().parse_refund_notification(&n.headers, n.body.as_bytes(), now()).unwrap();
+    assert_eq!((got.out_refund_no.as_str(), got.refund_status.as_str(), got.refund), (r.out_refund_no.as_str(), "SUCCESS", r.total));
+    assert_eq!(got.event_type, "REFUND.SUCCESS");
+    // A refund notification is not a payment, nor a payment a refund.
+    assert!(merchant().parse_notification(&n.headers, n.body.as_bytes(), now()).is_err());
+    let pay = sandbox().payment_notification(&paid_tx(), "EV-P1", now()).unwrap();
+    assert!(!Merchant::is_refund_notification(pay.body.as_bytes()));
+    assert!(merchant().parse_refund_notification(&pay.headers, pay.body.as_bytes(), now()).is_err());
+    // The AAD is authenticated: a resource re-labelled `transaction` no longer opens.
+    let relabelled = n.body.replace("\"associated_data\":\"refund\"", "\"associated_data\":\"transaction\"");
+    let resigned = signed(&relabelled, now().timestamp());
+    assert!(merchant().parse_refund_notification(&resigned, relabelled.as_bytes(), now()).is_err());
+}
+
+#[test]
+fn refund_answers_map_to_outcomes() {
+    use crate::gateway::RefundOutcome;
+    let r = refund_of(&paid_tx());
+    let answer = |status: u16, body: &str| {
+        let h = signed(body, now().timestamp());
+        merchant().parse_refund_response(&r.out_refund_no, status, &h, body.as_bytes(), now())
+    };
+    let processing = sandbox().refund_body(&crate::gateway::wechat::SandboxRefund { status: "PROCESSING".into(), success_time: None, ..r.clone() });
+    assert_eq!(answer(200, &processing), Ok(RefundOutcome::Pending));
+    assert!(matches!(answer(200, &sandbox().refund_body(&r)), Ok(RefundOutcome::Succeeded { .. })));
+    let closed = sandbox().refund_body(&crate::gateway::wechat::SandboxRefund { status: "CLOSED".into(), ..r.clone() });
+    assert!(matches!(answer(200, &closed), Ok(RefundOutcome::Refused { .. })));
+    assert_eq!(answer(404, &error_body("RESOURCE_NOT_EXISTS", "退款单不存在")), Ok(RefundOutcome::NotFound));
+    assert_eq!(
+        answer(403, &error_body("NOT_ENOUGH", "余额不足")),
+        Ok(RefundOutcome::Refused { code: "NOT_ENOUGH".into(), message: "余额不足".into() })
+    );
+    // A server error leaves the outcome unknown: query, never conclude.
+    assert!(answer(500, &error_body("SYSTEM_ERROR", "系统错误")).is_err());
+}
