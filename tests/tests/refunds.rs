@@ -305,3 +305,26 @@ async fn a_refund_the_gateway_refuses_returns_the_attempt_to_its_state_with_the_
     assert_eq!(entries[1].after.as_deref(), Some("duplicate_paid"));
     assert!(entries[1].reason.as_deref().is_some_and(|r| r.contains("原交易不存在")), "{:?}", entries[1]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_concurrent_invocations_make_one_refund() {
+    let t = spawn().await;
+    let (c, no) = student_with_order(&t).await;
+    let dup = duplicate_on(&t, &c, &no, "alipay").await;
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let (url, otn) = (t.url("/_local/invoke/refund"), dup.clone());
+            tokio::spawn(async move {
+                let r = Client::new().post(url).json(&json!({"out_trade_no": otn, "operator": "张敏"})).send().await.unwrap();
+                r.status()
+            })
+        })
+        .collect();
+    let statuses: Vec<StatusCode> = futures::future::join_all(tasks).await.into_iter().map(Result::unwrap).collect();
+    assert!(statuses.contains(&StatusCode::OK), "{statuses:?}");
+    wait_refunded(&t, &c, &dup).await;
+    assert_eq!(t.sandboxes.alipay.refunds_made(&dup), 1);
+    let entries = refund_entries(&t, &no).await;
+    let count = |a: AuditAction| entries.iter().filter(|e| e.action == a).count();
+    assert_eq!((count(AuditAction::RefundRequested), count(AuditAction::RefundSucceeded), count(AuditAction::RefundFailed)), (1, 1, 0));
+}

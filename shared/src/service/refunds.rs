@@ -214,6 +214,11 @@ impl<S: RefundStores> App<S> {
             // Settled meanwhile (a notification and a query racing): read what stands.
             Err(StoreError::Conflict) => {
                 let now = self.store.get_refund(&r.order_no, &r.refund_no).await?.ok_or(StoreError::NotFound)?;
+                if now.state == RefundState::Requested {
+                    // Not settled by anyone else: a condition of the books failed (a fee item no
+                    // longer credited by this payment). Left for the sweeper, and for a person.
+                    tracing::error!(refund_no = %r.refund_no, "refund settlement refused by the store's conditions; retried by the sweeper");
+                }
                 Ok(now.state)
             }
             Err(e) => Err(e.into()),
