@@ -5,6 +5,7 @@
 //!
 //! Operators' commands, against the running platform (same code as the console invocations):
 //!   campus-local invoke <function> ['<event JSON>'] [--port 3000]
+//!   campus-local reconcile [<yyyy-MM-dd>] [--operator NAME] [--port 3000]
 
 use local::seed::{DEMO_LOGINS, seed};
 use local::template::Template;
@@ -13,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Subcommands that talk to a running platform instead of starting one.
-const OPERATOR_COMMANDS: &[&str] = &["invoke"];
+const OPERATOR_COMMANDS: &[&str] = &["invoke", "reconcile"];
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -34,6 +35,15 @@ async fn operator_command(command: &str, port: u16) -> Result<(), Box<dyn std::e
                 None => serde_json::json!({}),
             };
             (function.to_string(), event)
+        }
+        // `campus-local reconcile [<yyyy-MM-dd>] [--operator NAME]` (default: the previous Beijing day).
+        "reconcile" => {
+            let operator = arg("--operator").or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "local".into());
+            let mut event = serde_json::json!({ "operator": operator });
+            if let Some(date) = positional.first() {
+                event["date"] = serde_json::json!(date);
+            }
+            ("reconcile".to_owned(), event)
         }
         _ => unreachable!("dispatched on known commands"),
     };

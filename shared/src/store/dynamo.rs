@@ -21,6 +21,8 @@ mod outbox;
 mod receipts;
 /// The audit log.
 mod audit;
+/// Reconciliation: paid attempts per channel and day, run summaries.
+mod reconcile;
 
 /// Names of the table's key attributes and index, shared with the template's definition.
 pub const PK: &str = "pk";
