@@ -6,6 +6,7 @@
 //! Operators' commands, against the running platform (same code as the console invocations):
 //!   campus-local invoke <function> ['<event JSON>'] [--port 3000]
 //!   campus-local reconcile [<yyyy-MM-dd>] [--operator NAME] [--port 3000]
+//!   campus-local audit (--order <order no> | --student <student no>) [--port 3000]
 
 use local::seed::{DEMO_LOGINS, seed};
 use local::template::Template;
@@ -14,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Subcommands that talk to a running platform instead of starting one.
-const OPERATOR_COMMANDS: &[&str] = &["invoke", "reconcile"];
+const OPERATOR_COMMANDS: &[&str] = &["invoke", "reconcile", "audit"];
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -45,6 +46,14 @@ async fn operator_command(command: &str, port: u16) -> Result<(), Box<dyn std::e
             }
             ("reconcile".to_owned(), event)
         }
+        "audit" => {
+            let event = match (arg("--order"), arg("--student")) {
+                (Some(o), None) => serde_json::json!({ "order_no": o }),
+                (None, Some(s)) => serde_json::json!({ "student_no": s }),
+                _ => return Err("usage: campus-local audit (--order <order no> | --student <student no>)".into()),
+            };
+            ("audit".to_owned(), event)
+        }
         _ => unreachable!("dispatched on known commands"),
     };
     let base = format!("http://127.0.0.1:{port}");
@@ -65,7 +74,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::app::init_tracing();
     let port: u16 = arg("--port").or_else(|| std::env::var("PORT").ok()).unwrap_or_else(|| "3000".into()).parse()?;
     if let Some(command) = std::env::args().nth(1).filter(|c| OPERATOR_COMMANDS.contains(&c.as_str())) {
-        return operator_command(&command, port).await;
+        if let Err(e) = operator_command(&command, port).await {
+            // Usage and argument errors: said plainly, exit status 2.
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+        return Ok(());
     }
     let endpoint = arg("--endpoint").or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()).unwrap_or_else(|| "http://127.0.0.1:4566".into());
     let table = arg("--table").unwrap_or_else(|| "campus-pay-local".into());
