@@ -101,8 +101,14 @@ impl<S: ReconcileStores> App<S> {
     async fn compare(&self, st: &Statement, ours: Vec<Attempt>, run_by: &Actor, request_id: Option<&str>) -> Result<Vec<Difference>, ReconcileError> {
         let mut ours: HashMap<String, Attempt> = ours.into_iter().map(|a| (a.out_trade_no.as_str().to_owned(), a)).collect();
         let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for row in &st.rows {
             let diff = |kind, ours, action| Difference { kind, out_trade_no: row.out_trade_no.clone(), ours, theirs: Some(row.amount), action };
+            if !seen.insert(row.out_trade_no.as_str()) {
+                // Listed twice: the second is money we cannot account for.
+                out.push(diff(DifferenceKind::TheirsOnly, None, DifferenceAction::Reported));
+                continue;
+            }
             if let Some(a) = ours.remove(&row.out_trade_no) {
                 if a.amount != row.amount {
                     out.push(diff(DifferenceKind::AmountDiffers, Some(a.amount), DifferenceAction::Reported));
