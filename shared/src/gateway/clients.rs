@@ -110,6 +110,9 @@ impl PaymentGateway for AlipayGateway {
     async fn query_refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError> {
         self.ask_refund(r, now).await
     }
+    async fn statement(&self, day: chrono::NaiveDate, now: DateTime<Utc>) -> Result<super::statement::Statement, CallError> {
+        super::statements::alipay(&self.merchant, &self.http, day, now).await
+    }
 }
 
 /// WeChat Pay APIv3: Native (`code_url` QR) on a PC, H5 (`h5_url`) on a phone.
@@ -205,6 +208,9 @@ impl PaymentGateway for WechatGateway {
     async fn query_refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError> {
         self.ask_refund(r, now).await
     }
+    async fn statement(&self, day: chrono::NaiveDate, now: DateTime<Utc>) -> Result<super::statement::Statement, CallError> {
+        super::statements::wechat(&self.merchant, &self.http, &self.api_base, day, now).await
+    }
 }
 
 /// How long a UnionPay attempt stays payable: the official demo's `payTimeout` of now + 15 min
@@ -281,6 +287,9 @@ impl PaymentGateway for UnionpayGateway {
     }
     async fn query_refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError> {
         self.ask_refund(r, now).await
+    }
+    async fn statement(&self, day: chrono::NaiveDate, now: DateTime<Utc>) -> Result<super::statement::Statement, CallError> {
+        super::statements::unionpay(&self.merchant, &self.http, day, now).await
     }
 }
 

@@ -8,6 +8,8 @@
 pub mod alipay;
 pub mod clients;
 pub mod form;
+pub mod statement;
+pub mod statements;
 pub mod unionpay;
 pub mod wechat;
 
@@ -144,6 +146,12 @@ pub trait PaymentGateway: Send + Sync {
     async fn refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError>;
     /// Where a refund asked for before stands.
     async fn query_refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError>;
+    /// The gateway's statement of the payments of Beijing day `day` (reconciliation). A day
+    /// without a bill is an empty statement, not an error.
+    async fn statement(&self, day: chrono::NaiveDate, now: DateTime<Utc>) -> Result<statement::Statement, CallError> {
+        let _ = (day, now);
+        Err(GatewayError::Refused { code: "UNSUPPORTED".into(), message: "no statements from this gateway".into() }.into())
+    }
 }
 
 /// A full refund of one paid attempt, as the gateways need to name it (see `refund.rs`).

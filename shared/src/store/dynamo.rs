@@ -23,6 +23,8 @@ mod receipts;
 mod audit;
 /// Refunds.
 mod refunds;
+/// Reconciliation: paid attempts per channel and day, run summaries.
+mod reconcile;
 
 /// Names of the table's key attributes and index, shared with the template's definition.
 pub const PK: &str = "pk";

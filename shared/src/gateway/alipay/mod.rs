@@ -18,6 +18,7 @@
 
 mod merchant;
 mod sandbox;
+pub mod statement;
 #[cfg(test)]
 mod tests;
 
@@ -65,6 +66,8 @@ pub enum Method {
     Refund,
     /// `alipay.trade.fastpay.refund.query`.
     RefundQuery,
+    /// `alipay.data.dataservice.bill.downloadurl.query`: where to download a day's bill.
+    BillDownloadUrl,
 }
 
 impl Method {
@@ -76,10 +79,13 @@ impl Method {
             Method::Close => "alipay.trade.close",
             Method::Refund => "alipay.trade.refund",
             Method::RefundQuery => "alipay.trade.fastpay.refund.query",
+            Method::BillDownloadUrl => "alipay.data.dataservice.bill.downloadurl.query",
         }
     }
     pub fn from_name(name: &str) -> Option<Self> {
-        [Method::Precreate, Method::WapPay, Method::Query, Method::Close, Method::Refund, Method::RefundQuery].into_iter().find(|m| m.as_str() == name)
+        [Method::Precreate, Method::WapPay, Method::Query, Method::Close, Method::Refund, Method::RefundQuery, Method::BillDownloadUrl]
+            .into_iter()
+            .find(|m| m.as_str() == name)
     }
 }
 
