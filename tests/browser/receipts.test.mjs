@@ -22,7 +22,7 @@ async function receiptSms(page, orderNo) {
   throw new Error(`no receipt SMS for ${orderNo} reached moto`);
 }
 
-test('吴九 pays by 支付宝; the SMS link opens the printable receipt without logging in', { timeout: 180000 }, async () => {
+test('吴九 pays by 支付宝; the SMS link opens the printable receipt without logging in; a refund shows on it and in 交易查询', { timeout: 180000 }, async () => {
   const { context, page, errors, close } = await openBrowser({ viewport: { width: 1280, height: 900 } });
   const reader = await openBrowser({ viewport: { width: 1280, height: 900 } });
   try {
@@ -92,6 +92,29 @@ test('吴九 pays by 支付宝; the SMS link opens the printable receipt without
     assert.equal(await byId(page, 'receipt-order-no').innerText(), orderNo);
     assert.equal(await byId(page, 'receipt-capitals').innerText(), '人民币叁仟壹佰贰拾元零伍角整');
     await shot(page, 'receipt-4-own');
+
+    // The finance office refunds it (the refund function, as from the Lambda console): the
+    // receipt says so, 银行交易记录 shows 已退款, and 已交费信息 marks the record.
+    const refund = await fetch(url('_local/invoke/refund'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ out_trade_no: `${orderNo}A01`, operator: '财务处-浏览器测试', reason: '学生退学，全额退费' }),
+    });
+    assert.equal(refund.status, 200, await refund.clone().text());
+    assert.equal((await refund.json()).state, 'refunded', 'Alipay refunds at once');
+    await page.reload();
+    await visible(byId(page, 'receipt-refunded'));
+    assert.equal(await byId(page, 'receipt-refunded').innerText(), '本笔缴费已退款');
+    await shot(page, 'receipt-5-refunded');
+    await page.goto(url('transactions.html'));
+    const tx = page.locator(`[data-testid=transaction][data-out-trade-no="${orderNo}A01"]`);
+    await visible(tx);
+    assert.equal(await tx.getAttribute('data-status'), 'refunded');
+    assert.equal(await tx.locator('[data-testid=transaction-status]').innerText(), '已退款');
+    await page.goto(url('paid.html'));
+    const paidRow = page.locator(`[data-testid=paid-record][data-id="${orderNo}"]`);
+    await visible(paidRow);
+    assert.equal(await paidRow.locator('[data-testid=paid-refunded]').innerText(), '已退款');
     assert.deepEqual(errors, [], 'no uncaught page errors');
     assert.deepEqual(reader.errors, [], 'no uncaught page errors');
   } finally {
