@@ -7,6 +7,7 @@ pub mod records;
 pub mod outbox;
 pub mod receipts;
 pub mod audit;
+pub mod import;
 
 use crate::domain::{Contact, FeeItem, OrderType, Serial, Student, StudentNo, UnitId, IdCardNo};
 use async_trait::async_trait;
@@ -17,6 +18,7 @@ pub use records::{AnnouncementStore, EnrolmentStore, HistoryStore, OfflinePaymen
 pub use outbox::{OutboxSms, OutboxStore, SmsState};
 pub use receipts::{ReceiptLink, ReceiptStore};
 pub use audit::AuditStore;
+pub use import::{BillWrite, ImportManifest, ImportStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
