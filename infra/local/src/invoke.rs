@@ -23,6 +23,7 @@ pub type EventHandler = fn(Arc<App>, Value, String) -> BoxFuture<'static, Result
 pub fn event_handlers() -> HashMap<&'static str, EventHandler> {
     let mut m: HashMap<&'static str, EventHandler> = HashMap::new();
     m.insert("sweeper", |app, event, id| Box::pin(async move { sweeper::handle(&app, event, &id).await.map_err(|e| e.to_string()) }));
+    m.insert("import", |app, event, id| Box::pin(async move { import::handle(&app, event, &id).await.map_err(|e| e.to_string()) }));
     m
 }
 
@@ -64,4 +65,40 @@ pub async fn invoke_command(base: &str, function: &str, event: Value) -> Result<
     let status = resp.status();
     let body: Value = resp.json().await.map_err(|e| format!("answer of {function} is not JSON: {e}"))?;
     if status.is_success() { Ok(body) } else { Err(body.get("errorMessage").and_then(Value::as_str).unwrap_or("failed").to_owned()) }
+}
+
+/// `campus-local import <file>`: puts the file in the local operators' bucket of `table` under
+/// `imports/<file name>`, as an operator's upload does, and returns the S3 event the upload
+/// sends (with `operator` as the uploader), for `import` on the running platform.
+pub async fn upload_for_import(endpoint: &str, table: &str, file: &std::path::Path, operator: &str) -> Result<Value, String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let name = file.file_name().and_then(|n| n.to_str()).ok_or("the file needs a UTF-8 name")?;
+    let key = format!("imports/{name}");
+    let bucket = crate::ops_bucket(table);
+    let s3 = crate::s3_client(&crate::sdk_config(endpoint).await);
+    s3.put_object().bucket(&bucket).key(&key).body(bytes.into()).send().await.map_err(|e| {
+        format!("upload to s3://{bucket}/{key} at {endpoint} failed (is the platform running with --table {table}?): {}", aws_sdk_s3::error::DisplayErrorContext(e))
+    })?;
+    let encoded: String = percent_encode_key(&key);
+    println!("uploaded {} to s3://{bucket}/{key}", file.display());
+    println!("report: s3://{bucket}/{} (e.g. .venv/bin/aws --endpoint-url {endpoint} s3 cp … -)", shared::domain::import::report_key(&key));
+    Ok(json!({
+        "Records": [{
+            "eventSource": "aws:s3",
+            "eventName": "ObjectCreated:Put",
+            "userIdentity": { "principalId": operator },
+            "s3": { "bucket": { "name": bucket }, "object": { "key": encoded } }
+        }]
+    }))
+}
+
+/// An object key as S3 events carry it: URL-encoded, a space as `+`.
+fn percent_encode_key(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            b' ' => "+".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -5,6 +5,7 @@
 //!
 //! Operators' commands, against the running platform (same code as the console invocations):
 //!   campus-local invoke <function> ['<event JSON>'] [--port 3000]
+//!   campus-local import <file.csv> [--operator NAME] [--port 3000] [--endpoint …] [--table …]
 
 use local::seed::{DEMO_LOGINS, seed};
 use local::template::Template;
@@ -13,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Subcommands that talk to a running platform instead of starting one.
-const OPERATOR_COMMANDS: &[&str] = &["invoke"];
+const OPERATOR_COMMANDS: &[&str] = &["invoke", "import"];
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -34,6 +35,13 @@ async fn operator_command(command: &str, port: u16) -> Result<(), Box<dyn std::e
                 None => serde_json::json!({}),
             };
             (function.to_string(), event)
+        }
+        "import" => {
+            let file = positional.first().ok_or("usage: campus-local import <file.csv> [--operator NAME] [--endpoint URL] [--table NAME]")?;
+            let endpoint = arg("--endpoint").or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()).unwrap_or_else(|| "http://127.0.0.1:4566".into());
+            let table = arg("--table").unwrap_or_else(|| "campus-pay-local".into());
+            let operator = arg("--operator").or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "local-operator".into());
+            ("import".to_owned(), local::invoke::upload_for_import(&endpoint, &table, std::path::Path::new(file.as_str()), &operator).await?)
         }
         _ => unreachable!("dispatched on known commands"),
     };

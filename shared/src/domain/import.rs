@@ -195,14 +195,12 @@ fn header_error(found: &[String]) -> FileError {
     let missing = |cols: &[&'static str]| absent(cols, found);
     let bill = missing(&FEE_BILL_COLUMNS);
     let offline = missing(&OFFLINE_COLUMNS);
+    let columns = format!("收费名单的列：{}；线下缴费的列：{}", FEE_BILL_COLUMNS.join("、"), OFFLINE_COLUMNS.join("、"));
+    if bill.len() == FEE_BILL_COLUMNS.len() && offline.len() == OFFLINE_COLUMNS.len() {
+        return FileError::Header(format!("表头不是可识别的格式（{columns}）"));
+    }
     let (kind, missing) = if bill.len() <= offline.len() { (ImportKind::FeeBill, bill) } else { (ImportKind::OfflinePayments, offline) };
-    FileError::Header(format!(
-        "表头不是可识别的格式：按{}导入还缺少列 {}（收费名单的列：{}；线下缴费的列：{}）",
-        kind.label(),
-        missing.join("、"),
-        FEE_BILL_COLUMNS.join(","),
-        OFFLINE_COLUMNS.join(",")
-    ))
+    FileError::Header(format!("表头不是可识别的格式：按{}导入还缺少列 {}（{columns}）", kind.label(), missing.join("、")))
 }
 
 /// Reads a file: decoding, header, every row. `now` bounds payment times (none in the future).
