@@ -175,6 +175,25 @@ macro_rules! http_main {
     };
 }
 
+/// An event-driven function's `main` (schedules, S3 events, console invocations): tracing, the
+/// clients built once per cold start, then `lambda_runtime::run` with the given handler
+/// (`async fn(&App, serde_json::Value, &str request id) -> Result<serde_json::Value, Error>`).
+#[macro_export]
+macro_rules! event_main {
+    ($handler:path) => {
+        #[tokio::main]
+        async fn main() -> Result<(), lambda_runtime::Error> {
+            $crate::app::init_tracing();
+            let app = std::sync::Arc::new($crate::App::from_env().await?);
+            lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+                let app = std::sync::Arc::clone(&app);
+                async move { $handler(&app, event.payload, &event.context.request_id).await }
+            }))
+            .await
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,7 +67,7 @@ test('吴九 pays by 支付宝; the SMS link opens the printable receipt without
     assert.equal(await byId(r, 'receipt-channel').innerText(), '支付宝');
     assert.match(await byId(r, 'receipt-check-code').innerText(), /^[2-9A-HJKMNP-Z]{12}$/);
     assert.equal(await byId(r, 'receipt-item').count(), 2);
-    assert.match(await byId(r, 'receipt-items').innerText(), /学费[\s\S]*3000\.00[\s\S]*考试费[\s\S]*120\.50/);
+    assert.match(await byId(r, 'receipt-items').innerText(), /学费[\s\S]*3,000\.00[\s\S]*考试费[\s\S]*120\.50/);
     assert.match(await byId(r, 'receipt-paid-at').innerText(), /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}（北京时间）$/);
     await shot(r, 'receipt-1-link');
     // Printed: the receipt alone, without the print button.

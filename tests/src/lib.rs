@@ -237,3 +237,60 @@ pub fn by_student(no: &shared::domain::StudentNo) -> shared::domain::By {
 pub fn by_operator() -> shared::domain::By {
     shared::domain::By::new(shared::domain::Actor::Operator(shared::domain::OperatorName::parse("测试操作员").expect("valid")), chrono::Utc::now())
 }
+
+/// This academic year as the fee items name it (`2026-2027`).
+pub fn current_year() -> String {
+    let y = local::seed::current_academic_year(shared::clock::beijing_date(chrono::Utc::now()));
+    format!("{y}-{}", y + 1)
+}
+
+/// 王五 (no phone on file), signed in, with an open order for this year's tuition (4000.00)
+/// and the receipt phone 13912345678.
+pub async fn student_with_order(t: &TestApp) -> (Client, String) {
+    let c = browser();
+    t.login_ready(&c, "2021010103", "11227895", "Campus2026a").await;
+    let r = t.post(&c, "/api/orders", json!({"items": [{"academic_year": current_year(), "item_id": "TUITION"}], "phone": "13912345678"})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let no = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_owned();
+    (c, no)
+}
+
+/// 选择缴费方式: starts an attempt on `channel` from `device` (`pc`/`phone`); the pay view.
+pub async fn pay_with(t: &TestApp, c: &Client, no: &str, channel: &str, device: &str) -> Value {
+    let r = t.post(c, &format!("/api/orders/{no}/pay"), json!({"channel": channel, "device": device})).await;
+    assert_eq!(r.status(), StatusCode::OK, "pay {channel}");
+    r.json().await.unwrap()
+}
+
+/// Polls the order page's status until the order is paid (up to 5 s).
+pub async fn wait_paid(t: &TestApp, c: &Client, no: &str) -> Value {
+    for _ in 0..100 {
+        let o: Value = t.get(c, &format!("/api/orders/{no}")).await.json().await.unwrap();
+        if o["state"] == "paid" {
+            return o;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("order {no} never turned paid");
+}
+
+/// Invokes an event-driven function as the console does (`/_local/invoke/<function>`):
+/// the status and the JSON answer.
+pub async fn invoke(t: &TestApp, function: &str, event: Value) -> (StatusCode, Value) {
+    let r = Client::new().post(t.url(&format!("/_local/invoke/{function}"))).json(&event).send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap())
+}
+
+/// What a person does on the Alipay or WeChat Pay sandbox: open the QR/H5 page (scan),
+/// press 支付.
+pub async fn press_pay(page_url: &str) {
+    let plain = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = plain.get(page_url).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("甘肃省财政厅"), "the cashier names the payee");
+    let base = page_url.split("/qr/").next().unwrap().split("/scan/").next().unwrap().split("/h5/").next().unwrap();
+    let no = page_url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let r = plain.post(format!("{base}/cashier/{no}/pay")).send().await.unwrap();
+    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+}

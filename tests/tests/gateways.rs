@@ -3,55 +3,15 @@
 //! or, when the notification is lost, from 「我已支付」's query. Switching channel closes the
 //! previous attempt at its gateway first, and never asks a charged student to pay again.
 
-use chrono::Utc;
 use integration_tests::*;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-fn current_year() -> String {
-    let y = local::seed::current_academic_year(shared::clock::beijing_date(Utc::now()));
-    format!("{y}-{}", y + 1)
-}
 
-/// 王五 (no phone on file) with an open order for this year's tuition (4000.00).
-async fn student_with_order(t: &TestApp) -> (Client, String) {
-    let c = browser();
-    t.login_ready(&c, "2021010103", "11227895", "Campus2026a").await;
-    let r = t.post(&c, "/api/orders", json!({"items": [{"academic_year": current_year(), "item_id": "TUITION"}], "phone": "13912345678"})).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let no = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_owned();
-    (c, no)
-}
 
-async fn pay_with(t: &TestApp, c: &Client, no: &str, channel: &str, device: &str) -> Value {
-    let r = t.post(c, &format!("/api/orders/{no}/pay"), json!({"channel": channel, "device": device})).await;
-    assert_eq!(r.status(), StatusCode::OK, "pay {channel}");
-    r.json().await.unwrap()
-}
 
-/// What a person does on the sandbox: open the page (scan), press 支付.
-async fn press_pay(page_url: &str) {
-    let plain = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let page = plain.get(page_url).send().await.unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
-    assert!(page.text().await.unwrap().contains("甘肃省财政厅"), "the cashier names the payee");
-    let base = page_url.split("/qr/").next().unwrap().split("/scan/").next().unwrap().split("/h5/").next().unwrap();
-    let no = page_url.rsplit('/').next().unwrap().split('?').next().unwrap();
-    let r = plain.post(format!("{base}/cashier/{no}/pay")).send().await.unwrap();
-    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
-}
 
-async fn wait_paid(t: &TestApp, c: &Client, no: &str) -> Value {
-    for _ in 0..100 {
-        let o: Value = t.get(c, &format!("/api/orders/{no}")).await.json().await.unwrap();
-        if o["state"] == "paid" {
-            return o;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("order {no} never turned paid");
-}
 
 #[tokio::test]
 async fn alipay_qr_payment_is_marked_paid_by_the_notification() {

@@ -5,7 +5,6 @@
 //! unpaid attempt blocks switching channel until its payTimeout; a lost notification is found
 //! by queryTrans (which needs the attempt's original txnTime).
 
-use chrono::Utc;
 use shared::clock::Clock;
 use integration_tests::*;
 use reqwest::{Client, StatusCode};
@@ -16,26 +15,8 @@ use shared::store::PaymentStore;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-fn current_year() -> String {
-    let y = local::seed::current_academic_year(shared::clock::beijing_date(Utc::now()));
-    format!("{y}-{}", y + 1)
-}
 
-/// 王五 with an open order for this year's tuition (4000.00).
-async fn student_with_order(t: &TestApp) -> (Client, String) {
-    let c = browser();
-    t.login_ready(&c, "2021010103", "11227895", "Campus2026a").await;
-    let r = t.post(&c, "/api/orders", json!({"items": [{"academic_year": current_year(), "item_id": "TUITION"}], "phone": "13912345678"})).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let no = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_owned();
-    (c, no)
-}
 
-async fn pay_with(t: &TestApp, c: &Client, no: &str, channel: &str, device: &str) -> Value {
-    let r = t.post(c, &format!("/api/orders/{no}/pay"), json!({"channel": channel, "device": device})).await;
-    assert_eq!(r.status(), StatusCode::OK, "pay {channel}");
-    r.json().await.unwrap()
-}
 
 async fn order(t: &TestApp, c: &Client, no: &str) -> Value {
     t.get(c, &format!("/api/orders/{no}")).await.json().await.unwrap()
@@ -69,16 +50,6 @@ async fn press_pay(cashier: &str) -> String {
     r.text().await.unwrap()
 }
 
-async fn wait_paid(t: &TestApp, c: &Client, no: &str) -> Value {
-    for _ in 0..100 {
-        let o = order(t, c, no).await;
-        if o["state"] == "paid" {
-            return o;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("order {no} never turned paid");
-}
 
 #[tokio::test]
 async fn a_pc_payment_is_paid_by_the_verified_notification_and_the_browser_comes_back_to_the_order() {

@@ -6,6 +6,7 @@
 //! Operators' commands, against the running platform (same code as the console invocations):
 //!   campus-local invoke <function> ['<event JSON>'] [--port 3000]
 //!   campus-local import <file.csv> [--operator NAME] [--port 3000] [--endpoint …] [--table …]
+//!   campus-local audit (--order <order no> | --student <student no>) [--port 3000]
 
 use local::seed::{DEMO_LOGINS, seed};
 use local::template::Template;
@@ -14,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Subcommands that talk to a running platform instead of starting one.
-const OPERATOR_COMMANDS: &[&str] = &["invoke", "import"];
+const OPERATOR_COMMANDS: &[&str] = &["invoke", "audit", "import"];
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -35,6 +36,14 @@ async fn operator_command(command: &str, port: u16) -> Result<(), Box<dyn std::e
                 None => serde_json::json!({}),
             };
             (function.to_string(), event)
+        }
+        "audit" => {
+            let event = match (arg("--order"), arg("--student")) {
+                (Some(o), None) => serde_json::json!({ "order_no": o }),
+                (None, Some(s)) => serde_json::json!({ "student_no": s }),
+                _ => return Err("usage: campus-local audit (--order <order no> | --student <student no>)".into()),
+            };
+            ("audit".to_owned(), event)
         }
         "import" => {
             let file = positional.first().ok_or("usage: campus-local import <file.csv> [--operator NAME] [--endpoint URL] [--table NAME]")?;
@@ -63,7 +72,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::app::init_tracing();
     let port: u16 = arg("--port").or_else(|| std::env::var("PORT").ok()).unwrap_or_else(|| "3000".into()).parse()?;
     if let Some(command) = std::env::args().nth(1).filter(|c| OPERATOR_COMMANDS.contains(&c.as_str())) {
-        return operator_command(&command, port).await;
+        if let Err(e) = operator_command(&command, port).await {
+            // Usage and argument errors: said plainly, exit status 2.
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+        return Ok(());
     }
     let endpoint = arg("--endpoint").or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()).unwrap_or_else(|| "http://127.0.0.1:4566".into());
     let table = arg("--table").unwrap_or_else(|| "campus-pay-local".into());

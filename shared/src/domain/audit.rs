@@ -115,10 +115,11 @@ pub enum AuditAction {
     ReconciliationRepaired,
     ContactChanged,
     PasswordChanged,
+    SecurityQuestionChanged,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 20] = [
+    pub const ALL: [AuditAction; 21] = [
         Self::OrderCreated,
         Self::OrderReceiptPhoneChanged,
         Self::OrderClosed,
@@ -139,6 +140,7 @@ impl AuditAction {
         Self::ReconciliationRepaired,
         Self::ContactChanged,
         Self::PasswordChanged,
+        Self::SecurityQuestionChanged,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -162,6 +164,7 @@ impl AuditAction {
             Self::ReconciliationRepaired => "reconciliation.repaired",
             Self::ContactChanged => "profile.contact_changed",
             Self::PasswordChanged => "account.password_changed",
+            Self::SecurityQuestionChanged => "account.security_question_changed",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

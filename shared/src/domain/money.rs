@@ -103,6 +103,15 @@ impl fmt::Display for Fen {
 impl Fen {
     /// `¥1,234.50` for people.
     pub fn to_display_yuan(self) -> String {
+        let grouped = self.to_grouped();
+        match grouped.strip_prefix('-') {
+            Some(abs) => format!("-¥{abs}"),
+            None => format!("¥{grouped}"),
+        }
+    }
+
+    /// `1,234.50`: yuan with thousands separators, for a column headed 金额（元）.
+    pub fn to_grouped(self) -> String {
         let plain = self.to_string();
         let (int, frac) = plain.split_once('.').expect("two decimals");
         let (sign, digits) = int.strip_prefix('-').map_or(("", int), |d| ("-", d));
@@ -113,7 +122,7 @@ impl Fen {
             }
             grouped.push(ch);
         }
-        format!("{sign}¥{grouped}.{frac}")
+        format!("{sign}{grouped}.{frac}")
     }
 }
 
@@ -149,6 +158,9 @@ mod tests {
         assert_eq!(Fen(123_456_789).to_display_yuan(), "¥1,234,567.89");
         assert_eq!(Fen(99).to_display_yuan(), "¥0.99");
         assert_eq!(Fen(100_000).to_display_yuan(), "¥1,000.00");
+        assert_eq!(Fen(-100_000).to_display_yuan(), "-¥1,000.00");
+        assert_eq!(Fen(260_000).to_grouped(), "2,600.00");
+        assert_eq!(Fen(12_050).to_grouped(), "120.50");
         assert_eq!(Fen(350_010).to_yuan().to_string(), "3500.10");
         assert_eq!(serde_json::to_string(&Fen(7)).unwrap(), "\"0.07\"");
     }

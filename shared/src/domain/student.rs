@@ -68,6 +68,20 @@ pub struct Contact {
     pub address: Option<Address>,
 }
 
+impl Contact {
+    /// Which details are set, for the audit log: the phone masked, the others only as 已填写.
+    pub fn audit_summary(&self) -> String {
+        let set = |present: bool| if present { "已填写" } else { "未填写" };
+        format!(
+            "phone={} email={} postcode={} address={}",
+            self.phone.as_ref().map_or_else(|| "未填写".to_owned(), |p| p.masked()),
+            set(self.email.is_some()),
+            set(self.postcode.is_some()),
+            set(self.address.is_some()),
+        )
+    }
+}
+
 /// A student record (编号, 姓名, 性别, 身份证号, 部门, 班级 and contact details).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Student {

@@ -2,7 +2,7 @@
 
 use crate::app::App;
 use crate::auth::{Claims, Purpose, random_id};
-use crate::domain::{AccountKind, IdCardNo, NewPassword, PasswordRuleError, PersonName, Student, StudentNo};
+use crate::domain::{AccountKind, AuditAction, AuditSubject, IdCardNo, NewPassword, PasswordRuleError, PersonName, Student, StudentNo};
 use crate::error::AppError;
 use crate::service::Authed;
 use crate::store::dynamo::hashed_key;
@@ -182,7 +182,8 @@ impl<S: AccountStores> App<S> {
             version: cred.version + 1,
             ..cred.clone()
         };
-        self.store.replace_credential(&student.student_no, cred.version, &next).await?;
+        let audit = who.by(self.clock.now()).entry(AuditAction::PasswordChanged, AuditSubject::Student, &student.student_no).reason(if cred.must_change { "首次登录修改初始密码" } else { "密码修改" });
+        self.store.replace_credential(&student.student_no, cred.version, &next, &audit).await?;
         let record = self.store.get_session(&who.session_id).await?.ok_or(AppError::Unauthenticated)?;
         tracing::info!("password changed");
         Ok(self.session_cookie(&record, false))
@@ -219,7 +220,8 @@ impl<S: AccountStores> App<S> {
             version: cred.version + 1,
             ..cred.clone()
         };
-        self.store.replace_credential(&student.student_no, cred.version, &next).await?;
+        let audit = who.by(self.clock.now()).entry(AuditAction::SecurityQuestionChanged, AuditSubject::Student, &student.student_no);
+        self.store.replace_credential(&student.student_no, cred.version, &next, &audit).await?;
         tracing::info!("security question changed");
         Ok(())
     }
@@ -317,6 +319,10 @@ impl<S: AccountStores> App<S> {
         let (student, cred, ticket_id) = self.open_ticket(ticket).await?;
         let no = &student.student_no;
         let new = NewPassword::parse(new_password, &student).map_err(|e| AppError::field("new_password", rule_message(e)))?;
+        let route = match &proof {
+            ResetProof::Answer(_) => "忘记密码：密保问题重置",
+            ResetProof::SmsCode(_) => "忘记密码：短信验证码重置",
+        };
         match proof {
             ResetProof::Answer(answer) => {
                 let hash = cred.security_answer_hash.clone().ok_or(AppError::NoSecurityQuestion)?;
@@ -353,7 +359,10 @@ impl<S: AccountStores> App<S> {
             version: cred.version + 1,
             ..cred.clone()
         };
-        match self.store.replace_credential(no, cred.version, &next).await {
+        let audit = crate::domain::By::new(crate::domain::Actor::Student(no.clone()), self.clock.now())
+            .entry(AuditAction::PasswordChanged, AuditSubject::Student, no)
+            .reason(route);
+        match self.store.replace_credential(no, cred.version, &next, &audit).await {
             Err(StoreError::Conflict) => return Err(AppError::TicketExpired),
             other => other?,
         }

@@ -2,6 +2,7 @@
 //! view or an [`AppError`](crate::error::AppError). Handlers only parse and map.
 
 pub mod accounts;
+pub mod audit;
 pub mod checkout;
 pub mod fees;
 pub mod import;

@@ -148,7 +148,7 @@ impl<S: OrderStores> App<S> {
             let now = self.clock.now().trunc_subsecs(0);
             if let Some(existing) = self.open_order_blocking(who, &items, &wanted, now).await? {
                 let existing = match &phone {
-                    Some(p) if *p != existing.receipt_phone => match self.store.set_receipt_phone(&existing, p, &who.by(now)).await {
+                    Some(p) if *p != existing.receipt_phone => match self.store.set_receipt_phone(&existing, p, &who.by(self.clock.now())).await {
                         Ok(()) => Order { receipt_phone: p.clone(), version: existing.version + 1, ..existing },
                         // Changed meanwhile (a double submit): look again.
                         Err(StoreError::Conflict) => continue,
@@ -189,7 +189,7 @@ impl<S: OrderStores> App<S> {
                 attempts: 0,
                 version: 1,
             };
-            match self.store.create_order(&order, &who.by(now)).await {
+            match self.store.create_order(&order, &who.by(self.clock.now())).await {
                 Ok(()) => {
                     tracing::info!(order_no = %order.order_no, lines = order.lines.len(), total = %order.total, "order created");
                     return Ok((OrderView::new(&order, now), true));
@@ -223,7 +223,7 @@ impl<S: OrderStores> App<S> {
             }
             if o.is_expired(now) {
                 if o.attempts == 0 {
-                    self.close_unattempted(&o, &who.by(now)).await?;
+                    self.close_unattempted(&o, &who.by(self.clock.now())).await?;
                     continue;
                 }
                 // Attempts exist: only a gateway query may decide (see payments design).
@@ -258,7 +258,7 @@ impl<S: OrderStores> App<S> {
         if o.state != OrderState::Open || o.is_expired(now) {
             return Err(AppError::OrderNotOpen);
         }
-        match self.store.set_receipt_phone(&o, &phone, &who.by(now)).await {
+        match self.store.set_receipt_phone(&o, &phone, &who.by(self.clock.now())).await {
             Err(StoreError::Conflict) => return Err(AppError::OrderNotOpen),
             other => other?,
         }

@@ -116,7 +116,11 @@ impl<S: StudentStore + CredentialStore> App<S> {
     pub async fn update_profile(&self, who: &Authed, change: &ContactChange) -> Result<ProfileView, AppError> {
         let mut s = self.store.get_student(&who.student_no).await?.ok_or(AppError::Unauthenticated)?;
         let contact = apply_change(&s.contact, change)?;
-        self.store.update_contact(&s.student_no, &contact).await.map_err(|e| match e {
+        let audit = who
+            .by(self.clock.now())
+            .entry(crate::domain::AuditAction::ContactChanged, crate::domain::AuditSubject::Student, &s.student_no)
+            .change(Some(&s.contact.audit_summary()), &contact.audit_summary());
+        self.store.update_contact(&s.student_no, &contact, &audit).await.map_err(|e| match e {
             crate::store::StoreError::NotFound => AppError::Unauthenticated,
             other => other.into(),
         })?;

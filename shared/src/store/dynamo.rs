@@ -70,47 +70,36 @@ impl DynamoStore {
 
     /// Every item of partition `pk` whose sort key starts with `prefix`, all pages.
     async fn query_prefix(&self, pk: String, prefix: &str, consistent: bool) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(pk.as_str()))
-                .expression_attribute_values(":prefix", s(prefix))
-                .consistent_read(consistent)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(map_err)?;
-            items.extend(out.items().iter().cloned());
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
-        }
-        Ok(items)
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(consistent);
+        self.all_pages(query).await
     }
 
     /// Every item of an index partition (`pk_attr = pk`), all pages, in index order.
     async fn query_index(&self, index: &str, pk_attr: &str, pk: &str) -> Result<Vec<Item>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", pk_attr)
+            .expression_attribute_values(":pk", s(pk));
+        self.all_pages(query).await
+    }
+
+    /// Runs `query` page after page until DynamoDB has no more.
+    async fn all_pages(&self, query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", pk_attr)
-                .expression_attribute_values(":pk", s(pk))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(map_err)?;
+            let out = query.clone().set_exclusive_start_key(start.take()).send().await.map_err(map_err)?;
             items.extend(out.items().iter().cloned());
             match out.last_evaluated_key() {
                 Some(k) if !k.is_empty() => start = Some(k.clone()),
@@ -316,7 +305,7 @@ impl StudentStore for DynamoStore {
         Ok(())
     }
 
-    async fn update_contact(&self, no: &StudentNo, c: &Contact) -> Result<(), StoreError> {
+    async fn update_contact(&self, no: &StudentNo, c: &Contact, audit: &crate::domain::AuditEntry) -> Result<(), StoreError> {
         let mut sets = vec!["version = version + :one".to_owned()];
         let mut removes = vec![];
         let mut values: Item = HashMap::from([(":one".to_owned(), n(1))]);
@@ -338,13 +327,19 @@ impl StudentStore for DynamoStore {
         if !removes.is_empty() {
             expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
+        let update = built(
+            aws_sdk_dynamodb::types::Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(student_pk(no), "PROFILE")))
+                .update_expression(expr)
+                .condition_expression("attribute_exists(pk)")
+                .set_expression_attribute_values(Some(values))
+                .build(),
+        )?;
         self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(student_pk(no), "PROFILE")))
-            .update_expression(expr)
-            .condition_expression("attribute_exists(pk)")
-            .set_expression_attribute_values(Some(values))
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(self.audit_put(audit)?)
             .send()
             .await
             .map_err(|e| match map_err(e) {
@@ -369,14 +364,20 @@ impl CredentialStore for DynamoStore {
         }))
     }
 
-    async fn replace_credential(&self, no: &StudentNo, expected_version: u64, next: &Credential) -> Result<(), StoreError> {
+    async fn replace_credential(&self, no: &StudentNo, expected_version: u64, next: &Credential, audit: &crate::domain::AuditEntry) -> Result<(), StoreError> {
         debug_assert_eq!(next.version, expected_version + 1);
+        let put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(credential_item(no, next)))
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", n(expected_version))
+                .build(),
+        )?;
         self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(credential_item(no, next)))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", n(expected_version))
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(self.audit_put(audit)?)
             .send()
             .await
             .map_err(map_err)?;

@@ -63,8 +63,8 @@ pub trait StudentStore: Send + Sync {
     async fn find_by_id_card(&self, id: &IdCardNo) -> Result<Option<StudentNo>, StoreError>;
     /// Creates a student and their initial credential together; `Conflict` if either exists.
     async fn create_student(&self, student: &Student, credential: &Credential) -> Result<(), StoreError>;
-    /// Replaces the contact details of an existing student.
-    async fn update_contact(&self, no: &StudentNo, contact: &Contact) -> Result<(), StoreError>;
+    /// Replaces the contact details of an existing student, with its audit entry.
+    async fn update_contact(&self, no: &StudentNo, contact: &Contact, audit: &crate::domain::AuditEntry) -> Result<(), StoreError>;
 }
 
 #[async_trait]
@@ -72,7 +72,8 @@ pub trait CredentialStore: Send + Sync {
     async fn get_credential(&self, no: &StudentNo) -> Result<Option<Credential>, StoreError>;
     /// Writes `next` if the stored version still equals `expected_version`; `next.version`
     /// must be `expected_version + 1`.
-    async fn replace_credential(&self, no: &StudentNo, expected_version: u64, next: &Credential) -> Result<(), StoreError>;
+    /// `audit` describes the change (written in the same transaction).
+    async fn replace_credential(&self, no: &StudentNo, expected_version: u64, next: &Credential, audit: &crate::domain::AuditEntry) -> Result<(), StoreError>;
 }
 
 #[async_trait]
