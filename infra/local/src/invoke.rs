@@ -69,9 +69,10 @@ pub async fn invoke_command(base: &str, function: &str, event: Value) -> Result<
 }
 
 /// `campus-local import <file>`: puts the file in the local operators' bucket of `table` under
-/// `imports/<file name>`, as an operator's upload does, and returns the S3 event the upload
-/// sends (with `operator` as the uploader), for `import` on the running platform.
-pub async fn upload_for_import(endpoint: &str, table: &str, file: &std::path::Path, operator: &str) -> Result<Value, String> {
+/// `imports/<file name>`, as an operator's upload does, sends `import` on the running platform
+/// (`base`) the S3 event of that upload (uploader `operator`), and prints its answer and the
+/// report it wrote. Exit status 1 if the function failed.
+pub async fn import_command(base: &str, endpoint: &str, table: &str, file: &std::path::Path, operator: &str) -> Result<(), String> {
     let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let name = file.file_name().and_then(|n| n.to_str()).ok_or("the file needs a UTF-8 name")?;
     let key = format!("imports/{name}");
@@ -80,17 +81,29 @@ pub async fn upload_for_import(endpoint: &str, table: &str, file: &std::path::Pa
     s3.put_object().bucket(&bucket).key(&key).body(bytes.into()).send().await.map_err(|e| {
         format!("upload to s3://{bucket}/{key} at {endpoint} failed (is the platform running with --table {table}?): {}", aws_sdk_s3::error::DisplayErrorContext(e))
     })?;
-    let encoded: String = percent_encode_key(&key);
     println!("uploaded {} to s3://{bucket}/{key}", file.display());
-    println!("report: s3://{bucket}/{} (e.g. .venv/bin/aws --endpoint-url {endpoint} s3 cp … -)", shared::domain::import::report_key(&key));
-    Ok(json!({
+    let event = json!({
         "Records": [{
             "eventSource": "aws:s3",
             "eventName": "ObjectCreated:Put",
             "userIdentity": { "principalId": operator },
-            "s3": { "bucket": { "name": bucket }, "object": { "key": encoded } }
+            "s3": { "bucket": { "name": bucket }, "object": { "key": percent_encode_key(&key) } }
         }]
-    }))
+    });
+    let answer = match invoke_command(base, "import", event).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("import failed: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
+    if let Some(report_key) = answer["results"][0]["report_key"].as_str() {
+        let report = s3.get_object().bucket(&bucket).key(report_key).send().await.map_err(|e| format!("read the report: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        let bytes = report.body.collect().await.map_err(|e| format!("read the report: {e}"))?.into_bytes();
+        println!("\nreport s3://{bucket}/{report_key}:\n{}", String::from_utf8_lossy(bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(&bytes)));
+    }
+    Ok(())
 }
 
 /// An object key as S3 events carry it: URL-encoded, a space as `+`.

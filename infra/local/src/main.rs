@@ -50,7 +50,8 @@ async fn operator_command(command: &str, port: u16) -> Result<(), Box<dyn std::e
             let endpoint = arg("--endpoint").or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()).unwrap_or_else(|| "http://127.0.0.1:4566".into());
             let table = arg("--table").unwrap_or_else(|| "campus-pay-local".into());
             let operator = arg("--operator").or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "local-operator".into());
-            ("import".to_owned(), local::invoke::upload_for_import(&endpoint, &table, std::path::Path::new(file.as_str()), &operator).await?)
+            let base = format!("http://127.0.0.1:{port}");
+            return Ok(local::invoke::import_command(&base, &endpoint, &table, std::path::Path::new(file.as_str()), &operator).await?);
         }
         _ => unreachable!("dispatched on known commands"),
     };
