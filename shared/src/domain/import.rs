@@ -425,11 +425,14 @@ fn parse_bill(cols: &Columns, records: &[(usize, csv::StringRecord)]) -> (Vec<Bi
     (rows, errors)
 }
 
+/// The first row of a payment reference: its row, student, method, time and receipt number.
+type FirstOfPayment = (usize, StudentNo, OfflineMethod, DateTime<Utc>, Option<String>);
+
 fn parse_offline(cols: &Columns, records: &[(usize, csv::StringRecord)], now: DateTime<Utc>) -> (Vec<PaymentRow>, Vec<RowError>) {
     let mut rows: Vec<PaymentRow> = Vec::new();
     let mut errors = Vec::new();
     // First row of each reference; rows per reference; first row of each (reference, item).
-    let mut refs: HashMap<PaymentRef, (usize, StudentNo, OfflineMethod, DateTime<Utc>, Option<String>)> = HashMap::new();
+    let mut refs: HashMap<PaymentRef, FirstOfPayment> = HashMap::new();
     let mut lines_of: HashMap<PaymentRef, usize> = HashMap::new();
     let mut items: HashMap<(PaymentRef, String), usize> = HashMap::new();
     for (row, rec) in records {

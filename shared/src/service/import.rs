@@ -70,7 +70,7 @@ pub enum ImportFailure {
 }
 
 /// Rows per student, in file order.
-fn by_student<'a, R>(rows: &'a [R], no: impl Fn(&R) -> &StudentNo) -> Vec<(&'a StudentNo, Vec<&'a R>)> {
+fn by_student<R>(rows: &[R], no: impl Fn(&R) -> &StudentNo) -> Vec<(&StudentNo, Vec<&R>)> {
     let mut order: Vec<(&StudentNo, Vec<&R>)> = Vec::new();
     let mut at: HashMap<&StudentNo, usize> = HashMap::new();
     for r in rows {
