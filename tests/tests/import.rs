@@ -498,3 +498,48 @@ async fn an_interrupted_import_is_finished_by_the_next_run() {
     assert_eq!(actions(&t.app.store.audit_for_import(&id).await.unwrap()), sorted(vec![AuditAction::ImportApplied]));
     assert_eq!(t.app.store.list_fee_items(&sno("2026990601")).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_file_refused_for_an_open_order_goes_in_once_the_order_is_cancelled() {
+    let t = spawn().await;
+    let zhang = Authed { student_no: sno(ZHANG), session_id: "test".into(), must_change_password: false, renewed_cookie: None };
+    let (order, _) = t.app.create_or_reuse_order(&zhang, &[Pick { academic_year: year(&t, 0), item_id: "EXAM".into() }], None).await.unwrap();
+    let file = [HEADER.to_owned(), bill_row(&t, ZHANG, "张三", ZHANG_ID, "EXAM", "考试费", "其他", "150")].join("\n").into_bytes();
+    let out = import(&t, "imports/exam.csv", file.clone()).await;
+    assert_eq!(out["status"], "rejected");
+    assert!(out["errors"][0]["reason"].as_str().unwrap().contains(&order.order_no));
+
+    // The student cancels the order: the same bytes, uploaded again, now go in.
+    t.app.cancel_order(&zhang, &order.order_no).await.unwrap();
+    let out = import(&t, "imports/exam.csv", file).await;
+    assert_eq!(out["status"], "applied", "{out}");
+    assert_eq!(out["summary"]["items_updated"], 1);
+    let exam = t.app.store.list_fee_items(&sno(ZHANG)).await.unwrap().into_iter().find(|i| i.item_id.as_str() == "EXAM" && i.academic_year.to_string() == year(&t, 0)).unwrap();
+    assert_eq!(exam.due, Fen::new(15_000));
+    let id = ImportId::parse(out["import_id"].as_str().unwrap()).unwrap();
+    assert_eq!(actions(&t.app.store.audit_for_import(&id).await.unwrap()), sorted(vec![AuditAction::ImportRejected, AuditAction::ImportApplied]));
+}
+
+#[tokio::test]
+async fn two_runs_of_one_file_at_once_apply_it_once() {
+    let t = spawn().await;
+    let rows: Vec<String> = (0..6).map(|i| bill_row(&t, &format!("20269907{i:02}"), "陈一", &id_no("20010203", &format!("1{i:02}")), "TUITION", "学费", "学费", "3500")).collect();
+    let file = [vec![HEADER.to_owned()], rows].concat().join("\n").into_bytes();
+    upload(&t, "imports/a.csv", file.clone()).await;
+    upload(&t, "imports/b.csv", file).await;
+    let (a, b) = tokio::join!(
+        invoke(&t, json!({"key": "imports/a.csv", "operator": "财务处-张敏"})),
+        invoke(&t, json!({"key": "imports/b.csv", "operator": "财务处-李华"}))
+    );
+    let statuses = [a.1["status"].as_str().unwrap().to_owned(), b.1["status"].as_str().unwrap().to_owned()];
+    assert!(statuses.iter().any(|s| s == "applied"), "{statuses:?}");
+    assert!(statuses.iter().all(|s| ["applied", "in_progress", "already_imported"].contains(&s.as_str())), "{statuses:?}");
+    // Whatever the interleaving: each student and item exists once, created (and logged) once.
+    for i in 0..6 {
+        let no = sno(&format!("20269907{i:02}"));
+        assert_eq!(t.app.store.list_fee_items(&no).await.unwrap().len(), 1);
+        assert_eq!(actions(&t.app.store.audit_for_student(&no).await.unwrap()), sorted(vec![AuditAction::StudentImported, AuditAction::FeeItemImported]));
+    }
+    let id = ImportId::parse(a.1["import_id"].as_str().unwrap()).unwrap();
+    assert_eq!(actions(&t.app.store.audit_for_import(&id).await.unwrap()), sorted(vec![AuditAction::ImportApplied]));
+}
