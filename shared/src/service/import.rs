@@ -13,6 +13,10 @@ use crate::store::{BillWrite, Credential, ImportStore, OrderStore, StoreError};
 use serde::Serialize;
 use std::collections::HashMap;
 
+/// Students checked and applied at once, in groups (each is independent of the others; the
+/// table's latency overlaps, and new students' password hashing runs on blocking threads).
+const CONCURRENT_STUDENTS: usize = 8;
+
 /// Everything the import needs from the store.
 pub trait ImportStores: ImportStore + RecordStores + OrderStore {}
 impl<T: ImportStore + RecordStores + OrderStore> ImportStores for T {}
@@ -242,35 +246,39 @@ impl<S: ImportStores> App<S> {
     /// The checks of a fee bill against what is stored.
     async fn check_bill(&self, rows: &[BillRow]) -> Result<Vec<RowError>, StoreError> {
         let mut errors = Vec::new();
-        for (no, rows) in by_student(rows, |r| &r.student_no) {
-            let Some(stored) = self.store.get_student(no).await? else { continue };
-            let first = rows[0];
-            let mismatch = match (stored.id_card == first.id_card, stored.name == first.name) {
-                (false, _) => Some("学号已存在，但身份证号与系统中的不同"),
-                (true, false) => Some("学号已存在，但姓名与系统中的不同"),
-                _ => None,
-            };
-            if let Some(reason) = mismatch {
-                errors.extend(rows.iter().map(|r| row_error(r.row, no, reason)));
+        for group in by_student(rows, |r| &r.student_no).chunks(CONCURRENT_STUDENTS) {
+            let checked = futures::future::try_join_all(group.iter().map(|(no, rows)| self.check_student(no, rows))).await?;
+            errors.extend(checked.into_iter().flatten());
+        }
+        Ok(errors)
+    }
+
+    /// One student's rows of a fee bill against what is stored.
+    async fn check_student(&self, no: &StudentNo, rows: &[&BillRow]) -> Result<Vec<RowError>, StoreError> {
+        let mut errors = Vec::new();
+        let Some(stored) = self.store.get_student(no).await? else { return Ok(errors) };
+        let first = rows[0];
+        let mismatch = match (stored.id_card == first.id_card, stored.name == first.name) {
+            (false, _) => Some("学号已存在，但身份证号与系统中的不同"),
+            (true, false) => Some("学号已存在，但姓名与系统中的不同"),
+            _ => None,
+        };
+        if let Some(reason) = mismatch {
+            errors.extend(rows.iter().map(|r| row_error(r.row, no, reason)));
+            return Ok(errors);
+        }
+        let items = self.store.list_fee_items(no).await?;
+        for r in rows {
+            let Some(item) = items.iter().find(|i| i.academic_year == r.item.academic_year && i.item_id == r.item.item_id) else { continue };
+            if r.same_item(item) {
                 continue;
             }
-            let items = self.store.list_fee_items(no).await?;
-            for r in rows {
-                let Some(item) = items.iter().find(|i| i.academic_year == r.item.academic_year && i.item_id == r.item.item_id) else { continue };
-                if r.same_item(item) {
-                    continue;
-                }
-                if r.item.due < item.paid {
-                    errors.push(row_error(r.row, no, format!("应缴金额 {} 元低于该项目已缴金额 {} 元", r.item.due, item.paid)));
-                } else if r.item.due != item.due
-                    && let Some(order) = self.store.open_order_for_item(no, &r.item_key()).await?
-                {
-                    errors.push(row_error(
-                        r.row,
-                        no,
-                        format!("该收费项目在未完成的缴费单 {order} 中，暂不能修改应缴金额（缴费单支付、取消或过期后再导入）"),
-                    ));
-                }
+            if r.item.due < item.paid {
+                errors.push(row_error(r.row, no, format!("应缴金额 {} 元低于该项目已缴金额 {} 元", r.item.due, item.paid)));
+            } else if r.item.due != item.due
+                && let Some(order) = self.store.open_order_for_item(no, &r.item_key()).await?
+            {
+                errors.push(row_error(r.row, no, format!("该收费项目在未完成的缴费单 {order} 中，暂不能修改应缴金额（缴费单支付、取消或过期后再导入）")));
             }
         }
         Ok(errors)
@@ -323,8 +331,14 @@ impl<S: ImportStores> App<S> {
         let mut summary = ImportSummary { rows: parsed.total_rows, ..ImportSummary::default() };
         match &parsed.rows {
             ImportRows::FeeBill(rows) => {
-                for (no, rows) in by_student(rows, |r| &r.student_no) {
-                    self.apply_student(no, &rows, id, key, by, &mut summary).await?;
+                for group in by_student(rows, |r| &r.student_no).chunks(CONCURRENT_STUDENTS) {
+                    let done = futures::future::try_join_all(group.iter().map(|(no, rows)| self.apply_student(no, rows, id, key, by))).await?;
+                    for s in done {
+                        summary.students_created += s.students_created;
+                        summary.items_created += s.items_created;
+                        summary.items_updated += s.items_updated;
+                        summary.items_unchanged += s.items_unchanged;
+                    }
                 }
             }
             ImportRows::OfflinePayments(rows) => {
@@ -371,7 +385,8 @@ impl<S: ImportStores> App<S> {
 
     /// One student's rows: what is missing is created, what differs is updated, each change
     /// conditional on what was read; a lost race reads again.
-    async fn apply_student(&self, no: &StudentNo, rows: &[&BillRow], id: &ImportId, key: &str, by: &By, summary: &mut ImportSummary) -> Result<(), ImportFailure> {
+    async fn apply_student(&self, no: &StudentNo, rows: &[&BillRow], id: &ImportId, key: &str, by: &By) -> Result<ImportSummary, ImportFailure> {
+        let mut summary = ImportSummary::default();
         let mut credential: Option<Credential> = None;
         for _ in 0..4 {
             let stored = self.store.get_student(no).await?;
@@ -433,7 +448,7 @@ impl<S: ImportStores> App<S> {
                 }
             }
             summary.items_unchanged += unchanged;
-            return Ok(());
+            return Ok(summary);
         }
         // Still conflicting: most likely an open order now holds an item whose amount changes.
         for r in rows {
