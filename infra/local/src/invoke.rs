@@ -24,6 +24,7 @@ pub fn event_handlers() -> HashMap<&'static str, EventHandler> {
     let mut m: HashMap<&'static str, EventHandler> = HashMap::new();
     m.insert("sweeper", |app, event, id| Box::pin(async move { sweeper::handle(&app, event, &id).await.map_err(|e| e.to_string()) }));
     m.insert("import", |app, event, id| Box::pin(async move { import::handle(&app, event, &id).await.map_err(|e| e.to_string()) }));
+    m.insert("reconcile", |app, event, id| Box::pin(async move { reconcile::handle(&app, event, &id).await.map_err(|e| e.to_string()) }));
     m.insert("audit", |app, event, id| Box::pin(async move { audit::handle(&app, event, &id).await.map_err(|e| e.to_string()) }));
     m
 }

@@ -6,6 +6,7 @@
 //! Operators' commands, against the running platform (same code as the console invocations):
 //!   campus-local invoke <function> ['<event JSON>'] [--port 3000]
 //!   campus-local import <file.csv> [--operator NAME] [--port 3000] [--endpoint …] [--table …]
+//!   campus-local reconcile [<yyyy-MM-dd>] [--operator NAME] [--port 3000]
 //!   campus-local audit (--order <order no> | --student <student no>) [--port 3000]
 
 use local::seed::{DEMO_LOGINS, seed};
@@ -15,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Subcommands that talk to a running platform instead of starting one.
-const OPERATOR_COMMANDS: &[&str] = &["invoke", "audit", "import"];
+const OPERATOR_COMMANDS: &[&str] = &["invoke", "reconcile", "audit", "import"];
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -36,6 +37,15 @@ async fn operator_command(command: &str, port: u16) -> Result<(), Box<dyn std::e
                 None => serde_json::json!({}),
             };
             (function.to_string(), event)
+        }
+        // `campus-local reconcile [<yyyy-MM-dd>] [--operator NAME]` (default: the previous Beijing day).
+        "reconcile" => {
+            let operator = arg("--operator").or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "local".into());
+            let mut event = serde_json::json!({ "operator": operator });
+            if let Some(date) = positional.first() {
+                event["date"] = serde_json::json!(date);
+            }
+            ("reconcile".to_owned(), event)
         }
         "audit" => {
             let event = match (arg("--order"), arg("--student")) {

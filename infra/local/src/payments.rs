@@ -122,6 +122,7 @@ pub async fn start(site_base: &str, retry_scale: f64, clock: Arc<dyn Clock>) -> 
         back_notify_url: format!("{site_base}/api/notify/unionpay"),
         front_return_url: format!("{site_base}/api/return/unionpay"),
         allow_sha1_chain: false,
+        file_url: Some(format!("{unionpay_base}/gateway/api/fileTransfer.do")),
     };
     let cfg = GatewayConfig {
         alipay: Some((alipay_settings, return_url.clone())),

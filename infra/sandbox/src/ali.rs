@@ -6,6 +6,7 @@
 
 use crate::engine::{self, Core, Outgoing, is_http_url, lock, random_digits, with_query};
 use crate::page::{self, Brand, Cashier, Tone};
+use crate::statements::PaidRecord;
 use crate::{Book, Control};
 use axum::Router;
 use axum::body::Bytes;
@@ -61,6 +62,7 @@ pub fn try_alipay(cfg: AlipayConfig, clock: Arc<dyn Clock>) -> Result<(Router, C
     let router = Router::new()
         .route("/gateway.do", get(gateway).post(gateway))
         .route("/qr/{no}", get(qr_page))
+        .route("/bill/{token}", get(bill_file))
         .route("/cashier/{no}/pay", post(pay))
         .route("/cashier/{no}/cancel", post(cancel))
         .with_state(state)
@@ -136,6 +138,15 @@ impl Book for Ali {
     fn state(&self, out_trade_no: &str) -> Option<String> {
         let now = self.core.now();
         lock(&self.trades).get(out_trade_no).map(|t| t.status(now).as_str().to_owned())
+    }
+
+    fn paid(&self) -> Vec<PaidRecord> {
+        let trades = lock(&self.trades);
+        let paid = trades.iter().filter_map(|(no, t)| match (&t.stage, &t.scanned) {
+            (Stage::Paid { at }, Some(s)) => Some(PaidRecord { out_trade_no: no.clone(), trade_no: s.trade_no.clone(), amount: t.total, paid_at: *at }),
+            _ => None,
+        });
+        paid.collect()
     }
 }
 
@@ -318,6 +329,32 @@ impl Ali {
         self.signed(m, &Sandbox::success(f))
     }
 
+    /// `alipay.data.dataservice.bill.downloadurl.query`: a daily trade bill of a day before
+    /// today; a day without payments has no bill (`isp.bill_not_exist`).
+    fn bill_download_url(&self, req: &IncomingRequest) -> Response {
+        let m = Method::BillDownloadUrl;
+        let now = self.now();
+        if text(&req.biz, "bill_type").as_deref() != Some("trade") {
+            return self.refused(m, invalid("bill_type 仅支持 trade"));
+        }
+        let Some(day) = text(&req.biz, "bill_date").and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()) else {
+            return self.refused(m, invalid("bill_date 格式错误"));
+        };
+        if day >= beijing_date(now) {
+            return self.refused(m, ("isp.bill_not_exist", "账单尚未生成".into()));
+        }
+        let rows = Control::statement_rows(self, &self.core, day);
+        if rows.is_empty() {
+            return self.refused(m, ("isp.bill_not_exist", "账单不存在".into()));
+        }
+        let zip = crate::statements::alipay_zip(self.sandbox.seller_id(), day, &rows, now);
+        let token = self.core.statements.offer(zip, now);
+        tracing::info!(gateway = "alipay", %day, rows = rows.len(), "bill offered");
+        let mut f = Map::new();
+        f.insert("bill_download_url".into(), format!("{}/bill/{token}", self.public_base).into());
+        self.signed(m, &Sandbox::success(f))
+    }
+
     fn close(&self, req: &IncomingRequest) -> Response {
         let m = Method::Close;
         let now = self.now();
@@ -439,6 +476,15 @@ async fn gateway(State(s): State<Arc<Ali>>, uri: Uri, body: Bytes) -> Response {
         Method::WapPay => s.wap_pay(&req),
         Method::Query => s.query(&req),
         Method::Close => s.close(&req),
+        Method::BillDownloadUrl => s.bill_download_url(&req),
+    }
+}
+
+/// The bill zip behind a download URL, while the link lives.
+async fn bill_file(State(s): State<Arc<Ali>>, Path(token): Path<String>) -> Response {
+    match s.core.statements.take(&token, s.now()) {
+        Some(zip) => ([(header::CONTENT_TYPE, "application/zip")], zip).into_response(),
+        None => error_page(StatusCode::NOT_FOUND, "链接已失效", "请重新获取账单下载地址"),
     }
 }
 

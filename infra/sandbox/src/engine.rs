@@ -27,6 +27,8 @@ pub(crate) struct Core {
     deliver: AtomicBool,
     counts: Mutex<HashMap<String, Counts>>,
     http: reqwest::Client,
+    /// Daily statements: test edits and download links.
+    pub statements: crate::statements::Statements,
 }
 
 impl Core {
@@ -47,6 +49,7 @@ impl Core {
             deliver: AtomicBool::new(true),
             counts: Mutex::new(HashMap::new()),
             http,
+            statements: Default::default(),
         })
     }
 

@@ -21,6 +21,7 @@
 mod ali;
 mod engine;
 mod page;
+mod statements;
 mod up;
 mod wx;
 
@@ -45,6 +46,8 @@ pub const PAYEE: &str = "甘肃省财政厅";
 pub(crate) trait Book: Send + Sync {
     /// The trade's current state (expiry applied), or `None` for an unknown out-trade-no.
     fn state(&self, out_trade_no: &str) -> Option<String>;
+    /// Every paid trade (for the daily statements).
+    fn paid(&self) -> Vec<statements::PaidRecord>;
 }
 
 /// Test control of one sandbox: notification delivery and what happened to a trade.
@@ -101,9 +104,32 @@ impl Control {
         self.book.state(out_trade_no)
     }
 
-    /// `POST /_control/deliver` `{"deliver": bool}` and `GET /_control/trades/{out_trade_no}`.
+    /// The daily statement leaves this paid trade out (the platform sees "ours only").
+    pub fn omit_from_statement(&self, out_trade_no: &str) {
+        self.core.statements.omit(out_trade_no);
+    }
+
+    /// The daily statement lists this trade with `fen` instead of what was paid.
+    pub fn set_statement_amount(&self, out_trade_no: &str, fen: shared::domain::Fen) {
+        self.core.statements.set_amount(out_trade_no, fen);
+    }
+
+    /// The daily statement of `paid_at`'s Beijing day lists a payment the sandbox never saw.
+    pub fn add_statement_row(&self, out_trade_no: &str, fen: shared::domain::Fen, paid_at: chrono::DateTime<chrono::Utc>) {
+        let trade_no = format!("X{}", engine::random_digits(20));
+        self.core.statements.add(statements::PaidRecord { out_trade_no: out_trade_no.to_owned(), trade_no, amount: fen, paid_at });
+    }
+
+    /// The rows the statement of `day` lists now (paid trades, edited).
+    pub(crate) fn statement_rows(book: &dyn Book, core: &Core, day: chrono::NaiveDate) -> Vec<statements::PaidRecord> {
+        core.statements.rows(book.paid(), day)
+    }
+
+    /// `POST /_control/deliver` `{"deliver": bool}`, `GET /_control/trades/{out_trade_no}`, and
+    /// `POST /_control/statement` (see the `statements` module).
     pub(crate) fn routes(self) -> Router {
         Router::new()
+            .route("/_control/statement", post(edit_statement))
             .route("/_control/deliver", post(set_deliver).get(get_deliver))
             .route("/_control/trades/{no}", get(trade))
             .with_state(self)
@@ -124,6 +150,25 @@ async fn set_deliver(State(c): State<Control>, body: Bytes) -> Response {
         }
         None => json(StatusCode::BAD_REQUEST, serde_json::json!({ "error": "expected {\"deliver\": true|false}" })),
     }
+}
+
+async fn edit_statement(State(c): State<Control>, body: Bytes) -> Response {
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let text = |p: &str| v.pointer(p).and_then(serde_json::Value::as_str).map(str::to_owned);
+    let fen = |p: &str| v.pointer(p).and_then(serde_json::Value::as_i64).filter(|f| *f >= 0).map(shared::domain::Fen::new);
+    if let Some(no) = text("/omit") {
+        c.omit_from_statement(&no);
+    } else if let (Some(no), Some(f)) = (text("/amount/out_trade_no"), fen("/amount/fen")) {
+        c.set_statement_amount(&no, f);
+    } else if let (Some(no), Some(f), Some(at)) = (text("/add/out_trade_no"), fen("/add/fen"), text("/add/paid_at")) {
+        match chrono::DateTime::parse_from_rfc3339(&at) {
+            Ok(at) => c.add_statement_row(&no, f, at.with_timezone(&chrono::Utc)),
+            Err(_) => return json(StatusCode::BAD_REQUEST, serde_json::json!({ "error": "paid_at is not RFC 3339" })),
+        }
+    } else {
+        return json(StatusCode::BAD_REQUEST, serde_json::json!({ "error": "expected omit, amount or add" }));
+    }
+    json(StatusCode::OK, serde_json::json!({ "ok": true }))
 }
 
 async fn get_deliver(State(c): State<Control>) -> Response {

@@ -9,6 +9,7 @@
 
 use crate::engine::{self, Core, Outgoing, is_http_url, lock};
 use crate::page::{self, Brand, Cashier, Tone};
+use crate::statements::PaidRecord;
 use crate::{Book, Control};
 use axum::Router;
 use axum::body::Bytes;
@@ -51,6 +52,7 @@ pub fn try_unionpay(cfg: UnionpayConfig, clock: Arc<dyn Clock>) -> Result<(Route
     let router = Router::new()
         .route("/gateway/api/frontTransReq.do", post(front))
         .route("/gateway/api/queryTrans.do", post(query))
+        .route("/gateway/api/fileTransfer.do", post(file_transfer))
         .route("/cashier/{no}", get(cashier_page))
         .route("/cashier/{no}/pay", post(pay))
         .route("/cashier/{no}/cancel", post(cancel))
@@ -110,6 +112,15 @@ impl Book for Up {
             }
             .to_owned()
         })
+    }
+
+    fn paid(&self) -> Vec<PaidRecord> {
+        let trades = lock(&self.trades);
+        let paid = trades.iter().filter_map(|(no, t)| {
+            let p = t.paid.as_ref()?;
+            Some(PaidRecord { out_trade_no: no.clone(), trade_no: p.query_id.clone(), amount: t.amount, paid_at: p.at })
+        });
+        paid.collect()
     }
 }
 
@@ -219,6 +230,54 @@ async fn query(State(s): State<Arc<Up>>, body: Bytes) -> Response {
         }
     };
     ([(header::CONTENT_TYPE, "text/plain;charset=UTF-8")], answer).into_response()
+}
+
+/// `fileTransfer.do` (`txnType=76`, `fileType=00`): the settlement zip of the clearing day
+/// `settleDate` (`MMDD`, a day before today) inside the signed answer; no trades: `respCode=98`.
+async fn file_transfer(State(s): State<Arc<Up>>, body: Bytes) -> Response {
+    let now = s.core.now();
+    let fields = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> { pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect() };
+    let answer = match s.sandbox.verify_request(&body) {
+        Ok(p) => {
+            let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
+            let today = shared::clock::beijing_date(now);
+            let mut f = fields(&[
+                ("accessType", "0"),
+                ("bizType", "000000"),
+                ("merId", get("merId")),
+                ("settleDate", get("settleDate")),
+                ("txnTime", get("txnTime")),
+                ("txnType", "76"),
+                ("txnSubType", "01"),
+                ("fileType", "00"),
+            ]);
+            let day = crate::statements::settle_day(get("settleDate"), today).filter(|d| *d < today);
+            match day {
+                _ if get("txnType") != "76" || get("fileType") != "00" => {
+                    f.extend(fields(&[("respCode", "12"), ("respMsg", "交易类型或文件类型错误")]));
+                }
+                None => f.extend(fields(&[("respCode", "98"), ("respMsg", "文件不存在")])),
+                Some(day) => {
+                    let rows = Control::statement_rows(s.as_ref(), &s.core, day);
+                    if rows.is_empty() {
+                        f.extend(fields(&[("respCode", "98"), ("respMsg", "文件不存在")]));
+                    } else {
+                        let (name, zip) = crate::statements::unionpay_zip(get("merId"), day, &rows);
+                        tracing::info!(gateway = "unionpay", %day, rows = rows.len(), "settlement file sent");
+                        let content = unionpay::statement::encode_file_content(&zip);
+                        f.extend(fields(&[("respCode", "00"), ("respMsg", "成功[0000000]"), ("fileName", &name), ("fileContent", &content)]));
+                    }
+                }
+            }
+            s.sandbox.sign(f)
+        }
+        Err(e) => {
+            tracing::warn!(gateway = "unionpay", error = %e, "file transfer refused");
+            s.sandbox.sign(fields(&[("respCode", "11"), ("respMsg", "验证签名失败")]))
+        }
+    };
+    let text = answer.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+    ([(header::CONTENT_TYPE, "text/plain;charset=UTF-8")], text).into_response()
 }
 
 async fn cashier_page(State(s): State<Arc<Up>>, Path(no): Path<String>) -> Response {

@@ -3,6 +3,7 @@
 
 use crate::engine::{self, Core, Outgoing, is_http_url, lock, random_digits, random_uuid};
 use crate::page::{self, Brand, Cashier, Tone};
+use crate::statements::PaidRecord;
 use crate::{Book, Control};
 use axum::Router;
 use axum::body::Bytes;
@@ -60,6 +61,8 @@ pub fn try_wechat(cfg: WechatConfig, clock: Arc<dyn Clock>) -> Result<(Router, C
         .route("/v3/pay/transactions/h5", post(create_h5))
         .route("/v3/pay/transactions/out-trade-no/{no}", get(query))
         .route("/v3/pay/transactions/out-trade-no/{no}/close", post(close))
+        .route("/v3/bill/tradebill", get(trade_bill))
+        .route("/v3/billdownload/file", get(bill_file))
         .route("/scan/{no}", get(scan_page))
         .route("/h5/{no}", get(h5_page))
         .route("/cashier/{no}/pay", post(pay))
@@ -160,6 +163,17 @@ fn state_name(s: TradeStatus) -> &'static str {
 impl Book for Wx {
     fn state(&self, out_trade_no: &str) -> Option<String> {
         lock(&self.trades).get(out_trade_no).map(|t| state_name(t.trade_state()).to_owned())
+    }
+
+    fn paid(&self) -> Vec<PaidRecord> {
+        let trades = lock(&self.trades);
+        let paid = trades.iter().filter_map(|(no, t)| match &t.stage {
+            Stage::Paid { transaction_id, at } => {
+                Some(PaidRecord { out_trade_no: no.clone(), trade_no: transaction_id.clone(), amount: t.order.total, paid_at: *at })
+            }
+            _ => None,
+        });
+        paid.collect()
     }
 }
 
@@ -444,6 +458,44 @@ async fn close(
         }
     }
     s.signed(StatusCode::NO_CONTENT, String::new())
+}
+
+/// `GET /v3/bill/tradebill?bill_date=…&bill_type=ALL`: a link to a day's bill (days before today);
+/// a day without trades is `400 NO_STATEMENT_EXIST`.
+async fn trade_bill(State(s): State<Arc<Wx>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(resp) = s.unauthorized("GET", &uri, &headers, &body) {
+        return resp;
+    }
+    let now = s.now();
+    let q = form::parse(uri.query().unwrap_or_default().as_bytes()).unwrap_or_default();
+    let Some(day) = q.get("bill_date").and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()) else {
+        return s.refused(param_error("bill_date 格式错误"));
+    };
+    if !matches!(q.get("bill_type").map(String::as_str), None | Some("ALL" | "SUCCESS" | "REFUND")) {
+        return s.refused(param_error("bill_type 无效"));
+    }
+    let rows = if day < shared::clock::beijing_date(now) { Control::statement_rows(s.as_ref(), &s.core, day) } else { Vec::new() };
+    if rows.is_empty() {
+        return s.refused((StatusCode::BAD_REQUEST, "NO_STATEMENT_EXIST", "No statement exist".into()));
+    }
+    let csv = crate::statements::wechat_csv(&s.appid, &s.mchid, &rows);
+    let hash = hex::encode(<sha1::Sha1 as sha1::Digest>::digest(&csv));
+    let token = s.core.statements.offer(csv, now);
+    tracing::info!(gateway = "wechat", %day, rows = rows.len(), "trade bill offered");
+    let link = json!({ "hash_type": "SHA1", "hash_value": hash, "download_url": format!("{}/v3/billdownload/file?token={token}", s.public_base) });
+    s.signed(StatusCode::OK, link.to_string())
+}
+
+/// The bill behind a download link (signed request, unsigned answer: the hash vouches for it).
+async fn bill_file(State(s): State<Arc<Wx>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(resp) = s.unauthorized("GET", &uri, &headers, &body) {
+        return resp;
+    }
+    let token = form::parse(uri.query().unwrap_or_default().as_bytes()).ok().and_then(|mut q| q.remove("token")).unwrap_or_default();
+    match s.core.statements.take(&token, s.now()) {
+        Some(csv) => ([(header::CONTENT_TYPE, "application/octet-stream")], csv).into_response(),
+        None => s.refused((StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "账单链接已失效".into())),
+    }
 }
 
 async fn scan_page(State(s): State<Arc<Wx>>, Path(no): Path<String>) -> Response {

@@ -13,6 +13,7 @@ pub mod order_no;
 pub mod password;
 pub mod records;
 pub mod receipt;
+pub mod reconcile;
 pub mod student;
 
 pub use audit::{Actor, By, AuditAction, AuditEntry, AuditSubject, OperatorName, OperatorNameError};
@@ -29,5 +30,6 @@ pub use password::{NewPassword, PasswordRuleError};
 pub use records::{
     Announcement, Enrolment, OfflineMethod, OfflineOutcome, OfflinePayment, PaidRecordId, PaymentRef, StudyLevel, StudyMode, TransactionStatus,
 };
+pub use reconcile::{Difference, DifferenceAction, DifferenceKind, ReconSummary};
 pub use receipt::{LinkToken, Receipt, ReceiptIssue, ReceiptNo};
 pub use student::{AccountKind, Contact, NameError, PersonName, Student};

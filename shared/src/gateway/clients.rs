@@ -100,6 +100,10 @@ impl PaymentGateway for AlipayGateway {
             alipay::CloseOutcome::NotClosable { .. } => Ok(Closing::Closed),
         }
     }
+
+    async fn statement(&self, day: chrono::NaiveDate, now: DateTime<Utc>) -> Result<super::statement::Statement, CallError> {
+        super::statements::alipay(&self.merchant, &self.http, day, now).await
+    }
 }
 
 /// WeChat Pay APIv3: Native (`code_url` QR) on a PC, H5 (`h5_url`) on a phone.
@@ -188,6 +192,10 @@ impl PaymentGateway for WechatGateway {
             Err(e) => Err(e.into()),
         }
     }
+
+    async fn statement(&self, day: chrono::NaiveDate, now: DateTime<Utc>) -> Result<super::statement::Statement, CallError> {
+        super::statements::wechat(&self.merchant, &self.http, &self.api_base, day, now).await
+    }
 }
 
 /// How long a UnionPay attempt stays payable: the official demo's `payTimeout` of now + 15 min
@@ -257,6 +265,10 @@ impl PaymentGateway for UnionpayGateway {
     async fn close(&self, trade: &TradeRef, now: DateTime<Utc>) -> Result<Closing, CallError> {
         let final_after = unionpay_final_after(trade);
         if now > final_after { Ok(Closing::Closed) } else { Ok(Closing::PayableUntil(final_after)) }
+    }
+
+    async fn statement(&self, day: chrono::NaiveDate, now: DateTime<Utc>) -> Result<super::statement::Statement, CallError> {
+        super::statements::unionpay(&self.merchant, &self.http, day, now).await
     }
 }
 

@@ -8,6 +8,8 @@
 pub mod alipay;
 pub mod clients;
 pub mod form;
+pub mod statement;
+pub mod statements;
 pub mod unionpay;
 pub mod wechat;
 
@@ -139,6 +141,12 @@ pub trait PaymentGateway: Send + Sync {
     /// Makes an unpaid trade unpayable, where the gateway can. A trade the gateway never saw
     /// counts as closed.
     async fn close(&self, trade: &TradeRef, now: DateTime<Utc>) -> Result<Closing, CallError>;
+    /// The gateway's statement of the payments of Beijing day `day` (reconciliation). A day
+    /// without a bill is an empty statement, not an error.
+    async fn statement(&self, day: chrono::NaiveDate, now: DateTime<Utc>) -> Result<statement::Statement, CallError> {
+        let _ = (day, now);
+        Err(GatewayError::Refused { code: "UNSUPPORTED".into(), message: "no statements from this gateway".into() }.into())
+    }
 }
 
 /// The configured gateways. A channel without configuration is simply not offered.

@@ -13,6 +13,7 @@ pub mod payments;
 pub mod profile;
 pub mod records;
 pub mod receipts;
+pub mod reconcile;
 pub mod session;
 
 pub use session::Authed;

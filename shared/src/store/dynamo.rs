@@ -23,6 +23,8 @@ mod receipts;
 mod audit;
 /// Fee-bill imports.
 mod import;
+/// Reconciliation: paid attempts per channel and day, run summaries.
+mod reconcile;
 
 /// Names of the table's key attributes and index, shared with the template's definition.
 pub const PK: &str = "pk";

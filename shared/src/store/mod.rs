@@ -8,6 +8,7 @@ pub mod outbox;
 pub mod receipts;
 pub mod audit;
 pub mod import;
+pub mod reconcile;
 
 use crate::domain::{Contact, FeeItem, OrderType, Serial, Student, StudentNo, UnitId, IdCardNo};
 use async_trait::async_trait;
@@ -19,6 +20,7 @@ pub use outbox::{OutboxSms, OutboxStore, SmsState};
 pub use receipts::{ReceiptLink, ReceiptStore};
 pub use audit::AuditStore;
 pub use import::{BillWrite, ImportManifest, ImportStore};
+pub use reconcile::ReconcileStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

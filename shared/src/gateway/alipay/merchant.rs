@@ -401,7 +401,7 @@ impl Merchant {
         params
     }
 
-    fn post(&self, method: Method, biz_content: String, urls: &[(&str, &str)], now: DateTime<Utc>) -> SignedRequest {
+    pub(super) fn post(&self, method: Method, biz_content: String, urls: &[(&str, &str)], now: DateTime<Utc>) -> SignedRequest {
         let params = self.signed_params(method, biz_content, urls, now);
         let (biz, system): (Vec<_>, Vec<_>) = params.iter().partition(|(k, _)| *k == "biz_content");
         let url = with_query(&self.gateway_url, &encode(system.into_iter()));
@@ -410,7 +410,7 @@ impl Merchant {
     }
 
     /// Verifies a response and checks that it is about `out_trade_no` when it names one.
-    fn verified(&self, method: Method, out_trade_no: &str, body: &str) -> Result<Value, GatewayError> {
+    pub(super) fn verified(&self, method: Method, out_trade_no: &str, body: &str) -> Result<Value, GatewayError> {
         let node = verify_response(method, body, &self.alipay_key)?;
         match field(&node, "out_trade_no") {
             Some(named) if named != out_trade_no => Err(malformed("response is about another out_trade_no")),

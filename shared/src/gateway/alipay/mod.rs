@@ -18,6 +18,7 @@
 
 mod merchant;
 mod sandbox;
+pub mod statement;
 #[cfg(test)]
 mod tests;
 
@@ -61,6 +62,8 @@ pub enum Method {
     WapPay,
     Query,
     Close,
+    /// `alipay.data.dataservice.bill.downloadurl.query`: where to download a day's bill.
+    BillDownloadUrl,
 }
 
 impl Method {
@@ -70,10 +73,11 @@ impl Method {
             Method::WapPay => "alipay.trade.wap.pay",
             Method::Query => "alipay.trade.query",
             Method::Close => "alipay.trade.close",
+            Method::BillDownloadUrl => "alipay.data.dataservice.bill.downloadurl.query",
         }
     }
     pub fn from_name(name: &str) -> Option<Self> {
-        [Method::Precreate, Method::WapPay, Method::Query, Method::Close].into_iter().find(|m| m.as_str() == name)
+        [Method::Precreate, Method::WapPay, Method::Query, Method::Close, Method::BillDownloadUrl].into_iter().find(|m| m.as_str() == name)
     }
 }
 

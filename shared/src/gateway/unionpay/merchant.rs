@@ -37,6 +37,11 @@ pub struct MerchantSettings {
     /// environment (its CFCA TEST chain is SHA-1), off by default.
     #[serde(default)]
     pub allow_sha1_chain: bool,
+    /// The file-transfer endpoint for daily settlement files (UnionPay's
+    /// `https://filedownload.95516.com/`, its test host, or our sandbox's `…/fileTransfer.do`);
+    /// unset = no statements (reconciliation reports the channel as not configured).
+    #[serde(default)]
+    pub file_url: Option<String>,
 }
 
 impl fmt::Debug for MerchantSettings {
@@ -58,9 +63,10 @@ pub struct Merchant {
     mer_id: String,
     cert_id: String,
     key: SignKey,
-    chain: TrustChain,
+    pub(super) chain: TrustChain,
     back_notify_url: String,
     front_return_url: String,
+    pub(super) file_url: Option<String>,
 }
 
 /// One front consume (§3.3).
@@ -194,6 +200,7 @@ impl Merchant {
             chain: TrustChain::new(&s.root_cert_pem, &s.middle_cert_pem, s.allow_sha1_chain)?,
             back_notify_url: url(&s.back_notify_url, "back_notify_url")?,
             front_return_url: url(&s.front_return_url, "front_return_url")?,
+            file_url: s.file_url.as_deref().map(|u| url(u, "file_url")).transpose()?,
         })
     }
 
@@ -206,7 +213,7 @@ impl Merchant {
     }
 
     /// Blanks dropped, values trimmed, `certId` set, then signed (§3.2 steps 1–5).
-    fn signed(&self, url: &str, fields: &[(&str, &str)]) -> SignedForm {
+    pub(super) fn signed(&self, url: &str, fields: &[(&str, &str)]) -> SignedForm {
         let common = [
             ("version", VERSION),
             ("encoding", ENCODING),

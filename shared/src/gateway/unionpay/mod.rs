@@ -13,6 +13,7 @@
 
 mod merchant;
 mod sandbox;
+pub mod statement;
 #[cfg(test)]
 mod tests;
 

@@ -64,6 +64,7 @@ fn settings(mer_id: &str, root: &str, middle: &str, allow_sha1_chain: bool) -> M
         back_notify_url: "https://pay.example.edu.cn/notify/unionpay".into(),
         front_return_url: "https://pay.example.edu.cn/return/unionpay".into(),
         allow_sha1_chain,
+        file_url: None,
     }
 }
 

@@ -293,7 +293,7 @@ impl Merchant {
         ))
     }
 
-    fn signed(
+    pub(super) fn signed(
         &self,
         method: &'static str,
         path: String,
@@ -371,7 +371,7 @@ impl Merchant {
     /// A verified 2xx answer. Other statuses become `Refused` without a signature check:
     /// WeChat Pay does not sign answers to requests it could not authenticate (401), and a
     /// refusal changes no state — the caller resolves by query (§4.4).
-    fn answer(&self, status: u16, headers: &Headers, body: &[u8], now: DateTime<Utc>) -> Result<(), GatewayError> {
+    pub(super) fn answer(&self, status: u16, headers: &Headers, body: &[u8], now: DateTime<Utc>) -> Result<(), GatewayError> {
         if !(200..300).contains(&status) {
             return Err(refusal(status, body));
         }
@@ -509,12 +509,12 @@ fn rfc3339(s: &str) -> Result<DateTime<Utc>, GatewayError> {
         .map_err(|_| GatewayError::Malformed(format!("time {s:?} is not RFC 3339")))
 }
 
-fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, GatewayError> {
+pub(super) fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, GatewayError> {
     serde_json::from_slice(body).map_err(|e| GatewayError::Malformed(format!("JSON: {e}")))
 }
 
 /// Non-2xx: `{"code","message"}` when present (§2.3), else the HTTP status.
-fn refusal(status: u16, body: &[u8]) -> GatewayError {
+pub(super) fn refusal(status: u16, body: &[u8]) -> GatewayError {
     match serde_json::from_slice::<ErrorBody>(body) {
         Ok(e) => GatewayError::Refused { code: e.code, message: e.message },
         Err(_) => GatewayError::Refused { code: format!("HTTP_{status}"), message: String::new() },

@@ -11,6 +11,7 @@
 
 mod merchant;
 mod sandbox;
+pub mod statement;
 #[cfg(test)]
 mod tests;
 

@@ -1,0 +1,94 @@
+//! `reconcile`: the daily reconciliation with the gateways' statements (`App::reconcile_day`).
+//!
+//! Events:
+//! * the schedule (EventBridge, `"source": "aws.events"` / `"aws.scheduler"`, or
+//!   `"detail-type": "Scheduled Event"`): the previous Beijing day, run by `reconciliation`;
+//! * an operator's console test event `{"date": "2026-11-29", "operator": "财务处-张敏"}`
+//!   (`date` optional: the previous Beijing day), run by `operator:<name>`. Without an operator
+//!   the event is refused.
+//!
+//! The answer lists each channel's counts and where its report is. A channel whose statement
+//! could not be had fails the invocation (after the others are done), so the schedule's retry
+//! or the operator runs it again; a re-run changes nothing that is already right.
+
+use chrono::NaiveDate;
+use lambda_runtime::Error;
+use serde_json::{Value, json};
+use shared::App;
+use shared::domain::{Actor, OperatorName};
+use shared::service::reconcile::ChannelResult;
+
+/// What the event asks for: the day and who runs it.
+pub fn parse_event(event: &Value, today: NaiveDate) -> Result<(NaiveDate, Actor), String> {
+    let text = |k: &str| event.get(k).and_then(Value::as_str);
+    let scheduled = matches!(text("source"), Some("aws.events" | "aws.scheduler")) || text("detail-type") == Some("Scheduled Event");
+    if scheduled {
+        return Ok((today.pred_opt().ok_or("no previous day")?, Actor::Reconciliation));
+    }
+    let operator = text("operator").ok_or(
+        "the event needs \"operator\" (your name), e.g. {\"date\": \"2026-11-29\", \"operator\": \"财务处-张敏\"}",
+    )?;
+    let operator = OperatorName::parse(operator).map_err(|e| e.to_string())?;
+    let day = match event.get("date") {
+        None | Some(Value::Null) => today.pred_opt().ok_or("no previous day")?,
+        Some(Value::String(d)) => NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| format!("date {d:?} is not yyyy-MM-dd"))?,
+        Some(_) => return Err("date must be a string yyyy-MM-dd".into()),
+    };
+    if day >= today {
+        return Err(format!("date {day} is not before today ({today}, Beijing): the gateways publish a day's statement the next morning"));
+    }
+    Ok((day, Actor::Operator(operator)))
+}
+
+pub async fn handle(app: &App, event: Value, request_id: &str) -> Result<Value, Error> {
+    let today = shared::clock::beijing_date(app.clock.now());
+    let (day, actor) = parse_event(&event, today)?;
+    tracing::info!(%day, run_by = %actor, request_id, "reconciliation started");
+    let results = app.reconcile_day(day, &actor, Some(request_id)).await?;
+    let bucket = app.settings.ops_bucket.clone().unwrap_or_default();
+    let mut channels = Vec::new();
+    let mut failed = Vec::new();
+    for r in results {
+        match r {
+            ChannelResult::Done { summary: s, .. } => channels.push(json!({
+                "channel": s.channel.as_str(),
+                "matched": s.matched,
+                "ours_only": s.ours_only,
+                "theirs_only": s.theirs_only,
+                "amount_differs": s.amount_differs,
+                "repaired": s.repaired,
+                "open_differences": s.open_differences(),
+                "report": format!("s3://{bucket}/{}", s.report_key),
+                "raw": format!("s3://{bucket}/{}", s.raw_key),
+            })),
+            ChannelResult::Failed { channel, reason } => failed.push(format!("{}: {reason}", channel.as_str())),
+        }
+    }
+    if !failed.is_empty() {
+        return Err(format!("reconciliation of {day} incomplete — statement not available for {}; the other channels are done", failed.join("; ")).into());
+    }
+    Ok(json!({ "date": day.to_string(), "run_by": actor.label(), "request_id": request_id, "channels": channels }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 30).unwrap()
+    }
+
+    #[test]
+    fn events_name_the_day_and_who_runs_it() {
+        let yesterday = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
+        let scheduled = json!({"source": "aws.events", "detail-type": "Scheduled Event", "time": "2026-11-30T02:30:00Z"});
+        assert_eq!(parse_event(&scheduled, today()), Ok((yesterday, Actor::Reconciliation)));
+        let (day, actor) = parse_event(&json!({"date": "2026-11-28", "operator": "财务处-张敏"}), today()).unwrap();
+        assert_eq!((day.to_string().as_str(), actor.label().as_str()), ("2026-11-28", "operator:财务处-张敏"));
+        assert_eq!(parse_event(&json!({"operator": "张敏"}), today()).unwrap().0, yesterday);
+        assert!(parse_event(&json!({"date": "2026-11-29"}), today()).unwrap_err().contains("operator"));
+        assert!(parse_event(&json!({"date": "2026-11-30", "operator": "张敏"}), today()).unwrap_err().contains("not before today"));
+        assert!(parse_event(&json!({"date": "29/11/2026", "operator": "张敏"}), today()).is_err());
+        assert!(parse_event(&json!({}), today()).is_err());
+    }
+}
