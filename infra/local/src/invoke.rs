@@ -24,6 +24,7 @@ pub fn event_handlers() -> HashMap<&'static str, EventHandler> {
     let mut m: HashMap<&'static str, EventHandler> = HashMap::new();
     m.insert("sweeper", |app, event, id| Box::pin(async move { sweeper::handle(&app, event, &id).await.map_err(|e| e.to_string()) }));
     m.insert("refund", |app, event, id| Box::pin(async move { refund::handle(&app, event, &id).await.map_err(|e| e.to_string()) }));
+    m.insert("import", |app, event, id| Box::pin(async move { import::handle(&app, event, &id).await.map_err(|e| e.to_string()) }));
     m.insert("reconcile", |app, event, id| Box::pin(async move { reconcile::handle(&app, event, &id).await.map_err(|e| e.to_string()) }));
     m.insert("audit", |app, event, id| Box::pin(async move { audit::handle(&app, event, &id).await.map_err(|e| e.to_string()) }));
     m
@@ -67,4 +68,53 @@ pub async fn invoke_command(base: &str, function: &str, event: Value) -> Result<
     let status = resp.status();
     let body: Value = resp.json().await.map_err(|e| format!("answer of {function} is not JSON: {e}"))?;
     if status.is_success() { Ok(body) } else { Err(body.get("errorMessage").and_then(Value::as_str).unwrap_or("failed").to_owned()) }
+}
+
+/// `campus-local import <file>`: puts the file in the local operators' bucket of `table` under
+/// `imports/<file name>`, as an operator's upload does, sends `import` on the running platform
+/// (`base`) the S3 event of that upload (uploader `operator`), and prints its answer and the
+/// report it wrote. Exit status 1 if the function failed.
+pub async fn import_command(base: &str, endpoint: &str, table: &str, file: &std::path::Path, operator: &str) -> Result<(), String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let name = file.file_name().and_then(|n| n.to_str()).ok_or("the file needs a UTF-8 name")?;
+    let key = format!("imports/{name}");
+    let bucket = crate::ops_bucket(table);
+    let s3 = crate::s3_client(&crate::sdk_config(endpoint).await);
+    s3.put_object().bucket(&bucket).key(&key).body(bytes.into()).send().await.map_err(|e| {
+        format!("upload to s3://{bucket}/{key} at {endpoint} failed (is the platform running with --table {table}?): {}", aws_sdk_s3::error::DisplayErrorContext(e))
+    })?;
+    println!("uploaded {} to s3://{bucket}/{key}", file.display());
+    let event = json!({
+        "Records": [{
+            "eventSource": "aws:s3",
+            "eventName": "ObjectCreated:Put",
+            "userIdentity": { "principalId": operator },
+            "s3": { "bucket": { "name": bucket }, "object": { "key": percent_encode_key(&key) } }
+        }]
+    });
+    let answer = match invoke_command(base, "import", event).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("import failed: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
+    if let Some(report_key) = answer["results"][0]["report_key"].as_str() {
+        let report = s3.get_object().bucket(&bucket).key(report_key).send().await.map_err(|e| format!("read the report: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        let bytes = report.body.collect().await.map_err(|e| format!("read the report: {e}"))?.into_bytes();
+        println!("\nreport s3://{bucket}/{report_key}:\n{}", String::from_utf8_lossy(bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(&bytes)));
+    }
+    Ok(())
+}
+
+/// An object key as S3 events carry it: URL-encoded, a space as `+`.
+fn percent_encode_key(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            b' ' => "+".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

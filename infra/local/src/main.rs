@@ -6,6 +6,7 @@
 //! Operators' commands, against the running platform (same code as the console invocations):
 //!   campus-local invoke <function> ['<event JSON>'] [--port 3000]
 //!   campus-local refund <out_trade_no> --operator NAME [--reason TEXT] [--amount YUAN] [--port 3000]
+//!   campus-local import <file.csv> [--operator NAME] [--port 3000] [--endpoint …] [--table …]
 //!   campus-local reconcile [<yyyy-MM-dd>] [--operator NAME] [--port 3000]
 //!   campus-local audit (--order <order no> | --student <student no>) [--port 3000]
 
@@ -16,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Subcommands that talk to a running platform instead of starting one.
-const OPERATOR_COMMANDS: &[&str] = &["invoke", "reconcile", "audit", "refund"];
+const OPERATOR_COMMANDS: &[&str] = &["invoke", "reconcile", "audit", "refund", "import"];
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -64,6 +65,14 @@ async fn operator_command(command: &str, port: u16) -> Result<(), Box<dyn std::e
                 _ => return Err("usage: campus-local audit (--order <order no> | --student <student no>)".into()),
             };
             ("audit".to_owned(), event)
+        }
+        "import" => {
+            let file = positional.first().ok_or("usage: campus-local import <file.csv> [--operator NAME] [--endpoint URL] [--table NAME]")?;
+            let endpoint = arg("--endpoint").or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()).unwrap_or_else(|| "http://127.0.0.1:4566".into());
+            let table = arg("--table").unwrap_or_else(|| "campus-pay-local".into());
+            let operator = arg("--operator").or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "local-operator".into());
+            let base = format!("http://127.0.0.1:{port}");
+            return Ok(local::invoke::import_command(&base, &endpoint, &table, std::path::Path::new(file.as_str()), &operator).await?);
         }
         _ => unreachable!("dispatched on known commands"),
     };

@@ -271,6 +271,23 @@ mod tests {
         }
     }
 
+    /// The import reads uploads under imports/ and may write nothing but the reports there: a
+    /// report it writes must not look like a new upload to it, and it touches no other file.
+    #[test]
+    fn the_import_is_triggered_by_csv_uploads_and_writes_only_reports() {
+        let doc = raw_template();
+        let f = &doc["Resources"]["ImportFunction"]["Properties"];
+        let upload = &f["Events"]["Upload"];
+        assert_eq!(str_at(upload, "Type"), Some("S3"));
+        let rules = serde_yaml::to_string(&upload["Properties"]["Filter"]).unwrap();
+        assert!(rules.contains("Value: imports/") && rules.contains("Value: .csv"), "{rules}");
+        let bucket = serde_yaml::to_string(&f["Environment"]["Variables"]["OPS_BUCKET"]).unwrap();
+        assert!(bucket.contains("campus-pay-${Stage}-ops-${AWS::AccountId}"), "{bucket}");
+        let policy = serde_yaml::to_string(&doc["Resources"]["ImportFilesPolicy"]["Properties"]["PolicyDocument"]).unwrap();
+        assert!(policy.contains("/imports/*.report.csv") && !policy.contains("DeleteObject") && !policy.contains("s3:*"), "{policy}");
+        assert!(serde_yaml::to_string(&doc["Resources"]["OpsBucket"]["Properties"]["BucketName"]).unwrap().contains("campus-pay-${Stage}-ops-${AWS::AccountId}"));
+    }
+
     #[test]
     fn duplicate_routes_are_refused() {
         let yaml = r#"

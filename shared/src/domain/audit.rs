@@ -82,11 +82,14 @@ impl fmt::Display for Actor {
 }
 
 /// What an entry is about: an order (its own partition), or a student (changes with no order,
-/// such as an imported fee item or an offline payment).
+/// such as an imported fee item or an offline payment), or an import file as a whole (its
+/// validation, rejection and completion: entries that concern no one student).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditSubject {
     Order(OrderNo),
     Student,
+    /// Listed under the import's manifest (`IMPORT#<sha256>`), not under a student.
+    Import(super::import::ImportId),
 }
 
 /// The kinds of change the log records.
@@ -177,8 +180,9 @@ pub struct AuditEntry {
     pub actor: Actor,
     pub action: AuditAction,
     pub subject: AuditSubject,
-    /// The student the change concerns: every entry is listed under them.
-    pub student_no: StudentNo,
+    /// The student the change concerns: every entry with one is listed under them. Only an
+    /// entry about a whole import file (`AuditSubject::Import`) has none.
+    pub student_no: Option<StudentNo>,
     /// What within the subject changed (an out-trade-no, a fee item key, a payment reference).
     pub target: Option<String>,
     pub before: Option<String>,
@@ -195,7 +199,22 @@ impl AuditEntry {
             actor: actor.clone(),
             action,
             subject,
-            student_no: student_no.clone(),
+            student_no: Some(student_no.clone()),
+            target: None,
+            before: None,
+            after: None,
+            reason: None,
+            request_id: None,
+        }
+    }
+    /// An entry about a whole import file (no student).
+    pub fn for_import(at: DateTime<Utc>, actor: &Actor, action: AuditAction, id: &super::import::ImportId) -> Self {
+        Self {
+            at,
+            actor: actor.clone(),
+            action,
+            subject: AuditSubject::Import(id.clone()),
+            student_no: None,
             target: None,
             before: None,
             after: None,
@@ -246,6 +265,13 @@ impl By {
     /// The entry for one change made by this actor.
     pub fn entry(&self, action: AuditAction, subject: AuditSubject, student_no: &StudentNo) -> AuditEntry {
         let mut e = AuditEntry::new(self.at, &self.actor, action, subject, student_no);
+        e.request_id = self.request_id.clone();
+        e.reason = self.reason.clone();
+        e
+    }
+    /// The entry for something this actor did to a whole import file.
+    pub fn import_entry(&self, action: AuditAction, id: &super::import::ImportId) -> AuditEntry {
+        let mut e = AuditEntry::for_import(self.at, &self.actor, action, id);
         e.request_id = self.request_id.clone();
         e.reason = self.reason.clone();
         e

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod capital;
 pub mod contact;
 pub mod fee;
+pub mod import;
 pub mod ids;
 pub mod money;
 pub mod order;

@@ -44,9 +44,14 @@ pub struct AuditEntryView {
     pub at: String,
     pub actor: String,
     pub action: &'static str,
-    pub student_no: String,
+    /// Absent only on an entry about a whole import file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub student_no: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order_no: Option<String>,
+    /// The import (SHA-256 of the file) an entry about a whole import file concerns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub import_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,10 +70,14 @@ impl From<&AuditEntry> for AuditEntryView {
             at: e.at.with_timezone(&crate::clock::beijing()).to_rfc3339_opts(chrono::SecondsFormat::Micros, false),
             actor: e.actor.label(),
             action: e.action.as_str(),
-            student_no: e.student_no.as_str().to_owned(),
+            student_no: e.student_no.as_ref().map(|no| no.as_str().to_owned()),
             order_no: match &e.subject {
                 AuditSubject::Order(no) => Some(no.to_string()),
-                AuditSubject::Student => None,
+                AuditSubject::Student | AuditSubject::Import(_) => None,
+            },
+            import_id: match &e.subject {
+                AuditSubject::Import(id) => Some(id.to_string()),
+                _ => None,
             },
             target: e.target.clone(),
             before: e.before.clone(),

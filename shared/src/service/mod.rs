@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod audit;
 pub mod checkout;
 pub mod fees;
+pub mod import;
 pub mod notify;
 pub mod orders;
 pub mod outbox;

@@ -23,6 +23,8 @@ mod receipts;
 mod audit;
 /// Refunds.
 mod refunds;
+/// Fee-bill imports.
+mod import;
 /// Reconciliation: paid attempts per channel and day, run summaries.
 mod reconcile;
 
@@ -410,6 +412,22 @@ fn parse_fee(item: &Item) -> Result<FeeItem, StoreError> {
     })
 }
 
+/// A new fee item (version 1).
+fn fee_item_item(no: &StudentNo, f: &FeeItem) -> Item {
+    let mut item = key(student_pk(no), &fee_sk(f));
+    item.insert("academic_year".into(), s(f.academic_year.to_string()));
+    item.insert("item_id".into(), s(f.item_id.as_str()));
+    item.insert("name".into(), s(&f.name));
+    item.insert("fee_type".into(), s(f.fee_type.as_str()));
+    item.insert("due_fen".into(), n(f.due.get()));
+    item.insert("paid_fen".into(), n(f.paid.get()));
+    item.insert("window_start".into(), s(f.window_start.to_string()));
+    item.insert("window_end".into(), s(f.window_end.to_string()));
+    item.insert("status".into(), s(f.status.as_str()));
+    item.insert("version".into(), n(1));
+    item
+}
+
 #[async_trait]
 impl FeeStore for DynamoStore {
     async fn list_fee_items(&self, no: &StudentNo) -> Result<Vec<FeeItem>, StoreError> {
@@ -417,18 +435,7 @@ impl FeeStore for DynamoStore {
     }
 
     async fn create_fee_item(&self, no: &StudentNo, f: &FeeItem) -> Result<(), StoreError> {
-        let mut item = key(student_pk(no), &fee_sk(f));
-        item.insert("academic_year".into(), s(f.academic_year.to_string()));
-        item.insert("item_id".into(), s(f.item_id.as_str()));
-        item.insert("name".into(), s(&f.name));
-        item.insert("fee_type".into(), s(f.fee_type.as_str()));
-        item.insert("due_fen".into(), n(f.due.get()));
-        item.insert("paid_fen".into(), n(f.paid.get()));
-        item.insert("window_start".into(), s(f.window_start.to_string()));
-        item.insert("window_end".into(), s(f.window_end.to_string()));
-        item.insert("status".into(), s(f.status.as_str()));
-        item.insert("version".into(), n(1));
-        self.create_item(item).await
+        self.create_item(fee_item_item(no, f)).await
     }
 }
 

@@ -8,6 +8,7 @@ pub mod outbox;
 pub mod receipts;
 pub mod audit;
 pub mod refunds;
+pub mod import;
 pub mod reconcile;
 
 use crate::domain::{Contact, FeeItem, OrderType, Serial, Student, StudentNo, UnitId, IdCardNo};
@@ -20,6 +21,7 @@ pub use outbox::{OutboxSms, OutboxStore, SmsState};
 pub use receipts::{ReceiptLink, ReceiptStore};
 pub use audit::AuditStore;
 pub use refunds::RefundStore;
+pub use import::{BillWrite, ImportManifest, ImportStore};
 pub use reconcile::ReconcileStore;
 
 #[derive(Debug, thiserror::Error)]
