@@ -70,7 +70,8 @@ async fn id_numbers_phones_passwords_and_codes_stay_out_of_the_logs() {
     let r = reqwest::Client::new().post(t.url("/api/notify/alipay")).header("content-type", "application/x-www-form-urlencoded").body(paid).send().await.unwrap();
     assert_eq!(r.text().await.unwrap(), "success");
     let receipt_sms = t.sms_sent_to("+8613987654321").await;
-    let link = &receipt_sms.iter().find(|m| m.contains(no)).expect("the receipt SMS")[..];
+    // moto keeps every SMS of its lifetime: this platform's is the one linking to it.
+    let link = &receipt_sms.iter().find(|m| m.contains(no) && m.contains(&t.base)).expect("the receipt SMS")[..];
     let token = link.rsplit("/r/").next().unwrap().to_owned();
     assert_eq!(t.get(&browser(), &format!("/r/{token}")).await.status(), StatusCode::OK);
     assert_eq!(t.get(&browser(), &format!("/r/{}", shared::domain::LinkToken::generate().expose())).await.status(), StatusCode::NOT_FOUND);

@@ -288,6 +288,24 @@ mod tests {
         assert!(serde_yaml::to_string(&doc["Resources"]["OpsBucket"]["Properties"]["BucketName"]).unwrap().contains("campus-pay-${Stage}-ops-${AWS::AccountId}"));
     }
 
+    /// Operators watch one dashboard: every function's errors and duration are on it, and every
+    /// alarm is in its alarm widget.
+    #[test]
+    fn the_dashboard_shows_every_function_and_every_alarm() {
+        let doc = raw_template();
+        let body = serde_yaml::to_string(&doc["Resources"]["Dashboard"]["Properties"]["DashboardBody"]).unwrap();
+        for (name, _) in functions(&doc) {
+            assert_eq!(body.matches(&format!("${{{name}}}")).count(), 2, "{name}: errors and duration widgets");
+        }
+        let resources = doc["Resources"].as_mapping().unwrap();
+        for (name, r) in resources {
+            if str_at(r, "Type") == Some("AWS::CloudWatch::Alarm") {
+                let name = name.as_str().unwrap();
+                assert!(body.contains(&format!("${{{name}.Arn}}")), "{name} is not in the dashboard's alarm widget");
+            }
+        }
+    }
+
     #[test]
     fn duplicate_routes_are_refused() {
         let yaml = r#"
