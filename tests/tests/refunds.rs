@@ -6,7 +6,6 @@
 //! refunded only with a reason, and its fee item is owed again; refusals change nothing;
 //! invoking twice refunds once.
 
-use chrono::Utc;
 use integration_tests::*;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
@@ -15,21 +14,6 @@ use shared::gateway::unionpay;
 use shared::store::{AuditStore, PaymentStore};
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-fn current_year() -> String {
-    let y = local::seed::current_academic_year(shared::clock::beijing_date(Utc::now()));
-    format!("{y}-{}", y + 1)
-}
-
-/// 王五 with an open order for this year's tuition (4000.00).
-async fn student_with_order(t: &TestApp) -> (Client, String) {
-    let c = browser();
-    t.login_ready(&c, "2021010103", "11227895", "Campus2026a").await;
-    let r = t.post(&c, "/api/orders", json!({"items": [{"academic_year": current_year(), "item_id": "TUITION"}], "phone": "13912345678"})).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let no = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_owned();
-    (c, no)
-}
 
 fn plain() -> Client {
     Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()

@@ -258,16 +258,7 @@ impl PaymentGateway for UnionpayGateway {
 
     async fn query(&self, trade: &TradeRef, now: DateTime<Utc>) -> Result<TradeState, CallError> {
         let txn_time = unionpay::format_time(trade.started_at);
-        let form = self.merchant.query(&trade.out_trade_no, &txn_time)?;
-        let resp = self
-            .http
-            .post(&form.url)
-            .header("content-type", unionpay::FORM_CONTENT_TYPE)
-            .body(form.body())
-            .send()
-            .await
-            .map_err(transport)?;
-        let body = resp.bytes().await.map_err(transport)?;
+        let body = self.post_form(self.merchant.query(&trade.out_trade_no, &txn_time)?).await?;
         let state = self.merchant.parse_query_response(&trade.out_trade_no, &txn_time, &body, now)?;
         // Before payTimeout, "not found" and "failed" prove nothing: the student may still pay.
         Ok(match state {

@@ -41,7 +41,7 @@ impl WechatGateway {
 }
 
 impl UnionpayGateway {
-    async fn post_form(&self, form: unionpay::SignedForm) -> Result<Vec<u8>, CallError> {
+    pub(super) async fn post_form(&self, form: unionpay::SignedForm) -> Result<Vec<u8>, CallError> {
         let resp = self
             .http
             .post(&form.url)
