@@ -7,21 +7,57 @@ transaction applied after its twin had won. Serialising requests gives the guara
 code relies on (moto gains nothing from threads anyway: the GIL). Connections are still
 accepted concurrently.
 
+It also applies `moto_patches`: moto's DynamoDB made proportional to the request rather than
+the table (transaction rollback, queries on the table and its GSIs, item tracking).
+
+For benchmarks it answers `GET /_campus/stats`: the requests it served per DynamoDB operation
+(and the rest by service), the SMS published, and its own CPU seconds, so that a bench can
+report store calls per request and the emulator's CPU beside ours.
+
 usage: python moto_server.py HOST PORT
 """
+import collections
+import json
+import os
 import sys
 import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import moto_patches  # noqa: E402
 
 from werkzeug.serving import run_simple
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
+if os.environ.get("CAMPUS_MOTO_STOCK") != "1":  # stock moto only for bench/moto_scale.py --stock
+    moto_patches.apply()
 host, port = sys.argv[1], int(sys.argv[2])
 moto_app = DomainDispatcherApplication(create_backend_app)
 one_at_a_time = threading.Lock()
+served = collections.Counter()
+
+
+def stats():
+    from moto.sns.models import sns_backends
+
+    sms = sum(len(b.sms_messages) for _, _, b in sns_backends.iter_backends())
+    return {"requests": dict(served), "sms_published": sms, "cpu_seconds": time.process_time()}
 
 
 def serial_app(environ, start_response):
+    if environ.get("PATH_INFO") == "/_campus/stats":
+        with one_at_a_time:
+            body = json.dumps(stats()).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target.startswith("DynamoDB_"):
+        kind = "dynamodb." + target.split(".", 1)[1]
+    else:  # the service from the signature's credential scope: …/<date>/<region>/<service>/aws4_request
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        kind = auth.split("/")[3] if auth.count("/") >= 4 else "other"
     with one_at_a_time:
+        served[kind] += 1
         # Build the whole body while holding the lock.
         return [b"".join(moto_app(environ, start_response))]
 
