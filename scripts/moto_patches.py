@@ -277,28 +277,17 @@ def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, 
                     streams[id(shard)] = (shard, len(shard.items))
                 journal.append((table, *_key_of(table, key), copy.deepcopy(current)))
 
+            # The condition was checked just above, on the same item, with requests
+            # serialised: moto's own loop checks it a second time; here it is not parsed again.
             if op_type == "Put":
-                self.put_item(
-                    table_name,
-                    op["Item"],
-                    condition_expression=condition_expression,
-                    expression_attribute_names=names,
-                    expression_attribute_values=values,
-                )
+                self.put_item(table_name, op["Item"], expression_attribute_names=names, expression_attribute_values=values)
             elif op_type == "Delete":
-                self.delete_item(
-                    table_name,
-                    key,
-                    condition_expression=condition_expression,
-                    expression_attribute_names=names,
-                    expression_attribute_values=values,
-                )
+                self.delete_item(table_name, key, expression_attribute_names=names, expression_attribute_values=values)
             elif op_type == "Update":
                 self.update_item(
                     table_name,
                     key,
                     update_expression=op["UpdateExpression"],
-                    condition_expression=condition_expression,
                     expression_attribute_names=names,
                     expression_attribute_values=values,
                 )
