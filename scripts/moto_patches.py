@@ -18,7 +18,12 @@ school's data set (30,000 students, 100,000+ items) turns into seconds per reque
    of the ``AttributeValue`` shape for every attribute of every item: about 5 ms per item
    returned. Here an attribute map (an item, a key) is written out directly; every other part
    of a response still goes through moto's serializer.
-5. Every ``Item`` ever created (each deep copy included) is registered in moto's global model
+5. Writes re-parse the same condition expressions (``attribute_not_exists(pk)`` in almost every
+   put) and build each item with a size check that re-sums the whole item for every attribute
+   (quadratic in its attributes). Here a parsed condition is kept by its text, names and values
+   (the parsed tree is immutable: evaluation only reads it), and an item's size is checked
+   once, on the whole item, against the same limit.
+6. Every ``Item`` ever created (each deep copy included) is registered in moto's global model
    registry for ``/moto-api/data.json``, and never released: memory grows without bound and
    ``data.json`` slows down with it. Here DynamoDB items are not registered: ``data.json``
    still lists everything else (SNS messages, tables, buckets), just not table items.
@@ -34,11 +39,16 @@ import copy
 from typing import Any
 
 import base64
+import json
+from collections import OrderedDict
 
 from moto.core.serialize import BaseJSONSerializer
-from moto.dynamodb.comparisons import get_filter_expression
+import moto.dynamodb.models as backend_module
+import moto.dynamodb.models.table as table_module
+from moto.dynamodb.comparisons import get_filter_expression as _parse_condition
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
+    ItemSizeTooLarge,
     MockValidationException,
     MultipleTransactionsException,
     TooManyTransactionsException,
@@ -46,7 +56,8 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodb.models.table import GlobalSecondaryIndex, Table
 
 _ORIGINAL = {}
@@ -207,6 +218,40 @@ def _all_items(self: Table):
     if candidates is None:
         return _ORIGINAL["all_items"](self)
     return sorted(candidates, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+
+
+# --- writes: conditions parsed once, items sized once ---------------------------------------
+
+_PARSED: "OrderedDict[tuple, object]" = OrderedDict()
+_PARSED_MAX = 4096
+
+
+def get_filter_expression(expr, names, values):
+    """moto's parser, remembering what it parsed (least recently used dropped past 4,096)."""
+    if not expr:
+        return _parse_condition(expr, names, values)
+    key = (expr, json.dumps(names, sort_keys=True), json.dumps(values, sort_keys=True, default=str))
+    parsed = _PARSED.get(key)
+    if parsed is None:
+        parsed = _parse_condition(expr, names, values)
+        _PARSED[key] = parsed
+        if len(_PARSED) > _PARSED_MAX:
+            _PARSED.popitem(last=False)
+    else:
+        _PARSED.move_to_end(key)
+    return parsed
+
+
+def _item_init(self, hash_key, range_key, attrs):
+    self.hash_key = hash_key
+    self.range_key = range_key
+    values = {key: DynamoType(value) for key, value in attrs.items()}
+    # moto's LimitedSizeDict checks the running total at every attribute; the final total is
+    # the largest, so one check of it refuses exactly the same items.
+    if sum(bytesize(key) + value.size() for key, value in values.items()) > 405000:
+        raise ItemSizeTooLarge
+    self.attrs = LimitedSizeDict()
+    dict.update(self.attrs, values)
 
 
 # --- transactions with an item journal --------------------------------------------------------
@@ -377,4 +422,7 @@ def apply() -> None:
     DynamoDBBackend.update_item = _backend_update_item
     DynamoDBBackend.transact_write_items = _transact_write_items
     Item.__new__ = staticmethod(_untracked_new)
+    Item.__init__ = _item_init
+    backend_module.get_filter_expression = get_filter_expression
+    table_module.get_filter_expression = get_filter_expression
     Item.instances_tracked.clear()

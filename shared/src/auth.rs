@@ -53,6 +53,19 @@ impl Hasher {
         tokio::task::spawn_blocking(move || me.hash_blocking(&secret)).await.expect("hash task")
     }
 
+    /// Compares `typed` with a password that is not stored as a hash (an initial password,
+    /// derived from the profile) in constant time, after the same argon2id work as `verify`:
+    /// the answer's timing tells nothing about which kind of password an account has.
+    pub async fn verify_derived(&self, typed: String, expected: String) -> bool {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = me.verify_blocking(&typed, me.dummy_hash());
+            constant_time_eq(typed.as_bytes(), expected.as_bytes())
+        })
+        .await
+        .expect("verify task")
+    }
+
     /// Verifies against `phc`, or against the dummy hash when there is none (and then fails).
     pub async fn verify(&self, secret: String, phc: Option<String>) -> bool {
         let me = self.clone();
@@ -66,6 +79,11 @@ impl Hasher {
         .await
         .expect("verify task")
     }
+}
+
+/// Equal-length byte strings compared without an early exit.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// What a token is for; a token for one purpose is refused for another.
@@ -154,6 +172,18 @@ mod tests {
         assert!(!h.verify_blocking("campus2026a", &phc));
         assert!(!h.verify_blocking("Campus2026a", "not a hash"));
         assert_ne!(phc, h.hash_blocking("Campus2026a"), "salted");
+    }
+
+    #[tokio::test]
+    async fn a_derived_password_is_compared_exactly_after_the_same_argon2id_work() {
+        let h = Hasher::new();
+        assert!(h.dummy.get().is_none());
+        assert!(h.verify_derived("0708456X".into(), "0708456X".into()).await);
+        // The dummy hash was made and verified against: the same work as a stored hash.
+        assert!(h.dummy.get().is_some());
+        assert!(!h.verify_derived("0708456x".into(), "0708456X".into()).await, "exact, case included");
+        assert!(!h.verify_derived("0708456".into(), "0708456X".into()).await);
+        assert!(!h.verify_derived(String::new(), "0708456X".into()).await);
     }
 
     #[test]

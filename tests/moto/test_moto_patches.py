@@ -287,6 +287,18 @@ class QueriesSeeOnlyTheirItems(unittest.TestCase):
             self.assertEqual(seen, [f"FEE#{i:02}" for i in range(25)])
 
 
+class ItemSizeLimit(unittest.TestCase):
+    def test_an_item_over_the_limit_is_refused_and_one_under_it_stored(self):
+        ddb = SERVER.client("dynamodb")
+        table = make_table(ddb)
+        with self.assertRaises(ClientError) as caught:
+            ddb.put_item(TableName=table, Item={**key("BIG", "BIG"), "a": s("x" * 200_000), "b": s("y" * 206_000)})
+        self.assertEqual(caught.exception.response["Error"]["Code"], "ValidationException")
+        self.assertNotIn("Item", ddb.get_item(TableName=table, Key=key("BIG", "BIG")))
+        ddb.put_item(TableName=table, Item={**key("BIG", "BIG"), "a": s("x" * 200_000), "b": s("y" * 190_000)})
+        self.assertIn("Item", ddb.get_item(TableName=table, Key=key("BIG", "BIG")))
+
+
 class ItemsAreNotHoarded(unittest.TestCase):
     def test_data_json_lists_sms_but_not_table_items(self):
         ddb = SERVER.client("dynamodb")

@@ -478,7 +478,7 @@ async fn an_interrupted_import_is_finished_by_the_next_run() {
         kind: AccountKind::Student,
         contact: Contact::default(),
     };
-    let credential = Credential { password_hash: t.app.hasher.hash(chen[10..].to_owned()).await, must_change: true, security_question: None, security_answer_hash: None, version: 1 };
+    let credential = Credential::initial();
     let writes = [BillWrite::CreateStudent { student: Box::new(student), credential, row: 2 }, BillWrite::CreateItem { item: first.item.clone(), row: 2 }];
     t.app.store.apply_bill_writes(&first.student_no, &writes, &id, key, &by).await.unwrap();
     assert_eq!(t.app.store.get_import(&id).await.unwrap().unwrap().state, ImportState::Applying);

@@ -207,13 +207,7 @@ pub async fn seed(app: &App, today: NaiveDate) -> Result<(), StoreError> {
             kind: d.kind,
             contact: Contact { phone: d.phone.map(|p| Phone::parse(p).expect("valid")), ..Contact::default() },
         };
-        let credential = Credential {
-            password_hash: app.hasher.hash(student.initial_password().to_owned()).await,
-            must_change: true,
-            security_question: None,
-            security_answer_hash: None,
-            version: 1,
-        };
+        let credential = Credential::initial();
         match app.store.create_student(&student, &credential).await {
             Ok(()) | Err(StoreError::Conflict) => {}
             Err(e) => return Err(e),

@@ -1,13 +1,13 @@
 //! Login, password and security-question changes, and forgotten-password recovery.
 
 use crate::app::App;
-use crate::auth::{Claims, Purpose, random_id};
+use crate::auth::{Claims, Purpose, constant_time_eq, random_id};
 use crate::domain::{AccountKind, AuditAction, AuditSubject, IdCardNo, NewPassword, PasswordRuleError, PersonName, Student, StudentNo};
 use crate::error::AppError;
 use crate::service::Authed;
 use crate::store::dynamo::hashed_key;
 use crate::store::{
-    Credential, CredentialStore, ResetCode, ResetCodeStore, SessionStore, StoreError, StudentStore, ThrottleStore,
+    Credential, CredentialStore, Password, ResetCode, ResetCodeStore, SessionStore, StoreError, StudentStore, ThrottleStore,
 };
 use sha2::{Digest, Sha256};
 
@@ -122,7 +122,10 @@ impl<S: AccountStores> App<S> {
             Some((s, c)) => typed_initial(s, c, password),
             None => password.to_owned(),
         };
-        let ok = self.hasher.verify(password, found.as_ref().map(|(_, c)| c.password_hash.clone())).await;
+        let ok = match &found {
+            Some((s, c)) => self.password_matches(password, s, c).await,
+            None => self.hasher.verify(password, None).await,
+        };
         let Some((student, cred)) = found.filter(|_| ok) else {
             let client_locked = self.fail(&client, self.settings.client_lock_after).await?;
             let mut account_locked = self.fail(&acct, self.settings.account_lock_after).await?;
@@ -146,6 +149,15 @@ impl<S: AccountStores> App<S> {
         Ok(LoggedIn { student, must_change_password: cred.must_change, cookie })
     }
 
+    /// Whether `typed` is the account's password: its hash, or while it is still the initial
+    /// password, the one derived from the profile — at the same cost either way.
+    async fn password_matches(&self, typed: String, student: &Student, cred: &Credential) -> bool {
+        match &cred.password {
+            Password::Hash(phc) => self.hasher.verify(typed, Some(phc.clone())).await,
+            Password::Initial => self.hasher.verify_derived(typed, student.initial_password().to_owned()).await,
+        }
+    }
+
     async fn account(&self, no: &StudentNo) -> Result<(Student, Credential), AppError> {
         let student = self.store.get_student(no).await?.ok_or(AppError::Unauthenticated)?;
         let cred = self.store.get_credential(no).await?.ok_or(AppError::Unauthenticated)?;
@@ -154,12 +166,12 @@ impl<S: AccountStores> App<S> {
 
     /// Re-checks the logged-in user's password (for changes that need it). Failures count
     /// toward the same lock as login.
-    async fn check_password(&self, no: &StudentNo, cred: &Credential, password: &str, field: &'static str) -> Result<(), AppError> {
-        let key = account_key(no.as_str());
+    async fn check_password(&self, student: &Student, cred: &Credential, password: &str, field: &'static str) -> Result<(), AppError> {
+        let key = account_key(student.student_no.as_str());
         if self.is_locked(&key).await? {
             return Err(AppError::Locked);
         }
-        if self.hasher.verify(password.to_owned(), Some(cred.password_hash.clone())).await {
+        if self.password_matches(password.to_owned(), student, cred).await {
             return Ok(());
         }
         if self.fail(&key, self.settings.account_lock_after).await? {
@@ -171,13 +183,13 @@ impl<S: AccountStores> App<S> {
     /// 密码修改. Ends a forced change; returns the session cookie re-issued without the flag.
     pub async fn change_password(&self, who: &Authed, old: &str, new: &str) -> Result<String, AppError> {
         let (student, cred) = self.account(&who.student_no).await?;
-        self.check_password(&student.student_no, &cred, &typed_initial(&student, &cred, old), "old_password").await?;
+        self.check_password(&student, &cred, &typed_initial(&student, &cred, old), "old_password").await?;
         let new = NewPassword::parse(new, &student).map_err(|e| AppError::field("new_password", rule_message(e)))?;
         if old == new.expose() {
             return Err(AppError::field("new_password", "新密码不能与原密码相同"));
         }
         let next = Credential {
-            password_hash: self.hasher.hash(new.expose().to_owned()).await,
+            password: Password::Hash(self.hasher.hash(new.expose().to_owned()).await),
             must_change: false,
             version: cred.version + 1,
             ..cred.clone()
@@ -197,7 +209,7 @@ impl<S: AccountStores> App<S> {
     /// 密保修改, step 1: re-enter the password.
     pub async fn verify_password(&self, who: &Authed, password: &str) -> Result<(), AppError> {
         let (student, cred) = self.account(&who.student_no).await?;
-        self.check_password(&student.student_no, &cred, password, "password").await
+        self.check_password(&student, &cred, password, "password").await
     }
 
     /// 密保修改, step 2: set question and answer (answer stored as an argon2id hash).
@@ -213,7 +225,7 @@ impl<S: AccountStores> App<S> {
             errs.add("answer", "密保答案应为1-50个字");
         }
         errs.finish()?;
-        self.check_password(&student.student_no, &cred, password, "password").await?;
+        self.check_password(&student, &cred, password, "password").await?;
         let next = Credential {
             security_question: Some(question.to_owned()),
             security_answer_hash: Some(self.hasher.hash(answer).await),
@@ -354,7 +366,7 @@ impl<S: AccountStores> App<S> {
             }
         }
         let next = Credential {
-            password_hash: self.hasher.hash(new.expose().to_owned()).await,
+            password: Password::Hash(self.hasher.hash(new.expose().to_owned()).await),
             must_change: false,
             version: cred.version + 1,
             ..cred.clone()
@@ -378,8 +390,4 @@ fn typed_initial(student: &Student, cred: &Credential, password: &str) -> String
         Some(head) if cred.must_change && student.kind == AccountKind::Student => format!("{head}X"),
         _ => password.to_owned(),
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -72,6 +72,31 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// Items by key, strongly consistent, in `BatchGetItem`s of at most 100 keys; keys DynamoDB
+    /// leaves unprocessed are asked again (with a short pause) until all are answered.
+    async fn get_many_consistent(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        const MAX_KEYS: usize = 100;
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(MAX_KEYS) {
+            let mut pending = Some(chunk.to_vec());
+            let mut pause = std::time::Duration::from_millis(20);
+            while let Some(keys) = pending.take().filter(|k| !k.is_empty()) {
+                let ask = built(KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build())?;
+                let out = self.client.batch_get_item().request_items(&self.table, ask).send().await.map_err(map_err)?;
+                if let Some(items) = out.responses.and_then(|mut r| r.remove(&self.table)) {
+                    found.extend(items);
+                }
+                pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys);
+                if pending.as_ref().is_some_and(|k| !k.is_empty()) {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(1));
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Every item of partition `pk` whose sort key starts with `prefix`, all pages.
     async fn query_prefix(&self, pk: String, prefix: &str, consistent: bool) -> Result<Vec<Item>, StoreError> {
         let query = self
@@ -248,7 +273,10 @@ fn parse_student(item: &Item) -> Result<Student, StoreError> {
 
 fn credential_item(no: &StudentNo, c: &Credential) -> Item {
     let mut item = key(student_pk(no), "CRED");
-    item.insert("password_hash".into(), s(&c.password_hash));
+    match &c.password {
+        Password::Hash(phc) => item.insert("password_hash".into(), s(phc)),
+        Password::Initial => item.insert("initial_password".into(), AttributeValue::Bool(true)),
+    };
     item.insert("must_change".into(), AttributeValue::Bool(c.must_change));
     if let Some(q) = &c.security_question {
         item.insert("security_question".into(), s(q));
@@ -265,6 +293,11 @@ impl StudentStore for DynamoStore {
     async fn get_student(&self, no: &StudentNo) -> Result<Option<Student>, StoreError> {
         let item = self.get_consistent(student_pk(no), "PROFILE").await?;
         item.as_ref().map(parse_student).transpose()
+    }
+
+    async fn get_students(&self, nos: &[StudentNo]) -> Result<HashMap<StudentNo, Student>, StoreError> {
+        let items = self.get_many_consistent(nos.iter().map(|no| key(student_pk(no), "PROFILE")).collect()).await?;
+        items.iter().map(|it| parse_student(it).map(|s| (s.student_no.clone(), s))).collect()
     }
 
     async fn find_by_id_card(&self, id: &IdCardNo) -> Result<Option<StudentNo>, StoreError> {
@@ -360,7 +393,11 @@ impl CredentialStore for DynamoStore {
         let item = self.get_consistent(student_pk(no), "CRED").await?;
         let Some(item) = item.as_ref() else { return Ok(None) };
         Ok(Some(Credential {
-            password_hash: get_s(item, "password_hash")?.to_owned(),
+            password: match get_opt_s(item, "password_hash") {
+                Some(phc) => Password::Hash(phc.to_owned()),
+                None if get_bool(item, "initial_password") => Password::Initial,
+                None => return Err(StoreError::Corrupt("credential without a password".into())),
+            },
             must_change: get_bool(item, "must_change"),
             security_question: get_opt_s(item, "security_question").map(str::to_owned),
             security_answer_hash: get_opt_s(item, "security_answer_hash").map(str::to_owned),

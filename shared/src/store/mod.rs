@@ -40,14 +40,34 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// How an account's password is checked.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Password {
+    /// Still the initial password: the last 8 ID-card characters (the name for other users).
+    /// It is a function of the profile stored beside it, so a hash of it would hide nothing
+    /// from anyone who can read the table, and hashing 30,000 of them makes an import spend
+    /// most of its time in argon2id. It is checked against the profile at the same cost as a
+    /// hash (`Hasher::verify_derived`) and replaced by a hash at the first change.
+    Initial,
+    /// The argon2id PHC string of a password the user chose.
+    Hash(String),
+}
+
 /// Login state of an account. `version` makes every change a compare-and-set.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credential {
-    pub password_hash: String,
+    pub password: Password,
     pub must_change: bool,
     pub security_question: Option<String>,
     pub security_answer_hash: Option<String>,
     pub version: u64,
+}
+
+impl Credential {
+    /// A new account's: the initial password, to be changed at first login.
+    pub fn initial() -> Self {
+        Self { password: Password::Initial, must_change: true, security_question: None, security_answer_hash: None, version: 1 }
+    }
 }
 
 impl std::fmt::Debug for Credential {
@@ -63,6 +83,8 @@ impl std::fmt::Debug for Credential {
 #[async_trait]
 pub trait StudentStore: Send + Sync {
     async fn get_student(&self, no: &StudentNo) -> Result<Option<Student>, StoreError>;
+    /// The stored students among `nos` (strongly consistent; one store call per 100).
+    async fn get_students(&self, nos: &[StudentNo]) -> Result<std::collections::HashMap<StudentNo, Student>, StoreError>;
     /// Finds an account by ID-card number (GSI).
     async fn find_by_id_card(&self, id: &IdCardNo) -> Result<Option<StudentNo>, StoreError>;
     /// Creates a student and their initial credential together; `Conflict` if either exists.
