@@ -1,0 +1,24 @@
+//! The integration tests, one binary: each module is one area, run against moto over HTTP
+//! with the local platform spawned in-process (`integration_tests::spawn`). `logs` and
+//! `metrics` stay binaries of their own: each installs a process-wide sink (the tracing
+//! subscriber, the metrics sink) that would capture every other test here.
+
+mod audit;
+mod bad_input;
+mod counter;
+mod fees;
+mod gateways;
+mod import;
+mod login;
+mod notifications;
+mod openapi;
+mod orders;
+mod payments;
+mod profile;
+mod receipts;
+mod reconcile;
+mod records;
+mod refunds;
+mod secrets;
+mod sweeper;
+mod unionpay;
