@@ -4,7 +4,7 @@
 For each run: start the binary (a fresh process, as a cold Lambda sandbox would), time
   init  = process start -> its first GET /runtime/invocation/next (ready for its first event)
   first = that GET -> the POST of the response for a real API Gateway v2 event
-and stop it. The event is POST /api/login for a seeded demo student against moto, so `first`
+and stop it, reading its peak resident memory (VmHWM) first. The event is POST /api/login for a seeded demo student against moto, so `first`
 includes argon2id verification and the first DynamoDB calls (new TCP connections).
 
 usage: cold_start.py BINARY --runs N --endpoint http://127.0.0.1:4577 --table NAME
@@ -77,7 +77,7 @@ def main():
                AWS_ENDPOINT_URL=args.endpoint, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="local",
                AWS_SECRET_ACCESS_KEY="local", TABLE_NAME=args.table, JWT_SECRET="b" * 48,
                COOKIE_SECURE="false", RUST_LOG="warn")
-    inits, firsts = [], []
+    inits, firsts, peaks = [], [], []
     for _ in range(args.runs):
         Runtime.marks, Runtime.served = {}, False
         Runtime.done, Runtime.killed = threading.Event(), threading.Event()
@@ -88,6 +88,9 @@ def main():
         start = time.perf_counter()
         proc = subprocess.Popen([args.binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         Runtime.done.wait(30)
+        with open(f"/proc/{proc.pid}/status") as f:
+            hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+        peaks.append(hwm / 1024)
         proc.kill()
         proc.wait()
         Runtime.killed.set()
@@ -104,6 +107,9 @@ def main():
     print(f"runs: {args.runs}")
     print(f"init (process start -> ready for first event): {summary(inits)}")
     print(f"first invocation (POST /api/login, argon2id + DynamoDB): {summary(firsts)}")
+    peaks.sort()
+    print(f"peak resident memory (VmHWM) after the first invocation: p50 {statistics.median(peaks):.1f} MiB, "
+          f"max {peaks[-1]:.1f} MiB, of MemorySize 256 MB")
 
 
 if __name__ == "__main__":

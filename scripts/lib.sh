@@ -56,6 +56,15 @@ ensure_browser() {
   fi
 }
 
+# wrk (Debian package) for the endpoint benchmark and its smoke run in the tests.
+ensure_wrk() {
+  if ! command -v wrk >/dev/null; then
+    log "installing Debian wrk (first run only)"
+    local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get install -y -qq wrk >/dev/null 2>&1 || { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null; }
+  fi
+}
+
 # Prints a TCP port on 127.0.0.1 that is free right now.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'

@@ -28,6 +28,12 @@ fn cpu_ms() -> f64 {
     ts.tv_sec as f64 * 1000.0 + ts.tv_nsec as f64 / 1e6
 }
 
+/// DynamoDB requests moto has served so far (our wrapper's `/_campus/stats`).
+async fn store_calls(endpoint: &str) -> f64 {
+    let stats: Value = reqwest::get(format!("{endpoint}/_campus/stats")).await.unwrap().json().await.unwrap();
+    stats["requests"].as_object().unwrap().iter().filter(|(k, _)| k.starts_with("dynamodb.")).map(|(_, v)| v.as_f64().unwrap()).sum()
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i]
@@ -147,6 +153,7 @@ async fn main() {
             });
         }
         let (mut cpu, mut wall) = (0.0, 0.0);
+        let calls_before = store_calls(&t.endpoint).await;
         for s in &started {
             // Signing is the gateway's work, not ours: done outside the measured span.
             let (alipay_body, wechat_n, unionpay_body) = match channel {
@@ -169,10 +176,12 @@ async fn main() {
             wall += wall0.elapsed().as_secs_f64() * 1000.0;
             assert_eq!(outcome.expect("accepted"), Some(PaymentOutcome::OrderPaid), "{channel}");
         }
+        let calls = store_calls(&t.endpoint).await - calls_before;
         println!(
-            "{channel}: notification handler over {N} notifications: {:.2} ms CPU each (verify, checks, reads + raw put + one transaction), {:.1} ms wall each against moto",
+            "{channel}: notification handler over {N} notifications: {:.2} ms CPU each (verify, checks, reads + raw put + one transaction + the receipt SMS), {:.1} ms wall each against moto, {:.2} store calls each",
             cpu / N as f64,
-            wall / N as f64
+            wall / N as f64,
+            calls as f64 / N as f64
         );
     }
 }

@@ -39,8 +39,10 @@ async fn moto_stats(moto: &str) -> Value {
     reqwest::get(format!("{moto}/_campus/stats")).await.unwrap().json().await.unwrap()
 }
 
-/// (student number, ID-card number) of students with something being charged, in file order.
+/// (student number, ID-card number) of students with an item being charged today (收费, inside
+/// its window), in file order.
 fn students(dir: &str, skip: usize, n: usize) -> Vec<(String, String)> {
+    let today = shared::clock::beijing_date(chrono::Utc::now()).to_string();
     let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).collect();
     files.retain(|p| p.file_name().is_some_and(|f| f.to_string_lossy().starts_with("fee-bill-")));
     files.sort();
@@ -49,7 +51,8 @@ fn students(dir: &str, skip: usize, n: usize) -> Vec<(String, String)> {
         let text = std::fs::read_to_string(f).unwrap();
         for line in text.lines().skip(1) {
             let cols: Vec<&str> = line.split(',').collect();
-            if cols[10] == "收费" && seen.insert(cols[0].to_owned()) {
+            let open = cols[8] <= today.as_str() && today.as_str() <= cols[9];
+            if cols[10] == "收费" && open && seen.insert(cols[0].to_owned()) {
                 out.push((cols[0].to_owned(), cols[2].to_owned()));
             }
         }
@@ -75,15 +78,16 @@ async fn call(c: &Client, method: reqwest::Method, url: String, body: Option<Val
     Ok(if text.is_empty() { Value::Null } else { serde_json::from_str(&text).map_err(|e| e.to_string())? })
 }
 
-/// Activates one student (first login, forced change), untimed; a student activated by an
-/// earlier run logs in with the new password.
+/// Activates one student (first login, forced change), untimed. Never a wrong password (50
+/// failures throttle the address): students activated by an earlier run are on record in
+/// `SCHOOL_DIR/activated-peak.txt` and skipped.
 async fn activate(base: &str, no: &str, id_card: &str) -> Result<(), String> {
     let c = client();
     let initial = &id_card[id_card.len() - 8..];
-    if call(&c, reqwest::Method::POST, format!("{base}/api/login"), Some(json!({"username": no, "password": PASSWORD}))).await.is_ok() {
-        return Ok(());
+    if call(&c, reqwest::Method::POST, format!("{base}/api/login"), Some(json!({"username": no, "password": initial}))).await.is_err() {
+        // Activated by an interrupted run that kept no record: its password is ours.
+        return call(&c, reqwest::Method::POST, format!("{base}/api/login"), Some(json!({"username": no, "password": PASSWORD}))).await.map(|_| ());
     }
-    call(&c, reqwest::Method::POST, format!("{base}/api/login"), Some(json!({"username": no, "password": initial}))).await?;
     call(&c, reqwest::Method::POST, format!("{base}/api/password"), Some(json!({"old_password": initial, "new_password": PASSWORD}))).await?;
     Ok(())
 }
@@ -108,7 +112,7 @@ async fn steps(base: &str, no: &str, channel: &'static str, j: &mut Journey) -> 
     use reqwest::Method;
     let c = client();
     let mut t = Instant::now();
-    let mut lap = |j: &mut Journey, step: &'static str, t: &mut Instant| {
+    let lap = |j: &mut Journey, step: &'static str, t: &mut Instant| {
         j.times.insert(step, t.elapsed().as_secs_f64() * 1000.0);
         *t = Instant::now();
     };
@@ -175,20 +179,32 @@ async fn main() {
     let concurrency: usize = env("CONCURRENCY", "16").parse().unwrap();
     let skip: usize = env("SKIP", "500").parse().unwrap();
     let who = students(&dir, skip, n);
-    assert_eq!(who.len(), n, "the school has fewer than {} students with fees being charged", skip + n);
+    assert_eq!(who.len(), n, "the school has fewer than {} students with an item being charged today", skip + n);
 
     let setup = Instant::now();
     let gate = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut activations = Vec::new();
-    for (no, idc) in who.clone() {
+    let record = format!("{dir}/activated-peak.txt");
+    let mut activated: HashSet<String> = std::fs::read_to_string(&record).unwrap_or_default().lines().map(str::to_owned).collect();
+    for (no, idc) in who.clone().into_iter().filter(|(no, _)| !activated.contains(no)) {
         let (base, gate) = (Arc::clone(&base), Arc::clone(&gate));
         activations.push(tokio::spawn(async move {
             let _slot = gate.acquire().await.unwrap();
-            activate(&base, &no, &idc).await
+            activate(&base, &no, &idc).await.map(|()| no)
         }));
     }
+    let mut failed = None;
     for a in activations {
-        a.await.unwrap().expect("activation");
+        match a.await.unwrap() {
+            Ok(no) => {
+                activated.insert(no);
+            }
+            Err(e) => failed = Some(e),
+        }
+    }
+    std::fs::write(&record, activated.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap();
+    if let Some(e) = failed {
+        panic!("activation: {e}");
     }
     println!("{n} students activated in {:.1} s (untimed setup)", setup.elapsed().as_secs_f64());
 
