@@ -6,7 +6,8 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 VENV="$ROOT/.venv"
 MOTO_SPEC='moto[server]>=5.2,<6'
 
-log() { printf '\033[1;34m[campus-pay]\033[0m %s\n' "$*" >&2; }
+# Each line carries the seconds since the script started, so a CI log shows where time goes.
+log() { printf '\033[1;34m[campus-pay %4ss]\033[0m %s\n' "$SECONDS" "$*" >&2; }
 
 # moto server (DynamoDB, SNS, S3 emulation) in a project-local venv.
 ensure_moto() {

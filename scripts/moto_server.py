@@ -19,6 +19,7 @@ usage: python moto_server.py HOST PORT
 import collections
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -62,4 +63,18 @@ def serial_app(environ, start_response):
         return [b"".join(moto_app(environ, start_response))]
 
 
-run_simple(host, port, serial_app, threaded=True, request_handler=MotoRequestHandler)
+class KeepAliveHandler(MotoRequestHandler):
+    """HTTP/1.1 with keep-alive, as DynamoDB and SNS answer: a client's connection serves many
+    requests, instead of a TCP connect and close per call (which cost the client more CPU than
+    the call itself). TCP_NODELAY: headers and body go out as separate writes, and on a kept
+    connection Nagle's algorithm would hold the body back for the client's delayed ACK."""
+
+    protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+handler = MotoRequestHandler if os.environ.get("CAMPUS_MOTO_CLOSE") == "1" else KeepAliveHandler
+run_simple(host, port, serial_app, threaded=True, request_handler=handler)

@@ -220,6 +220,21 @@ pub fn log_filter(base: &str) -> tracing_subscriber::EnvFilter {
     filter
 }
 
+/// Keeps glibc's mmap threshold at its default (128 KiB) instead of letting it climb. glibc
+/// raises the threshold to the size of the largest mmapped block freed (up to 32 MiB), so after
+/// the first argon2id run (19 MiB of blocks) later runs take their blocks from a thread's heap
+/// and keep them there, one heap per blocking thread: `profile` grew from 39 MiB to 153 MiB over
+/// five password changes (docs/measurements.md, "Cold start, size and memory"). With the
+/// threshold fixed, argon2's blocks are mapped for the run and unmapped after it. Called first
+/// in every function's `main`.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter, under glibc's own arena lock.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
 /// Logs as JSON lines (CloudWatch-friendly), level from `RUST_LOG` (default `info`).
 pub fn init_tracing() {
     let base = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());

@@ -164,6 +164,7 @@ macro_rules! http_main {
     ($handler:path) => {
         #[tokio::main]
         async fn main() -> Result<(), lambda_http::Error> {
+            $crate::app::tune_allocator();
             $crate::app::init_tracing();
             let app = std::sync::Arc::new($crate::App::from_env().await?);
             lambda_http::run(lambda_http::service_fn(move |req| {
@@ -183,6 +184,7 @@ macro_rules! event_main {
     ($handler:path) => {
         #[tokio::main]
         async fn main() -> Result<(), lambda_runtime::Error> {
+            $crate::app::tune_allocator();
             $crate::app::init_tracing();
             let app = std::sync::Arc::new($crate::App::from_env().await?);
             lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {

@@ -1,15 +1,3 @@
-//! Lambda entry point: builds the clients once per cold start, then handles each refund event
-//! (a console test event, or `aws lambda invoke`).
+//! Lambda entry point: builds the clients once per cold start, then serves console events.
 
-use std::sync::Arc;
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::app::init_tracing();
-    let app = Arc::new(shared::App::from_env().await?);
-    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
-        let app = Arc::clone(&app);
-        async move { refund::handle(&app, event.payload, &event.context.request_id).await }
-    }))
-    .await
-}
+shared::event_main!(refund::handle);
