@@ -11,7 +11,8 @@
 //!
 //! Environment: `CAMPUS_BASE_URL` (the platform), `MOTO_ENDPOINT`, `PLATFORM_PID`, `SCHOOL_DIR`
 //! (a `scripts/gen_school.py` output already imported), `JOURNEYS` (default 200),
-//! `CONCURRENCY` (default 16), `SKIP` (students to skip, default 500: the endpoint bench's).
+//! `CONCURRENCY` (default 16), `SKIP` (students to skip, default 500: the endpoint bench's). `TABLE` names the
+//! record of activated students (default campus-pay-local).
 //! The students are activated first (initial password, forced change), untimed.
 
 use reqwest::Client;
@@ -80,7 +81,8 @@ async fn call(c: &Client, method: reqwest::Method, url: String, body: Option<Val
 
 /// Activates one student (first login, forced change), untimed. Never a wrong password (50
 /// failures throttle the address): students activated by an earlier run are on record in
-/// `SCHOOL_DIR/activated-peak.txt` and skipped.
+/// `SCHOOL_DIR/activated-peak-<TABLE>.txt` and skipped (a school imported into another table
+/// starts from its initial passwords again).
 async fn activate(base: &str, no: &str, id_card: &str) -> Result<(), String> {
     let c = client();
     let initial = &id_card[id_card.len() - 8..];
@@ -184,7 +186,7 @@ async fn main() {
     let setup = Instant::now();
     let gate = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut activations = Vec::new();
-    let record = format!("{dir}/activated-peak.txt");
+    let record = format!("{dir}/activated-peak-{}.txt", env("TABLE", "campus-pay-local"));
     let mut activated: HashSet<String> = std::fs::read_to_string(&record).unwrap_or_default().lines().map(str::to_owned).collect();
     for (no, idc) in who.clone().into_iter().filter(|(no, _)| !activated.contains(no)) {
         let (base, gate) = (Arc::clone(&base), Arc::clone(&gate));

@@ -102,7 +102,17 @@ pub struct FeeItem {
     pub status: ChargeStatus,
 }
 
+/// `2025-2026#TUITION`: how an item is named in keys, locks and item sets.
+pub fn item_key(year: &AcademicYear, id: &ItemId) -> String {
+    format!("{year}#{}", id.as_str())
+}
+
 impl FeeItem {
+    /// This item's [`item_key`].
+    pub fn item_key(&self) -> String {
+        item_key(&self.academic_year, &self.item_id)
+    }
+
     pub fn outstanding(&self) -> Fen {
         self.due.saturating_outstanding(self.paid)
     }

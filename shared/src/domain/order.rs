@@ -98,9 +98,9 @@ pub struct OrderLine {
 }
 
 impl OrderLine {
-    /// `2025-2026#TUITION`: how an item is named in keys and item sets.
+    /// This line's item as named in keys and item sets ([`super::fee::item_key`]).
     pub fn item_key(&self) -> String {
-        format!("{}#{}", self.academic_year, self.item_id.as_str())
+        super::fee::item_key(&self.academic_year, &self.item_id)
     }
 }
 

@@ -141,7 +141,7 @@ impl<S: OrderStores> App<S> {
             Some(p) => Some(Phone::parse(p).map_err(|_| AppError::field("phone", crate::service::profile::PHONE_MESSAGE))?),
             None => None,
         };
-        let wanted = item_set(items.iter().map(|i| format!("{}#{}", i.academic_year, i.item_id.as_str())));
+        let wanted = item_set(items.iter().map(FeeItem::item_key));
         // Two tries: a concurrent request for the same items may win the locks in between.
         for _ in 0..3 {
             // Whole seconds: what is stored is what the student is shown.
@@ -206,15 +206,8 @@ impl<S: OrderStores> App<S> {
     /// returned; an expired one nobody tried to pay is closed on the way; any other open order
     /// blocks with its number.
     async fn open_order_blocking(&self, who: &Authed, items: &[FeeItem], wanted: &str, now: DateTime<Utc>) -> Result<Option<Order>, AppError> {
-        let mut holders: Vec<OrderNo> = Vec::new();
-        for i in items {
-            let key = format!("{}#{}", i.academic_year, i.item_id.as_str());
-            if let Some(no) = self.store.open_order_for_item(&who.student_no, &key).await?
-                && !holders.contains(&no)
-            {
-                holders.push(no);
-            }
-        }
+        let keys: Vec<String> = items.iter().map(FeeItem::item_key).collect();
+        let holders = self.store.open_orders_for_items(&who.student_no, &keys).await?;
         let mut reusable = None;
         for no in holders {
             let Some(o) = self.store.get_order(&no).await? else { continue };

@@ -909,6 +909,18 @@ impl OrderStore for DynamoStore {
             .transpose()
     }
 
+    async fn open_orders_for_items(&self, student: &StudentNo, item_keys: &[String]) -> Result<Vec<OrderNo>, StoreError> {
+        let keys = item_keys.iter().map(|k| key(lock_pk(student, k), "LOCK")).collect();
+        let mut holders: Vec<OrderNo> = Vec::new();
+        for it in self.get_many_consistent(keys).await? {
+            let no = OrderNo::parse(get_s(&it, "order_no")?).map_err(corrupt("order_no"))?;
+            if !holders.contains(&no) {
+                holders.push(no);
+            }
+        }
+        Ok(holders)
+    }
+
     async fn close_order(&self, o: &Order, by: &By) -> Result<(), StoreError> {
         let update = self
             .open_order_update(o, "SET #state = :closed, version = version + :one REMOVE gsi2pk, gsi2sk")

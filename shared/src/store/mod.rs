@@ -186,6 +186,9 @@ pub trait OrderStore: Send + Sync {
     async fn get_order(&self, no: &crate::domain::OrderNo) -> Result<Option<crate::domain::Order>, StoreError>;
     /// The open order holding `item_key` (`2025-2026#TUITION`) for the student, if any.
     async fn open_order_for_item(&self, student: &StudentNo, item_key: &str) -> Result<Option<crate::domain::OrderNo>, StoreError>;
+    /// The open orders holding any of `item_keys` (each once, in no particular order): one
+    /// batched read for every item of an order.
+    async fn open_orders_for_items(&self, student: &StudentNo, item_keys: &[String]) -> Result<Vec<crate::domain::OrderNo>, StoreError>;
     /// Open → Closed at `expected_version`, releasing the order's item locks.
     async fn close_order(&self, order: &crate::domain::Order, by: &crate::domain::By) -> Result<(), StoreError>;
     /// Changes the receipt phone of an open order at `expected_version`.
