@@ -21,7 +21,7 @@ usage: cold_start.py TARGET_DIR --runs N --endpoint http://127.0.0.1:4577 --tabl
            [--only login,profile] [--warm 3]
 Needs boto3 (moto's venv) for the import's file.
 """
-import argparse, base64, http.server, io, json, os, re, statistics, subprocess, threading, time, zipfile
+import argparse, http.server, io, json, os, re, statistics, subprocess, threading, time, zipfile
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 FUNCTIONS = ["login", "profile", "fees", "orders", "records", "receipts", "notify-alipay", "notify-wechat",
@@ -154,14 +154,13 @@ def main():
     ap.add_argument("--table", required=True)
     ap.add_argument("--only", default=",".join(FUNCTIONS))
     args = ap.parse_args()
-    base = dict(os.environ,
+    bucket = "ops-" + re.sub(r"[^a-z0-9-]", "-", args.table.lower())  # local::ops_bucket's name
+    env = dict(os.environ, OPS_BUCKET=bucket,
                 AWS_LAMBDA_FUNCTION_NAME="bench", AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256", AWS_LAMBDA_FUNCTION_VERSION="1",
                 AWS_LAMBDA_LOG_STREAM_NAME="bench", AWS_LAMBDA_LOG_GROUP_NAME="bench",
                 AWS_ENDPOINT_URL=args.endpoint, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="local",
                 AWS_SECRET_ACCESS_KEY="local", TABLE_NAME=args.table, JWT_SECRET="b" * 48,
                 COOKIE_SECURE="false", RUST_LOG="warn")
-    bucket = "ops-" + re.sub(r"[^a-z0-9-]", "-", args.table.lower())
-    env = dict(base, OPS_BUCKET=bucket)
     binary = lambda name: os.path.join(args.target, name)
     login = lambda user, password: run(binary("login"), env, [http_event("POST", "/api/login", {"username": user, "password": password})])[3][0]
 
@@ -207,13 +206,15 @@ def main():
     print("| function | zip | binary | init p50 (min–max) | first invocation p50 (min–max) | first answer | peak memory p50, max | MemorySize | peak / MemorySize |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name in args.only.split(","):
-        fenv = env if name not in ("notify-alipay", "notify-wechat", "notify-unionpay", "sweeper") else dict(env, SESSIONS="none", JWT_SECRET="")
-        if "JWT_SECRET" in fenv and not fenv["JWT_SECRET"]:
-            del fenv["JWT_SECRET"]
+        fenv = env  # the functions that serve no sessions run without the session key, as deployed
+        if name in ("notify-alipay", "notify-wechat", "notify-unionpay", "sweeper"):
+            fenv = {k: v for k, v in env.items() if k != "JWT_SECRET"} | {"SESSIONS": "none"}
         inits, firsts, peaks, answers = [], [], [], None
         for _ in range(args.runs):
             i, f, p, answers = run(binary(name), fenv, events(name))
-            inits.append(i), firsts.append(f), peaks.append(p)
+            inits.append(i)
+            firsts.append(f)
+            peaks.append(p)
         s = lambda xs: f"{statistics.median(xs):.1f} ms ({min(xs):.1f}–{max(xs):.1f})"
         mem = sizes.get(name, 0)
         print(f"| {name} | {zip_size(binary(name)) / 1e6:.1f} MB | {os.path.getsize(binary(name)) / 1e6:.1f} MB | {s(inits)} | {s(firsts)} "
