@@ -4,17 +4,17 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 VENV="$ROOT/.venv"
-MOTO_SPEC='moto[server]>=5.2,<6'
+MOTO_SPEC=('moto[server]>=5.2,<6' 'waitress>=3,<4')
 
 # Each line carries the seconds since the script started, so a CI log shows where time goes.
 log() { printf '\033[1;34m[campus-pay %4ss]\033[0m %s\n' "$SECONDS" "$*" >&2; }
 
 # moto server (DynamoDB, SNS, S3 emulation) in a project-local venv.
 ensure_moto() {
-  if [ ! -x "$VENV/bin/moto_server" ]; then
-    log "installing $MOTO_SPEC into .venv (first run only)"
+  if [ ! -x "$VENV/bin/moto_server" ] || [ ! -x "$VENV/bin/waitress-serve" ]; then
+    log "installing ${MOTO_SPEC[*]} into .venv (first run only)"
     [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "$MOTO_SPEC"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "${MOTO_SPEC[@]}"
   fi
 }
 

@@ -19,7 +19,6 @@ usage: python moto_server.py HOST PORT
 import collections
 import json
 import os
-import socket
 import sys
 import threading
 import time
@@ -63,18 +62,30 @@ def serial_app(environ, start_response):
         return [b"".join(moto_app(environ, start_response))]
 
 
-class KeepAliveHandler(MotoRequestHandler):
-    """HTTP/1.1 with keep-alive, as DynamoDB and SNS answer: a client's connection serves many
-    requests, instead of a TCP connect and close per call (which cost the client more CPU than
-    the call itself). TCP_NODELAY: headers and body go out as separate writes, and on a kept
-    connection Nagle's algorithm would hold the body back for the client's delayed ACK."""
+if os.environ.get("CAMPUS_MOTO_CLOSE") == "1":
+    # werkzeug's development server, as moto ships it: it closes the connection after every
+    # response ("Connection: close", werkzeug 3.x), so each call costs the client a TCP connect.
+    run_simple(host, port, serial_app, threaded=True, request_handler=MotoRequestHandler)
+else:
+    # waitress: HTTP/1.1 with keep-alive, as DynamoDB and SNS answer, so a client's connection
+    # serves many calls. Requests still run one at a time (serial_app's lock); its threads only
+    # let connections be read and written concurrently.
+    # Kept connections add up (a test run's clients keep theirs until the process ends): room
+    # for many, polled with poll() rather than select(), which stops at descriptor 1024.
+    import resource
+    import waitress
 
-    protocol_version = "HTTP/1.1"
-
-    def setup(self):
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-handler = MotoRequestHandler if os.environ.get("CAMPUS_MOTO_CLOSE") == "1" else KeepAliveHandler
-run_simple(host, port, serial_app, threaded=True, request_handler=handler)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    waitress.serve(
+        serial_app,
+        host=host,
+        port=port,
+        threads=8,
+        connection_limit=max(100, hard - 100),
+        backlog=2048,
+        asyncore_use_poll=True,
+        channel_timeout=120,
+        ident="moto",
+        _quiet=True,
+    )

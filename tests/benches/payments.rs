@@ -190,7 +190,7 @@ async fn main() {
         let mean = cpu.iter().sum::<f64>() / N as f64;
         cpu.sort_by(|a, b| a.partial_cmp(b).unwrap());
         println!(
-            "{channel}: notification handler over {N} notifications (verify, checks, reads + raw put + one transaction + the receipt SMS): {:.2} ms CPU median, {:.2} ms mean, p90 {:.2} ms (the thread's clock); process clock {:.2} ms mean; {:.1} ms wall each against moto; {:.2} store calls each",
+            "{channel}: notification handler over {N} notifications (verify; attempt and order in one read, the payer; one transaction that also keeps the notification; the receipt SMS: claim, publish, sent): {:.2} ms CPU median, {:.2} ms mean, p90 {:.2} ms (the thread's clock); process clock {:.2} ms mean; {:.1} ms wall each against moto; {:.2} store calls each",
             percentile(&cpu, 0.5),
             mean,
             percentile(&cpu, 0.9),

@@ -104,6 +104,23 @@ impl TestApp {
     }
 
     /// SMS messages moto recorded as sent to `phone_e164`, oldest first.
+    /// The bodies of the notifications kept for `subject` (an out-trade-no or refund number) on
+    /// `channel`, one per copy received, read from the table itself.
+    pub async fn notifications_kept(&self, channel: &str, subject: &str) -> Vec<String> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let client = aws_sdk_dynamodb::Client::new(&local::sdk_config(&self.endpoint).await);
+        let out = client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("NOTIFY#{channel}#{subject}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        out.items().iter().map(|it| it["raw"].as_s().unwrap().clone()).collect()
+    }
+
     pub async fn sms_sent_to(&self, phone_e164: &str) -> Vec<String> {
         let data: Value = reqwest::get(format!("{}/moto-api/data.json", self.endpoint)).await.unwrap().json().await.unwrap();
         let mut out = Vec::new();

@@ -2,7 +2,7 @@
 //! and asking the gateways what happened.
 
 use crate::app::App;
-use crate::domain::{Actor, Attempt, AttemptState, By, Channel, ConfirmedPayment, Order, OrderState, OutTradeNo, PaymentOutcome};
+use crate::domain::{Actor, Attempt, AttemptState, By, Channel, ConfirmedPayment, Order, OrderNo, OrderState, OutTradeNo, PaymentOutcome};
 use crate::error::AppError;
 use crate::gateway::{CallError, Closing, Device, PaymentAction, PaymentGateway, StartRequest, TradeRef, TradeState};
 use crate::service::Authed;
@@ -216,11 +216,15 @@ impl<S: OrderStores + PaymentStores> App<S> {
 
     /// The order page's view: the order and its attempts.
     pub async fn order_status(&self, who: &Authed, no: &str) -> Result<OrderStatusView, AppError> {
-        let mut o = self.order_of(who, no).await?;
-        let attempts = self.store.list_attempts(&o.order_no).await?;
-        // Two reads: a payment committed between them shows a paid attempt of an open order.
-        // The order read again is at least as new as the attempts, so the page never sees
-        // that mix (it stops waiting for a payment it cannot see).
+        let order_no = OrderNo::parse(no).map_err(|_| AppError::NotFound)?;
+        let (mut o, attempts) = match self.store.order_with_attempts(&order_no).await? {
+            // Another student's order does not exist as far as this one can tell.
+            Some((o, attempts)) if o.student_no == who.student_no => (o, attempts),
+            _ => return Err(AppError::NotFound),
+        };
+        // One read, not isolated from a payment committing during it: it may show a paid
+        // attempt of an open order. The order read again is at least as new as the attempts, so
+        // the page never sees that mix (it stops waiting for a payment it cannot see).
         if o.state == OrderState::Open && attempts.iter().any(|a| matches!(a.state, AttemptState::Paid | AttemptState::DuplicatePaid)) {
             o = self.order_of(who, no).await?;
         }

@@ -2,10 +2,10 @@
 //! payment transition — and only then acknowledge.
 
 use crate::app::App;
-use crate::domain::{Channel, ConfirmedPayment, OutTradeNo, PaymentOutcome};
+use crate::domain::{Actor, Attempt, Channel, ConfirmedPayment, Order, OutTradeNo, PaymentOutcome};
 use crate::gateway::{unionpay, wechat};
 use crate::service::payments::{PaymentRejected, PaymentStores};
-use crate::store::StoreError;
+use crate::store::{RawNotification, StoreError};
 
 /// Why a notification was not acknowledged. Nothing was changed; the gateway will resend.
 #[derive(Debug, thiserror::Error)]
@@ -42,14 +42,23 @@ fn log_rejection(channel: Channel, e: &NotifyRejected) {
 }
 
 impl<S: PaymentStores + crate::store::RefundStore + crate::store::OrderStore> App<S> {
-    async fn attempt_of(&self, out_trade_no: &str) -> Result<crate::domain::Attempt, NotifyRejected> {
+    /// The attempt a notification names, with its order: one read that serves the checks and
+    /// the payment transition.
+    async fn attempt_of(&self, out_trade_no: &str) -> Result<(Attempt, Order), NotifyRejected> {
         let no = OutTradeNo::parse(out_trade_no).map_err(|_| NotifyRejected::UnknownAttempt)?;
-        self.store.get_attempt(&no).await?.ok_or(NotifyRejected::UnknownAttempt)
+        self.store.payment_state(&no).await?.ok_or(NotifyRejected::UnknownAttempt)
     }
 
-    async fn attempt_amount(&self, out_trade_no: &str) -> Result<(OutTradeNo, crate::domain::Fen), NotifyRejected> {
-        let attempt = self.attempt_of(out_trade_no).await?;
-        Ok((attempt.out_trade_no, attempt.amount))
+    /// Keeps `raw`: with the payment transition when the notification reports a payment
+    /// (`payment`), else on its own.
+    async fn keep_and_apply(&self, raw: RawNotification, payment: Option<ConfirmedPayment>, known: (Attempt, Order)) -> Result<Handled, NotifyRejected> {
+        match payment {
+            Some(p) => Ok(Some(self.record_payment_on(&p, &Actor::Gateway(p.channel), known, Some(raw)).await?)),
+            None => {
+                self.store.store_notification(&raw).await?;
+                Ok(None)
+            }
+        }
     }
 
     /// Alipay's asynchronous notification (form body). `Ok` means: answer `success`.
@@ -64,22 +73,23 @@ impl<S: PaymentStores + crate::store::RefundStore + crate::store::OrderStore> Ap
     async fn alipay_notification_inner(&self, body: &[u8]) -> Result<Handled, NotifyRejected> {
         let merchant = self.payments.alipay.as_ref().ok_or(NotifyRejected::NotConfigured)?;
         let unchecked = merchant.verify_notification(body).map_err(|e| NotifyRejected::Unverifiable(e.to_string()))?;
-        let (no, amount) = self.attempt_amount(unchecked.out_trade_no()).await?;
-        let n = unchecked.check(no.as_str(), amount).map_err(|m| NotifyRejected::Mismatch(format!("{m:?}")))?;
+        let known = self.attempt_of(unchecked.out_trade_no()).await?;
+        let no = known.0.out_trade_no.clone();
+        let n = unchecked.check(no.as_str(), known.0.amount).map_err(|m| NotifyRejected::Mismatch(format!("{m:?}")))?;
         let now = self.clock.now();
-        self.store.store_notification(Channel::Alipay, no.as_str(), now, &String::from_utf8_lossy(body)).await?;
-        if n.is_refund() {
+        let raw = RawNotification { channel: Channel::Alipay, subject: no.to_string(), received_at: now, raw: String::from_utf8_lossy(body).into_owned() };
+        let payment = if n.is_refund() {
             // A refund's trade-status notification: the refund is settled by its own answer or
             // query (service/refunds.rs); nothing changes here.
             tracing::info!(out_trade_no = %no, "alipay refund notification kept");
-            return Ok(None);
-        }
-        if !n.is_paid() {
+            None
+        } else if !n.is_paid() {
             tracing::info!(out_trade_no = %no, "alipay notification kept (not a payment)");
-            return Ok(None);
-        }
-        let p = ConfirmedPayment { out_trade_no: no, channel: Channel::Alipay, gateway_trade_no: n.trade_no.clone(), amount: n.total_amount, paid_at: n.gmt_payment.unwrap_or(now) };
-        Ok(Some(self.record_confirmed_payment(&p, &crate::domain::Actor::Gateway(p.channel)).await?))
+            None
+        } else {
+            Some(ConfirmedPayment { out_trade_no: no, channel: Channel::Alipay, gateway_trade_no: n.trade_no.clone(), amount: n.total_amount, paid_at: n.gmt_payment.unwrap_or(now) })
+        };
+        self.keep_and_apply(raw, payment, known).await
     }
 
     /// WeChat Pay's notification (signed headers, JSON body with an encrypted resource).
@@ -101,20 +111,22 @@ impl<S: PaymentStores + crate::store::RefundStore + crate::store::OrderStore> Ap
         let merchant = self.payments.wechat.as_ref().ok_or(NotifyRejected::NotConfigured)?;
         let now = self.clock.now();
         let unchecked = merchant.parse_notification(headers, body, now).map_err(|e| NotifyRejected::Unverifiable(e.to_string()))?;
-        let (no, amount) = self.attempt_amount(unchecked.out_trade_no()).await?;
-        let n = unchecked.check(&no, amount).map_err(|m| NotifyRejected::Mismatch(format!("{m:?}")))?;
+        let known = self.attempt_of(unchecked.out_trade_no()).await?;
+        let no = known.0.out_trade_no.clone();
+        let n = unchecked.check(&no, known.0.amount).map_err(|m| NotifyRejected::Mismatch(format!("{m:?}")))?;
         // The body is kept as received (its resource stays encrypted) with the signature headers.
         let raw = serde_json::json!({
             "headers": headers.iter().filter(|(k, _)| k.to_ascii_lowercase().starts_with("wechatpay-")).collect::<std::collections::BTreeMap<_, _>>(),
             "body": String::from_utf8_lossy(body),
         });
-        self.store.store_notification(Channel::Wechat, no.as_str(), now, &raw.to_string()).await?;
-        if !n.is_paid() {
+        let raw = RawNotification { channel: Channel::Wechat, subject: no.to_string(), received_at: now, raw: raw.to_string() };
+        let payment = if n.is_paid() {
+            Some(ConfirmedPayment { out_trade_no: no, channel: Channel::Wechat, gateway_trade_no: n.transaction_id.clone(), amount: n.total, paid_at: n.success_time.unwrap_or(now) })
+        } else {
             tracing::info!(out_trade_no = %no, "wechat notification kept (not a payment)");
-            return Ok(None);
-        }
-        let p = ConfirmedPayment { out_trade_no: no, channel: Channel::Wechat, gateway_trade_no: n.transaction_id.clone(), amount: n.total, paid_at: n.success_time.unwrap_or(now) };
-        Ok(Some(self.record_confirmed_payment(&p, &crate::domain::Actor::Gateway(p.channel)).await?))
+            None
+        };
+        self.keep_and_apply(raw, payment, known).await
     }
 
     /// UnionPay's backUrl notification (URL-encoded form). `Ok` means: answer HTTP 200 `ok`.
@@ -135,7 +147,8 @@ impl<S: PaymentStores + crate::store::RefundStore + crate::store::OrderStore> Ap
         let merchant = self.payments.unionpay.as_ref().ok_or(NotifyRejected::NotConfigured)?;
         let now = self.clock.now();
         let unchecked = merchant.parse_notification(body, now).map_err(|e| NotifyRejected::Unverifiable(e.to_string()))?;
-        let attempt = self.attempt_of(unchecked.order_id()).await?;
+        let known = self.attempt_of(unchecked.order_id()).await?;
+        let attempt = &known.0;
         // UnionPay names a transaction by merId + orderId + txnTime (§4.3): the txnTime must be
         // the one this attempt was started with.
         let sent = unionpay::format_time(attempt.created_at);
@@ -143,18 +156,19 @@ impl<S: PaymentStores + crate::store::RefundStore + crate::store::OrderStore> Ap
             return Err(NotifyRejected::Mismatch(format!("txnTime {} is not the attempt's {sent}", unchecked.txn_time())));
         }
         let n = unchecked.check(&attempt.out_trade_no, attempt.amount).map_err(|m| NotifyRejected::Mismatch(m.to_string()))?;
-        self.store.store_notification(Channel::Unionpay, attempt.out_trade_no.as_str(), now, &String::from_utf8_lossy(body)).await?;
-        if !n.is_paid() {
+        let raw = RawNotification { channel: Channel::Unionpay, subject: attempt.out_trade_no.to_string(), received_at: now, raw: String::from_utf8_lossy(body).into_owned() };
+        let payment = if n.is_paid() {
+            Some(ConfirmedPayment {
+                out_trade_no: attempt.out_trade_no.clone(),
+                channel: Channel::Unionpay,
+                gateway_trade_no: n.query_id.clone(),
+                amount: n.txn_amt,
+                paid_at: n.paid_at().unwrap_or(now),
+            })
+        } else {
             tracing::info!(out_trade_no = %attempt.out_trade_no, "unionpay notification kept (not a payment)");
-            return Ok(None);
-        }
-        let p = ConfirmedPayment {
-            out_trade_no: attempt.out_trade_no,
-            channel: Channel::Unionpay,
-            gateway_trade_no: n.query_id.clone(),
-            amount: n.txn_amt,
-            paid_at: n.paid_at().unwrap_or(now),
+            None
         };
-        Ok(Some(self.record_confirmed_payment(&p, &crate::domain::Actor::Gateway(p.channel)).await?))
+        self.keep_and_apply(raw, payment, known).await
     }
 }

@@ -1,8 +1,8 @@
 //! Recording payments that a gateway vouched for (a verified notification or our own query).
 
 use crate::app::App;
-use crate::domain::{Actor, By, ConfirmedPayment, Fen, PaymentOutcome, ReceiptNo};
-use crate::store::{OutboxStore, PaymentStore, StoreError, StudentStore};
+use crate::domain::{Actor, Attempt, By, ConfirmedPayment, Fen, Order, PaymentOutcome, ReceiptNo};
+use crate::store::{OutboxStore, PaymentStore, RawNotification, StoreError, StudentStore};
 
 /// Everything recording a payment needs from the store: the transition itself, the payer (for
 /// the receipt) and the outbox (for the receipt SMS).
@@ -25,11 +25,24 @@ pub enum PaymentRejected {
 
 impl<S: PaymentStores> App<S> {
     /// Compares the confirmed payment with our attempt, then applies the payment transition
-    /// (idempotent: a repeat is `AlreadyRecorded`), audited as `actor`'s. The payment that pays the order also issues
-    /// its e-receipt and queues the receipt SMS in the same transaction; once it has committed,
-    /// the SMS is tried here once (the sweeper retries it if the provider refuses).
+    /// (idempotent: a repeat is `AlreadyRecorded`), audited as `actor`'s. The payment that pays
+    /// the order also issues its e-receipt and queues the receipt SMS in the same transaction;
+    /// once it has committed, the SMS is tried here once (the sweeper retries it if the
+    /// provider refuses).
     pub async fn record_confirmed_payment(&self, p: &ConfirmedPayment, actor: &Actor) -> Result<PaymentOutcome, PaymentRejected> {
-        let attempt = self.store.get_attempt(&p.out_trade_no).await?.ok_or(PaymentRejected::UnknownAttempt)?;
+        let known = self.store.payment_state(&p.out_trade_no).await?.ok_or(PaymentRejected::UnknownAttempt)?;
+        self.record_payment_on(p, actor, known, None).await
+    }
+
+    /// [`Self::record_confirmed_payment`] on the attempt and order the caller has just read,
+    /// keeping `raw` (the notification that vouched for it) with the transition.
+    pub(crate) async fn record_payment_on(
+        &self,
+        p: &ConfirmedPayment,
+        actor: &Actor,
+        (attempt, order): (Attempt, Order),
+        raw: Option<RawNotification>,
+    ) -> Result<PaymentOutcome, PaymentRejected> {
         if attempt.channel != p.channel {
             return Err(PaymentRejected::ChannelMismatch);
         }
@@ -37,16 +50,20 @@ impl<S: PaymentStores> App<S> {
             return Err(PaymentRejected::AmountMismatch { expected: attempt.amount, got: p.amount });
         }
         if !attempt.state.awaits_payment() {
+            if let Some(raw) = &raw {
+                self.store.store_notification(raw).await?;
+            }
             return Ok(PaymentOutcome::AlreadyRecorded);
         }
-        let issue = self.prepare_receipt(&attempt, p).await?;
-        let outcome = match self.store.record_payment(p, &issue, &By::new(actor.clone(), self.clock.now())).await {
+        let payer = self.store.get_student(&attempt.student_no).await?.ok_or_else(|| StoreError::Corrupt("attempt of an unknown student".into()))?;
+        let issue = self.prepare_receipt(&attempt, &payer, p);
+        let receipt = ReceiptNo::for_order(&attempt.order_no);
+        let outcome = match self.store.record_payment(p, (attempt, order), &issue, raw.as_ref(), &By::new(actor.clone(), self.clock.now())).await {
             Err(StoreError::NotFound) => return Err(PaymentRejected::UnknownAttempt),
             other => other?,
         };
         tracing::info!(out_trade_no = %p.out_trade_no, channel = p.channel.as_str(), amount = %p.amount, ?outcome, "payment recorded");
         if outcome == PaymentOutcome::OrderPaid {
-            let receipt = ReceiptNo::for_order(&attempt.order_no);
             // The payment stands whatever happens to the SMS: a failure here is the sweeper's.
             match self.deliver_sms(receipt.as_str()).await {
                 Ok(delivery) => tracing::info!(receipt_no = %receipt, ?delivery, "receipt SMS tried after payment"),

@@ -10,11 +10,11 @@
 
 use crate::app::App;
 use crate::clock::beijing;
-use crate::domain::{Attempt, Channel, ConfirmedPayment, Fen, LinkToken, OrderNo, Receipt, ReceiptIssue, receipt};
+use crate::domain::{Attempt, Channel, ConfirmedPayment, Fen, LinkToken, OrderNo, Receipt, ReceiptIssue, Student, receipt};
 use crate::error::AppError;
 use crate::service::Authed;
 use crate::service::orders::{OrderLineView, PAYEE};
-use crate::store::{ReceiptStore, StoreError, StudentStore};
+use crate::store::{ReceiptStore, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -97,25 +97,24 @@ impl From<StoreError> for LinkRefused {
     }
 }
 
-impl<S: StudentStore> App<S> {
+impl<S> App<S> {
     /// Everything the payment transition needs to issue the receipt for `attempt`'s order,
     /// should this payment pay it: the payer's name, a new check code, a new link token (the
     /// SMS text carries it, the store only its hash) and its expiry.
-    pub(crate) async fn prepare_receipt(&self, attempt: &Attempt, p: &ConfirmedPayment) -> Result<ReceiptIssue, StoreError> {
-        let student = self.store.get_student(&attempt.student_no).await?.ok_or_else(|| StoreError::Corrupt("attempt of an unknown student".into()))?;
+    pub(crate) fn prepare_receipt(&self, attempt: &Attempt, payer: &Student, p: &ConfirmedPayment) -> ReceiptIssue {
         let now = self.clock.now();
         let days = self.settings.receipt_link_days;
         let token = LinkToken::generate();
         let text = receipt::receipt_sms_text(p.amount, &attempt.order_no, days);
-        Ok(ReceiptIssue {
-            payer_name: student.name,
+        ReceiptIssue {
+            payer_name: payer.name.clone(),
             payee: PAYEE.to_owned(),
             check_code: receipt::new_check_code(),
             link_hash: token.hash(),
             link_expires_at: now + Duration::days(days),
             issued_at: now,
             sms_text: format!("{text}{}/r/{}", self.settings.public_base_url, token.expose()),
-        })
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use crate::app::App;
 use crate::domain::{Actor, AttemptState, By, Channel, Fen, Refund, RefundCommand, RefundCommandError, RefundNo, RefundState};
 use crate::gateway::{RefundOutcome, RefundRequest, unionpay, wechat};
 use crate::service::notify::{Handled, NotifyRejected};
-use crate::store::{OrderStore, PaymentStore, RefundStore, StoreError};
+use crate::store::{OrderStore, PaymentStore, RawNotification, RefundStore, StoreError};
 use chrono::Duration;
 use serde::Serialize;
 
@@ -263,7 +263,7 @@ impl<S: RefundStores> App<S> {
             "headers": headers.iter().filter(|(k, _)| k.to_ascii_lowercase().starts_with("wechatpay-")).collect::<std::collections::BTreeMap<_, _>>(),
             "body": String::from_utf8_lossy(body),
         });
-        self.store.store_notification(Channel::Wechat, r.refund_no.as_str(), now, &raw.to_string()).await?;
+        self.store.store_notification(&RawNotification { channel: Channel::Wechat, subject: r.refund_no.to_string(), received_at: now, raw: raw.to_string() }).await?;
         let outcome = match n.refund_status.as_str() {
             "SUCCESS" => RefundOutcome::Succeeded { gateway_refund_no: n.refund_id.clone(), at: n.success_time },
             "PROCESSING" => RefundOutcome::Pending,
@@ -282,7 +282,7 @@ impl<S: RefundStores> App<S> {
         if n.txn_time != sent || n.orig_qry_id != r.gateway_trade_no || n.txn_amt != r.amount {
             return Err(NotifyRejected::Mismatch(format!("refund {} does not match ours (txnTime, origQryId, amount)", n.order_id)));
         }
-        self.store.store_notification(Channel::Unionpay, r.refund_no.as_str(), now, &String::from_utf8_lossy(body)).await?;
+        self.store.store_notification(&RawNotification { channel: Channel::Unionpay, subject: r.refund_no.to_string(), received_at: now, raw: String::from_utf8_lossy(body).into_owned() }).await?;
         let outcome = if n.is_success() {
             RefundOutcome::Succeeded { gateway_refund_no: Some(n.query_id.clone()), at: None }
         } else {

@@ -762,6 +762,14 @@ use crate::domain::{Order, OrderLine, OrderNo, OrderState};
 fn order_pk(no: &OrderNo) -> String {
     format!("ORDER#{no}")
 }
+/// A kept notification: one item per copy received, under its subject and channel.
+fn notification_item(raw: &RawNotification) -> Item {
+    let mut item = key(format!("NOTIFY#{}#{}", raw.channel.as_str(), raw.subject), &format!("{}#{}", raw.received_at.timestamp_millis(), crate::auth::random_id()));
+    item.insert("raw".into(), s(&raw.raw));
+    item.insert("received_at".into(), n(raw.received_at.timestamp()));
+    item
+}
+
 fn lock_pk(student: &StudentNo, item_key: &str) -> String {
     format!("OPEN#{}#{item_key}", student.as_str())
 }
@@ -961,8 +969,15 @@ pub fn paid_day_pk(channel: Channel, day: NaiveDate) -> String {
     format!("PAID#{}#{day}", channel.as_str())
 }
 
+const ATTEMPT_PREFIX: &str = "ATTEMPT#";
+
 fn attempt_sk(no: &OutTradeNo) -> String {
-    format!("ATTEMPT#{no}")
+    format!("{ATTEMPT_PREFIX}{no}")
+}
+
+/// In the order they were made (the key order groups them by channel letter).
+fn sort_attempts(attempts: &mut [Attempt]) {
+    attempts.sort_by(|a, b| (a.created_at, &a.out_trade_no).cmp(&(b.created_at, &b.out_trade_no)));
 }
 
 fn attempt_item(a: &Attempt) -> Item {
@@ -1062,6 +1077,14 @@ impl PaymentStore for DynamoStore {
         Ok(())
     }
 
+    async fn payment_state(&self, no: &OutTradeNo) -> Result<Option<(Attempt, Order)>, StoreError> {
+        let Some(order_no) = no.order_no() else { return Ok(None) };
+        let items = self.get_many_consistent(vec![key(order_pk(&order_no), &attempt_sk(no)), key(order_pk(&order_no), "ORDER")]).await?;
+        let Some(attempt) = items.iter().find(|it| get_s(it, "sk").is_ok_and(|sk| sk.starts_with(ATTEMPT_PREFIX))) else { return Ok(None) };
+        let order = items.iter().find(|it| get_s(it, "sk").is_ok_and(|sk| sk == "ORDER")).ok_or_else(|| StoreError::Corrupt("attempt without its order".into()))?;
+        Ok(Some((parse_attempt(attempt)?, parse_order(order)?)))
+    }
+
     async fn get_attempt(&self, no: &OutTradeNo) -> Result<Option<Attempt>, StoreError> {
         let Some(order) = no.order_no() else { return Ok(None) };
         let item = self.get_consistent(order_pk(&order), &attempt_sk(no)).await?;
@@ -1069,21 +1092,30 @@ impl PaymentStore for DynamoStore {
     }
 
     async fn list_attempts(&self, order: &OrderNo) -> Result<Vec<Attempt>, StoreError> {
-        let out = self
+        let mut attempts: Vec<Attempt> = self.query_prefix(order_pk(order), ATTEMPT_PREFIX, true).await?.iter().map(parse_attempt).collect::<Result<_, _>>()?;
+        sort_attempts(&mut attempts);
+        Ok(attempts)
+    }
+
+    async fn order_with_attempts(&self, no: &OrderNo) -> Result<Option<(Order, Vec<Attempt>)>, StoreError> {
+        // The order's partition from its first attempt to the order item (the audit entries
+        // between them are filtered out): one read where GetItem + Query took two.
+        let query = self
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :a)")
-            .expression_attribute_values(":pk", s(order_pk(order)))
-            .expression_attribute_values(":a", s("ATTEMPT#"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(map_err)?;
-        let mut attempts: Vec<Attempt> = out.items().iter().map(parse_attempt).collect::<Result<_, _>>()?;
-        // In the order they were made (the key order groups them by channel letter).
-        attempts.sort_by(|a, b| (a.created_at, &a.out_trade_no).cmp(&(b.created_at, &b.out_trade_no)));
-        Ok(attempts)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :a AND :o")
+            .filter_expression("sk = :o OR begins_with(sk, :a)")
+            .expression_attribute_values(":pk", s(order_pk(no)))
+            .expression_attribute_values(":a", s(ATTEMPT_PREFIX))
+            .expression_attribute_values(":o", s("ORDER"))
+            .consistent_read(true);
+        let items = self.all_pages(query).await?;
+        let Some(order) = items.iter().find(|it| get_s(it, "sk").is_ok_and(|sk| sk == "ORDER")) else { return Ok(None) };
+        let mut attempts: Vec<Attempt> =
+            items.iter().filter(|it| get_s(it, "sk").is_ok_and(|sk| sk.starts_with(ATTEMPT_PREFIX))).map(parse_attempt).collect::<Result<_, _>>()?;
+        sort_attempts(&mut attempts);
+        Ok(Some((parse_order(order)?, attempts)))
     }
 
     async fn close_attempt(&self, a: &Attempt, by: &By) -> Result<(), StoreError> {
@@ -1112,23 +1144,34 @@ impl PaymentStore for DynamoStore {
         Ok(())
     }
 
-    async fn store_notification(&self, channel: Channel, out_trade_no: &str, received_at: DateTime<Utc>, raw: &str) -> Result<(), StoreError> {
-        let mut item = key(format!("NOTIFY#{}#{out_trade_no}", channel.as_str()), &format!("{}#{}", received_at.timestamp_millis(), crate::auth::random_id()));
-        item.insert("raw".into(), s(raw));
-        item.insert("received_at".into(), n(received_at.timestamp()));
-        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(map_err)?;
+    async fn store_notification(&self, raw: &RawNotification) -> Result<(), StoreError> {
+        self.client.put_item().table_name(&self.table).set_item(Some(notification_item(raw))).send().await.map_err(map_err)?;
         Ok(())
     }
 
-    async fn record_payment(&self, p: &ConfirmedPayment, issue: &crate::domain::ReceiptIssue, by: &By) -> Result<PaymentOutcome, StoreError> {
-        // Each round reads the current states and writes conditionally on them; a lost race
-        // (a concurrent copy of the same notification) re-reads and finds it recorded.
+    async fn record_payment(
+        &self,
+        p: &ConfirmedPayment,
+        known: (Attempt, Order),
+        issue: &crate::domain::ReceiptIssue,
+        raw: Option<&RawNotification>,
+        by: &By,
+    ) -> Result<PaymentOutcome, StoreError> {
+        // Each round decides on the states read (first the caller's) and writes conditionally on
+        // them; a lost race (a concurrent copy of the same notification) re-reads and finds it
+        // recorded.
+        let mut state = Some(known);
         for _ in 0..5 {
-            let attempt = self.get_attempt(&p.out_trade_no).await?.ok_or(StoreError::NotFound)?;
+            let (attempt, order) = match state.take() {
+                Some(known) => known,
+                None => self.payment_state(&p.out_trade_no).await?.ok_or(StoreError::NotFound)?,
+            };
             if !attempt.state.awaits_payment() {
+                if let Some(raw) = raw {
+                    self.store_notification(raw).await?;
+                }
                 return Ok(PaymentOutcome::AlreadyRecorded);
             }
-            let order = self.get_order(&attempt.order_no).await?.ok_or(StoreError::NotFound)?;
             let mut tx = self.client.transact_write_items();
             let outcome = if order.state == OrderState::Open {
                 let paid = built(
@@ -1183,6 +1226,9 @@ impl PaymentStore for DynamoStore {
                 tx = tx.transact_items(self.audit_put(&duplicate)?);
                 PaymentOutcome::DuplicatePaid
             };
+            if let Some(raw) = raw {
+                tx = tx.transact_items(TransactWriteItem::builder().put(built(Put::builder().table_name(&self.table).set_item(Some(notification_item(raw))).build())?).build());
+            }
             match tx.send().await.map_err(map_err) {
                 Ok(_) => return Ok(outcome),
                 Err(StoreError::Conflict) => continue,

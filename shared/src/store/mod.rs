@@ -202,24 +202,46 @@ pub trait PaymentStore: Send + Sync {
     /// its version; `Conflict` otherwise (or if the out-trade-no exists).
     async fn create_attempt(&self, order: &crate::domain::Order, attempt: &crate::domain::Attempt, by: &crate::domain::By) -> Result<(), StoreError>;
     async fn get_attempt(&self, no: &crate::domain::OutTradeNo) -> Result<Option<crate::domain::Attempt>, StoreError>;
+    /// An order's attempts in the order they were made.
     async fn list_attempts(&self, order: &crate::domain::OrderNo) -> Result<Vec<crate::domain::Attempt>, StoreError>;
+    /// An order with its attempts, in one read. Not isolated from a payment committing
+    /// meanwhile: the attempts may show a payment the order does not yet (read the order again).
+    async fn order_with_attempts(&self, order: &crate::domain::OrderNo) -> Result<Option<(crate::domain::Order, Vec<crate::domain::Attempt>)>, StoreError>;
     /// Created → Closed (the gateway closed it and a query proved it unpaid).
     async fn close_attempt(&self, attempt: &crate::domain::Attempt, by: &crate::domain::By) -> Result<(), StoreError>;
+    /// An attempt with its order, read together (one round trip: they share a partition).
+    /// `None`: no such attempt. An attempt whose order is missing is `Corrupt`.
+    async fn payment_state(&self, no: &crate::domain::OutTradeNo) -> Result<Option<(crate::domain::Attempt, crate::domain::Order)>, StoreError>;
     /// Keeps a verified notification as received (body and relevant headers), before acting on it.
-    async fn store_notification(&self, channel: crate::domain::Channel, out_trade_no: &str, received_at: DateTime<Utc>, raw: &str) -> Result<(), StoreError>;
-    /// The payment transition in one transaction. With the order open: attempt → Paid, order
-    /// → Paid, each fee item credited with its line, the item locks released, one bank
-    /// transaction written, and the e-receipt issued (`issue`): the receipt, its public link and
-    /// its SMS in the outbox, each `attribute_not_exists`. With the order already paid: attempt
-    /// → DuplicatePaid plus its bank transaction, and no receipt. Every write is conditional on
-    /// the prior state read here; a lost race re-reads and decides again, so a repeat is
-    /// `AlreadyRecorded`.
+    async fn store_notification(&self, raw: &RawNotification) -> Result<(), StoreError>;
+    /// The payment transition in one transaction, decided on `known` (the attempt and its
+    /// order as the caller read them). With the order open: attempt → Paid, order → Paid, each
+    /// fee item credited with its line, the item locks released, one bank transaction written,
+    /// and the e-receipt issued (`issue`): the receipt, its public link and its SMS in the
+    /// outbox, each `attribute_not_exists`. With the order already paid: attempt →
+    /// DuplicatePaid plus its bank transaction, and no receipt. `raw`, the notification that
+    /// vouched for the payment, is kept in the same transaction (or on its own when the payment
+    /// turns out to be recorded already). Every write is conditional on the prior state; a lost
+    /// race re-reads and decides again, so a repeat is `AlreadyRecorded`.
     async fn record_payment(
         &self,
         payment: &crate::domain::ConfirmedPayment,
+        known: (crate::domain::Attempt, crate::domain::Order),
         issue: &crate::domain::ReceiptIssue,
+        raw: Option<&RawNotification>,
         by: &crate::domain::By,
     ) -> Result<crate::domain::PaymentOutcome, StoreError>;
+}
+
+/// A verified gateway notification as received, kept under the attempt (or refund) it names.
+#[derive(Debug, Clone)]
+pub struct RawNotification {
+    pub channel: crate::domain::Channel,
+    /// The out-trade-no or refund number the notification is about.
+    pub subject: String,
+    pub received_at: DateTime<Utc>,
+    /// The body (and for WeChat the signature headers), exactly as received.
+    pub raw: String,
 }
 
 /// The sweeper's work list (a sparse index, eventually consistent: every item it returns is

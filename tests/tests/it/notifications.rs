@@ -78,6 +78,11 @@ async fn twenty_concurrent_alipay_copies_are_all_acked_with_one_effect() {
     let o = order(&t, &c, &no).await;
     assert_eq!((o["state"].as_str(), o["attempts"][0]["state"].as_str()), (Some("paid"), Some("paid")));
     assert_eq!(tuition_paid(&t, &c).await, "4000.00", "credited once");
+    // Persist, then ack: every acknowledged copy is kept as received — the one that paid (kept
+    // in the payment's transaction) and each duplicate.
+    let kept = t.notifications_kept("alipay", &otn).await;
+    assert_eq!(kept.len(), 20, "one kept copy per acknowledged notification");
+    assert!(kept.iter().all(|raw| raw == &body), "kept exactly as received");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
