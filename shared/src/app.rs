@@ -139,7 +139,8 @@ impl App<DynamoStore> {
             settings.order_ttl = Duration::minutes(minutes);
         }
         if let Ok(v) = std::env::var("UNIT_ID") {
-            settings.unit_id = crate::domain::UnitId::parse(&v).map_err(|_| ConfigError::Invalid("UNIT_ID", "5 upper-case letters or digits"))?;
+            settings.unit_id =
+                crate::domain::UnitId::parse(&v).map_err(|_| ConfigError::Invalid("UNIT_ID", "5 upper-case letters or digits"))?;
         }
         if let Ok(v) = std::env::var("PUBLIC_BASE_URL") {
             let v = v.trim_end_matches('/');
@@ -173,13 +174,18 @@ impl App<DynamoStore> {
 /// `wechat::MerchantSettings`, `unionpay::MerchantSettings`; see [`crate::config`]) with the
 /// plain variables `ALIPAY_QUIT_URL`, `WECHAT_API_BASE` and `WECHAT_H5_RETURN_URL`. A channel
 /// without settings is not offered. Keys never live in code.
-fn payments_from(alipay: Option<String>, wechat: Option<String>, unionpay: Option<String>) -> Result<crate::gateway::Payments, ConfigError> {
+fn payments_from(
+    alipay: Option<String>,
+    wechat: Option<String>,
+    unionpay: Option<String>,
+) -> Result<crate::gateway::Payments, ConfigError> {
     use crate::gateway::{GatewayConfig, alipay, unionpay, wechat};
     fn settings<T: serde::de::DeserializeOwned>(var: &'static str, json: Option<String>) -> Result<Option<T>, ConfigError> {
         json.map(|j| serde_json::from_str(&j).map_err(|_| ConfigError::Invalid(var, "not the expected JSON"))).transpose()
     }
     let cfg = GatewayConfig {
-        alipay: settings::<alipay::MerchantSettings>("ALIPAY_MERCHANT", alipay)?.map(|s| (s, std::env::var("ALIPAY_QUIT_URL").unwrap_or_default())),
+        alipay: settings::<alipay::MerchantSettings>("ALIPAY_MERCHANT", alipay)?
+            .map(|s| (s, std::env::var("ALIPAY_QUIT_URL").unwrap_or_default())),
         wechat: settings::<wechat::MerchantSettings>("WECHAT_MERCHANT", wechat)?.map(|s| {
             let base = std::env::var("WECHAT_API_BASE").unwrap_or_else(|_| "https://api.mch.weixin.qq.com".into());
             (s, base, std::env::var("WECHAT_H5_RETURN_URL").ok())
@@ -238,10 +244,5 @@ pub fn tune_allocator() {
 /// Logs as JSON lines (CloudWatch-friendly), level from `RUST_LOG` (default `info`).
 pub fn init_tracing() {
     let base = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(log_filter(&base))
-        .with_current_span(false)
-        .without_time()
-        .try_init();
+    let _ = tracing_subscriber::fmt().json().with_env_filter(log_filter(&base)).with_current_span(false).without_time().try_init();
 }

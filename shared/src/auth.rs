@@ -148,10 +148,7 @@ pub const SESSION_COOKIE: &str = "cp_session";
 
 /// `Set-Cookie` value for a session token.
 pub fn session_cookie(token: &str, max_age_secs: i64, secure: bool) -> String {
-    format!(
-        "{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Strict{}",
-        if secure { "; Secure" } else { "" }
-    )
+    format!("{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Strict{}", if secure { "; Secure" } else { "" })
 }
 
 /// `Set-Cookie` value that removes the session cookie.
@@ -190,7 +187,14 @@ mod tests {
     fn tokens() {
         let keys = TokenKeys::from_secret(&[7u8; 32]).unwrap();
         let now = Utc::now();
-        let c = Claims { sub: "2021010101".into(), sid: "s1".into(), purpose: Purpose::Session, pwc: false, iat: now.timestamp(), exp: now.timestamp() + 60 };
+        let c = Claims {
+            sub: "2021010101".into(),
+            sid: "s1".into(),
+            purpose: Purpose::Session,
+            pwc: false,
+            iat: now.timestamp(),
+            exp: now.timestamp() + 60,
+        };
         let t = keys.issue(&c);
         assert_eq!(keys.verify(&t, Purpose::Session, now).unwrap().sub, "2021010101");
         assert!(keys.verify(&t, Purpose::Reset, now).is_none(), "wrong purpose");

@@ -48,11 +48,7 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
 }
 
 pub fn no_content() -> Response<Body> {
-    Response::builder()
-        .status(StatusCode::NO_CONTENT)
-        .header("cache-control", "no-store")
-        .body(Body::Empty)
-        .expect("valid response")
+    Response::builder().status(StatusCode::NO_CONTENT).header("cache-control", "no-store").body(Body::Empty).expect("valid response")
 }
 
 #[derive(Serialize)]

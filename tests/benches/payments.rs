@@ -73,8 +73,12 @@ async fn add_items(t: &TestApp, prefix: &str, count: usize) -> Vec<String> {
 async fn open_cashier(t: &TestApp, channel: &str, pay: &Value) -> (String, BTreeMap<String, String>) {
     let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     if channel == "unionpay" {
-        let fields: BTreeMap<String, String> =
-            pay["action"]["fields"].as_array().unwrap().iter().map(|kv| (kv[0].as_str().unwrap().to_owned(), kv[1].as_str().unwrap().to_owned())).collect();
+        let fields: BTreeMap<String, String> = pay["action"]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|kv| (kv[0].as_str().unwrap().to_owned(), kv[1].as_str().unwrap().to_owned()))
+            .collect();
         let body = shared::gateway::form::encode(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let r = plain
             .post(pay["action"]["action"].as_str().unwrap())
@@ -117,9 +121,11 @@ async fn main() {
         // 1. click → PAID
         let mut latencies = Vec::with_capacity(N);
         for id in add_items(&t, &format!("BENCH{letter}"), N).await {
-            let order: Value = t.post(&c, "/api/orders", json!({"items": [{"academic_year": year, "item_id": id}]})).await.json().await.unwrap();
+            let order: Value =
+                t.post(&c, "/api/orders", json!({"items": [{"academic_year": year, "item_id": id}]})).await.json().await.unwrap();
             let no = order["order_no"].as_str().unwrap().to_owned();
-            let pay: Value = t.post(&c, &format!("/api/orders/{no}/pay"), json!({"channel": channel, "device": "pc"})).await.json().await.unwrap();
+            let pay: Value =
+                t.post(&c, &format!("/api/orders/{no}/pay"), json!({"channel": channel, "device": "pc"})).await.json().await.unwrap();
             let (press, _) = open_cashier(&t, channel, &pay).await;
             let click = Instant::now();
             let r = plain.post(&press).send().await.unwrap();
@@ -151,9 +157,11 @@ async fn main() {
         control.set_deliver_notifications(false);
         let mut started = Vec::with_capacity(N);
         for id in add_items(&t, &format!("CPU{letter}"), N).await {
-            let order: Value = t.post(&c, "/api/orders", json!({"items": [{"academic_year": year, "item_id": id}]})).await.json().await.unwrap();
+            let order: Value =
+                t.post(&c, "/api/orders", json!({"items": [{"academic_year": year, "item_id": id}]})).await.json().await.unwrap();
             let no = order["order_no"].as_str().unwrap().to_owned();
-            let pay: Value = t.post(&c, &format!("/api/orders/{no}/pay"), json!({"channel": channel, "device": "pc"})).await.json().await.unwrap();
+            let pay: Value =
+                t.post(&c, &format!("/api/orders/{no}/pay"), json!({"channel": channel, "device": "pc"})).await.json().await.unwrap();
             let fields = if channel == "unionpay" { open_cashier(&t, channel, &pay).await.1 } else { BTreeMap::new() };
             started.push(Started {
                 out_trade_no: pay["out_trade_no"].as_str().unwrap().to_owned(),
@@ -171,7 +179,14 @@ async fn main() {
                 _ => (
                     None,
                     None,
-                    Some(unionpay_paid(&t.sandboxes.unionpay_chain, local::payments::UNIONPAY_MER_ID, &s.out_trade_no, &s.fields["txnTime"], s.total, Utc::now())),
+                    Some(unionpay_paid(
+                        &t.sandboxes.unionpay_chain,
+                        local::payments::UNIONPAY_MER_ID,
+                        &s.out_trade_no,
+                        &s.fields["txnTime"],
+                        s.total,
+                        Utc::now(),
+                    )),
                 ),
             };
             let (cpu0, process0, wall0) = (cpu_ms(libc::CLOCK_THREAD_CPUTIME_ID), cpu_ms(libc::CLOCK_PROCESS_CPUTIME_ID), Instant::now());

@@ -88,9 +88,12 @@ async fn activate(base: &str, no: &str, id_card: &str) -> Result<(), String> {
     let initial = &id_card[id_card.len() - 8..];
     if call(&c, reqwest::Method::POST, format!("{base}/api/login"), Some(json!({"username": no, "password": initial}))).await.is_err() {
         // Activated by an interrupted run that kept no record: its password is ours.
-        return call(&c, reqwest::Method::POST, format!("{base}/api/login"), Some(json!({"username": no, "password": PASSWORD}))).await.map(|_| ());
+        return call(&c, reqwest::Method::POST, format!("{base}/api/login"), Some(json!({"username": no, "password": PASSWORD})))
+            .await
+            .map(|_| ());
     }
-    call(&c, reqwest::Method::POST, format!("{base}/api/password"), Some(json!({"old_password": initial, "new_password": PASSWORD}))).await?;
+    call(&c, reqwest::Method::POST, format!("{base}/api/password"), Some(json!({"old_password": initial, "new_password": PASSWORD})))
+        .await?;
     Ok(())
 }
 
@@ -128,7 +131,14 @@ async fn steps(base: &str, no: &str, channel: &'static str, j: &mut Journey) -> 
         .as_array()
         .into_iter()
         .flatten()
-        .flat_map(|y| y["items"].as_array().into_iter().flatten().filter(|i| i["payable"] == true).map(move |i| json!({"academic_year": y["academic_year"], "item_id": i["item_id"]})))
+        .flat_map(|y| {
+            y["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|i| i["payable"] == true)
+                .map(move |i| json!({"academic_year": y["academic_year"], "item_id": i["item_id"]}))
+        })
         .collect();
     if items.is_empty() {
         return Err(format!("{no}: nothing payable"));
@@ -137,7 +147,8 @@ async fn steps(base: &str, no: &str, channel: &'static str, j: &mut Journey) -> 
     let order_no = order["order_no"].as_str().ok_or("no order number")?.to_owned();
     j.order_no = Some(order_no.clone());
     lap(j, "order", &mut t);
-    let pay = call(&c, Method::POST, format!("{base}/api/orders/{order_no}/pay"), Some(json!({"channel": channel, "device": "pc"}))).await?;
+    let pay =
+        call(&c, Method::POST, format!("{base}/api/orders/{order_no}/pay"), Some(json!({"channel": channel, "device": "pc"}))).await?;
     lap(j, "pay", &mut t);
     // The QR code's page at the sandbox, as the payer's phone opens it; then 支付.
     let page = pay["action"]["content"].as_str().ok_or("no QR page")?.to_owned();
@@ -235,13 +246,17 @@ async fn main() {
     let orders: Vec<&String> = done.iter().filter_map(|j| j.order_no.as_ref()).collect();
     let distinct: HashSet<&&String> = orders.iter().collect();
     let sms = moto1["sms_published"].as_u64().unwrap() - moto0["sms_published"].as_u64().unwrap();
-    let calls = |v: &Value| v["requests"].as_object().unwrap().iter().filter(|(k, _)| k.starts_with("dynamodb.")).map(|(_, v)| v.as_u64().unwrap()).sum::<u64>();
+    let calls = |v: &Value| {
+        v["requests"].as_object().unwrap().iter().filter(|(k, _)| k.starts_with("dynamodb.")).map(|(_, v)| v.as_u64().unwrap()).sum::<u64>()
+    };
     let store_calls = calls(&moto1) - calls(&moto0);
     let moto_cpu = moto1["cpu_seconds"].as_f64().unwrap() - moto0["cpu_seconds"].as_f64().unwrap();
     let our_cpu = cpu1 - cpu0;
 
     println!("\npeak hour: {n} journeys, {concurrency} at a time, in {wall:.1} s");
-    println!("| journeys/s | completed | errors | order numbers | distinct | paid orders' SMS | store calls per journey | our CPU per journey | moto CPU per journey |");
+    println!(
+        "| journeys/s | completed | errors | order numbers | distinct | paid orders' SMS | store calls per journey | our CPU per journey | moto CPU per journey |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
     println!(
         "| {:.2} | {} | {} | {} | {} | {} | {:.1} | {:.1} ms | {:.1} ms |",
@@ -260,7 +275,12 @@ async fn main() {
     for step in STEPS {
         let mut xs: Vec<f64> = ok.iter().filter_map(|j| j.times.get(step).copied()).collect();
         xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        println!("| {step} | {:.1} ms | {:.1} ms | {:.1} ms |", percentile(&xs, 0.5), percentile(&xs, 0.99), xs.last().copied().unwrap_or(f64::NAN));
+        println!(
+            "| {step} | {:.1} ms | {:.1} ms | {:.1} ms |",
+            percentile(&xs, 0.5),
+            percentile(&xs, 0.99),
+            xs.last().copied().unwrap_or(f64::NAN)
+        );
     }
     for e in errors.iter().take(5) {
         println!("error: {e}");

@@ -76,9 +76,15 @@ async fn main() {
         };
         t.app.store.create_fee_item(&student, &item).await.unwrap();
         let phone = format!("139{run:04}{i:04}");
-        let order: Value = t.post(&c, "/api/orders", json!({"items": [{"academic_year": year, "item_id": id}], "phone": phone})).await.json().await.unwrap();
+        let order: Value = t
+            .post(&c, "/api/orders", json!({"items": [{"academic_year": year, "item_id": id}], "phone": phone}))
+            .await
+            .json()
+            .await
+            .unwrap();
         let no = order["order_no"].as_str().unwrap().to_owned();
-        let pay: Value = t.post(&c, &format!("/api/orders/{no}/pay"), json!({"channel": "alipay", "device": "pc"})).await.json().await.unwrap();
+        let pay: Value =
+            t.post(&c, &format!("/api/orders/{no}/pay"), json!({"channel": "alipay", "device": "pc"})).await.json().await.unwrap();
         let otn = pay["out_trade_no"].as_str().unwrap();
         plain.get(pay["action"]["content"].as_str().unwrap()).send().await.unwrap(); // scan
         let e164 = format!("+86{phone}");

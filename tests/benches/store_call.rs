@@ -52,7 +52,15 @@ async fn main() {
     let client = aws_sdk_dynamodb::Client::new(&cfg);
     let key = aws_sdk_dynamodb::types::AttributeValue::S("STU#2021010101".into());
     measure("GetItem (student) through the bare SDK client", n, || async {
-        let out = client.get_item().table_name(&t.table).key("pk", key.clone()).key("sk", aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into())).consistent_read(true).send().await.unwrap();
+        let out = client
+            .get_item()
+            .table_name(&t.table)
+            .key("pk", key.clone())
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
         assert!(out.item.is_some(), "seeded student");
     })
     .await;

@@ -7,7 +7,7 @@ use local::template::Template;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use shared::App;
-use shared::clock::{ShiftedClock, beijing_date, Clock};
+use shared::clock::{Clock, ShiftedClock, beijing_date};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -252,7 +252,10 @@ pub fn by_student(no: &shared::domain::StudentNo) -> shared::domain::By {
 
 /// An operator as the actor of a change a test makes directly.
 pub fn by_operator() -> shared::domain::By {
-    shared::domain::By::new(shared::domain::Actor::Operator(shared::domain::OperatorName::parse("测试操作员").expect("valid")), chrono::Utc::now())
+    shared::domain::By::new(
+        shared::domain::Actor::Operator(shared::domain::OperatorName::parse("测试操作员").expect("valid")),
+        chrono::Utc::now(),
+    )
 }
 
 /// This academic year as the fee items name it (`2026-2027`).
@@ -266,7 +269,9 @@ pub fn current_year() -> String {
 pub async fn student_with_order(t: &TestApp) -> (Client, String) {
     let c = browser();
     t.login_ready(&c, "2021010103", "11227895", "Campus2026a").await;
-    let r = t.post(&c, "/api/orders", json!({"items": [{"academic_year": current_year(), "item_id": "TUITION"}], "phone": "13912345678"})).await;
+    let r = t
+        .post(&c, "/api/orders", json!({"items": [{"academic_year": current_year(), "item_id": "TUITION"}], "phone": "13912345678"}))
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let no = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_owned();
     (c, no)

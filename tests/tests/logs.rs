@@ -52,7 +52,11 @@ async fn id_numbers_phones_passwords_and_codes_stay_out_of_the_logs() {
     let sms = t.sms_sent_to("+8613912345678").await;
     let code: String = sms.last().unwrap().chars().filter(char::is_ascii_digit).take(6).collect();
     let r = t
-        .post(&browser(), "/api/password/forgot/reset", json!({"ticket": step1["ticket"], "method": "sms", "code": code, "new_password": "Secret2026z"}))
+        .post(
+            &browser(),
+            "/api/password/forgot/reset",
+            json!({"ticket": step1["ticket"], "method": "sms", "code": code, "new_password": "Secret2026z"}),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 
@@ -65,9 +69,21 @@ async fn id_numbers_phones_passwords_and_codes_stay_out_of_the_logs() {
         .await
         .unwrap();
     let no = order["order_no"].as_str().unwrap();
-    let pay: serde_json::Value = t.post(&c, &format!("/api/orders/{no}/pay"), json!({"channel": "alipay", "device": "pc"})).await.json().await.unwrap();
-    let paid = notifications::alipay_paid(local::payments::ALIPAY_APP_ID, pay["out_trade_no"].as_str().unwrap(), shared::domain::Fen::new(12_000), chrono::Utc::now());
-    let r = reqwest::Client::new().post(t.url("/api/notify/alipay")).header("content-type", "application/x-www-form-urlencoded").body(paid).send().await.unwrap();
+    let pay: serde_json::Value =
+        t.post(&c, &format!("/api/orders/{no}/pay"), json!({"channel": "alipay", "device": "pc"})).await.json().await.unwrap();
+    let paid = notifications::alipay_paid(
+        local::payments::ALIPAY_APP_ID,
+        pay["out_trade_no"].as_str().unwrap(),
+        shared::domain::Fen::new(12_000),
+        chrono::Utc::now(),
+    );
+    let r = reqwest::Client::new()
+        .post(t.url("/api/notify/alipay"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(paid)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.text().await.unwrap(), "success");
     let receipt_sms = t.sms_sent_to("+8613987654321").await;
     // moto keeps every SMS of its lifetime: this platform's is the one linking to it.
@@ -81,10 +97,26 @@ async fn id_numbers_phones_passwords_and_codes_stay_out_of_the_logs() {
     assert!(logs.contains("login succeeded"));
     assert!(logs.contains("receipt SMS tried after payment") && logs.contains("\"path\":\"/r/{token}\""), "the receipt flow ran");
     for secret in [
-        "620502198501010023", "620102199903151235", "62010220000708456X", "0315123", "0708456X",
-        "13912345678", "18712346579", "1391234567", "Campus2026a", "Secret2026z", "赵六", "张三", "李四",
-        "zs@lut.edu.cn", "兰工坪路", step1["ticket"].as_str().unwrap(), &format!("\"{code}\""), "cp_session=",
-        "13987654321", &token,
+        "620502198501010023",
+        "620102199903151235",
+        "62010220000708456X",
+        "0315123",
+        "0708456X",
+        "13912345678",
+        "18712346579",
+        "1391234567",
+        "Campus2026a",
+        "Secret2026z",
+        "赵六",
+        "张三",
+        "李四",
+        "zs@lut.edu.cn",
+        "兰工坪路",
+        step1["ticket"].as_str().unwrap(),
+        &format!("\"{code}\""),
+        "cp_session=",
+        "13987654321",
+        &token,
     ] {
         assert!(!logs.contains(secret), "logs contain {secret:?}");
     }

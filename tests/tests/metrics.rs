@@ -32,7 +32,13 @@ async fn alarms_get_their_metrics_where_the_events_happen() {
     let c = browser();
     t.login_ready(&c, "2021010103", "11227895", "Campus2026a").await;
     let y = local::seed::current_academic_year(shared::clock::beijing_date(Utc::now()));
-    let r = t.post(&c, "/api/orders", json!({"items": [{"academic_year": format!("{y}-{}", y + 1), "item_id": "TUITION"}], "phone": "13912345678"})).await;
+    let r = t
+        .post(
+            &c,
+            "/api/orders",
+            json!({"items": [{"academic_year": format!("{y}-{}", y + 1), "item_id": "TUITION"}], "phone": "13912345678"}),
+        )
+        .await;
     let no = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_owned();
     let pay: Value = t.post(&c, &format!("/api/orders/{no}/pay"), json!({"channel": "alipay", "device": "pc"})).await.json().await.unwrap();
     let otn = pay["out_trade_no"].as_str().unwrap();

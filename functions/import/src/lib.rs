@@ -36,12 +36,16 @@ pub async fn handle(app: &App, event: Value, request_id: &str) -> Result<Value, 
             {
                 return Err(format!("bucket {bucket} is not the operators' bucket").into());
             }
-            let by = By::new(Actor::Operator(uploader(r["userIdentity"]["principalId"].as_str())), app.clock.now()).with_request(request_id);
+            let by =
+                By::new(Actor::Operator(uploader(r["userIdentity"]["principalId"].as_str())), app.clock.now()).with_request(request_id);
             results.push(serde_json::to_value(app.import_object(bucket, &key, &by).await?)?);
         }
         return Ok(json!({ "results": results }));
     }
-    let key = event.get("key").and_then(Value::as_str).ok_or(r#"the event needs "key": the file under imports/, e.g. {"key": "imports/2026-fees.csv", "operator": "财务处-张敏"}"#)?;
+    let key = event
+        .get("key")
+        .and_then(Value::as_str)
+        .ok_or(r#"the event needs "key": the file under imports/, e.g. {"key": "imports/2026-fees.csv", "operator": "财务处-张敏"}"#)?;
     let operator = event.get("operator").and_then(Value::as_str).ok_or(r#"the event needs "operator": who you are, e.g. "财务处-张敏""#)?;
     let operator = OperatorName::parse(operator).map_err(|e| format!("operator: {e}"))?;
     let bucket = app.settings.ops_bucket.as_deref().ok_or("OPS_BUCKET is not set")?;

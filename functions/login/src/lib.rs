@@ -75,7 +75,10 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
             let done = app.login(&body.username, &body.password, &http::client_ip(req)).await?;
             let resp = http::json(
                 StatusCode::OK,
-                &LoginResponse { user: MeView::new(&done.student, done.must_change_password), must_change_password: done.must_change_password },
+                &LoginResponse {
+                    user: MeView::new(&done.student, done.must_change_password),
+                    must_change_password: done.must_change_password,
+                },
             );
             Ok(http::with_cookie(resp, &done.cookie))
         }

@@ -37,9 +37,8 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 /// 303 to the order page of the attempt the form names (`orderId`, when it is one of our
 /// out-trade-nos), else to 学费缴费.
 fn back_to_order(body: &[u8]) -> Response<Body> {
-    let attempt = shared::gateway::form::parse(body)
-        .ok()
-        .and_then(|f| f.get("orderId").and_then(|o| shared::domain::OutTradeNo::parse(o).ok()));
+    let attempt =
+        shared::gateway::form::parse(body).ok().and_then(|f| f.get("orderId").and_then(|o| shared::domain::OutTradeNo::parse(o).ok()));
     let location = match attempt {
         Some(no) => format!("/order.html?out_trade_no={no}"),
         None => "/tuition.html".to_owned(),

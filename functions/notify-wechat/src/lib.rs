@@ -23,7 +23,9 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             match app.wechat_notification(&headers, req.body().as_ref()).await {
                 Ok(_) => answer(NotifyAnswer::ack()),
                 Err(NotifyRejected::Store(_)) => answer(NotifyAnswer::fail("系统繁忙")),
-                Err(_) => answer(NotifyAnswer { status: StatusCode::BAD_REQUEST.as_u16(), ..NotifyAnswer::fail("验签或数据校验失败") }),
+                Err(_) => {
+                    answer(NotifyAnswer { status: StatusCode::BAD_REQUEST.as_u16(), ..NotifyAnswer::fail("验签或数据校验失败") })
+                }
             }
         }
         _ => shared::http::not_found(),

@@ -25,9 +25,8 @@ pub fn parse_event(event: &Value, today: NaiveDate) -> Result<(NaiveDate, Actor)
     if scheduled {
         return Ok((today.pred_opt().ok_or("no previous day")?, Actor::Reconciliation));
     }
-    let operator = text("operator").ok_or(
-        "the event needs \"operator\" (your name), e.g. {\"date\": \"2026-11-29\", \"operator\": \"财务处-张敏\"}",
-    )?;
+    let operator = text("operator")
+        .ok_or("the event needs \"operator\" (your name), e.g. {\"date\": \"2026-11-29\", \"operator\": \"财务处-张敏\"}")?;
     let operator = OperatorName::parse(operator).map_err(|e| e.to_string())?;
     let day = match event.get("date") {
         None | Some(Value::Null) => today.pred_opt().ok_or("no previous day")?,
@@ -65,7 +64,11 @@ pub async fn handle(app: &App, event: Value, request_id: &str) -> Result<Value, 
         }
     }
     if !failed.is_empty() {
-        return Err(format!("reconciliation of {day} incomplete — statement not available for {}; the other channels are done", failed.join("; ")).into());
+        return Err(format!(
+            "reconciliation of {day} incomplete — statement not available for {}; the other channels are done",
+            failed.join("; ")
+        )
+        .into());
     }
     Ok(json!({ "date": day.to_string(), "run_by": actor.label(), "request_id": request_id, "channels": channels }))
 }

@@ -18,7 +18,8 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
     if path == "/api/announcements" {
         return Ok(http::json(StatusCode::OK, &app.announcements().await?));
     }
-    let paid_id = path.strip_prefix("/api/paid/").map(|_| req.path_parameters_ref().and_then(|p| p.first("id")).unwrap_or_default().to_owned());
+    let paid_id =
+        path.strip_prefix("/api/paid/").map(|_| req.path_parameters_ref().and_then(|p| p.first("id")).unwrap_or_default().to_owned());
     if !matches!(path, "/api/transactions" | "/api/paid" | "/api/enrolment") && paid_id.is_none() {
         return Err(AppError::NotFound);
     }

@@ -82,7 +82,12 @@ pub fn api_router(app: Arc<App>, template: &Template) -> Router {
 }
 
 /// Builds the API Gateway payload-v2 event and lets `lambda_http` turn it into its request.
-async fn to_lambda(req: AxumRequest, route_key: &str, path_params: Map<String, Value>, peer: SocketAddr) -> Result<lambda_http::Request, AxumResponse> {
+async fn to_lambda(
+    req: AxumRequest,
+    route_key: &str,
+    path_params: Map<String, Value>,
+    peer: SocketAddr,
+) -> Result<lambda_http::Request, AxumResponse> {
     let (parts, body) = req.into_parts();
     let bytes: Bytes = axum::body::to_bytes(body, GATEWAY_MAX_BODY)
         .await
@@ -103,10 +108,7 @@ async fn to_lambda(req: AxumRequest, route_key: &str, path_params: Map<String, V
     let raw_query = parts.uri.query().unwrap_or_default().to_owned();
     let mut query = Map::new();
     for (k, v) in url_pairs(&raw_query) {
-        query
-            .entry(k)
-            .and_modify(|e| *e = Value::String(format!("{},{v}", e.as_str().unwrap_or_default())))
-            .or_insert(Value::String(v));
+        query.entry(k).and_modify(|e| *e = Value::String(format!("{},{v}", e.as_str().unwrap_or_default()))).or_insert(Value::String(v));
     }
     let (body, b64) = match std::str::from_utf8(&bytes) {
         Ok(text) => (text.to_owned(), false),
@@ -165,15 +167,13 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
+            b'%' if i + 2 < b.len() => match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                Ok(v) => {
+                    out.push(v);
+                    i += 2;
                 }
-            }
+                Err(_) => out.push(b'%'),
+            },
             c => out.push(c),
         }
         i += 1;

@@ -64,7 +64,8 @@ async fn invoke(State(app): State<Arc<App>>, Path(function): Path<String>, body:
 /// platform and prints the function's answer. Exit status 1 if the function failed.
 pub async fn invoke_command(base: &str, function: &str, event: Value) -> Result<Value, String> {
     let url = format!("{base}/_local/invoke/{function}");
-    let resp = reqwest::Client::new().post(&url).json(&event).send().await.map_err(|e| format!("is the platform running at {base}? {e}"))?;
+    let resp =
+        reqwest::Client::new().post(&url).json(&event).send().await.map_err(|e| format!("is the platform running at {base}? {e}"))?;
     let status = resp.status();
     let body: Value = resp.json().await.map_err(|e| format!("answer of {function} is not JSON: {e}"))?;
     if status.is_success() { Ok(body) } else { Err(body.get("errorMessage").and_then(Value::as_str).unwrap_or("failed").to_owned()) }
@@ -81,7 +82,10 @@ pub async fn import_command(base: &str, endpoint: &str, table: &str, file: &std:
     let bucket = crate::ops_bucket(table);
     let s3 = crate::s3_client(&crate::sdk_config(endpoint).await);
     s3.put_object().bucket(&bucket).key(&key).body(bytes.into()).send().await.map_err(|e| {
-        format!("upload to s3://{bucket}/{key} at {endpoint} failed (is the platform running with --table {table}?): {}", aws_sdk_s3::error::DisplayErrorContext(e))
+        format!(
+            "upload to s3://{bucket}/{key} at {endpoint} failed (is the platform running with --table {table}?): {}",
+            aws_sdk_s3::error::DisplayErrorContext(e)
+        )
     })?;
     println!("uploaded {} to s3://{bucket}/{key}", file.display());
     let event = json!({
@@ -101,9 +105,18 @@ pub async fn import_command(base: &str, endpoint: &str, table: &str, file: &std:
     };
     println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
     if let Some(report_key) = answer["results"][0]["report_key"].as_str() {
-        let report = s3.get_object().bucket(&bucket).key(report_key).send().await.map_err(|e| format!("read the report: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        let report = s3
+            .get_object()
+            .bucket(&bucket)
+            .key(report_key)
+            .send()
+            .await
+            .map_err(|e| format!("read the report: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
         let bytes = report.body.collect().await.map_err(|e| format!("read the report: {e}"))?.into_bytes();
-        println!("\nreport s3://{bucket}/{report_key}:\n{}", String::from_utf8_lossy(bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(&bytes)));
+        println!(
+            "\nreport s3://{bucket}/{report_key}:\n{}",
+            String::from_utf8_lossy(bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(&bytes))
+        );
     }
     Ok(())
 }

@@ -40,10 +40,12 @@ pub struct LocalKeys {
 pub fn local_keys() -> &'static LocalKeys {
     static KEYS: OnceLock<LocalKeys> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let alnum: String = (0..32).map(|_| {
-            const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-            CHARS[rand::random_range(0..CHARS.len())] as char
-        }).collect();
+        let alnum: String = (0..32)
+            .map(|_| {
+                const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+                CHARS[rand::random_range(0..CHARS.len())] as char
+            })
+            .collect();
         LocalKeys {
             alipay_app: generate(),
             alipay_gateway: generate(),

@@ -30,7 +30,13 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 }
 
 /// Builds the application context exactly as a function's `main` does, against `endpoint`.
-pub fn build_app(cfg: &aws_config::SdkConfig, table: &str, jwt_secret: &[u8], clock: Arc<dyn Clock>, payments: shared::gateway::Payments) -> App {
+pub fn build_app(
+    cfg: &aws_config::SdkConfig,
+    table: &str,
+    jwt_secret: &[u8],
+    clock: Arc<dyn Clock>,
+    payments: shared::gateway::Payments,
+) -> App {
     App {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(cfg), table),
         sms: Arc::new(SnsSms::new(aws_sdk_sns::Client::new(cfg))),
@@ -65,7 +71,9 @@ pub async fn ensure_ops_bucket(app: &App) -> Result<(), String> {
 
 /// The whole site: API routes from the template, everything else from `static_dir`.
 pub fn router(app: Arc<App>, template: &template::Template, static_dir: &Path) -> axum::Router {
-    gateway::api_router(Arc::clone(&app), template).merge(invoke::router(app)).fallback_service(tower_http::services::ServeDir::new(static_dir))
+    gateway::api_router(Arc::clone(&app), template)
+        .merge(invoke::router(app))
+        .fallback_service(tower_http::services::ServeDir::new(static_dir))
 }
 
 /// The repository's static site folder.

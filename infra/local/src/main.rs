@@ -28,7 +28,8 @@ fn arg(name: &str) -> Option<String> {
 async fn operator_command(command: &str, port: u16) -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(2).filter(|a| !a.starts_with("--")).collect();
     // Values of `--flag value` pairs are not positional arguments.
-    let flagged: Vec<String> = std::env::args().collect::<Vec<_>>().windows(2).filter(|w| w[0].starts_with("--")).map(|w| w[1].clone()).collect();
+    let flagged: Vec<String> =
+        std::env::args().collect::<Vec<_>>().windows(2).filter(|w| w[0].starts_with("--")).map(|w| w[1].clone()).collect();
     let positional: Vec<&String> = args.iter().filter(|a| !flagged.contains(a)).collect();
     let (function, event) = match command {
         "invoke" => {
@@ -40,7 +41,8 @@ async fn operator_command(command: &str, port: u16) -> Result<(), Box<dyn std::e
             (function.to_string(), event)
         }
         "refund" => {
-            let otn = positional.first().ok_or("usage: campus-local refund <out_trade_no> --operator NAME [--reason TEXT] [--amount YUAN]")?;
+            let otn =
+                positional.first().ok_or("usage: campus-local refund <out_trade_no> --operator NAME [--reason TEXT] [--amount YUAN]")?;
             let mut event = serde_json::json!({ "out_trade_no": otn, "operator": arg("--operator").unwrap_or_default() });
             for (flag, field) in [("--reason", "reason"), ("--amount", "amount")] {
                 if let Some(v) = arg(flag) {
@@ -67,8 +69,10 @@ async fn operator_command(command: &str, port: u16) -> Result<(), Box<dyn std::e
             ("audit".to_owned(), event)
         }
         "import" => {
-            let file = positional.first().ok_or("usage: campus-local import <file.csv> [--operator NAME] [--endpoint URL] [--table NAME]")?;
-            let endpoint = arg("--endpoint").or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()).unwrap_or_else(|| "http://127.0.0.1:4566".into());
+            let file =
+                positional.first().ok_or("usage: campus-local import <file.csv> [--operator NAME] [--endpoint URL] [--table NAME]")?;
+            let endpoint =
+                arg("--endpoint").or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()).unwrap_or_else(|| "http://127.0.0.1:4566".into());
             let table = arg("--table").unwrap_or_else(|| "campus-pay-local".into());
             let operator = arg("--operator").or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "local-operator".into());
             let base = format!("http://127.0.0.1:{port}");

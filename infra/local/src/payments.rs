@@ -130,5 +130,14 @@ pub async fn start(site_base: &str, retry_scale: f64, clock: Arc<dyn Clock>) -> 
         unionpay: Some(unionpay_settings),
     };
     let payments = Payments::build(cfg, clients::http_client()).expect("local gateway configuration");
-    LocalPayments { payments, alipay: ali_control, wechat: wx_control, unionpay: up_control, alipay_base, wechat_base, unionpay_base, unionpay_chain }
+    LocalPayments {
+        payments,
+        alipay: ali_control,
+        wechat: wx_control,
+        unionpay: up_control,
+        alipay_base,
+        wechat_base,
+        unionpay_base,
+        unionpay_chain,
+    }
 }

@@ -19,8 +19,12 @@ pub const DEMO_LOGINS: &[DemoLogin] = &[
     DemoLogin { username: "2021010102", password: "0708456X", who: "李四 — 没有欠费" },
     DemoLogin { username: "2021010103", password: "11227895", who: "王五 — 一项停止收费、一项不在收费时间内" },
     DemoLogin { username: "2021010104", password: "04120030", who: "孙七 — 两个学年的学费（银联演示）" },
-    DemoLogin { username: "U0001", password: "赵六", who: "赵六 — 其他用户（也可用身份证号 620502198501010023 登录）" },
-    DemoLogin { username: "2021010105", password: "05054523", who: "周八 — 去年学费已线下缴清，欠本学年学费和教材费" },
+    DemoLogin {
+        username: "U0001", password: "赵六", who: "赵六 — 其他用户（也可用身份证号 620502198501010023 登录）"
+    },
+    DemoLogin {
+        username: "2021010105", password: "05054523", who: "周八 — 去年学费已线下缴清，欠本学年学费和教材费"
+    },
     DemoLogin { username: "2021010106", password: "05201232", who: "吴九 — 欠本学年学费和考试费（电子票据演示）" },
 ];
 
@@ -34,13 +38,62 @@ struct DemoStudent {
 }
 
 const STUDENTS: &[DemoStudent] = &[
-    DemoStudent { no: "2021010101", name: "张三", id: "620102199903151235", class: "2021级土木工程(专升本)函授", kind: AccountKind::Student, phone: Some("18712346579") },
-    DemoStudent { no: "2021010102", name: "李四", id: "62010220000708456X", class: "2021级会计学(高起专)业余", kind: AccountKind::Student, phone: Some("13912345678") },
-    DemoStudent { no: "2021010103", name: "王五", id: "620105199811227895", class: "2022级机械设计制造及其自动化(专升本)函授", kind: AccountKind::Student, phone: None },
-    DemoStudent { no: "2021010104", name: "孙七", id: "620102199704120030", class: "2023级法学(专升本)函授", kind: AccountKind::Student, phone: Some("15193112345") },
-    DemoStudent { no: "U0001", name: "赵六", id: "620502198501010023", class: "2025级培训班", kind: AccountKind::Other, phone: Some("13609311234") },
-    DemoStudent { no: "2021010105", name: "周八", id: "620103200005054523", class: "2023级会计学(高起专)业余", kind: AccountKind::Student, phone: Some("13512345678") },
-    DemoStudent { no: "2021010106", name: "吴九", id: "620102199905201232", class: "2021级会计学(专升本)函授", kind: AccountKind::Student, phone: Some("13919312345") },
+    DemoStudent {
+        no: "2021010101",
+        name: "张三",
+        id: "620102199903151235",
+        class: "2021级土木工程(专升本)函授",
+        kind: AccountKind::Student,
+        phone: Some("18712346579"),
+    },
+    DemoStudent {
+        no: "2021010102",
+        name: "李四",
+        id: "62010220000708456X",
+        class: "2021级会计学(高起专)业余",
+        kind: AccountKind::Student,
+        phone: Some("13912345678"),
+    },
+    DemoStudent {
+        no: "2021010103",
+        name: "王五",
+        id: "620105199811227895",
+        class: "2022级机械设计制造及其自动化(专升本)函授",
+        kind: AccountKind::Student,
+        phone: None,
+    },
+    DemoStudent {
+        no: "2021010104",
+        name: "孙七",
+        id: "620102199704120030",
+        class: "2023级法学(专升本)函授",
+        kind: AccountKind::Student,
+        phone: Some("15193112345"),
+    },
+    DemoStudent {
+        no: "U0001",
+        name: "赵六",
+        id: "620502198501010023",
+        class: "2025级培训班",
+        kind: AccountKind::Other,
+        phone: Some("13609311234"),
+    },
+    DemoStudent {
+        no: "2021010105",
+        name: "周八",
+        id: "620103200005054523",
+        class: "2023级会计学(高起专)业余",
+        kind: AccountKind::Student,
+        phone: Some("13512345678"),
+    },
+    DemoStudent {
+        no: "2021010106",
+        name: "吴九",
+        id: "620102199905201232",
+        class: "2021级会计学(专升本)函授",
+        kind: AccountKind::Student,
+        phone: Some("13919312345"),
+    },
 ];
 
 /// The academic year running on `today`: it starts on 1 September.
@@ -53,7 +106,16 @@ fn ay(start: u16) -> AcademicYear {
 }
 
 #[allow(clippy::too_many_arguments)] // one row of the demo table
-fn fee(year: u16, id: &str, name: &str, fee_type: FeeType, due: i64, paid: i64, window: (NaiveDate, NaiveDate), status: ChargeStatus) -> FeeItem {
+fn fee(
+    year: u16,
+    id: &str,
+    name: &str,
+    fee_type: FeeType,
+    due: i64,
+    paid: i64,
+    window: (NaiveDate, NaiveDate),
+    status: ChargeStatus,
+) -> FeeItem {
     FeeItem {
         academic_year: ay(year),
         item_id: ItemId::parse(id).expect("valid id"),

@@ -2,8 +2,8 @@
 //! The local platform takes both from here, so it cannot drift from what is deployed.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
+    TimeToLiveSpecification,
 };
 use serde_yaml::Value;
 use std::path::Path;
@@ -202,7 +202,12 @@ mod tests {
     fn cloudfront_forwards_every_api_route_to_the_api() {
         let doc = raw_template();
         let dist = &doc["Resources"]["SiteDistribution"]["Properties"]["DistributionConfig"];
-        let api_origin = dist["Origins"].as_sequence().unwrap().iter().find(|o| serde_yaml::to_string(&o["DomainName"]).unwrap().contains("HttpApi")).unwrap();
+        let api_origin = dist["Origins"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|o| serde_yaml::to_string(&o["DomainName"]).unwrap().contains("HttpApi"))
+            .unwrap();
         let api_id = str_at(api_origin, "Id").unwrap();
         let patterns: Vec<&str> = dist["CacheBehaviors"]
             .as_sequence()
@@ -259,7 +264,8 @@ mod tests {
             for (key, _) in &env {
                 let key = key.as_str().unwrap();
                 if key.ends_with("_SECRET_ARN") {
-                    let (_, policy) = policy_for.iter().find(|(k, _)| *k == key).unwrap_or_else(|| panic!("{name}: {key} has no known policy"));
+                    let (_, policy) =
+                        policy_for.iter().find(|(k, _)| *k == key).unwrap_or_else(|| panic!("{name}: {key} has no known policy"));
                     assert!(policies.contains(policy), "{name}: {key} without {policy}");
                 }
             }
@@ -285,7 +291,11 @@ mod tests {
         assert!(bucket.contains("campus-pay-${Stage}-ops-${AWS::AccountId}"), "{bucket}");
         let policy = serde_yaml::to_string(&doc["Resources"]["ImportFilesPolicy"]["Properties"]["PolicyDocument"]).unwrap();
         assert!(policy.contains("/imports/*.report.csv") && !policy.contains("DeleteObject") && !policy.contains("s3:*"), "{policy}");
-        assert!(serde_yaml::to_string(&doc["Resources"]["OpsBucket"]["Properties"]["BucketName"]).unwrap().contains("campus-pay-${Stage}-ops-${AWS::AccountId}"));
+        assert!(
+            serde_yaml::to_string(&doc["Resources"]["OpsBucket"]["Properties"]["BucketName"])
+                .unwrap()
+                .contains("campus-pay-${Stage}-ops-${AWS::AccountId}")
+        );
     }
 
     /// Operators watch one dashboard: every function's errors and duration are on it, and every

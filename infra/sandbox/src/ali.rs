@@ -162,7 +162,9 @@ impl Book for Ali {
     fn paid(&self) -> Vec<PaidRecord> {
         let trades = lock(&self.trades);
         let paid = trades.iter().filter_map(|(no, t)| match (&t.stage, &t.scanned) {
-            (Stage::Paid { at }, Some(s)) => Some(PaidRecord { out_trade_no: no.clone(), trade_no: s.trade_no.clone(), amount: t.total, paid_at: *at }),
+            (Stage::Paid { at }, Some(s)) => {
+                Some(PaidRecord { out_trade_no: no.clone(), trade_no: s.trade_no.clone(), amount: t.total, paid_at: *at })
+            }
             _ => None,
         });
         paid.collect()
@@ -342,10 +344,7 @@ impl Ali {
         f.insert("buyer_user_id".into(), "2088102177846880".into());
         if let Stage::Paid { at } = t.stage {
             f.insert("send_pay_date".into(), format_time(at).into());
-            f.insert(
-                "fund_bill_list".into(),
-                json!([{"amount": t.total.to_string(), "fund_channel": "ALIPAYACCOUNT"}]),
-            );
+            f.insert("fund_bill_list".into(), json!([{"amount": t.total.to_string(), "fund_channel": "ALIPAYACCOUNT"}]));
         }
         self.signed(m, &Sandbox::success(f))
     }
@@ -400,9 +399,7 @@ impl Ali {
                 f.insert("out_trade_no".into(), no.into());
                 self.signed(m, &Sandbox::success(f))
             }
-            Status::Success | Status::Closed if t.scanned.is_none() => {
-                self.refused(m, (TRADE_NOT_EXIST, "交易不存在".into()))
-            }
+            Status::Success | Status::Closed if t.scanned.is_none() => self.refused(m, (TRADE_NOT_EXIST, "交易不存在".into())),
             Status::Success | Status::Closed => self.refused(m, ("ACQ.TRADE_STATUS_ERROR", "交易状态不合法".into())),
         }
     }
@@ -561,10 +558,7 @@ impl Ali {
                     notified_at: now,
                 });
                 Ok(Outgoing {
-                    headers: vec![
-                        ("Content-Type".into(), NOTIFY_CONTENT_TYPE.into()),
-                        ("User-Agent".into(), "Mozilla/4.0".into()),
-                    ],
+                    headers: vec![("Content-Type".into(), NOTIFY_CONTENT_TYPE.into()), ("User-Agent".into(), "Mozilla/4.0".into())],
                     body,
                 })
             },
@@ -637,13 +631,7 @@ async fn qr_page(State(s): State<Arc<Ali>>, Path(no): Path<String>) -> Response 
         }
         Status::WaitBuyerPay => {}
     }
-    page::cashier(&Cashier {
-        brand: Brand::Alipay,
-        out_trade_no: &no,
-        subject: &t.subject,
-        amount: t.total,
-        hidden: &[("via", "qr")],
-    })
+    page::cashier(&Cashier { brand: Brand::Alipay, out_trade_no: &no, subject: &t.subject, amount: t.total, hidden: &[("via", "qr")] })
 }
 
 async fn pay(State(s): State<Arc<Ali>>, Path(no): Path<String>, body: Bytes) -> Response {
@@ -661,14 +649,7 @@ async fn pay(State(s): State<Arc<Ali>>, Path(no): Path<String>, body: Bytes) -> 
         Status::Closed => {
             t.stage = Stage::Closed;
             tracing::info!(gateway = "alipay", out_trade_no = no, "payment refused: trade closed");
-            return page::outcome(
-                StatusCode::CONFLICT,
-                Brand::Alipay,
-                Tone::Error,
-                "交易已关闭，无法支付",
-                "订单已关闭或已超时",
-                None,
-            );
+            return page::outcome(StatusCode::CONFLICT, Brand::Alipay, Tone::Error, "交易已关闭，无法支付", "订单已关闭或已超时", None);
         }
         Status::WaitBuyerPay => {}
     }
@@ -710,14 +691,7 @@ async fn cancel(State(s): State<Arc<Ali>>, Path(no): Path<String>, body: Bytes) 
         if let Some(url) = t.quit_url.as_deref().filter(|u| is_http_url(u)) {
             return Redirect::to(url).into_response();
         }
-        return page::outcome(
-            StatusCode::OK,
-            Brand::Alipay,
-            Tone::Info,
-            "已取消支付",
-            "可返回商户页面重新发起支付",
-            None,
-        );
+        return page::outcome(StatusCode::OK, Brand::Alipay, Tone::Info, "已取消支付", "可返回商户页面重新发起支付", None);
     }
     let back = format!("/qr/{no}");
     page::outcome(StatusCode::OK, Brand::Alipay, Tone::Info, "已取消支付", "", Some((&back, "返回收银台")))
@@ -743,24 +717,14 @@ fn auth_error(e: &GatewayError) -> (&'static str, &'static str, &'static str, &'
     const MISSING: &str = "Missing Required Arguments";
     const INVALID: &str = "Invalid Arguments";
     match e {
-        GatewayError::Signature(m) if m.contains("missing") => {
-            ("40001", MISSING, "isv.missing-signature", "缺少签名参数")
-        }
-        GatewayError::Signature(m) if m.contains("sign_type") => {
-            ("40002", INVALID, "isv.invalid-signature-type", "无效签名类型")
-        }
+        GatewayError::Signature(m) if m.contains("missing") => ("40001", MISSING, "isv.missing-signature", "缺少签名参数"),
+        GatewayError::Signature(m) if m.contains("sign_type") => ("40002", INVALID, "isv.invalid-signature-type", "无效签名类型"),
         GatewayError::Signature(_) => ("40002", INVALID, "isv.invalid-signature", "验签出错"),
-        GatewayError::Malformed(m) if m.contains("app_id") => {
-            ("40002", INVALID, "isv.invalid-app-id", "无效的AppID参数")
-        }
-        GatewayError::Malformed(m) if m.contains("no method") => {
-            ("40001", MISSING, "isv.missing-method", "缺少方法名参数")
-        }
+        GatewayError::Malformed(m) if m.contains("app_id") => ("40002", INVALID, "isv.invalid-app-id", "无效的AppID参数"),
+        GatewayError::Malformed(m) if m.contains("no method") => ("40001", MISSING, "isv.missing-method", "缺少方法名参数"),
         GatewayError::Malformed(m) if m.contains("charset") => ("40002", INVALID, "isv.invalid-charset", "字符集错误"),
         GatewayError::Malformed(_) => ("40002", INVALID, "isv.invalid-parameter", "参数无效"),
-        GatewayError::Key(_) | GatewayError::Refused { .. } => {
-            ("20000", "Service Currently Unavailable", "isp.unknow-error", "系统繁忙")
-        }
+        GatewayError::Key(_) | GatewayError::Refused { .. } => ("20000", "Service Currently Unavailable", "isp.unknow-error", "系统繁忙"),
     }
 }
 
@@ -770,9 +734,7 @@ fn unsigned_error(e: &GatewayError) -> Response {
 }
 
 fn unsigned((code, msg, sub_code, sub_msg): (&str, &str, &str, &str)) -> Response {
-    json_response(
-        json!({"error_response": {"code": code, "msg": msg, "sub_code": sub_code, "sub_msg": sub_msg}}).to_string(),
-    )
+    json_response(json!({"error_response": {"code": code, "msg": msg, "sub_code": sub_code, "sub_msg": sub_msg}}).to_string())
 }
 
 /// The `method` a request claims, before any verification (only to pick page vs. JSON).
@@ -796,13 +758,7 @@ fn text(biz: &Map<String, Value>, key: &str) -> Option<String> {
 
 /// Validates the pay fields of `biz_content` (§1.5). `product_codes` lists the accepted values;
 /// `qr` adds `qr_code_timeout_express` to the expiry (precreate).
-fn order(
-    biz: &Map<String, Value>,
-    now: DateTime<Utc>,
-    product_codes: &[&str],
-    product_required: bool,
-    qr: bool,
-) -> Result<Order, Refusal> {
+fn order(biz: &Map<String, Value>, now: DateTime<Utc>, product_codes: &[&str], product_required: bool, qr: bool) -> Result<Order, Refusal> {
     let out_trade_no = text(biz, "out_trade_no").ok_or_else(|| invalid("缺少 out_trade_no"))?;
     if out_trade_no.len() > 64 || !out_trade_no.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         return Err(invalid("out_trade_no 只能是不超过 64 位的字母、数字、下划线"));
@@ -843,9 +799,7 @@ fn order(
 
 /// `yyyy-MM-dd HH:mm:ss` (or `yyyy-MM-dd HH:mm`, the wap model's form, §8.5) in Beijing time.
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    let naive = NaiveDateTime::parse_from_str(s, TIME_FORMAT)
-        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M"))
-        .ok()?;
+    let naive = NaiveDateTime::parse_from_str(s, TIME_FORMAT).or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M")).ok()?;
     Some(naive.and_local_timezone(beijing()).single()?.with_timezone(&Utc))
 }
 

@@ -136,14 +136,7 @@ pub(crate) fn spawn_notifications<B, A>(
                     } else {
                         "http"
                     };
-                    tracing::warn!(
-                        gateway,
-                        out_trade_no,
-                        attempt,
-                        of = sends,
-                        error = kind,
-                        "notification not delivered"
-                    );
+                    tracing::warn!(gateway, out_trade_no, attempt, of = sends, error = kind, "notification not delivered");
                 }
             }
         }

@@ -151,8 +151,7 @@ fn json(status: StatusCode, v: serde_json::Value) -> Response {
 }
 
 async fn set_deliver(State(c): State<Control>, body: Bytes) -> Response {
-    let parsed: Option<bool> =
-        serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v.get("deliver")?.as_bool());
+    let parsed: Option<bool> = serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v.get("deliver")?.as_bool());
     match parsed {
         Some(deliver) => {
             c.set_deliver_notifications(deliver);

@@ -73,14 +73,7 @@ pub(crate) enum Tone {
 
 /// An outcome page: `result` is the `sandbox-result` text, `detail` a second line, `back` an
 /// optional link (href, label).
-pub(crate) fn outcome(
-    status: StatusCode,
-    brand: Brand,
-    tone: Tone,
-    result: &str,
-    detail: &str,
-    back: Option<(&str, &str)>,
-) -> Response {
+pub(crate) fn outcome(status: StatusCode, brand: Brand, tone: Tone, result: &str, detail: &str, back: Option<(&str, &str)>) -> Response {
     let class = match tone {
         Tone::Ok => "ok",
         Tone::Info => "info",

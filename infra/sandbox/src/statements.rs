@@ -28,11 +28,14 @@ pub(crate) struct PaidRecord {
     pub paid_at: DateTime<Utc>,
 }
 
+/// A download link's file and its expiry.
+type Download = (Vec<u8>, DateTime<Utc>);
+
 /// The test edits of one sandbox's statements, and its short-lived download links.
 #[derive(Default)]
 pub(crate) struct Statements {
     edits: Mutex<Edits>,
-    downloads: Mutex<HashMap<String, (Vec<u8>, DateTime<Utc>)>>,
+    downloads: Mutex<HashMap<String, Download>>,
 }
 
 #[derive(Default)]
@@ -196,18 +199,34 @@ mod tests {
     fn the_files_parse_with_the_platforms_parsers_and_edits_apply() {
         let day = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
         let s = Statements::default();
-        let paid = vec![rec("XF261129LUTAU000001A01", 400_000, "2026-11-29T02:00:00Z"), rec("XF261129LUTAU000002A01", 100, "2026-11-29T03:00:00Z"), rec("XF261128LUTAU000009A01", 5, "2026-11-28T03:00:00Z")];
+        let paid = vec![
+            rec("XF261129LUTAU000001A01", 400_000, "2026-11-29T02:00:00Z"),
+            rec("XF261129LUTAU000002A01", 100, "2026-11-29T03:00:00Z"),
+            rec("XF261128LUTAU000009A01", 5, "2026-11-28T03:00:00Z"),
+        ];
         s.omit("XF261129LUTAU000002A01");
         s.set_amount("XF261129LUTAU000001A01", Fen::new(399_999));
         s.add(rec("XF261129LUTAU000777A01", 1, "2026-11-29T04:00:00Z"));
         let rows = s.rows(paid, day);
-        assert_eq!(rows.iter().map(|r| (r.out_trade_no.as_str(), r.amount.get())).collect::<Vec<_>>(), [("XF261129LUTAU000001A01", 399_999), ("XF261129LUTAU000777A01", 1)]);
+        assert_eq!(
+            rows.iter().map(|r| (r.out_trade_no.as_str(), r.amount.get())).collect::<Vec<_>>(),
+            [("XF261129LUTAU000001A01", 399_999), ("XF261129LUTAU000777A01", 1)]
+        );
         let now = "2026-11-30T02:30:00Z".parse().unwrap();
         let ali = shared::gateway::alipay::statement::parse_bill_zip(day, &alipay_zip("2088000000000001", day, &rows, now)).unwrap();
-        let wx = shared::gateway::wechat::statement::parse_bill(day, std::str::from_utf8(&wechat_csv("wx1", "1900000001", &rows)).unwrap()).unwrap();
-        let up = shared::gateway::unionpay::statement::parse_settlement_zip(day, "777290058165621", &unionpay_zip("777290058165621", day, &rows).1).unwrap();
+        let wx = shared::gateway::wechat::statement::parse_bill(day, std::str::from_utf8(&wechat_csv("wx1", "1900000001", &rows)).unwrap())
+            .unwrap();
+        let up = shared::gateway::unionpay::statement::parse_settlement_zip(
+            day,
+            "777290058165621",
+            &unionpay_zip("777290058165621", day, &rows).1,
+        )
+        .unwrap();
         for st in [ali, wx, up] {
-            assert_eq!(st.rows.iter().map(|r| (r.out_trade_no.as_str(), r.amount.get())).collect::<Vec<_>>(), [("XF261129LUTAU000001A01", 399_999), ("XF261129LUTAU000777A01", 1)]);
+            assert_eq!(
+                st.rows.iter().map(|r| (r.out_trade_no.as_str(), r.amount.get())).collect::<Vec<_>>(),
+                [("XF261129LUTAU000001A01", 399_999), ("XF261129LUTAU000777A01", 1)]
+            );
             assert_eq!(st.rows[0].paid_at, Some("2026-11-29T02:00:00Z".parse().unwrap()));
         }
         assert_eq!(settle_day("1129", NaiveDate::from_ymd_opt(2026, 11, 30).unwrap()), Some(day));

@@ -192,13 +192,7 @@ impl Up {
         if t.expired(now) {
             return error_page(StatusCode::OK, "支付已超时", "订单已超过支付时限，无法支付");
         }
-        page::cashier(&Cashier {
-            brand: Brand::Unionpay,
-            out_trade_no: no,
-            subject: "网上缴费",
-            amount: t.amount,
-            hidden: &[],
-        })
+        page::cashier(&Cashier { brand: Brand::Unionpay, out_trade_no: no, subject: "网上缴费", amount: t.amount, hidden: &[] })
     }
 }
 
@@ -290,7 +284,9 @@ async fn back_trans(State(s): State<Arc<Up>>, body: Bytes) -> Response {
             asked.order_id.clone(),
             url,
             &UNIONPAY_RETRY_AFTER_SECS,
-            move |_| Ok(Outgoing { headers: vec![("Content-Type".to_owned(), unionpay::FORM_CONTENT_TYPE.to_owned())], body: body.clone() }),
+            move |_| {
+                Ok(Outgoing { headers: vec![("Content-Type".to_owned(), unionpay::FORM_CONTENT_TYPE.to_owned())], body: body.clone() })
+            },
             |status, _| status == 200 || status == 302,
         );
     }
@@ -328,7 +324,8 @@ async fn query(State(s): State<Arc<Up>>, body: Bytes) -> Response {
 /// `settleDate` (`MMDD`, a day before today) inside the signed answer; no trades: `respCode=98`.
 async fn file_transfer(State(s): State<Arc<Up>>, body: Bytes) -> Response {
     let now = s.core.now();
-    let fields = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> { pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect() };
+    let fields =
+        |pairs: &[(&str, &str)]| -> BTreeMap<String, String> { pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect() };
     let answer = match s.sandbox.verify_request(&body) {
         Ok(p) => {
             let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
@@ -357,7 +354,12 @@ async fn file_transfer(State(s): State<Arc<Up>>, body: Bytes) -> Response {
                         let (name, zip) = crate::statements::unionpay_zip(get("merId"), day, &rows);
                         tracing::info!(gateway = "unionpay", %day, rows = rows.len(), "settlement file sent");
                         let content = unionpay::statement::encode_file_content(&zip);
-                        f.extend(fields(&[("respCode", "00"), ("respMsg", "成功[0000000]"), ("fileName", &name), ("fileContent", &content)]));
+                        f.extend(fields(&[
+                            ("respCode", "00"),
+                            ("respMsg", "成功[0000000]"),
+                            ("fileName", &name),
+                            ("fileContent", &content),
+                        ]));
                     }
                 }
             }

@@ -281,9 +281,7 @@ impl Wx {
                 Stage::NotPay if t.expired(now) => {
                     Some((StatusCode::BAD_REQUEST, "ORDER_CLOSED", "订单已过期，请使用新的商户订单号".to_owned()))
                 }
-                Stage::NotPay if t.order != order => {
-                    Some((StatusCode::BAD_REQUEST, "INVALID_REQUEST", "201 商户订单号重复".to_owned()))
-                }
+                Stage::NotPay if t.order != order => Some((StatusCode::BAD_REQUEST, "INVALID_REQUEST", "201 商户订单号重复".to_owned())),
                 Stage::NotPay => None,
             };
             if let Some(r) = refusal {
@@ -313,8 +311,8 @@ impl Wx {
             return Err(param_error("description 过长"));
         }
         let out_trade_no = text("out_trade_no").ok_or_else(|| param_error("缺少 out_trade_no"))?;
-        let no_ok = (6..=32).contains(&out_trade_no.len())
-            && out_trade_no.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-|*".contains(&b));
+        let no_ok =
+            (6..=32).contains(&out_trade_no.len()) && out_trade_no.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-|*".contains(&b));
         if !no_ok {
             return Err(param_error("out_trade_no 须为 6-32 位字母、数字或 _-|*"));
         }
@@ -332,11 +330,9 @@ impl Wx {
         }
         let time_expire = text("time_expire").map(str::to_owned);
         let expires_at = match &time_expire {
-            Some(s) => Some(
-                DateTime::parse_from_rfc3339(s)
-                    .map_err(|_| param_error("time_expire 须为 RFC 3339 时间"))?
-                    .with_timezone(&Utc),
-            ),
+            Some(s) => {
+                Some(DateTime::parse_from_rfc3339(s).map_err(|_| param_error("time_expire 须为 RFC 3339 时间"))?.with_timezone(&Utc))
+            }
             None => None,
         };
         if kind == Kind::H5 {
@@ -370,8 +366,7 @@ impl Wx {
             &WECHAT_RETRY_AFTER_SECS,
             move |now| {
                 let n = sandbox.payment_notification(&tx, &id, now)?;
-                let mut headers: Vec<(String, String)> =
-                    n.headers.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+                let mut headers: Vec<(String, String)> = n.headers.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
                 headers.push(("User-Agent".into(), "Mozilla/4.0".into()));
                 Ok(Outgoing { headers, body: n.body })
             },
@@ -392,8 +387,12 @@ impl Wx {
         }
         let Ok(v) = serde_json::from_slice::<Value>(body) else { return self.refused(param_error("请求体不是合法的 JSON")) };
         let text = |k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
-        let Some(out_refund_no) = text("out_refund_no").filter(|n| n.len() <= 64) else { return self.refused(param_error("缺少 out_refund_no")) };
-        let (Some(refund), Some(total)) = (v.pointer("/amount/refund").and_then(Value::as_i64), v.pointer("/amount/total").and_then(Value::as_i64)) else {
+        let Some(out_refund_no) = text("out_refund_no").filter(|n| n.len() <= 64) else {
+            return self.refused(param_error("缺少 out_refund_no"));
+        };
+        let (Some(refund), Some(total)) =
+            (v.pointer("/amount/refund").and_then(Value::as_i64), v.pointer("/amount/total").and_then(Value::as_i64))
+        else {
             return self.refused(param_error("缺少 amount.refund 或 amount.total"));
         };
         if let Some(r) = lock(&self.refunds).get(&out_refund_no) {
@@ -406,7 +405,10 @@ impl Wx {
         let found = match text("out_trade_no") {
             Some(no) => trades.get(&no).map(|t| (no, t)),
             None => text("transaction_id").and_then(|id| {
-                trades.iter().find(|(_, t)| matches!(&t.stage, Stage::Paid { transaction_id, .. } if *transaction_id == id)).map(|(n, t)| (n.clone(), t))
+                trades
+                    .iter()
+                    .find(|(_, t)| matches!(&t.stage, Stage::Paid { transaction_id, .. } if *transaction_id == id))
+                    .map(|(n, t)| (n.clone(), t))
             }),
         };
         let Some((out_trade_no, t)) = found else {
@@ -498,13 +500,7 @@ async fn create_h5(State(s): State<Arc<Wx>>, uri: Uri, headers: HeaderMap, body:
     s.create(Kind::H5, &uri, &headers, &body)
 }
 
-async fn query(
-    State(s): State<Arc<Wx>>,
-    Path(no): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn query(State(s): State<Arc<Wx>>, Path(no): Path<String>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(resp) = s.unauthorized("GET", &uri, &headers, &body) {
         return resp;
     }
@@ -524,13 +520,7 @@ async fn query(
 }
 
 /// Closes an unpaid order: 204, also for repeats and unknown numbers (§2.5); a paid one is refused.
-async fn close(
-    State(s): State<Arc<Wx>>,
-    Path(no): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn close(State(s): State<Arc<Wx>>, Path(no): Path<String>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(resp) = s.unauthorized("POST", &uri, &headers, &body) {
         return resp;
     }
@@ -595,7 +585,8 @@ async fn trade_bill(State(s): State<Arc<Wx>>, uri: Uri, headers: HeaderMap, body
     let hash = hex::encode(<sha1::Sha1 as sha1::Digest>::digest(&csv));
     let token = s.core.statements.offer(csv, now);
     tracing::info!(gateway = "wechat", %day, rows = rows.len(), "trade bill offered");
-    let link = json!({ "hash_type": "SHA1", "hash_value": hash, "download_url": format!("{}/v3/billdownload/file?token={token}", s.public_base) });
+    let link =
+        json!({ "hash_type": "SHA1", "hash_value": hash, "download_url": format!("{}/v3/billdownload/file?token={token}", s.public_base) });
     s.signed(StatusCode::OK, link.to_string())
 }
 
@@ -618,10 +609,7 @@ async fn scan_page(State(s): State<Arc<Wx>>, Path(no): Path<String>) -> Response
 /// The H5 cashier; `redirect_url` (appended by the merchant to `h5_url`) is where the browser
 /// goes after paying or giving up (§2.4).
 async fn h5_page(State(s): State<Arc<Wx>>, Path(no): Path<String>, RawQuery(q): RawQuery) -> Response {
-    let redirect = q
-        .and_then(|q| form::parse(q.as_bytes()).ok())
-        .and_then(|mut m| m.remove("redirect_url"))
-        .filter(|u| is_http_url(u));
+    let redirect = q.and_then(|q| form::parse(q.as_bytes()).ok()).and_then(|mut m| m.remove("redirect_url")).filter(|u| is_http_url(u));
     s.cashier(&no, "h5", redirect.as_deref())
 }
 

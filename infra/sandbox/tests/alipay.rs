@@ -11,8 +11,7 @@ use shared::clock::{Clock, ShiftedClock};
 use shared::domain::Fen;
 use shared::gateway::GatewayError;
 use shared::gateway::alipay::{
-    CloseOutcome, Delivery, Merchant, MerchantSettings, OrderRequest, PublicKey, SandboxSettings, SignedRequest,
-    TradeState, verify_v1,
+    CloseOutcome, Delivery, Merchant, MerchantSettings, OrderRequest, PublicKey, SandboxSettings, SignedRequest, TradeState, verify_v1,
 };
 use std::sync::{Arc, LazyLock};
 use std::time::Duration as StdDuration;
@@ -93,12 +92,7 @@ impl Env {
     }
 
     fn order<'a>(&self, no: &'a str) -> OrderRequest<'a> {
-        OrderRequest {
-            out_trade_no: no,
-            amount: TUITION,
-            subject: "2026学年学费",
-            time_expire: self.now() + Duration::minutes(30),
-        }
+        OrderRequest { out_trade_no: no, amount: TUITION, subject: "2026学年学费", time_expire: self.now() + Duration::minutes(30) }
     }
 
     async fn post(&self, req: SignedRequest) -> String {
@@ -236,10 +230,8 @@ async fn unacknowledged_notification_is_retried_eight_times_then_stops() {
     assert_eq!(env.control.notifications_acked(no), 0);
     let hits = env.receiver.hits();
     assert_eq!(hits.len(), 8);
-    let ids: Vec<String> = hits
-        .iter()
-        .map(|h| env.merchant.verify_notification(&h.body).expect("every retry verifies").notify_id().to_owned())
-        .collect();
+    let ids: Vec<String> =
+        hits.iter().map(|h| env.merchant.verify_notification(&h.body).expect("every retry verifies").notify_id().to_owned()).collect();
     assert!(ids.iter().all(|id| *id == ids[0]), "notify_id is the same across retries");
 }
 
@@ -410,8 +402,7 @@ async fn lost_notifications_leave_the_query_to_find_the_payment() {
     let env = Env::new(Ack::Always).await;
     let no = "T20261126120000LOST001";
     // Over HTTP, as browser tests do.
-    let resp =
-        env.http.post(format!("{}/_control/deliver", env.base)).body(r#"{"deliver": false}"#).send().await.unwrap();
+    let resp = env.http.post(format!("{}/_control/deliver", env.base)).body(r#"{"deliver": false}"#).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(!env.control.deliver_notifications());
 
@@ -423,8 +414,7 @@ async fn lost_notifications_leave_the_query_to_find_the_payment() {
     assert!(env.receiver.hits().is_empty());
     assert!(matches!(env.query(no).await, TradeState::Paid { .. }));
 
-    let v: serde_json::Value =
-        env.http.get(format!("{}/_control/trades/{no}", env.base)).send().await.unwrap().json().await.unwrap();
+    let v: serde_json::Value = env.http.get(format!("{}/_control/trades/{no}", env.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(v["state"], "TRADE_SUCCESS");
     assert_eq!(v["notifications_sent"], 0);
     let resp = env.http.get(format!("{}/_control/trades/T20261126120000NOSUCH1", env.base)).send().await.unwrap();

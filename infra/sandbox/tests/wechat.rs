@@ -10,9 +10,7 @@ use common::{Answer, KeyPair, RETRY_SCALE, Receiver, bind, client, eventually, f
 use sandbox::{Control, WechatConfig, try_wechat};
 use shared::clock::{Clock, ShiftedClock};
 use shared::domain::{Fen, OutTradeNo};
-use shared::gateway::wechat::{
-    Headers, Merchant, MerchantSettings, OrderRequest, PublicKeySetting, SandboxSettings, SignedRequest, Stamp,
-};
+use shared::gateway::wechat::{Headers, Merchant, MerchantSettings, OrderRequest, PublicKeySetting, SandboxSettings, SignedRequest, Stamp};
 use shared::gateway::{GatewayError, TradeState};
 use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
@@ -61,8 +59,7 @@ impl Env {
         .expect("merchant settings");
         let (verifier, verifier_clock) = (merchant.clone(), clock.clone());
         let answer: Answer = Arc::new(move |_, hit| {
-            let verified =
-                verifier.parse_notification(&Headers::from_http(&hit.headers), &hit.body, verifier_clock.now());
+            let verified = verifier.parse_notification(&Headers::from_http(&hit.headers), &hit.body, verifier_clock.now());
             match verified {
                 Ok(_) if ack => (StatusCode::NO_CONTENT, String::new()),
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, r#"{"code":"FAIL","message":"失败"}"#.into()),
@@ -106,11 +103,7 @@ impl Env {
             builder = builder.header(k, v);
         }
         let resp = builder.send().await.expect("sandbox reachable");
-        Answered {
-            status: resp.status().as_u16(),
-            headers: Headers::from_http(resp.headers()),
-            body: resp.bytes().await.unwrap().to_vec(),
-        }
+        Answered { status: resp.status().as_u16(), headers: Headers::from_http(resp.headers()), body: resp.bytes().await.unwrap().to_vec() }
     }
 
     async fn native(&self, order: &OrderRequest<'_>) -> Result<String, GatewayError> {
@@ -120,9 +113,7 @@ impl Env {
 
     async fn query(&self, no: &OutTradeNo) -> TradeState {
         let a = self.send(self.merchant.query_order(no, &self.stamp()).unwrap()).await;
-        self.merchant
-            .parse_query_response(no, a.status, &a.headers, &a.body, self.now())
-            .expect("verified query answer")
+        self.merchant.parse_query_response(no, a.status, &a.headers, &a.body, self.now()).expect("verified query answer")
     }
 
     async fn close(&self, no: &OutTradeNo) -> Result<(), GatewayError> {
@@ -153,12 +144,7 @@ fn otn(s: &str) -> OutTradeNo {
 }
 
 fn order<'a>(env: &Env, no: &'a OutTradeNo) -> OrderRequest<'a> {
-    OrderRequest {
-        out_trade_no: no,
-        amount: TUITION,
-        description: "2026学年学费",
-        time_expire: env.now() + Duration::minutes(30),
-    }
+    OrderRequest { out_trade_no: no, amount: TUITION, description: "2026学年学费", time_expire: env.now() + Duration::minutes(30) }
 }
 
 fn refused_with<T: std::fmt::Debug>(r: Result<T, GatewayError>, code: &str) -> bool {
@@ -186,8 +172,7 @@ async fn native_order_is_paid_notified_queried_and_no_longer_closable() {
 
     let (status, html) = env.get(&code_url).await;
     assert_eq!(status, StatusCode::OK);
-    for needle in
-        ["甘肃省财政厅", "2026学年学费", "¥5,000.00", r#"data-testid="sandbox-pay""#, r#"data-testid="sandbox-cancel""#]
+    for needle in ["甘肃省财政厅", "2026学年学费", "¥5,000.00", r#"data-testid="sandbox-pay""#, r#"data-testid="sandbox-cancel""#]
     {
         assert!(html.contains(needle), "cashier page lacks {needle}");
     }
@@ -364,11 +349,9 @@ async fn lost_notifications_and_control_over_http() {
     assert!(env.receiver.hits().is_empty());
     assert!(matches!(env.query(&no).await, TradeState::Paid { .. }));
 
-    let v: serde_json::Value =
-        env.http.get(format!("{}/_control/trades/{no}", env.base)).send().await.unwrap().json().await.unwrap();
+    let v: serde_json::Value = env.http.get(format!("{}/_control/trades/{no}", env.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!((v["state"].as_str(), v["notifications_acked"].as_u64()), (Some("SUCCESS"), Some(0)));
-    let resp =
-        env.http.post(format!("{}/_control/deliver", env.base)).body(r#"{"deliver": true}"#).send().await.unwrap();
+    let resp = env.http.post(format!("{}/_control/deliver", env.base)).body(r#"{"deliver": true}"#).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(env.control.deliver_notifications());
     let resp = env.http.post(format!("{}/_control/deliver", env.base)).body("yes").send().await.unwrap();

@@ -22,10 +22,7 @@ pub struct Phone(String);
 impl Phone {
     pub fn parse(raw: &str) -> Result<Self, ContactError> {
         let compact: String = raw.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
-        let digits = compact
-            .strip_prefix("+86")
-            .or_else(|| compact.strip_prefix("0086"))
-            .unwrap_or(&compact);
+        let digits = compact.strip_prefix("+86").or_else(|| compact.strip_prefix("0086")).unwrap_or(&compact);
         let b = digits.as_bytes();
         if b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) && b.iter().all(u8::is_ascii_digit) {
             Ok(Self(digits.to_owned()))
@@ -87,11 +84,7 @@ pub struct Postcode(String);
 impl Postcode {
     pub fn parse(raw: &str) -> Result<Self, ContactError> {
         let s = raw.trim();
-        if s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(ContactError::Postcode)
-        }
+        if s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) { Ok(Self(s.to_owned())) } else { Err(ContactError::Postcode) }
     }
     pub fn as_str(&self) -> &str {
         &self.0

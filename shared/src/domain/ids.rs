@@ -67,10 +67,7 @@ impl IdCardNo {
     pub fn parse(raw: &str) -> Result<Self, IdError> {
         let s = raw.trim().to_ascii_uppercase();
         let b = s.as_bytes();
-        if b.len() != 18
-            || !b[..17].iter().all(u8::is_ascii_digit)
-            || !(b[17].is_ascii_digit() || b[17] == b'X')
-        {
+        if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) || !(b[17].is_ascii_digit() || b[17] == b'X') {
             return Err(IdError::IdCardShape);
         }
         let y: i32 = s[6..10].parse().map_err(|_| IdError::IdCardShape)?;

@@ -19,7 +19,8 @@ use std::fmt;
 pub const MAX_ROWS: usize = 10_000;
 
 /// Columns of a fee bill (收费名单): one row per student and fee item.
-pub const FEE_BILL_COLUMNS: [&str; 11] = ["学号", "姓名", "身份证号", "学年", "收费项目代码", "收费项目", "收费类型", "应缴金额", "收费开始", "收费结束", "状态"];
+pub const FEE_BILL_COLUMNS: [&str; 11] =
+    ["学号", "姓名", "身份证号", "学年", "收费项目代码", "收费项目", "收费类型", "应缴金额", "收费开始", "收费结束", "状态"];
 /// Optional columns of a fee bill, used when a student is created.
 pub const FEE_BILL_OPTIONAL: [&str; 3] = ["部门", "班级", "手机号"];
 /// Columns of an offline-payments file (线下缴费): one row per payment and fee item; rows with the
@@ -210,7 +211,8 @@ pub fn parse_import(bytes: &[u8], now: DateTime<Utc>) -> Result<ParsedImport, Fi
         return Err(FileError::Empty);
     }
     let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(text.as_bytes());
-    let headers: Vec<String> = reader.headers().map_err(|e| FileError::Csv(1, e.to_string()))?.iter().map(|h| h.trim().to_owned()).collect();
+    let headers: Vec<String> =
+        reader.headers().map_err(|e| FileError::Csv(1, e.to_string()))?.iter().map(|h| h.trim().to_owned()).collect();
     let mut columns = HashMap::new();
     for (i, h) in headers.iter().enumerate() {
         if h.is_empty() {
@@ -233,7 +235,8 @@ pub fn parse_import(bytes: &[u8], now: DateTime<Utc>) -> Result<ParsedImport, Fi
     let line_starts: Vec<usize> = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
     // (A record's position may point at the blank lines skipped before it.)
     let row_at = |byte: u64| {
-        let start = byte as usize + text.as_bytes().get(byte as usize..).map_or(0, |rest| rest.iter().take_while(|b| matches!(b, b'\r' | b'\n')).count());
+        let start = byte as usize
+            + text.as_bytes().get(byte as usize..).map_or(0, |rest| rest.iter().take_while(|b| matches!(b, b'\r' | b'\n')).count());
         line_starts.partition_point(|&s| s <= start)
     };
     let mut records = Vec::new();
@@ -406,8 +409,22 @@ fn parse_bill(cols: &Columns, records: &[(usize, csv::StringRecord)]) -> (Vec<Bi
             errors.push(RowError { row: *row, student_no: f("学号").to_owned(), reason: why.0.join("；") });
             continue;
         }
-        let (Some(no), Some(name), Some(id), Some(y), Some(item), Some(item_name), Some(fee_type), Some(due), Some(start), Some(end), Some(status), Some(department), Some(class_name), Some(phone)) =
-            (no, name, id, academic_year, item, item_name, fee_type, due, start, end, status, department, class_name, phone)
+        let (
+            Some(no),
+            Some(name),
+            Some(id),
+            Some(y),
+            Some(item),
+            Some(item_name),
+            Some(fee_type),
+            Some(due),
+            Some(start),
+            Some(end),
+            Some(status),
+            Some(department),
+            Some(class_name),
+            Some(phone),
+        ) = (no, name, id, academic_year, item, item_name, fee_type, due, start, end, status, department, class_name, phone)
         else {
             unreachable!("a row without reasons has every field");
         };
@@ -419,7 +436,17 @@ fn parse_bill(cols: &Columns, records: &[(usize, csv::StringRecord)]) -> (Vec<Bi
             department,
             class_name,
             phone,
-            item: FeeItem { academic_year: y, item_id: item, name: item_name, fee_type, due, paid: Fen::ZERO, window_start: start, window_end: end, status },
+            item: FeeItem {
+                academic_year: y,
+                item_id: item,
+                name: item_name,
+                fee_type,
+                due,
+                paid: Fen::ZERO,
+                window_start: start,
+                window_end: end,
+                status,
+            },
         });
     }
     (rows, errors)
@@ -487,7 +514,17 @@ fn parse_offline(cols: &Columns, records: &[(usize, csv::StringRecord)], now: Da
         else {
             unreachable!("a row without reasons has every field");
         };
-        rows.push(PaymentRow { row: *row, student_no: no, academic_year: y, item_id: item, amount, method, reference, paid_at, receipt_no });
+        rows.push(PaymentRow {
+            row: *row,
+            student_no: no,
+            academic_year: y,
+            item_id: item,
+            amount,
+            method,
+            reference,
+            paid_at,
+            receipt_no,
+        });
     }
     (rows, errors)
 }
@@ -586,9 +623,15 @@ fn csv_bytes(rows: &[Vec<String>]) -> Vec<u8> {
 pub fn rejected_report(file_key: &str, errors: &[RowError]) -> Vec<u8> {
     let mut rows = vec![
         vec!["行号".to_owned(), "学号".to_owned(), "原因".to_owned()],
-        vec![String::new(), String::new(), format!("文件 {file_key} 未导入：有 {} 行错误，未写入任何数据。改正后重新上传整个文件。", errors.len())],
+        vec![
+            String::new(),
+            String::new(),
+            format!("文件 {file_key} 未导入：有 {} 行错误，未写入任何数据。改正后重新上传整个文件。", errors.len()),
+        ],
     ];
-    rows.extend(errors.iter().map(|e| vec![if e.row == 0 { String::new() } else { e.row.to_string() }, e.student_no.clone(), e.reason.clone()]));
+    rows.extend(
+        errors.iter().map(|e| vec![if e.row == 0 { String::new() } else { e.row.to_string() }, e.student_no.clone(), e.reason.clone()]),
+    );
     csv_bytes(&rows)
 }
 
@@ -751,7 +794,10 @@ mod tests {
         assert_eq!(report_key("imports/2026 秋.csv"), "imports/2026 秋.report.csv");
         assert_eq!(report_key("imports/a.CSV"), "imports/a.report.csv");
         assert!(is_report_key("imports/a.report.csv") && !is_report_key("imports/a.csv"));
-        let r = rejected_report("imports/a.csv", &[RowError { row: 3, student_no: "2026990001".into(), reason: "学年格式应为2025-2026".into() }]);
+        let r = rejected_report(
+            "imports/a.csv",
+            &[RowError { row: 3, student_no: "2026990001".into(), reason: "学年格式应为2025-2026".into() }],
+        );
         assert!(r.starts_with(BOM));
         let text = std::str::from_utf8(&r[3..]).unwrap();
         assert!(text.starts_with("行号,学号,原因\n"), "{text}");
@@ -759,7 +805,12 @@ mod tests {
         let id = ImportId::of(b"x");
         assert_eq!(id.as_str().len(), 64);
         assert_eq!(ImportId::parse(id.as_str()), Some(id.clone()));
-        let a = applied_report("imports/a.csv", ImportKind::FeeBill, &id, &ImportSummary { rows: 2, students_created: 1, items_created: 2, ..Default::default() });
+        let a = applied_report(
+            "imports/a.csv",
+            ImportKind::FeeBill,
+            &id,
+            &ImportSummary { rows: 2, students_created: 1, items_created: 2, ..Default::default() },
+        );
         let text = std::str::from_utf8(&a[3..]).unwrap();
         assert!(text.contains("新建学生,1\n") && text.contains("新建收费项目,2\n"), "{text}");
     }

@@ -231,7 +231,9 @@ impl AttemptState {
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Created, Self::Paid, Self::Closed, Self::DuplicatePaid, Self::Refunding, Self::Refunded].into_iter().find(|v| v.as_str() == s)
+        [Self::Created, Self::Paid, Self::Closed, Self::DuplicatePaid, Self::Refunding, Self::Refunded]
+            .into_iter()
+            .find(|v| v.as_str() == s)
     }
     /// 银行交易记录 status as students read it.
     pub fn label(self) -> &'static str {

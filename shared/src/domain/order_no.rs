@@ -26,11 +26,7 @@ impl OrderType {
     pub const TUITION: OrderType = OrderType(*b"XF");
     pub fn parse(s: &str) -> Result<Self, OrderNoError> {
         let b = s.as_bytes();
-        if b.len() == 2 && b.iter().all(u8::is_ascii_uppercase) {
-            Ok(Self([b[0], b[1]]))
-        } else {
-            Err(OrderNoError::OrderType)
-        }
+        if b.len() == 2 && b.iter().all(u8::is_ascii_uppercase) { Ok(Self([b[0], b[1]])) } else { Err(OrderNoError::OrderType) }
     }
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("ascii")
@@ -96,8 +92,7 @@ impl OrderNo {
         if !d.bytes().all(|c| c.is_ascii_digit()) {
             return Err(OrderNoError::Date);
         }
-        let (yy, mm, dd): (i32, u32, u32) =
-            (d[0..2].parse().unwrap_or(0), d[2..4].parse().unwrap_or(0), d[4..6].parse().unwrap_or(0));
+        let (yy, mm, dd): (i32, u32, u32) = (d[0..2].parse().unwrap_or(0), d[2..4].parse().unwrap_or(0), d[4..6].parse().unwrap_or(0));
         let date = NaiveDate::from_ymd_opt(2000 + yy, mm, dd).ok_or(OrderNoError::Date)?;
         let unit = UnitId::parse(&s[8..13])?;
         let serial_txt = &s[13..19];

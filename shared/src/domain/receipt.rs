@@ -2,11 +2,11 @@
 //! the public link to it that the receipt SMS carries.
 
 use super::capital::capitals;
+use super::ids::StudentNo;
 use super::money::Fen;
 use super::order::{Channel, ConfirmedPayment, Order, OrderLine, OutTradeNo};
 use super::order_no::OrderNo;
 use super::student::PersonName;
-use super::ids::StudentNo;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};

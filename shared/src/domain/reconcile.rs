@@ -1,8 +1,8 @@
 //! Reconciliation: our paid attempts of one Beijing day matched with a gateway's statement of
 //! the same day, by out-trade-no and amount. See `docs/operators-design.md` ("Reconciliation").
 
-use super::order::Channel;
 use super::money::Fen;
+use super::order::Channel;
 use chrono::{DateTime, NaiveDate, Utc};
 
 /// One difference between our records and the statement.

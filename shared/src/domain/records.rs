@@ -34,15 +34,8 @@ pub enum TransactionStatus {
 }
 
 impl TransactionStatus {
-    pub const ALL: [TransactionStatus; 7] = [
-        Self::Success,
-        Self::Failed,
-        Self::Processing,
-        Self::Closed,
-        Self::DuplicatePendingRefund,
-        Self::Refunding,
-        Self::Refunded,
-    ];
+    pub const ALL: [TransactionStatus; 7] =
+        [Self::Success, Self::Failed, Self::Processing, Self::Closed, Self::DuplicatePendingRefund, Self::Refunding, Self::Refunded];
 
     /// The attempt's status at `now`.
     pub fn of(a: &Attempt, now: DateTime<Utc>) -> Self {
@@ -323,7 +316,14 @@ pub fn parse_console_time(raw: &str) -> Option<DateTime<Utc>> {
 
 impl Announcement {
     /// From the attributes an operator wrote; times as [`parse_console_time`] reads them.
-    pub fn parse(id: &str, title: &str, body: &str, publish_at: &str, expire_at: Option<&str>, important: bool) -> Result<Self, AnnouncementError> {
+    pub fn parse(
+        id: &str,
+        title: &str,
+        body: &str,
+        publish_at: &str,
+        expire_at: Option<&str>,
+        important: bool,
+    ) -> Result<Self, AnnouncementError> {
         let id = printable(id, 64).ok_or(AnnouncementError::Id)?;
         let title = printable(title, 100).ok_or(AnnouncementError::Title)?;
         let body = body.trim();

@@ -149,7 +149,10 @@ mod tests {
 
     #[test]
     fn commands_parse_or_say_what_is_wrong() {
-        let ok = RefundCommand::parse(&json!({"out_trade_no": "XF261126LUTAU000001A01", "operator": "财务处-张敏", "reason": " 重复支付 ", "amount": "4000.00"})).unwrap();
+        let ok = RefundCommand::parse(
+            &json!({"out_trade_no": "XF261126LUTAU000001A01", "operator": "财务处-张敏", "reason": " 重复支付 ", "amount": "4000.00"}),
+        )
+        .unwrap();
         assert_eq!((ok.reason.as_deref(), ok.amount), (Some("重复支付"), Some(Fen::new(400_000))));
         let bare = RefundCommand::parse(&json!({"out_trade_no": "XF261126LUTAU000001A01", "operator": "张敏", "reason": ""})).unwrap();
         assert_eq!((bare.reason, bare.amount), (None, None));

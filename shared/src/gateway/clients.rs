@@ -17,16 +17,18 @@ use std::time::Duration;
 /// One HTTP client for every gateway: short timeouts (a Lambda must answer within seconds; an
 /// unanswered call is resolved later by query, never by guessing).
 pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(8))
-        .build()
-        .expect("HTTP client")
+    reqwest::Client::builder().connect_timeout(Duration::from_secs(3)).timeout(Duration::from_secs(8)).build().expect("HTTP client")
 }
 
 fn transport(e: reqwest::Error) -> CallError {
     // The error's URL may carry signed parameters; keep only what kind of failure it was.
-    let kind = if e.is_timeout() { "timeout" } else if e.is_connect() { "connect" } else { "http" };
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else {
+        "http"
+    };
     CallError::Transport(kind.to_owned())
 }
 
@@ -46,14 +48,8 @@ impl AlipayGateway {
     async fn send(&self, req: alipay::SignedRequest) -> Result<String, CallError> {
         match req.delivery {
             alipay::Delivery::Post { url, body } => {
-                let resp = self
-                    .http
-                    .post(url)
-                    .header("content-type", alipay::FORM_CONTENT_TYPE)
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(transport)?;
+                let resp =
+                    self.http.post(url).header("content-type", alipay::FORM_CONTENT_TYPE).body(body).send().await.map_err(transport)?;
                 resp.text().await.map_err(transport)
             }
             alipay::Delivery::Redirect { .. } => Err(GatewayError::Malformed("a redirect is not sent by the server".into()).into()),
@@ -68,7 +64,12 @@ impl PaymentGateway for AlipayGateway {
     }
 
     async fn start(&self, r: &StartRequest) -> Result<PaymentAction, CallError> {
-        let order = alipay::OrderRequest { out_trade_no: r.out_trade_no.as_str(), amount: r.amount, subject: &r.subject, time_expire: r.expires_at };
+        let order = alipay::OrderRequest {
+            out_trade_no: r.out_trade_no.as_str(),
+            amount: r.amount,
+            subject: &r.subject,
+            time_expire: r.expires_at,
+        };
         match r.device {
             Device::Pc => {
                 let body = self.send(self.merchant.precreate(&order, r.now)?).await?;
@@ -168,7 +169,8 @@ impl PaymentGateway for WechatGateway {
     }
 
     async fn start(&self, r: &StartRequest) -> Result<PaymentAction, CallError> {
-        let order = wechat::OrderRequest { out_trade_no: &r.out_trade_no, amount: r.amount, description: &r.subject, time_expire: r.expires_at };
+        let order =
+            wechat::OrderRequest { out_trade_no: &r.out_trade_no, amount: r.amount, description: &r.subject, time_expire: r.expires_at };
         let stamp = wechat::Stamp::fresh(r.now);
         let req = match r.device {
             Device::Pc => self.merchant.native_order(&order, &stamp)?,
@@ -251,7 +253,8 @@ impl PaymentGateway for UnionpayGateway {
     }
 
     async fn start(&self, r: &StartRequest) -> Result<PaymentAction, CallError> {
-        let order = unionpay::ConsumeRequest { out_trade_no: &r.out_trade_no, amount: r.amount, device: r.device, pay_timeout: r.expires_at };
+        let order =
+            unionpay::ConsumeRequest { out_trade_no: &r.out_trade_no, amount: r.amount, device: r.device, pay_timeout: r.expires_at };
         // `txnTime` = `r.now`, the attempt's `created_at`: a query repeats it from there.
         Ok(self.merchant.front_consume(&order, r.now)?.into_action())
     }

@@ -86,7 +86,11 @@ pub enum TradeState {
     NotFound,
     /// Created at the gateway, not paid.
     Pending,
-    Paid { gateway_trade_no: String, amount: Fen, paid_at: DateTime<Utc> },
+    Paid {
+        gateway_trade_no: String,
+        amount: Fen,
+        paid_at: DateTime<Utc>,
+    },
     Closed,
     Refunded,
 }

@@ -8,7 +8,13 @@ use crate::domain::Channel;
 use chrono::{DateTime, NaiveDate, Utc};
 
 fn transport(e: reqwest::Error) -> CallError {
-    let kind = if e.is_timeout() { "timeout" } else if e.is_connect() { "connect" } else { "http" };
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else {
+        "http"
+    };
     CallError::Transport(kind.to_owned())
 }
 
@@ -34,7 +40,11 @@ pub async fn alipay(m: &alipay::Merchant, http: &reqwest::Client, day: NaiveDate
     Ok(alipay::statement::parse_bill_zip(day, &bytes(resp).await?)?)
 }
 
-async fn wechat_send(http: &reqwest::Client, api_base: &str, req: wechat::SignedRequest) -> Result<(u16, wechat::Headers, Vec<u8>), CallError> {
+async fn wechat_send(
+    http: &reqwest::Client,
+    api_base: &str,
+    req: wechat::SignedRequest,
+) -> Result<(u16, wechat::Headers, Vec<u8>), CallError> {
     let mut builder = http.get(format!("{api_base}{}", req.path));
     for (k, v) in req.headers.iter() {
         builder = builder.header(k, v);
@@ -46,7 +56,13 @@ async fn wechat_send(http: &reqwest::Client, api_base: &str, req: wechat::Signed
 }
 
 /// WeChat Pay: the signed tradebill call, then the signed download checked by its SHA-1.
-pub async fn wechat(m: &wechat::Merchant, http: &reqwest::Client, api_base: &str, day: NaiveDate, now: DateTime<Utc>) -> Result<Statement, CallError> {
+pub async fn wechat(
+    m: &wechat::Merchant,
+    http: &reqwest::Client,
+    api_base: &str,
+    day: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Statement, CallError> {
     let (status, headers, body) = wechat_send(http, api_base, m.trade_bill(day, &wechat::Stamp::fresh(now))?).await?;
     let Some(link) = m.parse_trade_bill(status, &headers, &body, now)? else {
         return Ok(Statement::empty(Channel::Wechat, day));
@@ -61,7 +77,8 @@ pub async fn wechat(m: &wechat::Merchant, http: &reqwest::Client, api_base: &str
 /// UnionPay: the signed file-transfer form; the file comes inside the signed answer.
 pub async fn unionpay(m: &unionpay::Merchant, http: &reqwest::Client, day: NaiveDate, now: DateTime<Utc>) -> Result<Statement, CallError> {
     let form = m.file_transfer(day, now)?;
-    let resp = http.post(&form.url).header("content-type", unionpay::FORM_CONTENT_TYPE).body(form.body()).send().await.map_err(transport)?;
+    let resp =
+        http.post(&form.url).header("content-type", unionpay::FORM_CONTENT_TYPE).body(form.body()).send().await.map_err(transport)?;
     let body = bytes(resp).await?;
     let Some(file) = m.parse_file_transfer(&body, now)? else {
         return Ok(Statement::empty(Channel::Unionpay, day));

@@ -109,10 +109,7 @@ impl<S: AccountStores> App<S> {
         let found = self.resolve_account(username).await?;
         // The same account may be typed as a user number or an ID-card number: its own key
         // counts too, so alternating names buys no extra tries.
-        let own = found
-            .as_ref()
-            .map(|(s, _)| account_key(s.student_no.as_str()))
-            .filter(|k| *k != acct);
+        let own = found.as_ref().map(|(s, _)| account_key(s.student_no.as_str())).filter(|k| *k != acct);
         if let Some(own) = &own
             && self.is_locked(own).await?
         {
@@ -194,7 +191,10 @@ impl<S: AccountStores> App<S> {
             version: cred.version + 1,
             ..cred.clone()
         };
-        let audit = who.by(self.clock.now()).entry(AuditAction::PasswordChanged, AuditSubject::Student, &student.student_no).reason(if cred.must_change { "首次登录修改初始密码" } else { "密码修改" });
+        let audit = who
+            .by(self.clock.now())
+            .entry(AuditAction::PasswordChanged, AuditSubject::Student, &student.student_no)
+            .reason(if cred.must_change { "首次登录修改初始密码" } else { "密码修改" });
         self.store.replace_credential(&student.student_no, cred.version, &next, &audit).await?;
         let record = self.store.get_session(&who.session_id).await?.ok_or(AppError::Unauthenticated)?;
         tracing::info!("password changed");

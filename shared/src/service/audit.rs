@@ -110,7 +110,10 @@ mod tests {
             AuditQuery::from_event(&json!({"order_no": " XF200510LUTAU000001 "})).unwrap(),
             AuditQuery::Order(OrderNo::parse("XF200510LUTAU000001").unwrap())
         );
-        assert_eq!(AuditQuery::from_event(&json!({"student_no": "2021010101"})).unwrap(), AuditQuery::Student(StudentNo::parse("2021010101").unwrap()));
+        assert_eq!(
+            AuditQuery::from_event(&json!({"student_no": "2021010101"})).unwrap(),
+            AuditQuery::Student(StudentNo::parse("2021010101").unwrap())
+        );
         assert!(matches!(AuditQuery::from_event(&json!({})), Err(AuditQueryError::Missing)));
         assert!(matches!(AuditQuery::from_event(&json!({"order_no": "XF1", "student_no": "2021010101"})), Err(AuditQueryError::Missing)));
         assert!(matches!(AuditQuery::from_event(&json!({"order_no": "XF1"})), Err(AuditQueryError::BadOrderNo)));

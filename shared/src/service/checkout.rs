@@ -131,7 +131,14 @@ impl<S: OrderStores + PaymentStores> App<S> {
     /// 选择缴费方式: starts an attempt on `channel` for an open order. Any other live attempt is
     /// closed at its gateway and proven unpaid first; if it turns out paid, the order is paid
     /// and no new attempt is made.
-    pub async fn start_payment(&self, who: &Authed, no: &str, channel: Channel, device: Device, client_ip: &str) -> Result<PayView, AppError> {
+    pub async fn start_payment(
+        &self,
+        who: &Authed,
+        no: &str,
+        channel: Channel,
+        device: Device,
+        client_ip: &str,
+    ) -> Result<PayView, AppError> {
         let gateway = Arc::clone(self.gateway(channel)?);
         let order = self.own_open_order(who, no).await?;
         let actor = Actor::Student(who.student_no.clone());
@@ -142,7 +149,9 @@ impl<S: OrderStores + PaymentStores> App<S> {
                         return Err(AppError::OrderNotOpen);
                     }
                 }
-                AttemptState::Paid | AttemptState::DuplicatePaid | AttemptState::Refunding | AttemptState::Refunded => return Err(AppError::OrderNotOpen),
+                AttemptState::Paid | AttemptState::DuplicatePaid | AttemptState::Refunding | AttemptState::Refunded => {
+                    return Err(AppError::OrderNotOpen);
+                }
                 AttemptState::Closed => {}
             }
         }
@@ -179,7 +188,15 @@ impl<S: OrderStores + PaymentStores> App<S> {
         }
         let expires_at = pay_by;
         let subject = format!("{} 学费缴费 {}", crate::service::orders::PAYEE, order.order_no);
-        let req = StartRequest { out_trade_no: attempt.out_trade_no.clone(), amount: order.total, subject, expires_at, device, client_ip: client_ip.to_owned(), now };
+        let req = StartRequest {
+            out_trade_no: attempt.out_trade_no.clone(),
+            amount: order.total,
+            subject,
+            expires_at,
+            device,
+            client_ip: client_ip.to_owned(),
+            now,
+        };
         let action = gateway.start(&req).await.map_err(unreachable)?;
         tracing::info!(out_trade_no = %attempt.out_trade_no, channel = channel.as_str(), device = device.as_str(), "attempt started");
         let qr_svg = match &action {
@@ -203,7 +220,9 @@ impl<S: OrderStores + PaymentStores> App<S> {
             }
         }
         let o = self.order_of(who, no).await?;
-        if o.state != OrderState::Open || self.store.list_attempts(&o.order_no).await?.iter().any(|a| !matches!(a.state, AttemptState::Closed)) {
+        if o.state != OrderState::Open
+            || self.store.list_attempts(&o.order_no).await?.iter().any(|a| !matches!(a.state, AttemptState::Closed))
+        {
             return Err(AppError::OrderNotOpen);
         }
         match self.store.close_order(&o, &who.by(self.clock.now())).await {

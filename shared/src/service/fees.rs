@@ -2,7 +2,7 @@
 
 use crate::app::App;
 use crate::clock::beijing_date;
-use crate::domain::{AcademicYear, Fen, FeeItem, NotPayable};
+use crate::domain::{AcademicYear, FeeItem, Fen, NotPayable};
 use crate::error::AppError;
 use crate::service::Authed;
 use crate::store::FeeStore;

@@ -4,8 +4,8 @@
 
 use crate::app::App;
 use crate::domain::import::{
-    BillRow, ImportId, ImportKind, ImportRows, ImportState, ImportSummary, PaymentRow, RowError, applied_report, is_report_key, parse_import,
-    rejected_report, report_key,
+    BillRow, ImportId, ImportKind, ImportRows, ImportState, ImportSummary, PaymentRow, RowError, applied_report, is_report_key,
+    parse_import, rejected_report, report_key,
 };
 use crate::domain::{AccountKind, By, Contact, FeeItem, OfflineOutcome, OfflinePayment, OrderLine, Student, StudentNo};
 use crate::service::records::{OfflineItem, OfflineRejected, OfflineSubmission, RecordStores};
@@ -57,7 +57,17 @@ pub struct ImportOutcome {
 
 impl ImportOutcome {
     fn new(status: ImportStatus, key: &str, message: impl Into<String>) -> Self {
-        Self { status, key: key.to_owned(), report_key: None, import_id: None, kind: None, rows: 0, errors: vec![], summary: None, message: message.into() }
+        Self {
+            status,
+            key: key.to_owned(),
+            report_key: None,
+            import_id: None,
+            kind: None,
+            rows: 0,
+            errors: vec![],
+            summary: None,
+            message: message.into(),
+        }
     }
 }
 
@@ -122,7 +132,10 @@ fn submission(rows: &[&PaymentRow], by: &By) -> OfflineSubmission {
     OfflineSubmission {
         reference: first.reference.as_str().to_owned(),
         student_no: first.student_no.as_str().to_owned(),
-        items: rows.iter().map(|r| OfflineItem { academic_year: r.academic_year.to_string(), item_id: r.item_id.as_str().to_owned(), amount: r.amount }).collect(),
+        items: rows
+            .iter()
+            .map(|r| OfflineItem { academic_year: r.academic_year.to_string(), item_id: r.item_id.as_str().to_owned(), amount: r.amount })
+            .collect(),
         method: first.method.as_str().to_owned(),
         paid_at: first.paid_at,
         receipt_no: first.receipt_no.clone(),
@@ -137,7 +150,14 @@ impl<S: ImportStores> App<S> {
         if is_report_key(key) || !key.starts_with("imports/") {
             return Ok(ImportOutcome::new(ImportStatus::Ignored, key, "不是导入文件（只导入 imports/ 下的 .csv，不含 .report.csv）"));
         }
-        let object = self.s3.get_object().bucket(bucket).key(key).send().await.map_err(|e| ImportFailure::S3(format!("get {key}: {}", aws_sdk_s3::error::DisplayErrorContext(e))))?;
+        let object = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| ImportFailure::S3(format!("get {key}: {}", aws_sdk_s3::error::DisplayErrorContext(e))))?;
         let bytes = object.body.collect().await.map_err(|e| ImportFailure::S3(format!("read {key}: {e}")))?.into_bytes();
         let (outcome, report) = self.import_file(key, &bytes, by).await?;
         if let (Some(report), Some(report_key)) = (report, &outcome.report_key) {
@@ -283,7 +303,9 @@ impl<S: ImportStores> App<S> {
         }
         let items = self.store.list_fee_items(no).await?;
         for r in rows {
-            let Some(item) = items.iter().find(|i| i.academic_year == r.item.academic_year && i.item_id == r.item.item_id) else { continue };
+            let Some(item) = items.iter().find(|i| i.academic_year == r.item.academic_year && i.item_id == r.item.item_id) else {
+                continue;
+            };
             if r.same_item(item) {
                 continue;
             }
@@ -292,7 +314,11 @@ impl<S: ImportStores> App<S> {
             } else if r.item.due != item.due
                 && let Some(order) = self.store.open_order_for_item(no, &r.item_key()).await?
             {
-                errors.push(row_error(r.row, no, format!("该收费项目在未完成的缴费单 {order} 中，暂不能修改应缴金额（缴费单支付、取消或过期后再导入）")));
+                errors.push(row_error(
+                    r.row,
+                    no,
+                    format!("该收费项目在未完成的缴费单 {order} 中，暂不能修改应缴金额（缴费单支付、取消或过期后再导入）"),
+                ));
             }
         }
         Ok(errors)
@@ -318,8 +344,16 @@ impl<S: ImportStores> App<S> {
             let mut lines = Vec::new();
             for r in &payment {
                 match items.iter().find(|i| i.academic_year == r.academic_year && i.item_id == r.item_id) {
-                    Some(i) => lines.push(OrderLine { academic_year: i.academic_year, item_id: i.item_id.clone(), name: i.name.clone(), fee_type: i.fee_type, amount: r.amount }),
-                    None => errors.push(row_error(r.row, no, format!("该学生没有 {} 学年的收费项目 {}", r.academic_year, r.item_id.as_str()))),
+                    Some(i) => lines.push(OrderLine {
+                        academic_year: i.academic_year,
+                        item_id: i.item_id.clone(),
+                        name: i.name.clone(),
+                        fee_type: i.fee_type,
+                        amount: r.amount,
+                    }),
+                    None => {
+                        errors.push(row_error(r.row, no, format!("该学生没有 {} 学年的收费项目 {}", r.academic_year, r.item_id.as_str())))
+                    }
                 }
             }
             if lines.len() != payment.len() {
@@ -327,7 +361,16 @@ impl<S: ImportStores> App<S> {
             }
             let first = payment[0];
             let Some(stored) = self.store.get_offline_payment(&first.reference).await? else { continue };
-            let this = OfflinePayment::new(first.reference.clone(), no.clone(), lines, first.method, first.paid_at, first.receipt_no.as_deref(), &recorder(by), by.at);
+            let this = OfflinePayment::new(
+                first.reference.clone(),
+                no.clone(),
+                lines,
+                first.method,
+                first.paid_at,
+                first.receipt_no.as_deref(),
+                &recorder(by),
+                by.at,
+            );
             if !this.is_ok_and(|p| stored.same_payment(&p)) {
                 errors.extend(payment.iter().map(|r| row_error(r.row, no, "凭证号已被另一笔线下缴费使用")));
             }
@@ -337,7 +380,14 @@ impl<S: ImportStores> App<S> {
 
     /// Applies every row (idempotently: what is already as the file says is left alone), then
     /// marks the import applied. Run again after an interruption, it finishes the file.
-    async fn apply(&self, mut outcome: ImportOutcome, key: &str, bytes: &[u8], id: &ImportId, by: &By) -> Result<(ImportOutcome, Option<Vec<u8>>), ImportFailure> {
+    async fn apply(
+        &self,
+        mut outcome: ImportOutcome,
+        key: &str,
+        bytes: &[u8],
+        id: &ImportId,
+        by: &By,
+    ) -> Result<(ImportOutcome, Option<Vec<u8>>), ImportFailure> {
         let parsed = parse_import(bytes, self.clock.now()).map_err(|e| ImportFailure::Apply { row: 0, reason: e.to_string() })?;
         if let Some(e) = parsed.errors.first() {
             return Err(ImportFailure::Apply { row: e.row, reason: e.reason.clone() });
@@ -348,7 +398,8 @@ impl<S: ImportStores> App<S> {
                 use futures::{StreamExt as _, TryStreamExt as _};
                 for group in by_student(rows, |r| &r.student_no).chunks(STUDENTS_PER_READ) {
                     let stored = self.profiles(group).await?;
-                    let applies: Vec<_> = group.iter().map(|(no, rows)| self.apply_student(no, stored.get(*no).cloned(), rows, id, key, by)).collect();
+                    let applies: Vec<_> =
+                        group.iter().map(|(no, rows)| self.apply_student(no, stored.get(*no).cloned(), rows, id, key, by)).collect();
                     let done: Vec<ImportSummary> = futures::stream::iter(applies).buffered(CONCURRENT_STUDENTS).try_collect().await?;
                     for s in done {
                         summary.students_created += s.students_created;
@@ -392,7 +443,10 @@ impl<S: ImportStores> App<S> {
                 summary.rows, summary.students_created, summary.items_created, summary.items_updated, summary.items_unchanged
             ),
             ImportKind::OfflinePayments => {
-                format!("已导入 {} 行：入账线下缴费 {} 笔，此前已入账 {} 笔", summary.rows, summary.offline_recorded, summary.offline_already_recorded)
+                format!(
+                    "已导入 {} 行：入账线下缴费 {} 笔，此前已入账 {} 笔",
+                    summary.rows, summary.offline_recorded, summary.offline_already_recorded
+                )
             }
         };
         let report = applied_report(key, kind, id, &summary);
@@ -403,7 +457,15 @@ impl<S: ImportStores> App<S> {
     /// One student's rows: what is missing is created, what differs is updated, each change
     /// conditional on what was read; a lost race reads again. `profile` is the student's
     /// profile as the batch read found it (so a new student costs one transaction).
-    async fn apply_student(&self, no: &StudentNo, profile: Option<Student>, rows: &[&BillRow], id: &ImportId, key: &str, by: &By) -> Result<ImportSummary, ImportFailure> {
+    async fn apply_student(
+        &self,
+        no: &StudentNo,
+        profile: Option<Student>,
+        rows: &[&BillRow],
+        id: &ImportId,
+        key: &str,
+        by: &By,
+    ) -> Result<ImportSummary, ImportFailure> {
         let mut summary = ImportSummary::default();
         let mut profile = Some(profile);
         for _ in 0..4 {
@@ -415,7 +477,9 @@ impl<S: ImportStores> App<S> {
             let mut writes = Vec::new();
             match &stored {
                 Some(s) if s.id_card != first.id_card || s.name != first.name => {
-                    return Err(ImportFailure::Apply { row: first.row, reason: "学号已存在，但姓名或身份证号与系统中的不同".into() });
+                    return Err(ImportFailure::Apply {
+                        row: first.row, reason: "学号已存在，但姓名或身份证号与系统中的不同".into()
+                    });
                 }
                 Some(_) => {}
                 None => {
@@ -439,9 +503,17 @@ impl<S: ImportStores> App<S> {
                     None => writes.push(BillWrite::CreateItem { item: r.item.clone(), row: r.row }),
                     Some((i, _)) if r.same_item(i) => unchanged += 1,
                     Some((i, _)) if r.item.due < i.paid => {
-                        return Err(ImportFailure::Apply { row: r.row, reason: format!("应缴金额 {} 元低于该项目已缴金额 {} 元", r.item.due, i.paid) });
+                        return Err(ImportFailure::Apply {
+                            row: r.row,
+                            reason: format!("应缴金额 {} 元低于该项目已缴金额 {} 元", r.item.due, i.paid),
+                        });
                     }
-                    Some((i, v)) => writes.push(BillWrite::UpdateItem { before: i.clone(), version: *v, after: FeeItem { paid: i.paid, ..r.item.clone() }, row: r.row }),
+                    Some((i, v)) => writes.push(BillWrite::UpdateItem {
+                        before: i.clone(),
+                        version: *v,
+                        after: FeeItem { paid: i.paid, ..r.item.clone() },
+                        row: r.row,
+                    }),
                 }
             }
             if !writes.is_empty() {
@@ -464,7 +536,10 @@ impl<S: ImportStores> App<S> {
         // Still conflicting: most likely an open order now holds an item whose amount changes.
         for r in rows {
             if let Some(order) = self.store.open_order_for_item(no, &r.item_key()).await? {
-                return Err(ImportFailure::Apply { row: r.row, reason: format!("该收费项目在未完成的缴费单 {order} 中，暂不能修改应缴金额") });
+                return Err(ImportFailure::Apply {
+                    row: r.row,
+                    reason: format!("该收费项目在未完成的缴费单 {order} 中，暂不能修改应缴金额"),
+                });
             }
         }
         Err(ImportFailure::Apply { row: rows[0].row, reason: "写入时数据一再被并发修改".into() })

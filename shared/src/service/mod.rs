@@ -11,10 +11,10 @@ pub mod orders;
 pub mod outbox;
 pub mod payments;
 pub mod profile;
-pub mod records;
 pub mod receipts;
-pub mod refunds;
 pub mod reconcile;
+pub mod records;
+pub mod refunds;
 pub mod session;
 
 pub use session::Authed;

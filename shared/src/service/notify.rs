@@ -51,7 +51,12 @@ impl<S: PaymentStores + crate::store::RefundStore + crate::store::OrderStore> Ap
 
     /// Keeps `raw`: with the payment transition when the notification reports a payment
     /// (`payment`), else on its own.
-    async fn keep_and_apply(&self, raw: RawNotification, payment: Option<ConfirmedPayment>, known: (Attempt, Order)) -> Result<Handled, NotifyRejected> {
+    async fn keep_and_apply(
+        &self,
+        raw: RawNotification,
+        payment: Option<ConfirmedPayment>,
+        known: (Attempt, Order),
+    ) -> Result<Handled, NotifyRejected> {
         match payment {
             Some(p) => Ok(Some(self.record_payment_on(&p, &Actor::Gateway(p.channel), known, Some(raw)).await?)),
             None => {
@@ -77,7 +82,12 @@ impl<S: PaymentStores + crate::store::RefundStore + crate::store::OrderStore> Ap
         let no = known.0.out_trade_no.clone();
         let n = unchecked.check(no.as_str(), known.0.amount).map_err(|m| NotifyRejected::Mismatch(format!("{m:?}")))?;
         let now = self.clock.now();
-        let raw = RawNotification { channel: Channel::Alipay, subject: no.to_string(), received_at: now, raw: String::from_utf8_lossy(body).into_owned() };
+        let raw = RawNotification {
+            channel: Channel::Alipay,
+            subject: no.to_string(),
+            received_at: now,
+            raw: String::from_utf8_lossy(body).into_owned(),
+        };
         let payment = if n.is_refund() {
             // A refund's trade-status notification: the refund is settled by its own answer or
             // query (service/refunds.rs); nothing changes here.
@@ -87,7 +97,13 @@ impl<S: PaymentStores + crate::store::RefundStore + crate::store::OrderStore> Ap
             tracing::info!(out_trade_no = %no, "alipay notification kept (not a payment)");
             None
         } else {
-            Some(ConfirmedPayment { out_trade_no: no, channel: Channel::Alipay, gateway_trade_no: n.trade_no.clone(), amount: n.total_amount, paid_at: n.gmt_payment.unwrap_or(now) })
+            Some(ConfirmedPayment {
+                out_trade_no: no,
+                channel: Channel::Alipay,
+                gateway_trade_no: n.trade_no.clone(),
+                amount: n.total_amount,
+                paid_at: n.gmt_payment.unwrap_or(now),
+            })
         };
         self.keep_and_apply(raw, payment, known).await
     }
@@ -121,7 +137,13 @@ impl<S: PaymentStores + crate::store::RefundStore + crate::store::OrderStore> Ap
         });
         let raw = RawNotification { channel: Channel::Wechat, subject: no.to_string(), received_at: now, raw: raw.to_string() };
         let payment = if n.is_paid() {
-            Some(ConfirmedPayment { out_trade_no: no, channel: Channel::Wechat, gateway_trade_no: n.transaction_id.clone(), amount: n.total, paid_at: n.success_time.unwrap_or(now) })
+            Some(ConfirmedPayment {
+                out_trade_no: no,
+                channel: Channel::Wechat,
+                gateway_trade_no: n.transaction_id.clone(),
+                amount: n.total,
+                paid_at: n.success_time.unwrap_or(now),
+            })
         } else {
             tracing::info!(out_trade_no = %no, "wechat notification kept (not a payment)");
             None
@@ -156,7 +178,12 @@ impl<S: PaymentStores + crate::store::RefundStore + crate::store::OrderStore> Ap
             return Err(NotifyRejected::Mismatch(format!("txnTime {} is not the attempt's {sent}", unchecked.txn_time())));
         }
         let n = unchecked.check(&attempt.out_trade_no, attempt.amount).map_err(|m| NotifyRejected::Mismatch(m.to_string()))?;
-        let raw = RawNotification { channel: Channel::Unionpay, subject: attempt.out_trade_no.to_string(), received_at: now, raw: String::from_utf8_lossy(body).into_owned() };
+        let raw = RawNotification {
+            channel: Channel::Unionpay,
+            subject: attempt.out_trade_no.to_string(),
+            received_at: now,
+            raw: String::from_utf8_lossy(body).into_owned(),
+        };
         let payment = if n.is_paid() {
             Some(ConfirmedPayment {
                 out_trade_no: attempt.out_trade_no.clone(),

@@ -3,9 +3,7 @@
 
 use crate::app::App;
 use crate::clock::beijing_date;
-use crate::domain::{
-    AcademicYear, Fen, FeeItem, ItemId, NotPayable, Order, OrderLine, OrderNo, OrderState, OrderType, Phone, item_set,
-};
+use crate::domain::{AcademicYear, FeeItem, Fen, ItemId, NotPayable, Order, OrderLine, OrderNo, OrderState, OrderType, Phone, item_set};
 use crate::error::AppError;
 use crate::service::Authed;
 use crate::store::{FeeStore, OrderStore, SerialCounter, StoreError, StudentStore};
@@ -32,7 +30,13 @@ pub struct OrderLineView {
 
 impl From<&OrderLine> for OrderLineView {
     fn from(l: &OrderLine) -> Self {
-        Self { academic_year: l.academic_year, item_id: l.item_id.as_str().to_owned(), name: l.name.clone(), fee_type: l.fee_type.as_str(), amount: l.amount }
+        Self {
+            academic_year: l.academic_year,
+            item_id: l.item_id.as_str().to_owned(),
+            name: l.name.clone(),
+            fee_type: l.fee_type.as_str(),
+            amount: l.amount,
+        }
     }
 }
 
@@ -148,12 +152,14 @@ impl<S: OrderStores> App<S> {
             let now = self.clock.now().trunc_subsecs(0);
             if let Some(existing) = self.open_order_blocking(who, &items, &wanted, now).await? {
                 let existing = match &phone {
-                    Some(p) if *p != existing.receipt_phone => match self.store.set_receipt_phone(&existing, p, &who.by(self.clock.now())).await {
-                        Ok(()) => Order { receipt_phone: p.clone(), version: existing.version + 1, ..existing },
-                        // Changed meanwhile (a double submit): look again.
-                        Err(StoreError::Conflict) => continue,
-                        Err(e) => return Err(e.into()),
-                    },
+                    Some(p) if *p != existing.receipt_phone => {
+                        match self.store.set_receipt_phone(&existing, p, &who.by(self.clock.now())).await {
+                            Ok(()) => Order { receipt_phone: p.clone(), version: existing.version + 1, ..existing },
+                            // Changed meanwhile (a double submit): look again.
+                            Err(StoreError::Conflict) => continue,
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
                     _ => existing,
                 };
                 return Ok((OrderView::new(&existing, now), false));
@@ -205,7 +211,13 @@ impl<S: OrderStores> App<S> {
     /// Looks at the orders holding the picked items: the open order for exactly these items is
     /// returned; an expired one nobody tried to pay is closed on the way; any other open order
     /// blocks with its number.
-    async fn open_order_blocking(&self, who: &Authed, items: &[FeeItem], wanted: &str, now: DateTime<Utc>) -> Result<Option<Order>, AppError> {
+    async fn open_order_blocking(
+        &self,
+        who: &Authed,
+        items: &[FeeItem],
+        wanted: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Order>, AppError> {
         let keys: Vec<String> = items.iter().map(FeeItem::item_key).collect();
         let holders = self.store.open_orders_for_items(&who.student_no, &keys).await?;
         let mut reusable = None;

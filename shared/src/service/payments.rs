@@ -55,13 +55,18 @@ impl<S: PaymentStores> App<S> {
             }
             return Ok(PaymentOutcome::AlreadyRecorded);
         }
-        let payer = self.store.get_student(&attempt.student_no).await?.ok_or_else(|| StoreError::Corrupt("attempt of an unknown student".into()))?;
+        let payer = self
+            .store
+            .get_student(&attempt.student_no)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("attempt of an unknown student".into()))?;
         let issue = self.prepare_receipt(&attempt, &payer, p);
         let receipt = ReceiptNo::for_order(&attempt.order_no);
-        let outcome = match self.store.record_payment(p, (attempt, order), &issue, raw.as_ref(), &By::new(actor.clone(), self.clock.now())).await {
-            Err(StoreError::NotFound) => return Err(PaymentRejected::UnknownAttempt),
-            other => other?,
-        };
+        let outcome =
+            match self.store.record_payment(p, (attempt, order), &issue, raw.as_ref(), &By::new(actor.clone(), self.clock.now())).await {
+                Err(StoreError::NotFound) => return Err(PaymentRejected::UnknownAttempt),
+                other => other?,
+            };
         tracing::info!(out_trade_no = %p.out_trade_no, channel = p.channel.as_str(), amount = %p.amount, ?outcome, "payment recorded");
         if outcome == PaymentOutcome::OrderPaid {
             // The payment stands whatever happens to the SMS: a failure here is the sweeper's.

@@ -75,7 +75,14 @@ pub const ADDRESS_MESSAGE: &str = "地址不能超过100个字，且不能包含
 
 /// Applies a change to the current contact details, reporting every invalid field at once.
 pub fn apply_change(current: &Contact, change: &ContactChange) -> Result<Contact, AppError> {
-    fn optional<T, E>(errs: &mut FieldErrors, field: &'static str, raw: &Option<String>, keep: &Option<T>, parse: impl Fn(&str) -> Result<T, E>, msg: &str) -> Option<T>
+    fn optional<T, E>(
+        errs: &mut FieldErrors,
+        field: &'static str,
+        raw: &Option<String>,
+        keep: &Option<T>,
+        parse: impl Fn(&str) -> Result<T, E>,
+        msg: &str,
+    ) -> Option<T>
     where
         T: Clone,
     {
@@ -136,13 +143,23 @@ mod tests {
 
     #[test]
     fn change_keeps_clears_and_reports_all_fields() {
-        let current = Contact { phone: Some(Phone::parse("18712346579").unwrap()), email: Some(Email::parse("a@b.cn").unwrap()), ..Default::default() };
+        let current = Contact {
+            phone: Some(Phone::parse("18712346579").unwrap()),
+            email: Some(Email::parse("a@b.cn").unwrap()),
+            ..Default::default()
+        };
         let kept = apply_change(&current, &ContactChange::default()).unwrap();
         assert_eq!(kept, current);
-        let cleared = apply_change(&current, &ContactChange { email: Some(" ".into()), postcode: Some("730050".into()), ..Default::default() }).unwrap();
+        let cleared =
+            apply_change(&current, &ContactChange { email: Some(" ".into()), postcode: Some("730050".into()), ..Default::default() })
+                .unwrap();
         assert_eq!(cleared.email, None);
         assert_eq!(cleared.postcode.unwrap().as_str(), "730050");
-        let err = apply_change(&current, &ContactChange { phone: Some("123".into()), postcode: Some("12ab".into()), email: Some("x".into()), address: None }).unwrap_err();
+        let err = apply_change(
+            &current,
+            &ContactChange { phone: Some("123".into()), postcode: Some("12ab".into()), email: Some("x".into()), address: None },
+        )
+        .unwrap_err();
         let fields = err.fields().unwrap();
         assert_eq!(fields.len(), 3);
         assert_eq!(fields["postcode"], POSTCODE_MESSAGE);

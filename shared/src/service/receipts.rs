@@ -139,9 +139,11 @@ impl<S: ReceiptStore> App<S> {
         if self.clock.now() >= link.expires_at {
             return Err(LinkRefused::Expired);
         }
-        let r = self.store.get_receipt(&link.student_no, &link.order_no).await?.ok_or_else(|| {
-            LinkRefused::App(AppError::Store(StoreError::Corrupt("receipt link without its receipt".into())))
-        })?;
+        let r = self
+            .store
+            .get_receipt(&link.student_no, &link.order_no)
+            .await?
+            .ok_or_else(|| LinkRefused::App(AppError::Store(StoreError::Corrupt("receipt link without its receipt".into()))))?;
         Ok(ReceiptView::from(&r))
     }
 }

@@ -21,8 +21,8 @@
 use crate::app::App;
 use crate::clock::{beijing, beijing_date};
 use crate::domain::{
-    Actor, Attempt, AuditAction, AuditEntry, AuditSubject, Channel, ConfirmedPayment, Difference, DifferenceAction, DifferenceKind, OutTradeNo,
-    PaymentOutcome, ReconSummary,
+    Actor, Attempt, AuditAction, AuditEntry, AuditSubject, Channel, ConfirmedPayment, Difference, DifferenceAction, DifferenceKind,
+    OutTradeNo, PaymentOutcome, ReconSummary,
 };
 use crate::gateway::statement::{Statement, StatementRow};
 use crate::service::payments::PaymentStores;
@@ -75,7 +75,12 @@ impl<S: ReconcileStores> App<S> {
     /// Reconciles `day` on every configured channel. `run_by` is the schedule
     /// (`Actor::Reconciliation`) or the operator who ran it; `request_id` the invocation's.
     /// A channel whose statement cannot be had is `Failed` (the others still run).
-    pub async fn reconcile_day(&self, day: NaiveDate, run_by: &Actor, request_id: Option<&str>) -> Result<Vec<ChannelResult>, ReconcileError> {
+    pub async fn reconcile_day(
+        &self,
+        day: NaiveDate,
+        run_by: &Actor,
+        request_id: Option<&str>,
+    ) -> Result<Vec<ChannelResult>, ReconcileError> {
         let bucket = self.settings.ops_bucket.clone().ok_or(ReconcileError::NoBucket)?;
         let mut results = Vec::new();
         for channel in self.payments.gateways.channels() {
@@ -98,12 +103,19 @@ impl<S: ReconcileStores> App<S> {
 
     /// Matches, repairs what may be repaired, and returns every difference (matched rows are
     /// counted by [`Self::publish`] from the statement size).
-    async fn compare(&self, st: &Statement, ours: Vec<Attempt>, run_by: &Actor, request_id: Option<&str>) -> Result<Vec<Difference>, ReconcileError> {
+    async fn compare(
+        &self,
+        st: &Statement,
+        ours: Vec<Attempt>,
+        run_by: &Actor,
+        request_id: Option<&str>,
+    ) -> Result<Vec<Difference>, ReconcileError> {
         let mut ours: HashMap<String, Attempt> = ours.into_iter().map(|a| (a.out_trade_no.as_str().to_owned(), a)).collect();
         let mut out = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for row in &st.rows {
-            let diff = |kind, ours, action| Difference { kind, out_trade_no: row.out_trade_no.clone(), ours, theirs: Some(row.amount), action };
+            let diff =
+                |kind, ours, action| Difference { kind, out_trade_no: row.out_trade_no.clone(), ours, theirs: Some(row.amount), action };
             if !seen.insert(row.out_trade_no.as_str()) {
                 // Listed twice: the second is money we cannot account for.
                 out.push(diff(DifferenceKind::TheirsOnly, None, DifferenceAction::Reported));
@@ -138,7 +150,13 @@ impl<S: ReconcileStores> App<S> {
     }
 
     /// A statement row we do not list as paid that day: what it is, repaired if it may be.
-    async fn theirs_only(&self, st: &Statement, row: &StatementRow, run_by: &Actor, request_id: Option<&str>) -> Result<Found, ReconcileError> {
+    async fn theirs_only(
+        &self,
+        st: &Statement,
+        row: &StatementRow,
+        run_by: &Actor,
+        request_id: Option<&str>,
+    ) -> Result<Found, ReconcileError> {
         let Ok(no) = OutTradeNo::parse(&row.out_trade_no) else { return Ok(Found::Unknown) };
         let Some(a) = self.store.get_attempt(&no).await? else { return Ok(Found::Unknown) };
         if a.channel != st.channel {
@@ -164,11 +182,23 @@ impl<S: ReconcileStores> App<S> {
         match self.record_confirmed_payment(&p, &Actor::Reconciliation).await {
             Ok(PaymentOutcome::AlreadyRecorded) => Ok(Found::RecordedOtherDay),
             Ok(outcome) => {
-                let entry = AuditEntry::new(self.clock.now(), run_by, AuditAction::ReconciliationRepaired, AuditSubject::Order(a.order_no), &a.student_no)
-                    .target(no.as_str())
-                    .change(Some(a.state.as_str()), outcome_state(outcome))
-                    .reason(format!("{} statement of {} lists it paid (trade {}, amount_fen={})", st.channel.as_str(), st.day, row.gateway_trade_no, row.amount.get()))
-                    .request_id(request_id);
+                let entry = AuditEntry::new(
+                    self.clock.now(),
+                    run_by,
+                    AuditAction::ReconciliationRepaired,
+                    AuditSubject::Order(a.order_no),
+                    &a.student_no,
+                )
+                .target(no.as_str())
+                .change(Some(a.state.as_str()), outcome_state(outcome))
+                .reason(format!(
+                    "{} statement of {} lists it paid (trade {}, amount_fen={})",
+                    st.channel.as_str(),
+                    st.day,
+                    row.gateway_trade_no,
+                    row.amount.get()
+                ))
+                .request_id(request_id);
                 self.store.append_audit(&entry).await?;
                 tracing::warn!(out_trade_no = %no, channel = st.channel.as_str(), ?outcome, "payment repaired from the statement");
                 Ok(Found::Repaired(a.amount))
@@ -181,7 +211,14 @@ impl<S: ReconcileStores> App<S> {
     }
 
     /// Raw file and report to S3, the summary item, the metric.
-    async fn publish(&self, bucket: &str, st: &Statement, differences: &[Difference], run_by: &Actor, request_id: Option<&str>) -> Result<ReconSummary, ReconcileError> {
+    async fn publish(
+        &self,
+        bucket: &str,
+        st: &Statement,
+        differences: &[Difference],
+        run_by: &Actor,
+        request_id: Option<&str>,
+    ) -> Result<ReconSummary, ReconcileError> {
         let (report, raw) = (report_key(st.day, st.channel), raw_key(st.day, st.channel));
         self.put_object(bucket, &raw, st.raw.clone(), "application/octet-stream").await?;
         self.put_object(bucket, &report, report_csv(differences), "text/csv; charset=utf-8").await?;
@@ -242,7 +279,11 @@ fn outcome_state(o: PaymentOutcome) -> &'static str {
 
 /// 12:00 Beijing of `day`.
 fn noon(day: NaiveDate) -> chrono::DateTime<chrono::Utc> {
-    beijing().from_local_datetime(&day.and_hms_opt(12, 0, 0).expect("valid time")).single().expect("fixed offset").with_timezone(&chrono::Utc)
+    beijing()
+        .from_local_datetime(&day.and_hms_opt(12, 0, 0).expect("valid time"))
+        .single()
+        .expect("fixed offset")
+        .with_timezone(&chrono::Utc)
 }
 
 /// The Beijing day before the one `now` falls in: what the daily schedule reconciles.

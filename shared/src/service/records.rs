@@ -2,11 +2,11 @@
 //! 系统公告 and 报名信息.
 
 use crate::app::App;
+use crate::domain::records::{OfflinePaymentError, years_of};
 use crate::domain::{
-    AcademicYear, Announcement, Attempt, Channel, Fen, FeeType, OfflineMethod, OfflineOutcome, OfflinePayment, OrderLine, OrderState,
+    AcademicYear, Announcement, Attempt, Channel, FeeType, Fen, OfflineMethod, OfflineOutcome, OfflinePayment, OrderLine, OrderState,
     PaidRecordId, PaymentRef, StudentNo, TransactionStatus,
 };
-use crate::domain::records::{OfflinePaymentError, years_of};
 use crate::error::AppError;
 use crate::service::Authed;
 use crate::service::orders::OrderLineView;
@@ -17,8 +17,14 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// Everything the record use cases need from the store.
-pub trait RecordStores: HistoryStore + PaymentStore + OfflinePaymentStore + AnnouncementStore + EnrolmentStore + FeeStore + StudentStore {}
-impl<T: HistoryStore + PaymentStore + OfflinePaymentStore + AnnouncementStore + EnrolmentStore + FeeStore + StudentStore> RecordStores for T {}
+pub trait RecordStores:
+    HistoryStore + PaymentStore + OfflinePaymentStore + AnnouncementStore + EnrolmentStore + FeeStore + StudentStore
+{
+}
+impl<T: HistoryStore + PaymentStore + OfflinePaymentStore + AnnouncementStore + EnrolmentStore + FeeStore + StudentStore> RecordStores
+    for T
+{
+}
 
 /// Where 票据查询 of an order paid here leads (the e-receipt page).
 pub fn receipt_url(order_no: &str) -> String {
@@ -343,7 +349,12 @@ impl<S: RecordStores> App<S> {
                     .await?
                     .filter(|p| p.student_no == who.student_no)
                     .ok_or(AppError::NotFound)?;
-                Ok(PaidDetailView { record: offline_view(&p, None), lines: line_views(&p.lines), out_trade_no: None, gateway_trade_no: None })
+                Ok(PaidDetailView {
+                    record: offline_view(&p, None),
+                    lines: line_views(&p.lines),
+                    out_trade_no: None,
+                    gateway_trade_no: None,
+                })
             }
         }
     }
@@ -389,14 +400,23 @@ impl<S: RecordStores> App<S> {
                     .iter()
                     .find(|f| f.academic_year.to_string() == i.academic_year.trim() && f.item_id.as_str() == i.item_id.trim())
                     .ok_or(OfflineRejected::UnknownItem(named))?;
-                Ok(OrderLine { academic_year: fee.academic_year, item_id: fee.item_id.clone(), name: fee.name.clone(), fee_type: fee.fee_type, amount: i.amount })
+                Ok(OrderLine {
+                    academic_year: fee.academic_year,
+                    item_id: fee.item_id.clone(),
+                    name: fee.name.clone(),
+                    fee_type: fee.fee_type,
+                    amount: i.amount,
+                })
             })
             .collect::<Result<Vec<_>, OfflineRejected>>()?;
         let now = self.clock.now();
-        let payment = OfflinePayment::new(reference, student_no, lines, method, sub.paid_at, sub.receipt_no.as_deref(), &sub.recorded_by, now)?;
+        let payment =
+            OfflinePayment::new(reference, student_no, lines, method, sub.paid_at, sub.receipt_no.as_deref(), &sub.recorded_by, now)?;
         let outcome = match self.store.record_offline_payment(&payment, by).await {
             Err(StoreError::Conflict) => return Err(OfflineRejected::ReferenceReused),
-            Err(StoreError::NotFound) => return Err(OfflineRejected::UnknownItem(payment.lines.iter().map(OrderLine::item_key).collect::<Vec<_>>().join(","))),
+            Err(StoreError::NotFound) => {
+                return Err(OfflineRejected::UnknownItem(payment.lines.iter().map(OrderLine::item_key).collect::<Vec<_>>().join(",")));
+            }
             other => other?,
         };
         tracing::info!(reference = %payment.reference, total = %payment.total, ?outcome, "offline payment");

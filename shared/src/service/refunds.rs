@@ -115,7 +115,10 @@ impl<S: RefundStores> App<S> {
             return Err(RefundError::AmountMismatch { given, paid: attempt.amount });
         }
         let gateway = self.payments.gateways.get(attempt.channel).ok_or(RefundError::ChannelUnavailable(attempt.channel.as_str()))?;
-        let gateway_trade_no = attempt.gateway_trade_no.clone().ok_or_else(|| RefundError::NotRefundable { out_trade_no: otn.to_string(), state: "paid without a gateway trade number" })?;
+        let gateway_trade_no = attempt
+            .gateway_trade_no
+            .clone()
+            .ok_or_else(|| RefundError::NotRefundable { out_trade_no: otn.to_string(), state: "paid without a gateway trade number" })?;
         let now = self.clock.now();
         let refund = Refund {
             refund_no: RefundNo::for_attempt(&otn),
@@ -263,7 +266,14 @@ impl<S: RefundStores> App<S> {
             "headers": headers.iter().filter(|(k, _)| k.to_ascii_lowercase().starts_with("wechatpay-")).collect::<std::collections::BTreeMap<_, _>>(),
             "body": String::from_utf8_lossy(body),
         });
-        self.store.store_notification(&RawNotification { channel: Channel::Wechat, subject: r.refund_no.to_string(), received_at: now, raw: raw.to_string() }).await?;
+        self.store
+            .store_notification(&RawNotification {
+                channel: Channel::Wechat,
+                subject: r.refund_no.to_string(),
+                received_at: now,
+                raw: raw.to_string(),
+            })
+            .await?;
         let outcome = match n.refund_status.as_str() {
             "SUCCESS" => RefundOutcome::Succeeded { gateway_refund_no: n.refund_id.clone(), at: n.success_time },
             "PROCESSING" => RefundOutcome::Pending,
@@ -282,7 +292,14 @@ impl<S: RefundStores> App<S> {
         if n.txn_time != sent || n.orig_qry_id != r.gateway_trade_no || n.txn_amt != r.amount {
             return Err(NotifyRejected::Mismatch(format!("refund {} does not match ours (txnTime, origQryId, amount)", n.order_id)));
         }
-        self.store.store_notification(&RawNotification { channel: Channel::Unionpay, subject: r.refund_no.to_string(), received_at: now, raw: String::from_utf8_lossy(body).into_owned() }).await?;
+        self.store
+            .store_notification(&RawNotification {
+                channel: Channel::Unionpay,
+                subject: r.refund_no.to_string(),
+                received_at: now,
+                raw: String::from_utf8_lossy(body).into_owned(),
+            })
+            .await?;
         let outcome = if n.is_success() {
             RefundOutcome::Succeeded { gateway_refund_no: Some(n.query_id.clone()), at: None }
         } else {

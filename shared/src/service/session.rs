@@ -78,14 +78,9 @@ impl<S: SessionStore> App<S> {
             return Err(AppError::Unauthenticated);
         }
         let half_life = self.settings.session_idle.num_seconds() / 2;
-        let renewed_cookie = (claims.exp - now.timestamp() < half_life && record.expires_at > now)
-            .then(|| self.session_cookie(&record, claims.pwc));
-        Ok(Authed {
-            student_no: record.student_no,
-            session_id: record.session_id,
-            must_change_password: claims.pwc,
-            renewed_cookie,
-        })
+        let renewed_cookie =
+            (claims.exp - now.timestamp() < half_life && record.expires_at > now).then(|| self.session_cookie(&record, claims.pwc));
+        Ok(Authed { student_no: record.student_no, session_id: record.session_id, must_change_password: claims.pwc, renewed_cookie })
     }
 
     /// Ends the session named by the cookie, if any; returns the clearing `Set-Cookie` value.

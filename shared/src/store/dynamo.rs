@@ -2,10 +2,7 @@
 //! (`gsi1pk`/`gsi1sk`), TTL attribute `ttl`. See `docs/data-model.md`.
 
 use super::*;
-use crate::domain::{
-    AcademicYear, Address, ChargeStatus, Email, Fen, FeeType, Gender, ItemId, PersonName, Phone, Postcode,
-    AccountKind,
-};
+use crate::domain::{AcademicYear, AccountKind, Address, ChargeStatus, Email, FeeType, Fen, Gender, ItemId, PersonName, Phone, Postcode};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
@@ -15,18 +12,18 @@ use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
 
-/// 交易查询, offline payments, announcements, enrolment.
-mod records;
-mod outbox;
-mod receipts;
 /// The audit log.
 mod audit;
-/// Refunds.
-mod refunds;
 /// Fee-bill imports.
 mod import;
+mod outbox;
+mod receipts;
 /// Reconciliation: paid attempts per channel and day, run summaries.
 mod reconcile;
+/// 交易查询, offline payments, announcements, enrolment.
+mod records;
+/// Refunds.
+mod refunds;
 
 /// Names of the table's key attributes and index, shared with the template's definition.
 pub const PK: &str = "pk";
@@ -216,11 +213,7 @@ fn corrupt<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> StoreE
 fn map_err<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
     match e.code() {
         Some("ConditionalCheckFailedException") => StoreError::Conflict,
-        Some("TransactionCanceledException")
-            if e.message().is_some_and(|m| m.contains("ConditionalCheckFailed")) =>
-        {
-            StoreError::Conflict
-        }
+        Some("TransactionCanceledException") if e.message().is_some_and(|m| m.contains("ConditionalCheckFailed")) => StoreError::Conflict,
         Some(code) => StoreError::Unavailable(format!("{code}: {}", e.message().unwrap_or_default())),
         None => StoreError::Unavailable(format!("{e:?}")),
     }
@@ -405,7 +398,13 @@ impl CredentialStore for DynamoStore {
         }))
     }
 
-    async fn replace_credential(&self, no: &StudentNo, expected_version: u64, next: &Credential, audit: &crate::domain::AuditEntry) -> Result<(), StoreError> {
+    async fn replace_credential(
+        &self,
+        no: &StudentNo,
+        expected_version: u64,
+        next: &Credential,
+        audit: &crate::domain::AuditEntry,
+    ) -> Result<(), StoreError> {
         debug_assert_eq!(next.version, expected_version + 1);
         let put = built(
             Put::builder()
@@ -433,9 +432,7 @@ fn fee_sk(item: &FeeItem) -> String {
 }
 
 fn parse_fee(item: &Item) -> Result<FeeItem, StoreError> {
-    let date = |name| -> Result<NaiveDate, StoreError> {
-        get_s(item, name)?.parse().map_err(corrupt("date"))
-    };
+    let date = |name| -> Result<NaiveDate, StoreError> { get_s(item, name)?.parse().map_err(corrupt("date")) };
     Ok(FeeItem {
         academic_year: AcademicYear::parse(get_s(item, "academic_year")?).map_err(corrupt("academic_year"))?,
         item_id: ItemId::parse(get_s(item, "item_id")?).map_err(corrupt("item_id"))?,
@@ -494,10 +491,10 @@ impl SessionStore for DynamoStore {
             .send()
             .await
             .map_err(|e| match map_err(e) {
-                // A 128-bit random id collided: never expected, and not the user's doing.
-                StoreError::Conflict => StoreError::Unavailable("session id collision".into()),
-                other => other,
-            })?;
+            // A 128-bit random id collided: never expected, and not the user's doing.
+            StoreError::Conflict => StoreError::Unavailable("session id collision".into()),
+            other => other,
+        })?;
         Ok(())
     }
 
@@ -711,13 +708,7 @@ impl ResetCodeStore for DynamoStore {
     }
 
     async fn delete_reset_code(&self, no: &StudentNo) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(student_pk(no), "RESET")))
-            .send()
-            .await
-            .map_err(map_err)?;
+        self.client.delete_item().table_name(&self.table).set_key(Some(key(student_pk(no), "RESET"))).send().await.map_err(map_err)?;
         Ok(())
     }
 }
@@ -764,7 +755,10 @@ fn order_pk(no: &OrderNo) -> String {
 }
 /// A kept notification: one item per copy received, under its subject and channel.
 fn notification_item(raw: &RawNotification) -> Item {
-    let mut item = key(format!("NOTIFY#{}#{}", raw.channel.as_str(), raw.subject), &format!("{}#{}", raw.received_at.timestamp_millis(), crate::auth::random_id()));
+    let mut item = key(
+        format!("NOTIFY#{}#{}", raw.channel.as_str(), raw.subject),
+        &format!("{}#{}", raw.received_at.timestamp_millis(), crate::auth::random_id()),
+    );
     item.insert("raw".into(), s(&raw.raw));
     item.insert("received_at".into(), n(raw.received_at.timestamp()));
     item
@@ -894,8 +888,11 @@ impl DynamoStore {
 #[async_trait]
 impl OrderStore for DynamoStore {
     async fn create_order(&self, o: &Order, by: &By) -> Result<(), StoreError> {
-        let entry = by.entry(AuditAction::OrderCreated, AuditSubject::Order(o.order_no), &o.student_no).change(None, &format!("open total_fen={}", o.total.get()));
-        let mut tx = self.client.transact_write_items().transact_items(self.put_new(order_item(o))?).transact_items(self.audit_put(&entry)?);
+        let entry = by
+            .entry(AuditAction::OrderCreated, AuditSubject::Order(o.order_no), &o.student_no)
+            .change(None, &format!("open total_fen={}", o.total.get()));
+        let mut tx =
+            self.client.transact_write_items().transact_items(self.put_new(order_item(o))?).transact_items(self.audit_put(&entry)?);
         for line in &o.lines {
             let mut lock = key(lock_pk(&o.student_no, &line.item_key()), "LOCK");
             lock.insert("order_no".into(), s(o.order_no.to_string()));
@@ -912,9 +909,7 @@ impl OrderStore for DynamoStore {
 
     async fn open_order_for_item(&self, student: &StudentNo, item_key: &str) -> Result<Option<OrderNo>, StoreError> {
         let item = self.get_consistent(lock_pk(student, item_key), "LOCK").await?;
-        item.as_ref()
-            .map(|it| OrderNo::parse(get_s(it, "order_no")?).map_err(corrupt("order_no")))
-            .transpose()
+        item.as_ref().map(|it| OrderNo::parse(get_s(it, "order_no")?).map_err(corrupt("order_no"))).transpose()
     }
 
     async fn open_orders_for_items(&self, student: &StudentNo, item_keys: &[String]) -> Result<Vec<OrderNo>, StoreError> {
@@ -943,7 +938,11 @@ impl OrderStore for DynamoStore {
     }
 
     async fn set_receipt_phone(&self, o: &Order, phone: &Phone, by: &By) -> Result<(), StoreError> {
-        let update = built(self.open_order_update(o, "SET receipt_phone = :p, version = version + :one").expression_attribute_values(":p", s(phone.expose())).build())?;
+        let update = built(
+            self.open_order_update(o, "SET receipt_phone = :p, version = version + :one")
+                .expression_attribute_values(":p", s(phone.expose()))
+                .build(),
+        )?;
         // Phones appear in the log only masked.
         let entry = by
             .entry(AuditAction::OrderReceiptPhoneChanged, AuditSubject::Order(o.order_no), &o.student_no)
@@ -1030,7 +1029,9 @@ impl DynamoStore {
                 .table_name(&self.table)
                 .set_key(Some(key(order_pk(&a.order_no), &attempt_sk(&a.out_trade_no))))
                 // Listed in gsi1 under the Beijing day it was paid: reconciliation's "ours".
-                .update_expression("SET #state = :to, gateway_trade_no = :trade, paid_at = :paid, gsi1pk = :day, gsi1sk = :otn REMOVE gsi2pk, gsi2sk")
+                .update_expression(
+                    "SET #state = :to, gateway_trade_no = :trade, paid_at = :paid, gsi1pk = :day, gsi1sk = :otn REMOVE gsi2pk, gsi2sk",
+                )
                 .condition_expression("#state = :from")
                 .expression_attribute_values(":day", s(paid_day_pk(a.channel, crate::clock::beijing_date(p.paid_at))))
                 .expression_attribute_values(":otn", s(a.out_trade_no.as_str()))
@@ -1081,7 +1082,10 @@ impl PaymentStore for DynamoStore {
         let Some(order_no) = no.order_no() else { return Ok(None) };
         let items = self.get_many_consistent(vec![key(order_pk(&order_no), &attempt_sk(no)), key(order_pk(&order_no), "ORDER")]).await?;
         let Some(attempt) = items.iter().find(|it| get_s(it, "sk").is_ok_and(|sk| sk.starts_with(ATTEMPT_PREFIX))) else { return Ok(None) };
-        let order = items.iter().find(|it| get_s(it, "sk").is_ok_and(|sk| sk == "ORDER")).ok_or_else(|| StoreError::Corrupt("attempt without its order".into()))?;
+        let order = items
+            .iter()
+            .find(|it| get_s(it, "sk").is_ok_and(|sk| sk == "ORDER"))
+            .ok_or_else(|| StoreError::Corrupt("attempt without its order".into()))?;
         Ok(Some((parse_attempt(attempt)?, parse_order(order)?)))
     }
 
@@ -1092,7 +1096,8 @@ impl PaymentStore for DynamoStore {
     }
 
     async fn list_attempts(&self, order: &OrderNo) -> Result<Vec<Attempt>, StoreError> {
-        let mut attempts: Vec<Attempt> = self.query_prefix(order_pk(order), ATTEMPT_PREFIX, true).await?.iter().map(parse_attempt).collect::<Result<_, _>>()?;
+        let mut attempts: Vec<Attempt> =
+            self.query_prefix(order_pk(order), ATTEMPT_PREFIX, true).await?.iter().map(parse_attempt).collect::<Result<_, _>>()?;
         sort_attempts(&mut attempts);
         Ok(attempts)
     }
@@ -1112,8 +1117,11 @@ impl PaymentStore for DynamoStore {
             .consistent_read(true);
         let items = self.all_pages(query).await?;
         let Some(order) = items.iter().find(|it| get_s(it, "sk").is_ok_and(|sk| sk == "ORDER")) else { return Ok(None) };
-        let mut attempts: Vec<Attempt> =
-            items.iter().filter(|it| get_s(it, "sk").is_ok_and(|sk| sk.starts_with(ATTEMPT_PREFIX))).map(parse_attempt).collect::<Result<_, _>>()?;
+        let mut attempts: Vec<Attempt> = items
+            .iter()
+            .filter(|it| get_s(it, "sk").is_ok_and(|sk| sk.starts_with(ATTEMPT_PREFIX)))
+            .map(parse_attempt)
+            .collect::<Result<_, _>>()?;
         sort_attempts(&mut attempts);
         Ok(Some((parse_order(order)?, attempts)))
     }
@@ -1175,11 +1183,14 @@ impl PaymentStore for DynamoStore {
             let mut tx = self.client.transact_write_items();
             let outcome = if order.state == OrderState::Open {
                 let paid = built(
-                    self.open_order_update(&order, "SET #state = :paid, paid_at = :at, paid_by = :by, version = version + :one REMOVE gsi2pk, gsi2sk")
-                        .expression_attribute_values(":paid", s(OrderState::Paid.as_str()))
-                        .expression_attribute_values(":at", n(p.paid_at.timestamp()))
-                        .expression_attribute_values(":by", s(p.out_trade_no.as_str()))
-                        .build(),
+                    self.open_order_update(
+                        &order,
+                        "SET #state = :paid, paid_at = :at, paid_by = :by, version = version + :one REMOVE gsi2pk, gsi2sk",
+                    )
+                    .expression_attribute_values(":paid", s(OrderState::Paid.as_str()))
+                    .expression_attribute_values(":at", n(p.paid_at.timestamp()))
+                    .expression_attribute_values(":by", s(p.out_trade_no.as_str()))
+                    .build(),
                 )?;
                 tx = tx.transact_items(TransactWriteItem::builder().update(paid).build());
                 tx = tx.transact_items(self.pay_attempt(&attempt, p, AttemptState::Paid)?);
@@ -1198,7 +1209,6 @@ impl PaymentStore for DynamoStore {
                             .build(),
                     )?;
                     tx = tx.transact_items(TransactWriteItem::builder().update(credit).build());
-
                 }
                 for unlock in self.release_locks(&order)? {
                     tx = tx.transact_items(unlock);
@@ -1213,7 +1223,10 @@ impl PaymentStore for DynamoStore {
                     .entry(AuditAction::AttemptPaid, subject(), &order.student_no)
                     .target(p.out_trade_no.as_str())
                     .change(Some(attempt.state.as_str()), &format!("paid amount_fen={} trade={}", p.amount.get(), p.gateway_trade_no));
-                let order_paid = by.entry(AuditAction::OrderPaid, subject(), &order.student_no).target(p.out_trade_no.as_str()).change(Some("open"), "paid");
+                let order_paid = by
+                    .entry(AuditAction::OrderPaid, subject(), &order.student_no)
+                    .target(p.out_trade_no.as_str())
+                    .change(Some("open"), "paid");
                 tx = tx.transact_items(self.audit_put(&attempt_paid)?).transact_items(self.audit_put(&order_paid)?);
                 PaymentOutcome::OrderPaid
             } else {
@@ -1222,12 +1235,19 @@ impl PaymentStore for DynamoStore {
                 let duplicate = by
                     .entry(AuditAction::AttemptDuplicatePaid, AuditSubject::Order(order.order_no), &order.student_no)
                     .target(p.out_trade_no.as_str())
-                    .change(Some(attempt.state.as_str()), &format!("duplicate_paid amount_fen={} trade={}", p.amount.get(), p.gateway_trade_no));
+                    .change(
+                        Some(attempt.state.as_str()),
+                        &format!("duplicate_paid amount_fen={} trade={}", p.amount.get(), p.gateway_trade_no),
+                    );
                 tx = tx.transact_items(self.audit_put(&duplicate)?);
                 PaymentOutcome::DuplicatePaid
             };
             if let Some(raw) = raw {
-                tx = tx.transact_items(TransactWriteItem::builder().put(built(Put::builder().table_name(&self.table).set_item(Some(notification_item(raw))).build())?).build());
+                tx = tx.transact_items(
+                    TransactWriteItem::builder()
+                        .put(built(Put::builder().table_name(&self.table).set_item(Some(notification_item(raw))).build())?)
+                        .build(),
+                );
             }
             match tx.send().await.map_err(map_err) {
                 Ok(_) => return Ok(outcome),

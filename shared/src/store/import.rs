@@ -34,10 +34,22 @@ pub struct ImportManifest {
 #[derive(Debug, Clone)]
 pub enum BillWrite {
     /// A new student with their initial credential (`row`: the file row it came from).
-    CreateStudent { student: Box<Student>, credential: Credential, row: usize },
-    CreateItem { item: FeeItem, row: usize },
+    CreateStudent {
+        student: Box<Student>,
+        credential: Credential,
+        row: usize,
+    },
+    CreateItem {
+        item: FeeItem,
+        row: usize,
+    },
     /// `before` as read at `version`; `after` keeps `before.paid`.
-    UpdateItem { before: FeeItem, version: u64, after: FeeItem, row: usize },
+    UpdateItem {
+        before: FeeItem,
+        version: u64,
+        after: FeeItem,
+        row: usize,
+    },
 }
 
 #[async_trait]
@@ -49,7 +61,15 @@ pub trait ImportStore: Send + Sync {
     async fn begin_import_validation(&self, id: &ImportId, key: &str, by: &By) -> Result<u64, StoreError>;
     /// `validating` (at `attempt`) → `rejected`, with the `import.rejected` entry (`Conflict` if
     /// another validation claimed the file since).
-    async fn reject_import(&self, id: &ImportId, attempt: u64, kind: Option<ImportKind>, rows: usize, errors: usize, by: &By) -> Result<(), StoreError>;
+    async fn reject_import(
+        &self,
+        id: &ImportId,
+        attempt: u64,
+        kind: Option<ImportKind>,
+        rows: usize,
+        errors: usize,
+        by: &By,
+    ) -> Result<(), StoreError>;
     /// `validating` (at `attempt`) → `applying` (`Conflict` if another validation claimed it).
     async fn start_applying_import(&self, id: &ImportId, attempt: u64, kind: ImportKind, rows: usize, by: &By) -> Result<(), StoreError>;
     /// `applying` → `applied` with the summary and the `import.applied` entry; `Conflict` if it
@@ -62,7 +82,14 @@ pub trait ImportStore: Send + Sync {
     /// first). Creations are `attribute_not_exists`; an update is conditional on the version
     /// read, on `paid_fen` not exceeding the new amount and, when the amount changes, on no
     /// open order holding the item. `Conflict`: re-read and decide again.
-    async fn apply_bill_writes(&self, no: &StudentNo, writes: &[BillWrite], id: &ImportId, file_key: &str, by: &By) -> Result<(), StoreError>;
+    async fn apply_bill_writes(
+        &self,
+        no: &StudentNo,
+        writes: &[BillWrite],
+        id: &ImportId,
+        file_key: &str,
+        by: &By,
+    ) -> Result<(), StoreError>;
     /// The entries about the file as a whole (rejections, completion), oldest first.
     async fn audit_for_import(&self, id: &ImportId) -> Result<Vec<AuditEntry>, StoreError>;
 }

@@ -2,27 +2,27 @@
 //!
 //! The access patterns, keys and conditions are documented in `docs/data-model.md`.
 
+pub mod audit;
 pub mod dynamo;
-pub mod records;
+pub mod import;
 pub mod outbox;
 pub mod receipts;
-pub mod audit;
-pub mod refunds;
-pub mod import;
 pub mod reconcile;
+pub mod records;
+pub mod refunds;
 
-use crate::domain::{Contact, FeeItem, OrderType, Serial, Student, StudentNo, UnitId, IdCardNo};
+use crate::domain::{Contact, FeeItem, IdCardNo, OrderType, Serial, Student, StudentNo, UnitId};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
+pub use audit::AuditStore;
 pub use dynamo::DynamoStore;
-pub use records::{AnnouncementStore, EnrolmentStore, HistoryStore, OfflinePaymentStore, OrderRecord, PaymentHistory};
+pub use import::{BillWrite, ImportManifest, ImportStore};
 pub use outbox::{OutboxSms, OutboxStore, SmsState};
 pub use receipts::{ReceiptLink, ReceiptStore};
-pub use audit::AuditStore;
-pub use refunds::RefundStore;
-pub use import::{BillWrite, ImportManifest, ImportStore};
 pub use reconcile::ReconcileStore;
+pub use records::{AnnouncementStore, EnrolmentStore, HistoryStore, OfflinePaymentStore, OrderRecord, PaymentHistory};
+pub use refunds::RefundStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -99,7 +99,13 @@ pub trait CredentialStore: Send + Sync {
     /// Writes `next` if the stored version still equals `expected_version`; `next.version`
     /// must be `expected_version + 1`.
     /// `audit` describes the change (written in the same transaction).
-    async fn replace_credential(&self, no: &StudentNo, expected_version: u64, next: &Credential, audit: &crate::domain::AuditEntry) -> Result<(), StoreError>;
+    async fn replace_credential(
+        &self,
+        no: &StudentNo,
+        expected_version: u64,
+        next: &Credential,
+        audit: &crate::domain::AuditEntry,
+    ) -> Result<(), StoreError>;
 }
 
 #[async_trait]
@@ -192,7 +198,12 @@ pub trait OrderStore: Send + Sync {
     /// Open → Closed at `expected_version`, releasing the order's item locks.
     async fn close_order(&self, order: &crate::domain::Order, by: &crate::domain::By) -> Result<(), StoreError>;
     /// Changes the receipt phone of an open order at `expected_version`.
-    async fn set_receipt_phone(&self, order: &crate::domain::Order, phone: &crate::domain::Phone, by: &crate::domain::By) -> Result<(), StoreError>;
+    async fn set_receipt_phone(
+        &self,
+        order: &crate::domain::Order,
+        phone: &crate::domain::Phone,
+        by: &crate::domain::By,
+    ) -> Result<(), StoreError>;
 }
 
 /// Attempts and the payment transition.
@@ -200,18 +211,29 @@ pub trait OrderStore: Send + Sync {
 pub trait PaymentStore: Send + Sync {
     /// Records a new attempt and bumps the order's attempt count, if the order is still open at
     /// its version; `Conflict` otherwise (or if the out-trade-no exists).
-    async fn create_attempt(&self, order: &crate::domain::Order, attempt: &crate::domain::Attempt, by: &crate::domain::By) -> Result<(), StoreError>;
+    async fn create_attempt(
+        &self,
+        order: &crate::domain::Order,
+        attempt: &crate::domain::Attempt,
+        by: &crate::domain::By,
+    ) -> Result<(), StoreError>;
     async fn get_attempt(&self, no: &crate::domain::OutTradeNo) -> Result<Option<crate::domain::Attempt>, StoreError>;
     /// An order's attempts in the order they were made.
     async fn list_attempts(&self, order: &crate::domain::OrderNo) -> Result<Vec<crate::domain::Attempt>, StoreError>;
     /// An order with its attempts, in one read. Not isolated from a payment committing
     /// meanwhile: the attempts may show a payment the order does not yet (read the order again).
-    async fn order_with_attempts(&self, order: &crate::domain::OrderNo) -> Result<Option<(crate::domain::Order, Vec<crate::domain::Attempt>)>, StoreError>;
+    async fn order_with_attempts(
+        &self,
+        order: &crate::domain::OrderNo,
+    ) -> Result<Option<(crate::domain::Order, Vec<crate::domain::Attempt>)>, StoreError>;
     /// Created → Closed (the gateway closed it and a query proved it unpaid).
     async fn close_attempt(&self, attempt: &crate::domain::Attempt, by: &crate::domain::By) -> Result<(), StoreError>;
     /// An attempt with its order, read together (one round trip: they share a partition).
     /// `None`: no such attempt. An attempt whose order is missing is `Corrupt`.
-    async fn payment_state(&self, no: &crate::domain::OutTradeNo) -> Result<Option<(crate::domain::Attempt, crate::domain::Order)>, StoreError>;
+    async fn payment_state(
+        &self,
+        no: &crate::domain::OutTradeNo,
+    ) -> Result<Option<(crate::domain::Attempt, crate::domain::Order)>, StoreError>;
     /// Keeps a verified notification as received (body and relevant headers), before acting on it.
     async fn store_notification(&self, raw: &RawNotification) -> Result<(), StoreError>;
     /// The payment transition in one transaction, decided on `known` (the attempt and its

@@ -13,7 +13,13 @@ fn actions(log: &Value) -> Vec<(String, String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["action"].as_str().unwrap().to_owned(), e["actor"].as_str().unwrap().to_owned(), e["target"].as_str().unwrap_or("").to_owned()))
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["actor"].as_str().unwrap().to_owned(),
+                e["target"].as_str().unwrap_or("").to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -45,7 +51,13 @@ async fn every_change_of_an_order_is_logged_with_who_made_it() {
     // The payment: attempt and order paid together, in one transaction, on WeChat Pay's word.
     let mut paid = got[4..].to_vec();
     paid.sort();
-    assert_eq!(paid, [("attempt.paid".to_owned(), "gateway:wechat".to_owned(), w.clone()), ("order.paid".to_owned(), "gateway:wechat".to_owned(), w.clone())]);
+    assert_eq!(
+        paid,
+        [
+            ("attempt.paid".to_owned(), "gateway:wechat".to_owned(), w.clone()),
+            ("order.paid".to_owned(), "gateway:wechat".to_owned(), w.clone())
+        ]
+    );
     let entries = log["entries"].as_array().unwrap();
     let closed = entries.iter().find(|e| e["action"] == "attempt.closed").unwrap();
     assert_eq!((closed["before"].as_str(), closed["after"].as_str()), (Some("created"), Some("closed")));
@@ -94,7 +106,12 @@ async fn the_receipt_phone_change_is_logged_masked_and_the_sweeper_and_seed_are_
 
     // 周八's demo offline payment was recorded by the seed, under the student.
     let (_, zhou) = invoke(&t, "audit", json!({"student_no": "2021010105"})).await;
-    let offline = zhou["entries"].as_array().unwrap().iter().find(|e| e["action"] == AuditAction::OfflinePaymentRecorded.as_str()).expect("offline payment logged");
+    let offline = zhou["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == AuditAction::OfflinePaymentRecorded.as_str())
+        .expect("offline payment logged");
     assert_eq!(offline["actor"], "seed");
     assert!(offline.get("order_no").is_none());
 }

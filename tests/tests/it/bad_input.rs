@@ -23,19 +23,17 @@ async fn malformed_bodies_get_400_and_oversized_ones_413() {
     let bodies: [(&str, &str); 5] = [
         ("not json", "{"),
         ("array", "[]"),
-        ("wrong types", r#"{"username": 1, "password": true, "email": 5, "old_password": [], "ticket": {}, "student_no": null, "password2": 1}"#),
+        (
+            "wrong types",
+            r#"{"username": 1, "password": true, "email": 5, "old_password": [], "ticket": {}, "student_no": null, "password2": 1}"#,
+        ),
         ("unknown field", r#"{"nonsense": "x"}"#),
         ("empty", ""),
     ];
     for (method, path) in routes {
         for (what, body) in bodies {
-            let r = c
-                .request(method.parse().unwrap(), t.url(path))
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
+            let r =
+                c.request(method.parse().unwrap(), t.url(path)).header("content-type", "application/json").body(body).send().await.unwrap();
             let (status, code, _) = error_code(r).await;
             assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "BAD_REQUEST"), "{method} {path} with {what}");
         }

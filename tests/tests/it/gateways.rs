@@ -8,11 +8,6 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-
-
-
-
-
 #[tokio::test]
 async fn alipay_qr_payment_is_marked_paid_by_the_notification() {
     let t = spawn().await;
@@ -34,7 +29,8 @@ async fn alipay_qr_payment_is_marked_paid_by_the_notification() {
     assert_eq!(t.sandboxes.alipay.notifications_acked(otn), 1);
     // The fee item is settled: nothing owed for it any more.
     let fees: Value = t.get(&c, "/api/fees").await.json().await.unwrap();
-    let item = fees["years"].as_array().unwrap().iter().flat_map(|y| y["items"].as_array().unwrap()).find(|i| i["item_id"] == "TUITION").unwrap();
+    let item =
+        fees["years"].as_array().unwrap().iter().flat_map(|y| y["items"].as_array().unwrap()).find(|i| i["item_id"] == "TUITION").unwrap();
     assert_eq!((item["outstanding"].as_str(), item["paid"].as_str()), (Some("0.00"), Some("4000.00")));
 }
 
@@ -103,7 +99,8 @@ async fn switching_channel_closes_the_previous_attempt_and_a_charged_student_is_
     // Paid on WeChat, but that notification is lost; the student tries Alipay again.
     t.sandboxes.wechat.set_deliver_notifications(false);
     press_pay(wx["action"]["content"].as_str().unwrap()).await;
-    let (status, code, _) = error_code(t.post(&c, &format!("/api/orders/{no}/pay"), json!({"channel": "alipay", "device": "pc"})).await).await;
+    let (status, code, _) =
+        error_code(t.post(&c, &format!("/api/orders/{no}/pay"), json!({"channel": "alipay", "device": "pc"})).await).await;
     assert_eq!((status, code.as_str()), (StatusCode::CONFLICT, "ORDER_NOT_OPEN"), "found paid by querying WeChat Pay first");
     let o: Value = t.get(&c, &format!("/api/orders/{no}")).await.json().await.unwrap();
     assert_eq!(o["state"], "paid");
@@ -116,8 +113,15 @@ async fn forged_or_tampered_notifications_are_not_acknowledged() {
     let (c, no) = student_with_order(&t).await;
     let pay = pay_with(&t, &c, &no, "alipay", "pc").await;
     let otn = pay["out_trade_no"].as_str().unwrap();
-    let forged = format!("out_trade_no={otn}&trade_status=TRADE_SUCCESS&total_amount=4000.00&app_id=2021000000000001&sign_type=RSA2&sign=AAAA");
-    let r = Client::new().post(t.url("/api/notify/alipay")).header("content-type", "application/x-www-form-urlencoded").body(forged).send().await.unwrap();
+    let forged =
+        format!("out_trade_no={otn}&trade_status=TRADE_SUCCESS&total_amount=4000.00&app_id=2021000000000001&sign_type=RSA2&sign=AAAA");
+    let r = Client::new()
+        .post(t.url("/api/notify/alipay"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(forged)
+        .send()
+        .await
+        .unwrap();
     assert_ne!(r.text().await.unwrap(), "success");
     let r = Client::new().post(t.url("/api/notify/wechat")).header("content-type", "application/json").body("{}").send().await.unwrap();
     assert!(r.status().is_client_error());

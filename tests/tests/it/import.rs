@@ -11,8 +11,8 @@ use integration_tests::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::clock::{Clock, beijing_date};
-use shared::domain::import::{ImportId, ImportState};
 use shared::domain::ids::id_check_char;
+use shared::domain::import::{ImportId, ImportState};
 use shared::domain::*;
 use shared::service::Authed;
 use shared::service::orders::Pick;
@@ -128,7 +128,12 @@ fn canon(v: &AttributeValue) -> String {
 
 /// The keys of items added or changed between two snapshots.
 fn differences(before: &BTreeMap<(String, String), String>, after: &BTreeMap<(String, String), String>) -> Vec<(String, String)> {
-    after.iter().filter(|(k, v)| before.get(*k) != Some(*v)).map(|(k, _)| k.clone()).chain(before.keys().filter(|k| !after.contains_key(*k)).cloned()).collect()
+    after
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .chain(before.keys().filter(|k| !after.contains_key(*k)).cloned())
+        .collect()
 }
 
 fn sno(s: &str) -> StudentNo {
@@ -192,7 +197,8 @@ async fn a_good_file_creates_students_and_items_the_students_see_with_audit_entr
         json!({"rows": 6, "students_created": 2, "items_created": 4, "items_updated": 1, "items_unchanged": 1, "offline_recorded": 0, "offline_already_recorded": 0})
     );
     let text = report(&t, "imports/2026-fees.report.csv").await;
-    for line in ["结果,已全部导入", "导入行数,6", "新建学生,2", "新建收费项目,4", "更新收费项目,1", "未变化的收费项目,1"] {
+    for line in ["结果,已全部导入", "导入行数,6", "新建学生,2", "新建收费项目,4", "更新收费项目,1", "未变化的收费项目,1"]
+    {
         assert!(text.contains(line), "{line} in {text}");
     }
 
@@ -202,7 +208,10 @@ async fn a_good_file_creates_students_and_items_the_students_see_with_audit_entr
     let items = items_of(&fees);
     assert_eq!(items.len(), 2);
     let books = items.iter().find(|i| i["item_id"] == "BOOKS").unwrap();
-    assert_eq!((books["name"].as_str(), books["fee_type"].as_str(), books["payable"].as_bool()), (Some("教材费"), Some("其他"), Some(true)));
+    assert_eq!(
+        (books["name"].as_str(), books["fee_type"].as_str(), books["payable"].as_bool()),
+        (Some("教材费"), Some("其他"), Some(true))
+    );
     let lin_fees = fees_json(&t, "2026990102", &lin[10..]).await;
     assert_eq!(items_of(&lin_fees)[0]["not_payable_reason"], "暂停收费");
     let lin_student = t.app.store.get_student(&sno("2026990102")).await.unwrap().unwrap();
@@ -215,7 +224,15 @@ async fn a_good_file_creates_students_and_items_the_students_see_with_audit_entr
 
     // Audit: who (the operator named in the event), which request, which file and row.
     // (Their own first-login password change is logged too, as theirs.)
-    let chen_log: Vec<AuditEntry> = t.app.store.audit_for_student(&sno("2026990101")).await.unwrap().into_iter().filter(|e| e.actor != Actor::Student(sno("2026990101"))).collect();
+    let chen_log: Vec<AuditEntry> = t
+        .app
+        .store
+        .audit_for_student(&sno("2026990101"))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.actor != Actor::Student(sno("2026990101")))
+        .collect();
     assert_eq!(actions(&chen_log), sorted(vec![AuditAction::StudentImported, AuditAction::FeeItemImported, AuditAction::FeeItemImported]));
     for entry in &chen_log {
         assert_eq!(entry.actor, zhang_min());
@@ -227,7 +244,9 @@ async fn a_good_file_creates_students_and_items_the_students_see_with_audit_entr
     let updated: Vec<&AuditEntry> = zhang_log.iter().filter(|e| e.action == AuditAction::FeeItemUpdated).collect();
     assert_eq!(updated.len(), 1);
     assert_eq!(updated[0].target.as_deref(), Some(format!("{}#EXAM", year(&t, 0)).as_str()));
-    assert!(updated[0].before.as_deref().unwrap().contains("due_fen=12000") && updated[0].after.as_deref().unwrap().contains("due_fen=15000"));
+    assert!(
+        updated[0].before.as_deref().unwrap().contains("due_fen=12000") && updated[0].after.as_deref().unwrap().contains("due_fen=15000")
+    );
     assert_eq!(updated[0].reason.as_deref().map(|r| r.contains("row 5")), Some(true));
     let id = ImportId::parse(out["import_id"].as_str().unwrap()).unwrap();
     let file_log = t.app.store.audit_for_import(&id).await.unwrap();
@@ -263,7 +282,7 @@ async fn a_file_with_bad_rows_writes_nothing_and_its_report_names_each_row() {
         bill_row(&t, "2026990202", "陈二", &bad_check, "TUITION", "学费", "学费", "3500"), // 3
         format!("2026990203,陈三,{good},{}-{},TUITION,学费,学费,3500,{s},{e},收费", cur(&t), cur(&t) + 2), // 4
         bill_row(&t, "2026990204", "陈四", &good, "TUITION", "学费", "学费", "3500.001"), // 5
-        format!("2026990205,陈五,{good},{y},TUITION,学费,学费,3500,{e},{s},收费"), // 6
+        format!("2026990205,陈五,{good},{y},TUITION,学费,学费,3500,{e},{s},收费"),    // 6
         bill_row(&t, "2026990201", "陈一", &good, "TUITION", "学费", "学费", "3600"), // 7: duplicate of 2
         bill_row(&t, "2021010102", "李五", "62010220000708456X", "EXAM", "考试费", "其他", "120"), // 8: 李四 by another name
         format!("{ZHANG},张三,{ZHANG_ID},{},TUITION,学费,学费,1000,{s},{e},收费", year(&t, 2)), // 9: below paid
@@ -362,7 +381,8 @@ async fn the_same_file_twice_changes_nothing() {
     assert_eq!(first["status"], "applied");
     let first_report = object(&t, "imports/once.report.csv").await.unwrap();
     let before = snapshot(&t).await;
-    let audit_before = (t.app.store.audit_for_student(&sno("2026990401")).await.unwrap(), t.app.store.audit_for_student(&sno(ZHANG)).await.unwrap());
+    let audit_before =
+        (t.app.store.audit_for_student(&sno("2026990401")).await.unwrap(), t.app.store.audit_for_student(&sno(ZHANG)).await.unwrap());
 
     // Again, under the same name and under another.
     let again = import(&t, "imports/once.csv", file.clone()).await;
@@ -373,7 +393,8 @@ async fn the_same_file_twice_changes_nothing() {
     assert_eq!(copy["import_id"], first["import_id"]);
 
     assert_eq!(differences(&before, &snapshot(&t).await), Vec::<(String, String)>::new(), "not one item changed");
-    let audit_after = (t.app.store.audit_for_student(&sno("2026990401")).await.unwrap(), t.app.store.audit_for_student(&sno(ZHANG)).await.unwrap());
+    let audit_after =
+        (t.app.store.audit_for_student(&sno("2026990401")).await.unwrap(), t.app.store.audit_for_student(&sno(ZHANG)).await.unwrap());
     assert_eq!(audit_after, audit_before, "no new audit entries");
     assert_eq!(object(&t, "imports/once.report.csv").await.unwrap(), first_report, "the report stays");
     assert!(object(&t, "imports/copy-of-once.report.csv").await.is_none());
@@ -416,7 +437,10 @@ async fn offline_payments_are_imported_once_and_show_in_paid_records() {
     assert_eq!(records.len(), 1, "{paid}");
     let r = &records[0];
     assert_eq!(r["id"], "offline-YH-2026-001");
-    assert_eq!((r["source_label"].as_str(), r["method_label"].as_str(), r["receipt_no"].as_str()), (Some("线下缴费"), Some("银行转账"), Some("GS001")));
+    assert_eq!(
+        (r["source_label"].as_str(), r["method_label"].as_str(), r["receipt_no"].as_str()),
+        (Some("线下缴费"), Some("银行转账"), Some("GS001"))
+    );
     assert_eq!((r["total"].as_str(), r["items_count"].as_u64()), (Some("3920.50"), Some(2)));
     let fees: Value = t.get(&c, "/api/fees").await.json().await.unwrap();
     assert_eq!((fees["total_paid"].as_str(), fees["total_outstanding"].as_str()), (Some("3920.50"), Some("0.00")));
@@ -441,7 +465,8 @@ async fn offline_payments_are_imported_once_and_show_in_paid_records() {
     .join("\n");
     let out = import(&t, "imports/wrong.csv", wrong.into_bytes()).await;
     assert_eq!(out["status"], "rejected");
-    let reasons: Vec<(u64, &str)> = out["errors"].as_array().unwrap().iter().map(|e| (e["row"].as_u64().unwrap(), e["reason"].as_str().unwrap())).collect();
+    let reasons: Vec<(u64, &str)> =
+        out["errors"].as_array().unwrap().iter().map(|e| (e["row"].as_u64().unwrap(), e["reason"].as_str().unwrap())).collect();
     let expected_first = format!("该学生没有 {y} 学年的收费项目 EXAM");
     assert_eq!(reasons, [(2, expected_first.as_str()), (3, "凭证号已被另一笔线下缴费使用"), (4, "学号不存在（请先导入收费名单）")]);
 }
@@ -479,7 +504,10 @@ async fn an_interrupted_import_is_finished_by_the_next_run() {
         contact: Contact::default(),
     };
     let credential = Credential::initial();
-    let writes = [BillWrite::CreateStudent { student: Box::new(student), credential, row: 2 }, BillWrite::CreateItem { item: first.item.clone(), row: 2 }];
+    let writes = [
+        BillWrite::CreateStudent { student: Box::new(student), credential, row: 2 },
+        BillWrite::CreateItem { item: first.item.clone(), row: 2 },
+    ];
     t.app.store.apply_bill_writes(&first.student_no, &writes, &id, key, &by).await.unwrap();
     assert_eq!(t.app.store.get_import(&id).await.unwrap().unwrap().state, ImportState::Applying);
 
@@ -494,7 +522,10 @@ async fn an_interrupted_import_is_finished_by_the_next_run() {
     let chen_log = t.app.store.audit_for_student(&sno("2026990601")).await.unwrap();
     assert_eq!(actions(&chen_log), sorted(vec![AuditAction::StudentImported, AuditAction::FeeItemImported]));
     assert_eq!(chen_log[0].request_id.as_deref(), Some("crashed-run"));
-    assert_eq!(actions(&t.app.store.audit_for_student(&sno("2026990602")).await.unwrap()), sorted(vec![AuditAction::StudentImported, AuditAction::FeeItemImported]));
+    assert_eq!(
+        actions(&t.app.store.audit_for_student(&sno("2026990602")).await.unwrap()),
+        sorted(vec![AuditAction::StudentImported, AuditAction::FeeItemImported])
+    );
     assert_eq!(actions(&t.app.store.audit_for_import(&id).await.unwrap()), sorted(vec![AuditAction::ImportApplied]));
     assert_eq!(t.app.store.list_fee_items(&sno("2026990601")).await.unwrap().len(), 1);
 }
@@ -503,7 +534,8 @@ async fn an_interrupted_import_is_finished_by_the_next_run() {
 async fn a_file_refused_for_an_open_order_goes_in_once_the_order_is_cancelled() {
     let t = spawn().await;
     let zhang = Authed { student_no: sno(ZHANG), session_id: "test".into(), must_change_password: false, renewed_cookie: None };
-    let (order, _) = t.app.create_or_reuse_order(&zhang, &[Pick { academic_year: year(&t, 0), item_id: "EXAM".into() }], None).await.unwrap();
+    let (order, _) =
+        t.app.create_or_reuse_order(&zhang, &[Pick { academic_year: year(&t, 0), item_id: "EXAM".into() }], None).await.unwrap();
     let file = [HEADER.to_owned(), bill_row(&t, ZHANG, "张三", ZHANG_ID, "EXAM", "考试费", "其他", "150")].join("\n").into_bytes();
     let out = import(&t, "imports/exam.csv", file.clone()).await;
     assert_eq!(out["status"], "rejected");
@@ -514,16 +546,31 @@ async fn a_file_refused_for_an_open_order_goes_in_once_the_order_is_cancelled() 
     let out = import(&t, "imports/exam.csv", file).await;
     assert_eq!(out["status"], "applied", "{out}");
     assert_eq!(out["summary"]["items_updated"], 1);
-    let exam = t.app.store.list_fee_items(&sno(ZHANG)).await.unwrap().into_iter().find(|i| i.item_id.as_str() == "EXAM" && i.academic_year.to_string() == year(&t, 0)).unwrap();
+    let exam = t
+        .app
+        .store
+        .list_fee_items(&sno(ZHANG))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|i| i.item_id.as_str() == "EXAM" && i.academic_year.to_string() == year(&t, 0))
+        .unwrap();
     assert_eq!(exam.due, Fen::new(15_000));
     let id = ImportId::parse(out["import_id"].as_str().unwrap()).unwrap();
-    assert_eq!(actions(&t.app.store.audit_for_import(&id).await.unwrap()), sorted(vec![AuditAction::ImportRejected, AuditAction::ImportApplied]));
+    assert_eq!(
+        actions(&t.app.store.audit_for_import(&id).await.unwrap()),
+        sorted(vec![AuditAction::ImportRejected, AuditAction::ImportApplied])
+    );
 }
 
 #[tokio::test]
 async fn two_runs_of_one_file_at_once_apply_it_once() {
     let t = spawn().await;
-    let rows: Vec<String> = (0..6).map(|i| bill_row(&t, &format!("20269907{i:02}"), "陈一", &id_no("20010203", &format!("1{i:02}")), "TUITION", "学费", "学费", "3500")).collect();
+    let rows: Vec<String> = (0..6)
+        .map(|i| {
+            bill_row(&t, &format!("20269907{i:02}"), "陈一", &id_no("20010203", &format!("1{i:02}")), "TUITION", "学费", "学费", "3500")
+        })
+        .collect();
     let file = [vec![HEADER.to_owned()], rows].concat().join("\n").into_bytes();
     upload(&t, "imports/a.csv", file.clone()).await;
     upload(&t, "imports/b.csv", file).await;
@@ -538,7 +585,10 @@ async fn two_runs_of_one_file_at_once_apply_it_once() {
     for i in 0..6 {
         let no = sno(&format!("20269907{i:02}"));
         assert_eq!(t.app.store.list_fee_items(&no).await.unwrap().len(), 1);
-        assert_eq!(actions(&t.app.store.audit_for_student(&no).await.unwrap()), sorted(vec![AuditAction::StudentImported, AuditAction::FeeItemImported]));
+        assert_eq!(
+            actions(&t.app.store.audit_for_student(&no).await.unwrap()),
+            sorted(vec![AuditAction::StudentImported, AuditAction::FeeItemImported])
+        );
     }
     let id = ImportId::parse(a.1["import_id"].as_str().unwrap()).unwrap();
     assert_eq!(actions(&t.app.store.audit_for_import(&id).await.unwrap()), sorted(vec![AuditAction::ImportApplied]));

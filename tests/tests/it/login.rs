@@ -154,7 +154,12 @@ async fn forged_and_missing_cookies_are_unauthenticated() {
     let other = shared::auth::TokenKeys::from_secret(&[9u8; 32]).unwrap();
     let now = chrono::Utc::now().timestamp();
     let forged = other.issue(&shared::auth::Claims {
-        sub: "2021010101".into(), sid: "x".into(), purpose: shared::auth::Purpose::Session, pwc: false, iat: now, exp: now + 600,
+        sub: "2021010101".into(),
+        sid: "x".into(),
+        purpose: shared::auth::Purpose::Session,
+        pwc: false,
+        iat: now,
+        exp: now + 600,
     });
     for cookie in [format!("cp_session={forged}"), "cp_session=garbage".into(), "cp_session=".into()] {
         let r = plain.get(t.url("/api/profile")).header("cookie", cookie).send().await.unwrap();

@@ -13,7 +13,13 @@ use shared::gateway::wechat::SignedNotification;
 /// 王五's order for this year's tuition (4000.00) and the out-trade-no of a started attempt.
 async fn attempt(t: &TestApp, c: &Client, channel: &str) -> (String, String) {
     let y = local::seed::current_academic_year(shared::clock::beijing_date(Utc::now()));
-    let r = t.post(c, "/api/orders", json!({"items": [{"academic_year": format!("{y}-{}", y + 1), "item_id": "TUITION"}], "phone": "13912345678"})).await;
+    let r = t
+        .post(
+            c,
+            "/api/orders",
+            json!({"items": [{"academic_year": format!("{y}-{}", y + 1), "item_id": "TUITION"}], "phone": "13912345678"}),
+        )
+        .await;
     let no = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_owned();
     let pay: Value = t.post(c, &format!("/api/orders/{no}/pay"), json!({"channel": channel, "device": "pc"})).await.json().await.unwrap();
     (no, pay["out_trade_no"].as_str().unwrap().to_owned())
@@ -26,7 +32,13 @@ async fn student(t: &TestApp) -> Client {
 }
 
 async fn post_alipay(t: &TestApp, body: String) -> (StatusCode, String) {
-    let r = Client::new().post(t.url("/api/notify/alipay")).header("content-type", "application/x-www-form-urlencoded; charset=utf-8").body(body).send().await.unwrap();
+    let r = Client::new()
+        .post(t.url("/api/notify/alipay"))
+        .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     (r.status(), r.text().await.unwrap())
 }
 
@@ -67,7 +79,8 @@ async fn twenty_concurrent_alipay_copies_are_all_acked_with_one_effect() {
         .map(|_| {
             let (url, body) = (t.url("/api/notify/alipay"), body.clone());
             tokio::spawn(async move {
-                let r = Client::new().post(url).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.unwrap();
+                let r =
+                    Client::new().post(url).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.unwrap();
                 r.text().await.unwrap()
             })
         })
@@ -149,11 +162,16 @@ async fn a_second_channels_payment_is_kept_as_a_duplicate_awaiting_refund() {
     let wx = wx["out_trade_no"].as_str().unwrap().to_owned();
     // ... yet both gateways report a payment (a race at the gateways): the first pays the
     // order, the second is kept, visible, awaiting refund — never dropped.
-    assert_eq!(post_wechat(&t, &wechat_paid(local::payments::WECHAT_MCHID, &wx, Fen::new(400_000), Utc::now())).await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        post_wechat(&t, &wechat_paid(local::payments::WECHAT_MCHID, &wx, Fen::new(400_000), Utc::now())).await,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(post_alipay(&t, alipay_paid(local::payments::ALIPAY_APP_ID, &ali, Fen::new(400_000), Utc::now())).await.1, "success");
     let o = order(&t, &c, &no).await;
     assert_eq!(o["state"], "paid");
-    let state = |otn: &str| o["attempts"].as_array().unwrap().iter().find(|a| a["out_trade_no"] == otn).unwrap()["state_label"].as_str().unwrap().to_owned();
+    let state = |otn: &str| {
+        o["attempts"].as_array().unwrap().iter().find(|a| a["out_trade_no"] == otn).unwrap()["state_label"].as_str().unwrap().to_owned()
+    };
     assert_eq!(state(&wx), "成功");
     assert_eq!(state(&ali), "重复支付待退款");
     assert_eq!(tuition_paid(&t, &c).await, "4000.00", "the fee was credited once");

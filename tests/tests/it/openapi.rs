@@ -45,8 +45,20 @@ impl Doc {
     }
     /// Every (METHOD, path) the document describes.
     fn ops(&self) -> BTreeSet<(String, String)> {
-        let methods = |item: &Value| item.as_object().unwrap().keys().filter(|k| ["get", "put", "post", "delete", "patch"].contains(&k.as_str())).cloned().collect::<Vec<_>>();
-        self.0["paths"].as_object().expect("paths").iter().flat_map(|(p, item)| methods(item).into_iter().map(|m| (m.to_uppercase(), p.clone()))).collect()
+        let methods = |item: &Value| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| ["get", "put", "post", "delete", "patch"].contains(&k.as_str()))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        self.0["paths"]
+            .as_object()
+            .expect("paths")
+            .iter()
+            .flat_map(|(p, item)| methods(item).into_iter().map(|m| (m.to_uppercase(), p.clone())))
+            .collect()
     }
     fn op(&self, m: &str, p: &str) -> &Value {
         let op = &self.0["paths"][p][m.to_lowercase()];
@@ -76,7 +88,10 @@ impl Doc {
             let s: u16 = status.parse().unwrap_or_else(|_| panic!("{m} {p}: status {status}"));
             let all = self.resolve(resp)["content"]["application/json"]["schema"]["allOf"].as_array();
             if callback {
-                assert!(all.is_none_or(|a| a[0]["$ref"] != ERROR_REF), "{m} {p} {s}: a gateway callback or a page answers in its own format, not Error");
+                assert!(
+                    all.is_none_or(|a| a[0]["$ref"] != ERROR_REF),
+                    "{m} {p} {s}: a gateway callback or a page answers in its own format, not Error"
+                );
                 out.insert((s, String::new()));
                 continue;
             }
@@ -93,7 +108,9 @@ impl Doc {
     }
     /// The documented request body: its one media type and its schema.
     fn request_body(&self, m: &str, p: &str) -> Option<(&str, &Value)> {
-        let content = self.resolve(self.op(m, p).get("requestBody")?)["content"].as_object().unwrap_or_else(|| panic!("{m} {p}: request body without content"));
+        let content = self.resolve(self.op(m, p).get("requestBody")?)["content"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{m} {p}: request body without content"));
         assert_eq!(content.len(), 1, "{m} {p}: one request media type");
         let (media, c) = content.iter().next().unwrap();
         assert!(c["schema"].is_object(), "{m} {p}: the {media} request has no schema");
@@ -174,7 +191,11 @@ impl Doc {
         let seg = |s: &str| match s.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
             Some(name) => match given.iter().find(|(k, _)| *k == name) {
                 Some((_, v)) => (*v).to_owned(),
-                None => params.get(name).and_then(|x| x["example"].as_str()).unwrap_or_else(|| panic!("{m} {p}: {{{name}}} has no example")).to_owned(),
+                None => params
+                    .get(name)
+                    .and_then(|x| x["example"].as_str())
+                    .unwrap_or_else(|| panic!("{m} {p}: {{{name}}} has no example"))
+                    .to_owned(),
             },
             None => s.to_owned(),
         };
@@ -193,7 +214,8 @@ impl Doc {
     fn fill_ins(&self, code: &str, message: &str, at: &str) -> BTreeMap<String, String> {
         let info = self.code_info(code);
         let template = info["message"].as_str().unwrap_or_else(|| panic!("{at}: x-codes.{code} has no message"));
-        let values = fill_ins(template, message).unwrap_or_else(|| panic!("{at}: message {message:?} is not x-codes.{code}.message {template:?}"));
+        let values =
+            fill_ins(template, message).unwrap_or_else(|| panic!("{at}: message {message:?} is not x-codes.{code}.message {template:?}"));
         let declared: BTreeSet<&str> = info["params"].as_object().into_iter().flatten().map(|(k, _)| k.as_str()).collect();
         assert_eq!(values.keys().map(String::as_str).collect::<BTreeSet<_>>(), declared, "{at}: x-codes.{code}: placeholders vs params");
         for (k, v) in &values {
@@ -215,7 +237,8 @@ impl Doc {
             let d = &s["discriminator"];
             let prop = d["propertyName"].as_str().unwrap_or_else(|| panic!("{at}: oneOf without a discriminator: teach check_shape"));
             let tag = v[prop].as_str().unwrap_or_else(|| panic!("{at}: {v} has no {prop} tag"));
-            let target = d["mapping"][tag].as_str().unwrap_or_else(|| panic!("{at}: {prop} {tag:?} is not one of the documented {}", d["mapping"]));
+            let target =
+                d["mapping"][tag].as_str().unwrap_or_else(|| panic!("{at}: {prop} {tag:?} is not one of the documented {}", d["mapping"]));
             assert!(alternatives.as_array().unwrap().iter().any(|a| a["$ref"] == target), "{at}: {target} is not one of the oneOf");
             return self.check_shape(&json!({"$ref": target}), v, &format!("{at}<{tag}>"));
         }
@@ -249,7 +272,10 @@ impl Doc {
                     assert!(chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").is_ok(), "{at}: {t} is not YYYY-MM-DD");
                 }
                 if s["format"] == "date-time" {
-                    assert!(chrono::DateTime::parse_from_rfc3339(t).is_ok() && t.ends_with('Z'), "{at}: {t} is not an RFC 3339 UTC timestamp");
+                    assert!(
+                        chrono::DateTime::parse_from_rfc3339(t).is_ok() && t.ends_with('Z'),
+                        "{at}: {t} is not an RFC 3339 UTC timestamp"
+                    );
                 }
                 if let Some(p) = s["pattern"].as_str() {
                     assert!(pattern_ok(p, t), "{at}: {t} does not match {p}");
@@ -289,7 +315,12 @@ impl Doc {
         let s = self.resolve(schema);
         match s["type"].as_str() {
             Some("object") => {
-                out.push(Variant { what: "an unknown property".into(), at: format!("{at}/x_unknown"), value: Some(json!(1)), refused: true });
+                out.push(Variant {
+                    what: "an unknown property".into(),
+                    at: format!("{at}/x_unknown"),
+                    value: Some(json!(1)),
+                    refused: true,
+                });
                 let required: Vec<&str> = s["required"].as_array().into_iter().flatten().map(|r| r.as_str().unwrap()).collect();
                 for (k, ps) in s["properties"].as_object().unwrap_or_else(|| panic!("{at}: no properties")) {
                     let here = format!("{at}/{k}");
@@ -377,7 +408,9 @@ const ORDER_NO: &str = "^[A-Z]{2}[0-9]{6}[A-Z0-9]{5}[0-9]{6}$";
 fn pattern_ok(pattern: &str, s: &str) -> bool {
     let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
     match pattern {
-        r"^-?[0-9]+\.[0-9]{2}$" => s.strip_prefix('-').unwrap_or(s).split_once('.').is_some_and(|(a, b)| digits(a) && digits(b) && b.len() == 2),
+        r"^-?[0-9]+\.[0-9]{2}$" => {
+            s.strip_prefix('-').unwrap_or(s).split_once('.').is_some_and(|(a, b)| digits(a) && digits(b) && b.len() == 2)
+        }
         "^[0-9]{4}-[0-9]{4}$" => s.split_once('-').is_some_and(|(a, b)| digits(a) && digits(b) && a.len() == 4 && b.len() == 4),
         ORDER_NO => {
             s.len() == 19
@@ -388,7 +421,11 @@ fn pattern_ok(pattern: &str, s: &str) -> bool {
                 })
         }
         "^[A-Z]{2}[0-9]{6}[A-Z0-9]{5}[0-9]{6}[AWU][0-9]{2}$" => {
-            s.len() == 22 && s.is_ascii() && pattern_ok(ORDER_NO, &s[..19]) && matches!(s.as_bytes()[19], b'A' | b'W' | b'U') && digits(&s[20..])
+            s.len() == 22
+                && s.is_ascii()
+                && pattern_ok(ORDER_NO, &s[..19])
+                && matches!(s.as_bytes()[19], b'A' | b'W' | b'U')
+                && digits(&s[20..])
         }
         _ => panic!("tests/tests/openapi.rs cannot check the pattern {pattern}: teach pattern_ok"),
     }
@@ -398,15 +435,57 @@ fn pattern_ok(pattern: &str, s: &str) -> bool {
 /// compiling until the document (and this list) know it.
 fn every_error() -> Vec<AppError> {
     use AppError::*;
-    let all = vec![BadRequest("x".into()), PayloadTooLarge, AppError::field("f", "m"), Unauthenticated, InvalidCredentials, PasswordChangeRequired,
-        Locked, TooManyRequests, IdentityMismatch, TicketExpired, WrongAnswer, CodeInvalid, CodeExpired, NoSecurityQuestion, NoPhone, NotFound,
-        OrderInProgress("XF261126LUTAU000001".into()), OrderNotOpen, Sms("x".into()), ChannelUnavailable, GatewayUnavailable, Store(StoreError::Conflict),
-        Store(StoreError::Unavailable("x".into())), StillPayable { channel: shared::domain::Channel::Unionpay, until: chrono::Utc::now() }];
+    let all = vec![
+        BadRequest("x".into()),
+        PayloadTooLarge,
+        AppError::field("f", "m"),
+        Unauthenticated,
+        InvalidCredentials,
+        PasswordChangeRequired,
+        Locked,
+        TooManyRequests,
+        IdentityMismatch,
+        TicketExpired,
+        WrongAnswer,
+        CodeInvalid,
+        CodeExpired,
+        NoSecurityQuestion,
+        NoPhone,
+        NotFound,
+        OrderInProgress("XF261126LUTAU000001".into()),
+        OrderNotOpen,
+        Sms("x".into()),
+        ChannelUnavailable,
+        GatewayUnavailable,
+        Store(StoreError::Conflict),
+        Store(StoreError::Unavailable("x".into())),
+        StillPayable { channel: shared::domain::Channel::Unionpay, until: chrono::Utc::now() },
+    ];
     for e in &all {
         match e {
-            BadRequest(_) | PayloadTooLarge | Validation(_) | Unauthenticated | InvalidCredentials | PasswordChangeRequired | Locked | TooManyRequests
-            | IdentityMismatch | TicketExpired | WrongAnswer | CodeInvalid | CodeExpired | NoSecurityQuestion | NoPhone | NotFound | OrderInProgress(_)
-            | OrderNotOpen | Sms(_) | ChannelUnavailable | GatewayUnavailable | Store(_) | StillPayable { .. } => {}
+            BadRequest(_)
+            | PayloadTooLarge
+            | Validation(_)
+            | Unauthenticated
+            | InvalidCredentials
+            | PasswordChangeRequired
+            | Locked
+            | TooManyRequests
+            | IdentityMismatch
+            | TicketExpired
+            | WrongAnswer
+            | CodeInvalid
+            | CodeExpired
+            | NoSecurityQuestion
+            | NoPhone
+            | NotFound
+            | OrderInProgress(_)
+            | OrderNotOpen
+            | Sms(_)
+            | ChannelUnavailable
+            | GatewayUnavailable
+            | Store(_)
+            | StillPayable { .. } => {}
         }
     }
     all
@@ -438,7 +517,10 @@ fn every_action() -> Vec<PaymentAction> {
     let all = vec![
         PaymentAction::Qr { content: "https://qr.alipay.com/bax08431yjxuw0zrsdeg0068".into() },
         PaymentAction::Redirect { url: "https://openapi.alipay.com/gateway.do?x=1".into() },
-        PaymentAction::Form { action: "https://gateway.95516.com/gateway/api/frontTransReq.do".into(), fields: vec![("version".into(), "5.1.0".into())] },
+        PaymentAction::Form {
+            action: "https://gateway.95516.com/gateway/api/frontTransReq.do".into(),
+            fields: vec![("version".into(), "5.1.0".into())],
+        },
     ];
     for a in &all {
         match a {
@@ -502,7 +584,9 @@ impl Api {
         let text = r.text().await.unwrap();
         let v: Value = match media.as_deref() {
             _ if text.is_empty() => Value::Null,
-            Some("application/json") => serde_json::from_str(&text).unwrap_or_else(|e| panic!("{m} {path} → {status}: not JSON ({e}): {text}")),
+            Some("application/json") => {
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{m} {path} → {status}: not JSON ({e}): {text}"))
+            }
             Some("text/plain" | "text/html") => Value::String(text.clone()),
             other => panic!("{m} {path} → {status}: a body of media type {other:?}, which this test cannot read: {text}"),
         };
@@ -523,7 +607,9 @@ impl Api {
         let schema = match resp.get("content").and_then(Value::as_object) {
             Some(types) => {
                 let media = media.as_deref().unwrap_or_else(|| panic!("{at}: no Content-Type ({text:?})"));
-                let documented = types.get(media).unwrap_or_else(|| panic!("{at}: answered {media}, the document lists {:?}", types.keys().collect::<Vec<_>>()));
+                let documented = types
+                    .get(media)
+                    .unwrap_or_else(|| panic!("{at}: answered {media}, the document lists {:?}", types.keys().collect::<Vec<_>>()));
                 Some(&documented["schema"])
             }
             None => {
@@ -631,7 +717,13 @@ impl Api {
         let (media, schema) = self.doc.request_body(m, p).expect("the notification is documented");
         assert_eq!(n.headers.get("content-type"), Some(media), "{m} {p}: the media type WeChat Pay sends");
         self.doc.check_shape(schema, &serde_json::from_str(&n.body).expect("JSON"), "the sandbox WeChat Pay's notification");
-        let params: Vec<&Value> = self.doc.op(m, p)["parameters"].as_array().into_iter().flatten().map(|x| self.doc.resolve(x)).filter(|x| x["in"] == "header").collect();
+        let params: Vec<&Value> = self.doc.op(m, p)["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| self.doc.resolve(x))
+            .filter(|x| x["in"] == "header")
+            .collect();
         for param in &params {
             let name = param["name"].as_str().unwrap();
             match n.headers.get(name) {
@@ -639,9 +731,13 @@ impl Api {
                 None => assert_ne!(param["required"], true, "{m} {p}: the sandbox sends no {name}"),
             }
         }
-        let headers: Vec<(String, String)> = n.headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("content-type")).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        let headers: Vec<(String, String)> =
+            n.headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("content-type")).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
         for (k, _) in &headers {
-            assert!(params.iter().any(|x| x["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(k))), "{m} {p}: header {k} is not documented");
+            assert!(
+                params.iter().any(|x| x["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(k))),
+                "{m} {p}: header {k} is not documented"
+            );
         }
         Payload { media: "application/json", text: n.body, headers }
     }
@@ -658,7 +754,11 @@ impl Api {
             self.t.clock.now(),
         );
         let (media, schema) = self.doc.request_body("POST", "/api/notify/unionpay").expect("the notification is documented");
-        assert_eq!(shared::gateway::unionpay::FORM_CONTENT_TYPE.split(';').next(), Some(media), "POST /api/notify/unionpay: the media type UnionPay sends");
+        assert_eq!(
+            shared::gateway::unionpay::FORM_CONTENT_TYPE.split(';').next(),
+            Some(media),
+            "POST /api/notify/unionpay: the media type UnionPay sends"
+        );
         let form = shared::gateway::form::parse(text.as_bytes()).expect("a form").into_iter().map(|(k, v)| (k, Value::String(v))).collect();
         self.doc.check_shape(schema, &Value::Object(form), "the sandbox UnionPay's notification");
         Payload { media: shared::gateway::unionpay::FORM_CONTENT_TYPE, text, headers: Vec::new() }
@@ -717,8 +817,14 @@ fn the_error_catalogue_is_the_codes_and_every_operation_lists_the_common_errors(
     let doc = Doc::load();
     let errors = every_error();
     let codes: BTreeSet<&str> = errors.iter().map(AppError::code).collect();
-    let catalogue: BTreeSet<&str> = doc.0["components"]["schemas"]["Error"]["x-codes"].as_object().unwrap().keys().map(String::as_str).collect();
-    let enumerated: BTreeSet<&str> = doc.0["components"]["schemas"]["Error"]["properties"]["code"]["enum"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    let catalogue: BTreeSet<&str> =
+        doc.0["components"]["schemas"]["Error"]["x-codes"].as_object().unwrap().keys().map(String::as_str).collect();
+    let enumerated: BTreeSet<&str> = doc.0["components"]["schemas"]["Error"]["properties"]["code"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
     assert_eq!(catalogue, codes, "Error.x-codes vs AppError::code");
     assert_eq!(enumerated, codes, "Error.code enum vs AppError::code");
     for e in &errors {
@@ -743,7 +849,10 @@ fn the_error_catalogue_is_the_codes_and_every_operation_lists_the_common_errors(
             assert!(has(500, ""), "{m} {p}: a store failure has its answer");
             for (status, resp) in doc.op(&m, &p)["responses"].as_object().unwrap() {
                 for (media, c) in doc.resolve(resp)["content"].as_object().into_iter().flatten() {
-                    assert!(["application/json", "text/plain"].contains(&media.as_str()), "{m} {p} {status}: this test cannot read {media} answers");
+                    assert!(
+                        ["application/json", "text/plain"].contains(&media.as_str()),
+                        "{m} {p} {status}: this test cannot read {media} answers"
+                    );
                     assert!(c["schema"].is_object(), "{m} {p} {status}: {media} without a schema");
                 }
             }
@@ -755,7 +864,8 @@ fn the_error_catalogue_is_the_codes_and_every_operation_lists_the_common_errors(
             let stateless = doc.op(&m, &p)["x-stateless"] == true;
             assert_eq!(has(500, ""), !stateless, "{m} {p}: any page using the store can fail with 500, and only those");
             for (status, resp) in doc.op(&m, &p)["responses"].as_object().unwrap() {
-                let content = doc.resolve(resp)["content"].as_object().unwrap_or_else(|| panic!("{m} {p} {status}: a page answers with a page"));
+                let content =
+                    doc.resolve(resp)["content"].as_object().unwrap_or_else(|| panic!("{m} {p} {status}: a page answers with a page"));
                 assert_eq!(content.keys().collect::<Vec<_>>(), ["text/html"], "{m} {p} {status}: pages are text/html");
                 assert_eq!(content["text/html"]["schema"]["type"], "string", "{m} {p} {status}");
             }
@@ -771,7 +881,11 @@ fn the_error_catalogue_is_the_codes_and_every_operation_lists_the_common_errors(
                 assert!(has(400, "BAD_REQUEST") && has(413, "PAYLOAD_TOO_LARGE"), "{m} {p}: a JSON body can be malformed or too large");
             }
         }
-        assert_eq!(doc.authenticated(&m, &p), has(401, doc.coded(&m, &p, "UNAUTHENTICATED")), "{m} {p}: 401 UNAUTHENTICATED iff the cookie is required");
+        assert_eq!(
+            doc.authenticated(&m, &p),
+            has(401, doc.coded(&m, &p, "UNAUTHENTICATED")),
+            "{m} {p}: 401 UNAUTHENTICATED iff the cookie is required"
+        );
         // Path parameters: each `{name}` documented, required, with an example of its schema; what
         // a parameter names may not exist (404).
         let named: BTreeSet<String> = p.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')).map(str::to_owned).collect();
@@ -782,7 +896,10 @@ fn the_error_catalogue_is_the_codes_and_every_operation_lists_the_common_errors(
             assert!(param["example"].is_string(), "{m} {p}: path parameter {name} needs an example");
             doc.check_shape(&param["schema"], &param["example"], &format!("{m} {p}: {{{name}}} example"));
         }
-        assert!(params.is_empty() || has(404, doc.coded(&m, &p, "NOT_FOUND")), "{m} {p}: what a path parameter names may not exist: 404 NOT_FOUND");
+        assert!(
+            params.is_empty() || has(404, doc.coded(&m, &p, "NOT_FOUND")),
+            "{m} {p}: what a path parameter names may not exist: 404 NOT_FOUND"
+        );
         assert_eq!(doc.route(&m, &doc.fill(&m, &p, &[])).0, p, "{m} {p}: its example path is another route's");
     }
 }
@@ -809,7 +926,11 @@ fn the_payment_enums_and_union_are_the_codes() {
                 state,
                 state_label: state.label(),
                 created_at: chrono::Utc::now(),
-                paid_at: matches!(state, AttemptState::Paid | AttemptState::DuplicatePaid | AttemptState::Refunding | AttemptState::Refunded).then(chrono::Utc::now),
+                paid_at: matches!(
+                    state,
+                    AttemptState::Paid | AttemptState::DuplicatePaid | AttemptState::Refunding | AttemptState::Refunded
+                )
+                .then(chrono::Utc::now),
             };
             let v = serde_json::to_value(&a).unwrap();
             doc.check_shape(&schema("Attempt"), &v, &format!("Attempt {channel:?} {state:?}"));
@@ -830,7 +951,11 @@ fn the_payment_enums_and_union_are_the_codes() {
         let prop = d["propertyName"].as_str().unwrap();
         let mapping = d["mapping"].as_object().unwrap_or_else(|| panic!("{name}: a discriminator needs its mapping"));
         let alternatives: BTreeSet<&str> = s["oneOf"].as_array().unwrap().iter().map(|a| a["$ref"].as_str().unwrap()).collect();
-        assert_eq!(mapping.values().map(|t| t.as_str().unwrap()).collect::<BTreeSet<_>>(), alternatives, "{name}: discriminator mapping vs oneOf");
+        assert_eq!(
+            mapping.values().map(|t| t.as_str().unwrap()).collect::<BTreeSet<_>>(),
+            alternatives,
+            "{name}: discriminator mapping vs oneOf"
+        );
         for (tag, target) in mapping {
             let alt = doc.0.pointer(&target.as_str().unwrap()[1..]).unwrap_or_else(|| panic!("dangling {target}"));
             assert!(alt["required"].as_array().unwrap().contains(&json!(prop)), "{name}: {target} must require {prop}");
@@ -850,7 +975,12 @@ fn the_record_enums_are_the_codes() {
     let documented = |name: &str, prop: &str| -> BTreeSet<String> {
         let s = doc.resolve(&doc.0["components"]["schemas"][name]["properties"][prop]);
         let s = if s["type"] == "array" { doc.resolve(&s["items"]) } else { s };
-        s["enum"].as_array().unwrap_or_else(|| panic!("{name}.{prop}: no enum")).iter().filter_map(|e| e.as_str().map(str::to_owned)).collect()
+        s["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}.{prop}: no enum"))
+            .iter()
+            .filter_map(|e| e.as_str().map(str::to_owned))
+            .collect()
     };
     fn code<T: serde::Serialize>(v: &T) -> Option<String> {
         serde_json::to_value(v).ok()?.as_str().map(str::to_owned)
@@ -858,8 +988,13 @@ fn the_record_enums_are_the_codes() {
     // No wildcard: a new status stops this compiling until the document knows it.
     for s in TransactionStatus::ALL {
         match s {
-            TransactionStatus::Success | TransactionStatus::Failed | TransactionStatus::Processing | TransactionStatus::Closed
-            | TransactionStatus::DuplicatePendingRefund | TransactionStatus::Refunding | TransactionStatus::Refunded => {}
+            TransactionStatus::Success
+            | TransactionStatus::Failed
+            | TransactionStatus::Processing
+            | TransactionStatus::Closed
+            | TransactionStatus::DuplicatePendingRefund
+            | TransactionStatus::Refunding
+            | TransactionStatus::Refunded => {}
         }
     }
     let statuses: BTreeSet<String> = TransactionStatus::ALL.iter().map(|s| code(s).unwrap()).collect();
@@ -867,8 +1002,13 @@ fn the_record_enums_are_the_codes() {
     let labels: BTreeSet<String> = TransactionStatus::ALL.iter().map(|s| s.label().to_owned()).collect();
     assert_eq!(labels, documented("Transaction", "status_label"));
     // 缴费方式: every channel's and every offline method's label, and the fallback.
-    let methods: BTreeSet<String> =
-        Channel::ALL.iter().map(|c| c.label()).chain(OfflineMethod::ALL.iter().map(|m| m.label())).chain(["网上支付"]).map(str::to_owned).collect();
+    let methods: BTreeSet<String> = Channel::ALL
+        .iter()
+        .map(|c| c.label())
+        .chain(OfflineMethod::ALL.iter().map(|m| m.label()))
+        .chain(["网上支付"])
+        .map(str::to_owned)
+        .collect();
     assert_eq!(methods, documented("PaidRecord", "method_label"));
     assert_eq!(documented("PaidRecord", "method_label"), documented("PaidDetail", "method_label"));
     let levels: BTreeSet<String> = StudyLevel::ALL.iter().map(|l| code(l).unwrap()).collect();
@@ -936,7 +1076,14 @@ async fn every_route_answers_only_what_the_document_lists() {
         assert_eq!(status == 403, lists_403, "{m} {p} during a forced change");
     }
     assert_eq!(api.expect(&forced, "GET", "/api/me", None, (200, "")).await["must_change_password"], true);
-    api.expect(&forced, "POST", "/api/password", Some(json!({"old_password": "11227895", "new_password": "abcdefgh"})), (400, "VALIDATION")).await;
+    api.expect(
+        &forced,
+        "POST",
+        "/api/password",
+        Some(json!({"old_password": "11227895", "new_password": "abcdefgh"})),
+        (400, "VALIDATION"),
+    )
+    .await;
     api.expect(&forced, "POST", "/api/password", Some(json!({"old_password": "11227895", "new_password": "Campus2026w"})), (204, "")).await;
     let fees = api.expect(&forced, "GET", "/api/fees", None, (200, "")).await;
     assert!(fees.to_string().contains("暂停收费") && fees.to_string().contains("不在收费时间内"));
@@ -965,7 +1112,13 @@ async fn every_route_answers_only_what_the_document_lists() {
     let y = api.year();
     let order = api.expect(&c, "POST", "/api/orders", Some(json!({"items": [pick(y, "TUITION"), pick(y, "EXAM")]})), (201, "")).await;
     let no = order["order_no"].as_str().unwrap().to_owned();
-    let what = |o: &Value| (o["state"].as_str().map(str::to_owned), o["total"].as_str().map(str::to_owned), o["receipt_phone_masked"].as_str().map(str::to_owned));
+    let what = |o: &Value| {
+        (
+            o["state"].as_str().map(str::to_owned),
+            o["total"].as_str().map(str::to_owned),
+            o["receipt_phone_masked"].as_str().map(str::to_owned),
+        )
+    };
     let some = |state: &str, total: &str, masked: &str| (Some(state.to_owned()), Some(total.to_owned()), Some(masked.to_owned()));
     assert_eq!(what(&order), some("open", "3920.00", "187****6579"));
     let again = json!({"items": [pick(y, "EXAM"), pick(y, "TUITION")], "phone": "13800001111"});
@@ -992,7 +1145,9 @@ async fn every_route_answers_only_what_the_document_lists() {
     assert_ne!(fresh, no, "a new order, a new number");
     // 王五: an item 暂停收费 cannot be ordered; without a phone on file one must be given; 张三's
     // order does not exist for him, nor does an unknown or malformed number.
-    let v = api.expect(&forced, "POST", "/api/orders", Some(json!({"items": [pick(y, "BOOKS")], "phone": "13912345678"})), (400, "VALIDATION")).await;
+    let v = api
+        .expect(&forced, "POST", "/api/orders", Some(json!({"items": [pick(y, "BOOKS")], "phone": "13912345678"})), (400, "VALIDATION"))
+        .await;
     assert!(v["fields"]["items"].as_str().is_some_and(|m| m.contains("暂停收费")), "{v}");
     let v = api.expect(&forced, "POST", "/api/orders", Some(json!({"items": [pick(y, "TUITION")]})), (400, "VALIDATION")).await;
     assert!(v["fields"]["phone"].is_string(), "{v}");
@@ -1000,10 +1155,20 @@ async fn every_route_answers_only_what_the_document_lists() {
         api.expect(&forced, "GET", &format!("/api/orders/{other}"), None, (404, "NOT_FOUND")).await;
         api.expect(&forced, "PUT", &format!("/api/orders/{other}/phone"), Some(json!({"phone": "13912345678"})), (404, "NOT_FOUND")).await;
         api.expect(&forced, "POST", &format!("/api/orders/{other}/cancel"), None, (404, "NOT_FOUND")).await;
-        api.expect(&forced, "POST", &format!("/api/orders/{other}/pay"), Some(json!({"channel": "alipay", "device": "pc"})), (404, "NOT_FOUND")).await;
+        api.expect(
+            &forced,
+            "POST",
+            &format!("/api/orders/{other}/pay"),
+            Some(json!({"channel": "alipay", "device": "pc"})),
+            (404, "NOT_FOUND"),
+        )
+        .await;
         api.expect(&forced, "POST", &format!("/api/orders/{other}/check"), None, (404, "NOT_FOUND")).await;
     }
-    assert_eq!(what(&api.expect(&c, "GET", &format!("/api/orders/{fresh}"), None, (200, "")).await), some("open", "3800.00", "187****6579"));
+    assert_eq!(
+        what(&api.expect(&c, "GET", &format!("/api/orders/{fresh}"), None, (200, "")).await),
+        some("open", "3800.00", "187****6579")
+    );
 
     // 选择缴费方式 (张三's `fresh` order): each channel offered, on a PC (a QR code) and on a phone
     // (the H5 cashier); each new attempt closes the one before at its gateway. (UnionPay: below.)
@@ -1011,7 +1176,9 @@ async fn every_route_answers_only_what_the_document_lists() {
     let o = api.expect(&c, "GET", &get, None, (200, "")).await;
     assert_eq!((&o["attempts"], &o["channels"]), (&json!([]), &json!(["alipay", "wechat", "unionpay"])));
     let mut started = Vec::new();
-    for (channel, device, action) in [("alipay", "pc", "qr"), ("wechat", "pc", "qr"), ("alipay", "phone", "redirect"), ("wechat", "phone", "redirect")] {
+    for (channel, device, action) in
+        [("alipay", "pc", "qr"), ("wechat", "pc", "qr"), ("alipay", "phone", "redirect"), ("wechat", "phone", "redirect")]
+    {
         let v = api.expect(&c, "POST", &pay, Some(json!({"channel": channel, "device": device})), (200, "")).await;
         let got = (v["channel"].as_str(), v["device"].as_str(), v["action"]["type"].as_str(), v["qr_svg"].is_string());
         assert_eq!(got, (Some(channel), Some(device), Some(action), action == "qr"), "{v}");
@@ -1022,9 +1189,14 @@ async fn every_route_answers_only_what_the_document_lists() {
     // out-trade-no (the attempts above may or may not fall in one second).
     let attempts = |o: &Value| {
         let list = o["attempts"].as_array().unwrap();
-        let order: Vec<(&str, &str)> = list.iter().map(|a| (a["created_at"].as_str().unwrap(), a["out_trade_no"].as_str().unwrap())).collect();
+        let order: Vec<(&str, &str)> =
+            list.iter().map(|a| (a["created_at"].as_str().unwrap(), a["out_trade_no"].as_str().unwrap())).collect();
         assert!(order.is_sorted(), "attempts oldest first, then by out-trade-no: {order:?}");
-        list.iter().map(|a| (a["out_trade_no"].as_str().unwrap().to_owned(), a["state"].as_str().unwrap().to_owned())).collect::<BTreeMap<_, _>>().into_iter().collect::<Vec<_>>()
+        list.iter()
+            .map(|a| (a["out_trade_no"].as_str().unwrap().to_owned(), a["state"].as_str().unwrap().to_owned()))
+            .collect::<BTreeMap<_, _>>()
+            .into_iter()
+            .collect::<Vec<_>>()
     };
     let otns: Vec<String> = started.iter().map(|v| v["out_trade_no"].as_str().unwrap().to_owned()).collect();
     let states = |s: [&str; 4]| otns.iter().cloned().zip(s.map(str::to_owned)).collect::<BTreeMap<_, _>>().into_iter().collect::<Vec<_>>();
@@ -1075,19 +1247,33 @@ async fn every_route_answers_only_what_the_document_lists() {
     let (exam_no, exam_total) = (exam["order_no"].as_str().unwrap().to_owned(), exam["total"].as_str().unwrap().to_owned());
     // First UnionPay (a form to auto-submit); UnionPay cannot close it, so switching channel and
     // cancelling wait for its payTimeout, 15 minutes on.
-    let up = api.expect(&c, "POST", &format!("/api/orders/{exam_no}/pay"), Some(json!({"channel": "unionpay", "device": "pc"})), (200, "")).await;
+    let up = api
+        .expect(&c, "POST", &format!("/api/orders/{exam_no}/pay"), Some(json!({"channel": "unionpay", "device": "pc"})), (200, ""))
+        .await;
     assert_eq!((up["action"]["type"].as_str(), up["qr_svg"].is_null()), (Some("form"), true), "{up}");
     let up_otn = up["out_trade_no"].as_str().unwrap().to_owned();
     let up_txn = up["action"]["fields"].as_array().unwrap().iter().find(|kv| kv[0] == "txnTime").unwrap()[1].as_str().unwrap().to_owned();
-    let still = api.expect(&c, "POST", &format!("/api/orders/{exam_no}/pay"), Some(json!({"channel": "alipay", "device": "pc"})), (409, "PAYMENT_STILL_OPEN")).await;
+    let still = api
+        .expect(
+            &c,
+            "POST",
+            &format!("/api/orders/{exam_no}/pay"),
+            Some(json!({"channel": "alipay", "device": "pc"})),
+            (409, "PAYMENT_STILL_OPEN"),
+        )
+        .await;
     assert_eq!(api.doc.fill_ins("PAYMENT_STILL_OPEN", still["message"].as_str().unwrap(), "PAYMENT_STILL_OPEN")["channel"], "银联在线支付");
     api.expect(&c, "POST", &format!("/api/orders/{exam_no}/cancel"), None, (409, "PAYMENT_STILL_OPEN")).await;
     api.t.clock.advance(17 * 60);
-    let ali = api.expect(&c, "POST", &format!("/api/orders/{exam_no}/pay"), Some(json!({"channel": "alipay", "device": "pc"})), (200, "")).await;
+    let ali =
+        api.expect(&c, "POST", &format!("/api/orders/{exam_no}/pay"), Some(json!({"channel": "alipay", "device": "pc"})), (200, "")).await;
     let ali_otn = ali["out_trade_no"].as_str().unwrap().to_owned();
     api.t.sandboxes.alipay.set_deliver_notifications(false);
     pay_at_sandbox(&api.t.sandboxes.alipay_base, ali["action"]["content"].as_str().unwrap(), &ali_otn).await;
-    let forged = format!("out_trade_no={ali_otn}&trade_status=TRADE_SUCCESS&total_amount={exam_total}&app_id={}&sign_type=RSA2&sign=AAAA", local::payments::ALIPAY_APP_ID);
+    let forged = format!(
+        "out_trade_no={ali_otn}&trade_status=TRADE_SUCCESS&total_amount={exam_total}&app_id={}&sign_type=RSA2&sign=AAAA",
+        local::payments::ALIPAY_APP_ID
+    );
     let form = |text: String| Some(Payload { media: alipay::FORM_CONTENT_TYPE, text, headers: Vec::new() });
     assert_eq!(api.expect_sent(&gateway, "POST", "/api/notify/alipay", form(forged), (400, "")).await, "fail");
     let tampered = api.alipay_paid(&ali_otn, "0.01");
@@ -1098,7 +1284,9 @@ async fn every_route_answers_only_what_the_document_lists() {
     let signed = api.alipay_paid(&ali_otn, &exam_total);
     assert_eq!(api.expect_sent(&gateway, "POST", "/api/notify/alipay", Some(signed), (200, "")).await, "success");
     let o = api.expect(&c, "GET", &format!("/api/orders/{exam_no}"), None, (200, "")).await;
-    let state_of = |o: &Value, otn: &str| o["attempts"].as_array().unwrap().iter().find(|a| a["out_trade_no"] == otn).unwrap()["state"].as_str().unwrap().to_owned();
+    let state_of = |o: &Value, otn: &str| {
+        o["attempts"].as_array().unwrap().iter().find(|a| a["out_trade_no"] == otn).unwrap()["state"].as_str().unwrap().to_owned()
+    };
     assert_eq!((o["state"].as_str(), state_of(&o, &ali_otn), state_of(&o, &up_otn)), (Some("paid"), "paid".into(), "closed".into()));
     // UnionPay's callback: a tampered notification gets `fail`; a genuine one for the closed
     // UnionPay attempt (the student paid there too) is acknowledged and kept as a duplicate.
@@ -1110,7 +1298,8 @@ async fn every_route_answers_only_what_the_document_lists() {
     assert_eq!(state_of(&api.expect(&c, "GET", &format!("/api/orders/{exam_no}"), None, (200, "")).await, &up_otn), "duplicate_paid");
     // The browser's return from UnionPay's cashier goes on to the order page.
     let no_redirects = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let back = Payload { media: shared::gateway::unionpay::FORM_CONTENT_TYPE, text: format!("orderId={up_otn}&respCode=00"), headers: Vec::new() };
+    let back =
+        Payload { media: shared::gateway::unionpay::FORM_CONTENT_TYPE, text: format!("orderId={up_otn}&respCode=00"), headers: Vec::new() };
     api.expect_sent(&no_redirects, "POST", "/api/return/unionpay", Some(back), (303, "")).await;
 
     // 交易查询 (张三): every attempt above is in 银行交易记录; the two orders paid above are in
@@ -1185,7 +1374,8 @@ async fn every_route_answers_only_what_the_document_lists() {
     let z6 = browser();
     api.login(&z6, "U0001", "Found2026e").await;
     api.until(&z6, "POST", "/api/security-question/verify", |_| Some(json!({"password": "Wrong2026x"})), "LOCKED", 5).await;
-    api.expect(&z6, "POST", "/api/password", Some(json!({"old_password": "Found2026e", "new_password": "Found2026g"})), (429, "LOCKED")).await;
+    api.expect(&z6, "POST", "/api/password", Some(json!({"old_password": "Found2026e", "new_password": "Found2026g"})), (429, "LOCKED"))
+        .await;
     let q = json!({"password": "Found2026e", "question": "我的小学名称？", "answer": "七里河小学"});
     api.expect(&z6, "PUT", "/api/security-question", Some(q), (429, "LOCKED")).await;
     // One client guessing across many names is throttled (last: it blocks this client's logins).
@@ -1203,7 +1393,8 @@ async fn every_route_answers_only_what_the_document_lists() {
         let hit = seen.contains(&(m.clone(), p.clone(), status, code.clone()));
         assert!(hit || status >= 400, "{m} {p}: documented success {status} never observed");
         // Malformed and oversized bodies and store failures are driven by the other tests.
-        let elsewhere = ["BAD_REQUEST", "PAYLOAD_TOO_LARGE", "INTERNAL"].contains(&code.as_str()) || (status == 500 && api.doc.caller(m, p).is_some());
+        let elsewhere =
+            ["BAD_REQUEST", "PAYLOAD_TOO_LARGE", "INTERNAL"].contains(&code.as_str()) || (status == 500 && api.doc.caller(m, p).is_some());
         if !hit && !elsewhere {
             eprintln!("not exercised here: {m} {p} {status} {code}");
         }
@@ -1215,7 +1406,15 @@ async fn a_store_outage_gets_documented_answers() {
     let api = Api::new().await;
     let c = browser();
     api.login(&c, "2021010102", "0708456X").await;
-    let step1 = api.expect(&c, "POST", "/api/password/forgot", Some(json!({"student_no": "2021010102", "id_card": "62010220000708456X", "name": "李四"})), (200, "")).await;
+    let step1 = api
+        .expect(
+            &c,
+            "POST",
+            "/api/password/forgot",
+            Some(json!({"student_no": "2021010102", "id_card": "62010220000708456X", "name": "李四"})),
+            (200, ""),
+        )
+        .await;
     api.t.app.store.client().delete_table().table_name(&api.t.table).send().await.expect("delete the table");
     for (m, p) in api.doc.ops() {
         let mut body = api.doc.example(&m, &p);

@@ -43,7 +43,13 @@ async fn an_order_for_the_same_items_is_reused_and_other_open_items_are_protecte
     assert!((7190..=7200).contains(&order["seconds_left"].as_i64().unwrap()), "two hours");
 
     // The same items in another order of listing: the same order, not a new one.
-    let again = t.post(&c, "/api/orders", json!({"items": [{"academic_year": ay(y), "item_id": "EXAM"}, {"academic_year": ay(y), "item_id": "TUITION"}]})).await;
+    let again = t
+        .post(
+            &c,
+            "/api/orders",
+            json!({"items": [{"academic_year": ay(y), "item_id": "EXAM"}, {"academic_year": ay(y), "item_id": "TUITION"}]}),
+        )
+        .await;
     assert_eq!(again.status(), StatusCode::OK);
     assert_eq!(again.json::<Value>().await.unwrap()["order_no"], no.as_str());
 
@@ -77,8 +83,12 @@ async fn only_payable_items_can_be_ordered() {
     let t = spawn().await;
     let c = ready(&t, "2021010103", "11227895").await;
     let y = cur_year();
-    for (year, item, why) in [(ay(y), "BOOKS", "暂停收费"), (ay(y - 1), "RESIT", "不在收费时间内"), (ay(y), "NOPE", "不存在")] {
-        let (status, code, body) = error_code(t.post(&c, "/api/orders", json!({"items": [{"academic_year": year, "item_id": item}], "phone": "13912345678"})).await).await;
+    for (year, item, why) in [(ay(y), "BOOKS", "暂停收费"), (ay(y - 1), "RESIT", "不在收费时间内"), (ay(y), "NOPE", "不存在")]
+    {
+        let (status, code, body) = error_code(
+            t.post(&c, "/api/orders", json!({"items": [{"academic_year": year, "item_id": item}], "phone": "13912345678"})).await,
+        )
+        .await;
         assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "VALIDATION"), "{item}");
         assert!(body["fields"]["items"].as_str().unwrap().contains(why), "{item}: {body}");
     }
@@ -88,14 +98,16 @@ async fn only_payable_items_can_be_ordered() {
     let (_, _, body) = error_code(t.post(&c, "/api/orders", json!({"items": dup, "phone": "13912345678"})).await).await;
     assert!(body["fields"]["items"].as_str().unwrap().contains("重复"));
     // 王五 has no phone on file: the wizard must supply one.
-    let (_, _, body) = error_code(t.post(&c, "/api/orders", json!({"items": [{"academic_year": ay(y), "item_id": "TUITION"}]})).await).await;
+    let (_, _, body) =
+        error_code(t.post(&c, "/api/orders", json!({"items": [{"academic_year": ay(y), "item_id": "TUITION"}]})).await).await;
     assert!(body["fields"]["phone"].as_str().unwrap().contains("手机号码"));
     let r = t.post(&c, "/api/orders", json!({"items": [{"academic_year": ay(y), "item_id": "TUITION"}], "phone": "13912345678"})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
 
     // Nothing owed, nothing to order.
     let c2 = ready(&t, "2021010102", "0708456X").await;
-    let (_, _, body) = error_code(t.post(&c2, "/api/orders", json!({"items": [{"academic_year": ay(y), "item_id": "TUITION"}]})).await).await;
+    let (_, _, body) =
+        error_code(t.post(&c2, "/api/orders", json!({"items": [{"academic_year": ay(y), "item_id": "TUITION"}]})).await).await;
     assert!(body["fields"]["items"].as_str().unwrap().contains("已缴清"));
 }
 
@@ -131,15 +143,21 @@ async fn another_students_order_does_not_exist_for_you() {
     let t = spawn().await;
     let c = ready(&t, "2021010101", "03151235").await;
     let y = cur_year();
-    let order: Value = t.post(&c, "/api/orders", json!({"items": [{"academic_year": ay(y), "item_id": "EXAM"}]})).await.json().await.unwrap();
+    let order: Value =
+        t.post(&c, "/api/orders", json!({"items": [{"academic_year": ay(y), "item_id": "EXAM"}]})).await.json().await.unwrap();
     let no = order["order_no"].as_str().unwrap();
     let other = ready(&t, "2021010103", "11227895").await;
-    for (m, path) in [("GET", format!("/api/orders/{no}")), ("POST", format!("/api/orders/{no}/cancel")), ("GET", "/api/orders/NOT-AN-ORDER".into())] {
+    for (m, path) in
+        [("GET", format!("/api/orders/{no}")), ("POST", format!("/api/orders/{no}/cancel")), ("GET", "/api/orders/NOT-AN-ORDER".into())]
+    {
         let r = other.request(m.parse().unwrap(), t.url(&path)).json(&json!({})).send().await.unwrap();
         let (status, code, _) = error_code(r).await;
         assert_eq!((status, code.as_str()), (StatusCode::NOT_FOUND, "NOT_FOUND"), "{m} {path}");
     }
-    assert_eq!(error_code(reqwest::Client::new().get(t.url(&format!("/api/orders/{no}"))).send().await.unwrap()).await.1, "UNAUTHENTICATED");
+    assert_eq!(
+        error_code(reqwest::Client::new().get(t.url(&format!("/api/orders/{no}"))).send().await.unwrap()).await.1,
+        "UNAUTHENTICATED"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -45,7 +45,13 @@ async fn order_with_attempts(t: &TestApp, channels: &[Channel]) -> (Order, Vec<A
 }
 
 fn confirmed(a: &Attempt, trade: &str) -> ConfirmedPayment {
-    ConfirmedPayment { out_trade_no: a.out_trade_no.clone(), channel: a.channel, gateway_trade_no: trade.into(), amount: a.amount, paid_at: Utc::now() }
+    ConfirmedPayment {
+        out_trade_no: a.out_trade_no.clone(),
+        channel: a.channel,
+        gateway_trade_no: trade.into(),
+        amount: a.amount,
+        paid_at: Utc::now(),
+    }
 }
 
 async fn paid_of(t: &TestApp, item: &str) -> Fen {
@@ -102,9 +108,18 @@ async fn paying_again_on_another_channel_is_kept_as_a_duplicate_awaiting_refund(
     let t = spawn().await;
     let (order, attempts) = order_with_attempts(&t, &[Channel::Alipay, Channel::Wechat]).await;
     assert_eq!(order.attempts, 2);
-    assert_eq!(t.app.record_confirmed_payment(&confirmed(&attempts[1], "4200000001"), &Actor::Sweeper).await.unwrap(), PaymentOutcome::OrderPaid);
-    assert_eq!(t.app.record_confirmed_payment(&confirmed(&attempts[0], "2026112622001"), &Actor::Sweeper).await.unwrap(), PaymentOutcome::DuplicatePaid);
-    assert_eq!(t.app.record_confirmed_payment(&confirmed(&attempts[0], "2026112622001"), &Actor::Sweeper).await.unwrap(), PaymentOutcome::AlreadyRecorded);
+    assert_eq!(
+        t.app.record_confirmed_payment(&confirmed(&attempts[1], "4200000001"), &Actor::Sweeper).await.unwrap(),
+        PaymentOutcome::OrderPaid
+    );
+    assert_eq!(
+        t.app.record_confirmed_payment(&confirmed(&attempts[0], "2026112622001"), &Actor::Sweeper).await.unwrap(),
+        PaymentOutcome::DuplicatePaid
+    );
+    assert_eq!(
+        t.app.record_confirmed_payment(&confirmed(&attempts[0], "2026112622001"), &Actor::Sweeper).await.unwrap(),
+        PaymentOutcome::AlreadyRecorded
+    );
     let dup = t.app.store.get_attempt(&attempts[0].out_trade_no).await.unwrap().unwrap();
     assert_eq!(dup.state, AttemptState::DuplicatePaid);
     assert_eq!(dup.state.label(), "重复支付待退款");

@@ -15,7 +15,13 @@ async fn profile_shows_masked_personal_data_and_saves_valid_edits() {
     assert_eq!(p["gender"], "男");
     assert!(!p.to_string().contains("620102199903151235") && !p.to_string().contains("18712346579"));
 
-    let r = t.put(&c, "/api/profile", json!({"email": "zhangsan@lut.edu.cn", "postcode": "730050", "address": "甘肃省兰州市七里河区兰工坪路287号"})).await;
+    let r = t
+        .put(
+            &c,
+            "/api/profile",
+            json!({"email": "zhangsan@lut.edu.cn", "postcode": "730050", "address": "甘肃省兰州市七里河区兰工坪路287号"}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let p: Value = t.get(&c, "/api/profile").await.json().await.unwrap();
     assert_eq!(p["email"], "zhangsan@lut.edu.cn");
@@ -35,7 +41,9 @@ async fn invalid_fields_are_all_reported_and_nothing_is_saved() {
     let c = browser();
     t.login_ready(&c, "2021010101", "03151235", "Campus2026a").await;
     let before: Value = t.get(&c, "/api/profile").await.json().await.unwrap();
-    let r = t.put(&c, "/api/profile", json!({"phone": "12345", "email": "not-an-email", "postcode": "12ab", "address": "兰".repeat(101)})).await;
+    let r = t
+        .put(&c, "/api/profile", json!({"phone": "12345", "email": "not-an-email", "postcode": "12ab", "address": "兰".repeat(101)}))
+        .await;
     let (status, code, body) = error_code(r).await;
     assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "VALIDATION"));
     let f = &body["fields"];
@@ -57,9 +65,11 @@ async fn changing_the_password_needs_the_old_one_and_the_rule() {
     let t = spawn().await;
     let c = browser();
     t.login_ready(&c, "2021010101", "03151235", "Campus2026a").await;
-    let (_, _, body) = error_code(t.post(&c, "/api/password", json!({"old_password": "nope12345", "new_password": "Better2027b"})).await).await;
+    let (_, _, body) =
+        error_code(t.post(&c, "/api/password", json!({"old_password": "nope12345", "new_password": "Better2027b"})).await).await;
     assert_eq!(body["fields"]["old_password"], "原密码不正确");
-    let (_, _, body) = error_code(t.post(&c, "/api/password", json!({"old_password": "Campus2026a", "new_password": "abcdefgh"})).await).await;
+    let (_, _, body) =
+        error_code(t.post(&c, "/api/password", json!({"old_password": "Campus2026a", "new_password": "abcdefgh"})).await).await;
     assert!(body["fields"]["new_password"].as_str().unwrap().contains("字母和数字"));
     let r = t.post(&c, "/api/password", json!({"old_password": "Campus2026a", "new_password": "Better2027b"})).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
@@ -91,7 +101,8 @@ async fn forgotten_password_by_security_answer() {
 
     // Identity must match exactly; a near miss says nothing about which part was wrong.
     let (status, code, _) = error_code(
-        t.post(&browser(), "/api/password/forgot", json!({"student_no": "2021010101", "id_card": "620102199903151235", "name": "张四"})).await,
+        t.post(&browser(), "/api/password/forgot", json!({"student_no": "2021010101", "id_card": "620102199903151235", "name": "张四"}))
+            .await,
     )
     .await;
     assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "IDENTITY_MISMATCH"));
@@ -102,17 +113,33 @@ async fn forgotten_password_by_security_answer() {
     let ticket = step1["ticket"].as_str().unwrap();
 
     let (_, code, _) = error_code(
-        t.post(&browser(), "/api/password/forgot/reset", json!({"ticket": ticket, "method": "answer", "answer": "兰州小学", "new_password": "Found2026c"})).await,
+        t.post(
+            &browser(),
+            "/api/password/forgot/reset",
+            json!({"ticket": ticket, "method": "answer", "answer": "兰州小学", "new_password": "Found2026c"}),
+        )
+        .await,
     )
     .await;
     assert_eq!(code, "WRONG_ANSWER");
     // Answers compare without case or spaces.
-    let r = t.post(&browser(), "/api/password/forgot/reset", json!({"ticket": ticket, "method": "answer", "answer": "七里河小学", "new_password": "Found2026c"})).await;
+    let r = t
+        .post(
+            &browser(),
+            "/api/password/forgot/reset",
+            json!({"ticket": ticket, "method": "answer", "answer": "七里河小学", "new_password": "Found2026c"}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(t.login(&browser(), "2021010101", "Found2026c").await.status(), StatusCode::OK);
     // The ticket is spent once the password changed.
     let (status, code, _) = error_code(
-        t.post(&browser(), "/api/password/forgot/reset", json!({"ticket": ticket, "method": "answer", "answer": "七里河小学", "new_password": "Again2026d"})).await,
+        t.post(
+            &browser(),
+            "/api/password/forgot/reset",
+            json!({"ticket": ticket, "method": "answer", "answer": "七里河小学", "new_password": "Again2026d"}),
+        )
+        .await,
     )
     .await;
     assert_eq!((status, code.as_str()), (StatusCode::UNAUTHORIZED, "TICKET_EXPIRED"));
@@ -125,7 +152,12 @@ async fn forgotten_password_by_sms_code() {
     assert_eq!(step1["question"], Value::Null);
     let ticket = step1["ticket"].as_str().unwrap().to_owned();
     let (_, code, _) = error_code(
-        t.post(&browser(), "/api/password/forgot/reset", json!({"ticket": ticket, "method": "answer", "answer": "x", "new_password": "Found2026c"})).await,
+        t.post(
+            &browser(),
+            "/api/password/forgot/reset",
+            json!({"ticket": ticket, "method": "answer", "answer": "x", "new_password": "Found2026c"}),
+        )
+        .await,
     )
     .await;
     assert_eq!(code, "NO_SECURITY_QUESTION");
@@ -149,11 +181,22 @@ async fn forgotten_password_by_sms_code() {
 
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let (_, c, _) = error_code(
-        t.post(&browser(), "/api/password/forgot/reset", json!({"ticket": ticket, "method": "sms", "code": wrong, "new_password": "Found2026c"})).await,
+        t.post(
+            &browser(),
+            "/api/password/forgot/reset",
+            json!({"ticket": ticket, "method": "sms", "code": wrong, "new_password": "Found2026c"}),
+        )
+        .await,
     )
     .await;
     assert_eq!(c, "CODE_INVALID");
-    let r = t.post(&browser(), "/api/password/forgot/reset", json!({"ticket": ticket, "method": "sms", "code": code, "new_password": "Found2026c"})).await;
+    let r = t
+        .post(
+            &browser(),
+            "/api/password/forgot/reset",
+            json!({"ticket": ticket, "method": "sms", "code": code, "new_password": "Found2026c"}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let r = t.login(&browser(), "2021010102", "Found2026c").await;
     let body: Value = r.json().await.unwrap();
@@ -172,14 +215,24 @@ async fn sms_codes_expire_and_allow_five_tries() {
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for _ in 0..5 {
         let (_, c, _) = error_code(
-            t.post(&browser(), "/api/password/forgot/reset", json!({"ticket": ticket, "method": "sms", "code": wrong, "new_password": "Found2026c"})).await,
+            t.post(
+                &browser(),
+                "/api/password/forgot/reset",
+                json!({"ticket": ticket, "method": "sms", "code": wrong, "new_password": "Found2026c"}),
+            )
+            .await,
         )
         .await;
         assert_eq!(c, "CODE_INVALID");
     }
     // The sixth try is refused even with the right code.
     let (_, c, _) = error_code(
-        t.post(&browser(), "/api/password/forgot/reset", json!({"ticket": ticket, "method": "sms", "code": code, "new_password": "Found2026c"})).await,
+        t.post(
+            &browser(),
+            "/api/password/forgot/reset",
+            json!({"ticket": ticket, "method": "sms", "code": code, "new_password": "Found2026c"}),
+        )
+        .await,
     )
     .await;
     assert_eq!(c, "CODE_EXPIRED");
@@ -189,7 +242,12 @@ async fn sms_codes_expire_and_allow_five_tries() {
     assert_eq!(t.post(&browser(), "/api/password/forgot/sms", json!({"ticket": ticket})).await.status(), StatusCode::OK);
     t.clock.advance(9 * 60);
     let (_, c, _) = error_code(
-        t.post(&browser(), "/api/password/forgot/reset", json!({"ticket": ticket, "method": "sms", "code": code, "new_password": "Found2026c"})).await,
+        t.post(
+            &browser(),
+            "/api/password/forgot/reset",
+            json!({"ticket": ticket, "method": "sms", "code": code, "new_password": "Found2026c"}),
+        )
+        .await,
     )
     .await;
     assert_eq!(c, "TICKET_EXPIRED", "the 10-minute identity ticket ran out first");

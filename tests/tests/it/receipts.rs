@@ -82,7 +82,13 @@ async fn start(t: &TestApp, c: &Client, no: &str, channel: &str) -> String {
 /// Posts Alipay's paid notification for the attempt, as the gateway does; its answer.
 async fn notify_alipay(t: &TestApp, otn: &str, total: Fen) -> String {
     let body = alipay_paid(local::payments::ALIPAY_APP_ID, otn, total, Utc::now());
-    let r = Client::new().post(t.url("/api/notify/alipay")).header("content-type", "application/x-www-form-urlencoded; charset=utf-8").body(body).send().await.unwrap();
+    let r = Client::new()
+        .post(t.url("/api/notify/alipay"))
+        .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     r.text().await.unwrap()
 }
 
@@ -124,7 +130,18 @@ async fn duplicated_notifications_and_one_refused_send_make_exactly_one_sms_per_
         .flat_map(|_| [(a_otn.clone(), a_total), (b_otn.clone(), b_total)])
         .map(|(otn, total)| {
             let (url, body) = (t.url("/api/notify/alipay"), alipay_paid(local::payments::ALIPAY_APP_ID, &otn, total, Utc::now()));
-            tokio::spawn(async move { Client::new().post(url).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.unwrap().text().await.unwrap() })
+            tokio::spawn(async move {
+                Client::new()
+                    .post(url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap()
+            })
         })
         .collect();
     for r in futures::future::join_all(tasks).await {
@@ -180,7 +197,9 @@ async fn the_link_works_while_valid_and_forged_altered_or_expired_links_show_no_
     let anyone = Client::new();
     let (status, cache, html) = page(&anyone, t.url(link)).await;
     assert_eq!((status, cache.as_deref()), (StatusCode::OK, Some("no-store")));
-    for shown in [no.as_str(), "张三", "2021010101", "人民币壹佰贰拾元整", "¥120.00", "甘肃省财政厅", "考试费", "支付宝", check_code.as_str()] {
+    for shown in
+        [no.as_str(), "张三", "2021010101", "人民币壹佰贰拾元整", "¥120.00", "甘肃省财政厅", "考试费", "支付宝", check_code.as_str()]
+    {
         assert!(html.contains(shown), "the receipt shows {shown}");
     }
 
@@ -191,7 +210,8 @@ async fn the_link_works_while_valid_and_forged_altered_or_expired_links_show_no_
         t2[i] = if t2[i] == 'A' { 'B' } else { 'A' };
         wrong.push(t2.into_iter().collect());
     }
-    let nothing_of_it = |html: &str| [no.as_str(), "张三", "2021010101", "壹佰贰拾", "120.00", check_code.as_str()].iter().all(|d| !html.contains(d));
+    let nothing_of_it =
+        |html: &str| [no.as_str(), "张三", "2021010101", "壹佰贰拾", "120.00", check_code.as_str()].iter().all(|d| !html.contains(d));
     for w in &wrong {
         let (status, cache, html) = page(&anyone, t.url(&format!("/r/{w}"))).await;
         assert_eq!((status, cache.as_deref()), (StatusCode::NOT_FOUND, Some("no-store")), "/r/{w}");
@@ -227,11 +247,23 @@ async fn the_receipt_page_shows_capitals_and_payee_to_its_payer_only() {
     assert_eq!(r.len(), 1, "{list}");
     let r = &r[0];
     assert_eq!(r["receipt_no"], format!("PJ{no}"));
-    assert_eq!((r["order_no"].as_str(), r["student_no"].as_str(), r["payer_name"].as_str()), (Some(no.as_str()), Some("2021010101"), Some("张三")));
-    assert_eq!((r["total"].as_str(), r["total_capitals"].as_str(), r["payee"].as_str()), (Some("420.50"), Some("肆佰贰拾元零伍角整"), Some("甘肃省财政厅")));
-    assert_eq!((r["channel"].as_str(), r["channel_label"].as_str(), r["out_trade_no"].as_str()), (Some("alipay"), Some("支付宝"), Some(otn.as_str())));
+    assert_eq!(
+        (r["order_no"].as_str(), r["student_no"].as_str(), r["payer_name"].as_str()),
+        (Some(no.as_str()), Some("2021010101"), Some("张三"))
+    );
+    assert_eq!(
+        (r["total"].as_str(), r["total_capitals"].as_str(), r["payee"].as_str()),
+        (Some("420.50"), Some("肆佰贰拾元零伍角整"), Some("甘肃省财政厅"))
+    );
+    assert_eq!(
+        (r["channel"].as_str(), r["channel_label"].as_str(), r["out_trade_no"].as_str()),
+        (Some("alipay"), Some("支付宝"), Some(otn.as_str()))
+    );
     assert_eq!(r["gateway_trade_no"], "2026112622001400000000000077", "the gateway's trade number");
-    assert_eq!(r["lines"], json!([{"academic_year": year(1), "item_id": "BOOKS", "name": "教材费", "fee_type": "其他", "amount": "420.50"}]));
+    assert_eq!(
+        r["lines"],
+        json!([{"academic_year": year(1), "item_id": "BOOKS", "name": "教材费", "fee_type": "其他", "amount": "420.50"}])
+    );
     assert_eq!(r["check_code"].as_str().unwrap().len(), 12);
     assert_eq!(r["url"], format!("/receipts/{no}"));
 

@@ -13,7 +13,6 @@ use shared::domain::{Actor, AuditAction, Channel, Fen, OrderNo};
 use shared::store::{AuditStore, ReconcileStore};
 use std::sync::{Mutex, Once};
 
-
 /// Every metric line of this test binary (tests run in parallel: filter by channel).
 static METRICS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static SINK: Once = Once::new();
@@ -64,11 +63,16 @@ async fn pay_item(t: &TestApp, c: &Client, phone: &str, year: &str, item: &str, 
         }
         // UnionPay: the browser posts the signed form, UnionPay redirects to its cashier.
         Some("form") => {
-            let fields: Vec<(String, String)> =
-                pay["action"]["fields"].as_array().unwrap().iter().map(|kv| (kv[0].as_str().unwrap().to_owned(), kv[1].as_str().unwrap().to_owned())).collect();
+            let fields: Vec<(String, String)> = pay["action"]["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|kv| (kv[0].as_str().unwrap().to_owned(), kv[1].as_str().unwrap().to_owned()))
+                .collect();
             let action = pay["action"]["action"].as_str().unwrap();
             let body = shared::gateway::form::encode(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-            let r = plain.post(action).header("content-type", shared::gateway::unionpay::FORM_CONTENT_TYPE).body(body).send().await.unwrap();
+            let r =
+                plain.post(action).header("content-type", shared::gateway::unionpay::FORM_CONTENT_TYPE).body(body).send().await.unwrap();
             assert_eq!(r.status(), StatusCode::SEE_OTHER);
             format!("{}{}", action.split("/gateway/").next().unwrap(), r.headers()["location"].to_str().unwrap())
         }
@@ -126,7 +130,10 @@ async fn a_day_with_every_kind_of_difference(channel: Channel) {
     t.login_ready(&c, "2021010101", "03151235", "Campus2026a").await;
     let day = beijing_date(t.clock.now());
     // moto keeps every SMS of the run: a phone of this test's own.
-    let phone = format!("139{}", &shared::auth::random_id().chars().filter(char::is_ascii_digit).chain(std::iter::repeat('7')).take(8).collect::<String>());
+    let phone = format!(
+        "139{}",
+        &shared::auth::random_id().chars().filter(char::is_ascii_digit).chain(std::iter::repeat('7')).take(8).collect::<String>()
+    );
     let sms_to = format!("+86{phone}");
 
     // Three payments notified as usual.
@@ -152,7 +159,8 @@ async fn a_day_with_every_kind_of_difference(channel: Channel) {
 
     // The next morning the schedule runs for yesterday.
     t.clock.advance(86_400);
-    let (status, answer) = invoke(&t, json!({"source": "aws.events", "detail-type": "Scheduled Event", "time": (t.clock.now()).to_rfc3339()})).await;
+    let (status, answer) =
+        invoke(&t, json!({"source": "aws.events", "detail-type": "Scheduled Event", "time": (t.clock.now()).to_rfc3339()})).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["date"], day.to_string());
     assert_eq!(answer["run_by"], "reconciliation");
@@ -178,11 +186,15 @@ async fn a_day_with_every_kind_of_difference(channel: Channel) {
     let paid = audit.iter().find(|e| e.action == AuditAction::AttemptPaid).expect("attempt paid entry");
     assert_eq!((paid.actor.clone(), paid.target.as_deref()), (Actor::Reconciliation, Some(theirs.out_trade_no.as_str())));
     let repaired = audit.iter().find(|e| e.action == AuditAction::ReconciliationRepaired).expect("repair entry");
-    assert_eq!((repaired.actor.clone(), repaired.target.as_deref(), repaired.after.as_deref()), (Actor::Reconciliation, Some(theirs.out_trade_no.as_str()), Some("paid")));
+    assert_eq!(
+        (repaired.actor.clone(), repaired.target.as_deref(), repaired.after.as_deref()),
+        (Actor::Reconciliation, Some(theirs.out_trade_no.as_str()), Some("paid"))
+    );
     assert!(repaired.request_id.as_deref().is_some_and(|id| id.starts_with("local-")));
     // The other differences changed nothing: the amount-differs order stays as it was paid.
     let fees: Value = t.get(&c, "/api/fees").await.json().await.unwrap();
-    let books = fees["years"].as_array().unwrap().iter().flat_map(|y| y["items"].as_array().unwrap()).find(|i| i["item_id"] == "BOOKS").unwrap();
+    let books =
+        fees["years"].as_array().unwrap().iter().flat_map(|y| y["items"].as_array().unwrap()).find(|i| i["item_id"] == "BOOKS").unwrap();
     assert_eq!(books["paid"], "420.50");
 
     // The report and the raw statement are in the operators' bucket; the summary item says it.
@@ -219,7 +231,11 @@ async fn a_day_with_every_kind_of_difference(channel: Channel) {
     assert_eq!(t.sms_sent_to(&sms_to).await.len(), 4, "no second SMS");
     assert_eq!(t.app.store.audit_for_order(&order_no).await.unwrap().len(), audit_before, "no new audit entry");
     let summary = t.app.store.get_recon_summary(day, channel).await.unwrap().unwrap();
-    assert_eq!((summary.matched, summary.repaired, summary.run_by.as_str()), (2, 0, "operator:财务处-张敏"), "the re-run replaced the summary");
+    assert_eq!(
+        (summary.matched, summary.repaired, summary.run_by.as_str()),
+        (2, 0, "operator:财务处-张敏"),
+        "the re-run replaced the summary"
+    );
     let report = String::from_utf8(s3_object(&t, &format!("reconcile/{day}/{name}.csv")).await).unwrap();
     assert!(!report.contains(",repaired\n") && report.contains(&format!("theirs_only,{stranger},,100,reported")));
 }

@@ -67,7 +67,13 @@ async fn start(t: &TestApp, no: &OrderNo, channel: Channel, created_at: DateTime
 }
 
 async fn pay(t: &TestApp, a: &Attempt, trade: &str) -> PaymentOutcome {
-    let p = ConfirmedPayment { out_trade_no: a.out_trade_no.clone(), channel: a.channel, gateway_trade_no: trade.into(), amount: a.amount, paid_at: t.clock.now().trunc_subsecs(0) };
+    let p = ConfirmedPayment {
+        out_trade_no: a.out_trade_no.clone(),
+        channel: a.channel,
+        gateway_trade_no: trade.into(),
+        amount: a.amount,
+        paid_at: t.clock.now().trunc_subsecs(0),
+    };
     t.app.record_confirmed_payment(&p, &Actor::Gateway(p.channel)).await.unwrap()
 }
 
@@ -109,7 +115,10 @@ async fn every_attempt_shows_in_the_bank_record_with_its_status() {
     assert_eq!(status(&ali2, &rows), ("duplicate_pending_refund".into(), "重复支付待退款".into()));
     assert_eq!(status(&up, &rows), ("processing".into(), "处理中".into()));
     let w = &rows[wx.out_trade_no.as_str()];
-    assert_eq!((w["channel_label"].as_str(), w["amount"].as_str(), w["order_no"].as_str()), (Some("微信支付"), Some("3920.00"), Some(order.order_no.to_string().as_str())));
+    assert_eq!(
+        (w["channel_label"].as_str(), w["amount"].as_str(), w["order_no"].as_str()),
+        (Some("微信支付"), Some("3920.00"), Some(order.order_no.to_string().as_str()))
+    );
     assert_eq!(w["gateway_trade_no"], "4200000000202611260000000001");
     assert!(w["paid_at"].is_string());
     assert!(rows[ali.out_trade_no.as_str()]["gateway_trade_no"].is_null() && rows[ali.out_trade_no.as_str()]["paid_at"].is_null());
@@ -146,7 +155,10 @@ fn offline(reference: &str, items: &[(&str, &str, i64)], method: &str) -> Offlin
     OfflineSubmission {
         reference: reference.into(),
         student_no: ZHANG.into(),
-        items: items.iter().map(|(y, id, fen)| OfflineItem { academic_year: (*y).into(), item_id: (*id).into(), amount: Fen::new(*fen) }).collect(),
+        items: items
+            .iter()
+            .map(|(y, id, fen)| OfflineItem { academic_year: (*y).into(), item_id: (*id).into(), amount: Fen::new(*fen) })
+            .collect(),
         method: method.into(),
         paid_at: "2025-10-08T02:30:00Z".parse().unwrap(),
         receipt_no: Some("GS20250012345".into()),
@@ -174,7 +186,11 @@ async fn paid_records_by_fee_type_cover_offline_payments_and_open_to_their_items
     let open = order_for(&t, 2, &["TUITION"]).await;
     // Paid at the finance office: last year's 教材费 (其他), recorded by the import job.
     let last = year(&t, 1);
-    let outcome = t.app.record_offline_payment(&offline("cw-2025-77", &[(last.as_str(), "BOOKS", 42_050)], "现金"), &integration_tests::by_operator()).await.unwrap();
+    let outcome = t
+        .app
+        .record_offline_payment(&offline("cw-2025-77", &[(last.as_str(), "BOOKS", 42_050)], "现金"), &integration_tests::by_operator())
+        .await
+        .unwrap();
     assert_eq!(outcome, OfflineOutcome::Recorded);
 
     let all = get_json(&t, &c, "/api/paid").await;
@@ -186,11 +202,20 @@ async fn paid_records_by_fee_type_cover_offline_payments_and_open_to_their_items
     assert_eq!(online["source_label"], "网上缴费");
     assert_eq!(online["method_label"], "支付宝");
     assert_eq!(online["fee_types"], json!(["学费", "其他"]));
-    assert_eq!((online["amount"].as_str(), online["total"].as_str(), online["items_count"].as_u64()), (Some("3920.00"), Some("3920.00"), Some(2)));
+    assert_eq!(
+        (online["amount"].as_str(), online["total"].as_str(), online["items_count"].as_u64()),
+        (Some("3920.00"), Some("3920.00"), Some(2))
+    );
     assert_eq!(online["receipt_url"], format!("/receipts/{online_id}"));
     let off = &all["records"][1];
-    assert_eq!((off["source_label"].as_str(), off["method_label"].as_str(), off["reference"].as_str()), (Some("线下缴费"), Some("现金"), Some("CW-2025-77")));
-    assert_eq!((off["receipt_url"].is_null(), off["receipt_no"].as_str(), off["paid_at"].as_str()), (true, Some("GS20250012345"), Some("2025-10-08T02:30:00Z")));
+    assert_eq!(
+        (off["source_label"].as_str(), off["method_label"].as_str(), off["reference"].as_str()),
+        (Some("线下缴费"), Some("现金"), Some("CW-2025-77"))
+    );
+    assert_eq!(
+        (off["receipt_url"].is_null(), off["receipt_no"].as_str(), off["paid_at"].as_str()),
+        (true, Some("GS20250012345"), Some("2025-10-08T02:30:00Z"))
+    );
     assert!(!all.to_string().contains(&open.order_no.to_string()));
 
     // 学费: the online order only, counting its 学费; 其他费用: both, counting their 其他 items.
@@ -210,14 +235,24 @@ async fn paid_records_by_fee_type_cover_offline_payments_and_open_to_their_items
 
     // 明细 of each.
     let d = get_json(&t, &c, &format!("/api/paid/{online_id}")).await;
-    let lines: Vec<(&str, &str, &str)> =
-        d["lines"].as_array().unwrap().iter().map(|l| (l["name"].as_str().unwrap(), l["fee_type"].as_str().unwrap(), l["amount"].as_str().unwrap())).collect();
+    let lines: Vec<(&str, &str, &str)> = d["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["name"].as_str().unwrap(), l["fee_type"].as_str().unwrap(), l["amount"].as_str().unwrap()))
+        .collect();
     assert_eq!(lines, [("学费", "学费", "3800.00"), ("考试费", "其他", "120.00")]);
-    assert_eq!((d["out_trade_no"].as_str(), d["gateway_trade_no"].as_str()), (Some(a.out_trade_no.as_str()), Some("2026112622001400000000000009")));
+    assert_eq!(
+        (d["out_trade_no"].as_str(), d["gateway_trade_no"].as_str()),
+        (Some(a.out_trade_no.as_str()), Some("2026112622001400000000000009"))
+    );
     assert_eq!(d["receipt_url"], format!("/receipts/{online_id}"));
     let d = get_json(&t, &c, "/api/paid/offline-cw-2025-77").await;
     assert_eq!(d["id"], "offline-CW-2025-77", "references are case-insensitive");
-    assert_eq!(d["lines"], json!([{"academic_year": year(&t, 1), "item_id": "BOOKS", "name": "教材费", "fee_type": "其他", "amount": "420.50"}]));
+    assert_eq!(
+        d["lines"],
+        json!([{"academic_year": year(&t, 1), "item_id": "BOOKS", "name": "教材费", "fee_type": "其他", "amount": "420.50"}])
+    );
     assert!(d["out_trade_no"].is_null() && d["gateway_trade_no"].is_null());
 
     // Nobody else's, and nothing that is not a paid record, exists for a student.
@@ -228,7 +263,12 @@ async fn paid_records_by_fee_type_cover_offline_payments_and_open_to_their_items
         assert_eq!((status, code.as_str()), (StatusCode::NOT_FOUND, "NOT_FOUND"), "{path} for 李四");
     }
     assert_eq!(get_json(&t, &li, "/api/paid").await["records"], json!([]));
-    for path in [format!("/api/paid/{}", open.order_no), "/api/paid/XF200101LUTAU999999".into(), "/api/paid/offline-NOPE".into(), "/api/paid/not%20an%20id".into()] {
+    for path in [
+        format!("/api/paid/{}", open.order_no),
+        "/api/paid/XF200101LUTAU999999".into(),
+        "/api/paid/offline-NOPE".into(),
+        "/api/paid/not%20an%20id".into(),
+    ] {
         let (status, code, _) = error_code(t.get(&c, &path).await).await;
         assert_eq!((status, code.as_str()), (StatusCode::NOT_FOUND, "NOT_FOUND"), "{path}");
     }
@@ -247,10 +287,27 @@ async fn offline_payments_are_recorded_and_credited_once() {
     assert_eq!(paid_fen(&t, 1, "TUITION").await, Fen::ZERO);
     // Bad submissions write nothing: an unknown item, an unknown student, a bad reference.
     let unknown_item = offline("BANK-1", &[(last.as_str(), "TUITION", 100_000), (last.as_str(), "PARKING", 5_000)], "bank_transfer");
-    assert!(matches!(t.app.record_offline_payment(&unknown_item, &integration_tests::by_operator()).await, Err(OfflineRejected::UnknownItem(_))));
-    assert!(matches!(t.app.record_offline_payment(&OfflineSubmission { student_no: "2099000000".into(), ..offline("BANK-1", &[(last.as_str(), "TUITION", 1)], "cash") }, &integration_tests::by_operator()).await, Err(OfflineRejected::UnknownStudent)));
-    assert!(matches!(t.app.record_offline_payment(&offline("BANK 1", &[(last.as_str(), "TUITION", 1)], "cash"), &integration_tests::by_operator()).await, Err(OfflineRejected::Reference)));
-    assert!(matches!(t.app.record_offline_payment(&offline("BANK-1", &[(last.as_str(), "TUITION", 0)], "cash"), &integration_tests::by_operator()).await, Err(OfflineRejected::Invalid(_))));
+    assert!(matches!(
+        t.app.record_offline_payment(&unknown_item, &integration_tests::by_operator()).await,
+        Err(OfflineRejected::UnknownItem(_))
+    ));
+    assert!(matches!(
+        t.app
+            .record_offline_payment(
+                &OfflineSubmission { student_no: "2099000000".into(), ..offline("BANK-1", &[(last.as_str(), "TUITION", 1)], "cash") },
+                &integration_tests::by_operator()
+            )
+            .await,
+        Err(OfflineRejected::UnknownStudent)
+    ));
+    assert!(matches!(
+        t.app.record_offline_payment(&offline("BANK 1", &[(last.as_str(), "TUITION", 1)], "cash"), &integration_tests::by_operator()).await,
+        Err(OfflineRejected::Reference)
+    ));
+    assert!(matches!(
+        t.app.record_offline_payment(&offline("BANK-1", &[(last.as_str(), "TUITION", 0)], "cash"), &integration_tests::by_operator()).await,
+        Err(OfflineRejected::Invalid(_))
+    ));
     assert_eq!(paid_fen(&t, 1, "TUITION").await, Fen::ZERO);
 
     // The same payment submitted by 10 import runs at once, then again: recorded and credited once.
@@ -315,16 +372,26 @@ async fn announcements_show_inside_their_window_only() {
     // The demo's: the important one first; the expired maintenance notice is not shown.
     let seeded = get_json(&t, &anyone, "/api/announcements").await;
     assert_eq!(ids(&seeded), ["payment-notes".to_owned(), format!("tuition-{cur}")]);
-    assert_eq!((seeded["announcements"][0]["important"].as_bool(), seeded["announcements"][1]["important"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(
+        (seeded["announcements"][0]["important"].as_bool(), seeded["announcements"][1]["important"].as_bool()),
+        (Some(true), Some(false))
+    );
     assert!(seeded["announcements"][0]["body"].as_str().unwrap().contains("甘肃省财政厅"));
 
     // Operators' items, times typed in Beijing time: one from an hour on, one until an hour on.
     let at = |d: Duration| (t.clock.now() + d).with_timezone(&beijing()).format("%Y-%m-%d %H:%M").to_string();
-    console_put(&t, "soon", &[("title", text("下周起开放缴费")), ("body", text("正文")), ("publish_at", text(&at(Duration::hours(1))))]).await;
+    console_put(&t, "soon", &[("title", text("下周起开放缴费")), ("body", text("正文")), ("publish_at", text(&at(Duration::hours(1))))])
+        .await;
     console_put(
         &t,
         "ending",
-        &[("title", text("今日截止")), ("body", text("正文")), ("publish_at", text(&at(-Duration::days(3)))), ("expire_at", text(&at(Duration::hours(1)))), ("important", AttributeValue::Bool(true))],
+        &[
+            ("title", text("今日截止")),
+            ("body", text("正文")),
+            ("publish_at", text(&at(-Duration::days(3)))),
+            ("expire_at", text(&at(Duration::hours(1)))),
+            ("important", AttributeValue::Bool(true)),
+        ],
     )
     .await;
     // Mistyped items (no title; a time nobody can read) are left out, not fatal.

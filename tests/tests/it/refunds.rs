@@ -26,8 +26,12 @@ async fn pay_at_gateway(t: &TestApp, c: &Client, no: &str, channel: &str) -> Str
     let pay: Value = r.json().await.unwrap();
     let otn = pay["out_trade_no"].as_str().unwrap().to_owned();
     let cashier = if channel == "unionpay" {
-        let fields: BTreeMap<String, String> =
-            pay["action"]["fields"].as_array().unwrap().iter().map(|kv| (kv[0].as_str().unwrap().to_owned(), kv[1].as_str().unwrap().to_owned())).collect();
+        let fields: BTreeMap<String, String> = pay["action"]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|kv| (kv[0].as_str().unwrap().to_owned(), kv[1].as_str().unwrap().to_owned()))
+            .collect();
         let action = pay["action"]["action"].as_str().unwrap();
         let body = shared::gateway::form::encode(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let r = plain().post(action).header("content-type", unionpay::FORM_CONTENT_TYPE).body(body).send().await.unwrap();
@@ -115,12 +119,21 @@ async fn wait_refunded(t: &TestApp, c: &Client, otn: &str) {
 async fn refund_entries(t: &TestApp, no: &str) -> Vec<AuditEntry> {
     let order = OrderNo::parse(no).unwrap();
     let all = t.app.store.audit_for_order(&order).await.unwrap();
-    all.into_iter().filter(|e| matches!(e.action, AuditAction::RefundRequested | AuditAction::RefundSucceeded | AuditAction::RefundFailed)).collect()
+    all.into_iter()
+        .filter(|e| matches!(e.action, AuditAction::RefundRequested | AuditAction::RefundSucceeded | AuditAction::RefundFailed))
+        .collect()
 }
 
 async fn tuition(t: &TestApp, c: &Client) -> (String, String) {
     let fees: Value = t.get(c, "/api/fees").await.json().await.unwrap();
-    let item = fees["years"].as_array().unwrap().iter().flat_map(|y| y["items"].as_array().unwrap()).find(|i| i["item_id"] == "TUITION").unwrap().clone();
+    let item = fees["years"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|y| y["items"].as_array().unwrap())
+        .find(|i| i["item_id"] == "TUITION")
+        .unwrap()
+        .clone();
     (item["paid"].as_str().unwrap().to_owned(), item["outstanding"].as_str().unwrap().to_owned())
 }
 
@@ -228,11 +241,20 @@ async fn a_payment_that_paid_its_order_is_refunded_only_with_a_reason_and_the_fe
     let record = paid["records"].as_array().unwrap().iter().find(|r| r["order_no"] == no.as_str()).unwrap().clone();
     assert_eq!((record["refunded"].as_bool(), record["status_label"].as_str()), (Some(true), Some("已退款")), "{record}");
     let receipts: Value = t.get(&c, "/api/receipts").await.json().await.unwrap();
-    let receipt = receipts.as_array().or_else(|| receipts["receipts"].as_array()).unwrap().iter().find(|r| r["order_no"] == no.as_str()).unwrap().clone();
+    let receipt = receipts
+        .as_array()
+        .or_else(|| receipts["receipts"].as_array())
+        .unwrap()
+        .iter()
+        .find(|r| r["order_no"] == no.as_str())
+        .unwrap()
+        .clone();
     assert_eq!(receipt["refunded"], true, "{receipt}");
     let page = t.get(&c, &format!("/receipts/{no}")).await.text().await.unwrap();
     assert!(page.contains("本笔缴费已退款"), "the receipt page says so");
-    let r = t.post(&c, "/api/orders", json!({"items": [{"academic_year": current_year(), "item_id": "TUITION"}], "phone": "13912345678"})).await;
+    let r = t
+        .post(&c, "/api/orders", json!({"items": [{"academic_year": current_year(), "item_id": "TUITION"}], "phone": "13912345678"}))
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED, "the refunded fee can be ordered again");
 
     let entries = refund_entries(&t, &no).await;

@@ -11,7 +11,13 @@ async fn order_and_qr(t: &TestApp, channel: &str) -> (Client, String, Value) {
     let y = local::seed::current_academic_year(shared::clock::beijing_date(Utc::now()));
     let c = browser();
     t.login_ready(&c, "2021010103", "11227895", "Campus2026a").await;
-    let r = t.post(&c, "/api/orders", json!({"items": [{"academic_year": format!("{y}-{}", y + 1), "item_id": "TUITION"}], "phone": "13912345678"})).await;
+    let r = t
+        .post(
+            &c,
+            "/api/orders",
+            json!({"items": [{"academic_year": format!("{y}-{}", y + 1), "item_id": "TUITION"}], "phone": "13912345678"}),
+        )
+        .await;
     let no = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_owned();
     let pay: Value = t.post(&c, &format!("/api/orders/{no}/pay"), json!({"channel": channel, "device": "pc"})).await.json().await.unwrap();
     (c, no, pay)
@@ -61,6 +67,12 @@ async fn an_expired_order_is_closed_at_the_gateway_first_and_its_items_freed() {
     assert_eq!(o["attempts"][0]["state"], "closed");
     // The items are free for a new order.
     let y = local::seed::current_academic_year(shared::clock::beijing_date(Utc::now()));
-    let r = t.post(&c, "/api/orders", json!({"items": [{"academic_year": format!("{y}-{}", y + 1), "item_id": "TUITION"}], "phone": "13912345678"})).await;
+    let r = t
+        .post(
+            &c,
+            "/api/orders",
+            json!({"items": [{"academic_year": format!("{y}-{}", y + 1), "item_id": "TUITION"}], "phone": "13912345678"}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
 }

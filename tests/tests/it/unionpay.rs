@@ -5,18 +5,15 @@
 //! unpaid attempt blocks switching channel until its payTimeout; a lost notification is found
 //! by queryTrans (which needs the attempt's original txnTime).
 
-use shared::clock::Clock;
 use integration_tests::*;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
+use shared::clock::Clock;
 use shared::domain::{Fen, OutTradeNo};
 use shared::gateway::unionpay;
 use shared::store::PaymentStore;
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-
-
 
 async fn order(t: &TestApp, c: &Client, no: &str) -> Value {
     t.get(c, &format!("/api/orders/{no}")).await.json().await.unwrap()
@@ -24,7 +21,12 @@ async fn order(t: &TestApp, c: &Client, no: &str) -> Value {
 
 fn form_fields(pay: &Value) -> BTreeMap<String, String> {
     assert_eq!(pay["action"]["type"], "form", "{pay}");
-    pay["action"]["fields"].as_array().unwrap().iter().map(|kv| (kv[0].as_str().unwrap().to_owned(), kv[1].as_str().unwrap().to_owned())).collect()
+    pay["action"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|kv| (kv[0].as_str().unwrap().to_owned(), kv[1].as_str().unwrap().to_owned()))
+        .collect()
 }
 
 /// What the browser does with a `form` action: posts it where it says. Returns the cashier URL
@@ -50,7 +52,6 @@ async fn press_pay(cashier: &str) -> String {
     r.text().await.unwrap()
 }
 
-
 #[tokio::test]
 async fn a_pc_payment_is_paid_by_the_verified_notification_and_the_browser_comes_back_to_the_order() {
     let t = spawn().await;
@@ -73,7 +74,8 @@ async fn a_pc_payment_is_paid_by_the_verified_notification_and_the_browser_comes
     eventually(|| t.sandboxes.unionpay.notifications_acked(&otn) > 0).await;
     assert_eq!(t.sandboxes.unionpay.notifications_acked(&otn), 1);
     let fees: Value = t.get(&c, "/api/fees").await.json().await.unwrap();
-    let item = fees["years"].as_array().unwrap().iter().flat_map(|y| y["items"].as_array().unwrap()).find(|i| i["item_id"] == "TUITION").unwrap();
+    let item =
+        fees["years"].as_array().unwrap().iter().flat_map(|y| y["items"].as_array().unwrap()).find(|i| i["item_id"] == "TUITION").unwrap();
     assert_eq!((item["outstanding"].as_str(), item["paid"].as_str()), (Some("0.00"), Some("4000.00")));
 
     // The cashier sends the browser back with a POST to frontUrl; we send it on to the order page.
@@ -82,7 +84,19 @@ async fn a_pc_payment_is_paid_by_the_verified_notification_and_the_browser_comes
     let inputs = &page[start..page[start..].find("</form>").unwrap() + start];
     let mut back = Vec::new();
     for part in inputs.split("<input type=\"hidden\" ").skip(1) {
-        let attr = |name: &str| part.split(&format!("{name}=\"")).nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&").replace("&#39;", "'").replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">");
+        let attr = |name: &str| {
+            part.split(&format!("{name}=\""))
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .replace("&amp;", "&")
+                .replace("&#39;", "'")
+                .replace("&quot;", "\"")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+        };
         back.push((attr("name"), attr("value")));
     }
     let body = shared::gateway::form::encode(back.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -113,9 +127,13 @@ async fn an_unpaid_attempt_blocks_switching_until_its_pay_timeout_then_is_proven
     let otn = up["out_trade_no"].as_str().unwrap().to_owned();
     let cashier = submit_form(&up).await;
     // UnionPay cannot close it: switching now or cancelling could charge the student twice.
-    let (status, code, body) = error_code(t.post(&c, &format!("/api/orders/{no}/pay"), json!({"channel": "alipay", "device": "pc"})).await).await;
+    let (status, code, body) =
+        error_code(t.post(&c, &format!("/api/orders/{no}/pay"), json!({"channel": "alipay", "device": "pc"})).await).await;
     assert_eq!((status, code.as_str()), (StatusCode::CONFLICT, "PAYMENT_STILL_OPEN"));
-    let until = (unionpay::parse_time(&form_fields(&up)["payTimeout"]).unwrap() + chrono::Duration::minutes(1)).with_timezone(&shared::clock::beijing()).format("%H:%M").to_string();
+    let until = (unionpay::parse_time(&form_fields(&up)["payTimeout"]).unwrap() + chrono::Duration::minutes(1))
+        .with_timezone(&shared::clock::beijing())
+        .format("%H:%M")
+        .to_string();
     assert!(body["message"].as_str().unwrap().contains(&until), "{body}");
     let (status, code, _) = error_code(t.post(&c, &format!("/api/orders/{no}/cancel"), json!({})).await).await;
     assert_eq!((status, code.as_str()), (StatusCode::CONFLICT, "PAYMENT_STILL_OPEN"));
@@ -132,7 +150,8 @@ async fn an_unpaid_attempt_blocks_switching_until_its_pay_timeout_then_is_proven
     let ali = pay_with(&t, &c, &no, "alipay", "pc").await;
     assert_eq!(ali["out_trade_no"], format!("{no}A02"));
     let o = order(&t, &c, &no).await;
-    let states: Vec<(&str, &str)> = o["attempts"].as_array().unwrap().iter().map(|a| (a["channel"].as_str().unwrap(), a["state"].as_str().unwrap())).collect();
+    let states: Vec<(&str, &str)> =
+        o["attempts"].as_array().unwrap().iter().map(|a| (a["channel"].as_str().unwrap(), a["state"].as_str().unwrap())).collect();
     assert!(states.contains(&("unionpay", "closed")) && states.contains(&("alipay", "created")), "{states:?}");
 }
 
@@ -169,7 +188,13 @@ async fn txn_time(t: &TestApp, otn: &str) -> String {
 }
 
 async fn post_notification(t: &TestApp, body: String) -> (StatusCode, String) {
-    let r = Client::new().post(t.url("/api/notify/unionpay")).header("content-type", unionpay::FORM_CONTENT_TYPE).body(body).send().await.unwrap();
+    let r = Client::new()
+        .post(t.url("/api/notify/unionpay"))
+        .header("content-type", unionpay::FORM_CONTENT_TYPE)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     (r.status(), r.text().await.unwrap())
 }
 
@@ -185,7 +210,10 @@ async fn forged_tampered_and_foreign_notifications_change_nothing_and_twenty_cop
     let total = Fen::new(400_000);
     let now = t.clock.now();
     let rejected = [
-        ("a chain we were not configured with", notifications::unionpay_paid(&unionpay::SandboxChain::issue(now).unwrap(), mer, &otn, &txn, total, now)),
+        (
+            "a chain we were not configured with",
+            notifications::unionpay_paid(&unionpay::SandboxChain::issue(now).unwrap(), mer, &otn, &txn, total, now),
+        ),
         ("another merchant", notifications::unionpay_paid(chain, "777290058100000", &otn, &txn, total, now)),
         ("another amount", notifications::unionpay_paid(chain, mer, &otn, &txn, Fen::new(1), now)),
         ("another txnTime", notifications::unionpay_paid(chain, mer, &otn, "20200101120000", total, now)),
@@ -208,6 +236,7 @@ async fn forged_tampered_and_foreign_notifications_change_nothing_and_twenty_cop
     let o = order(&t, &c, &no).await;
     assert_eq!((o["state"].as_str(), o["attempts"][0]["state"].as_str()), (Some("paid"), Some("paid")));
     let fees: Value = t.get(&c, "/api/fees").await.json().await.unwrap();
-    let item = fees["years"].as_array().unwrap().iter().flat_map(|y| y["items"].as_array().unwrap()).find(|i| i["item_id"] == "TUITION").unwrap();
+    let item =
+        fees["years"].as_array().unwrap().iter().flat_map(|y| y["items"].as_array().unwrap()).find(|i| i["item_id"] == "TUITION").unwrap();
     assert_eq!(item["paid"], "4000.00", "credited once");
 }

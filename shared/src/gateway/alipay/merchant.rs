@@ -2,8 +2,8 @@
 //! terms (§1.4, §1.6), payment notifications (§1.7).
 
 use super::{
-    CODE_SUCCESS, Method, PrivateKey, PublicKey, SIGN_TYPE, TRADE_NOT_EXIST, format_time, is_utf8_charset, malformed,
-    parse_time, rsa2_sign, sign_content, verify_response, verify_v1,
+    CODE_SUCCESS, Method, PrivateKey, PublicKey, SIGN_TYPE, TRADE_NOT_EXIST, format_time, is_utf8_charset, malformed, parse_time,
+    rsa2_sign, sign_content, verify_response, verify_v1,
 };
 use crate::domain::Fen;
 use crate::gateway::{GatewayError, form};
@@ -271,12 +271,7 @@ impl Merchant {
 
     /// `alipay.trade.wap.pay`: the URL to send a phone browser to (§1.5), with
     /// `product_code=QUICK_WAP_WAY` and `quit_url` (where the payer lands on abort; may be empty).
-    pub fn wap_pay(
-        &self,
-        order: &OrderRequest<'_>,
-        quit_url: &str,
-        now: DateTime<Utc>,
-    ) -> Result<SignedRequest, GatewayError> {
+    pub fn wap_pay(&self, order: &OrderRequest<'_>, quit_url: &str, now: DateTime<Utc>) -> Result<SignedRequest, GatewayError> {
         let quit_url = Some(quit_url.trim()).filter(|u| !u.is_empty());
         let biz = pay_biz(order, now, "QUICK_WAP_WAY", quit_url)?;
         let urls = [("notify_url", self.notify_url.as_str()), ("return_url", self.return_url.as_str())];
@@ -333,9 +328,7 @@ impl Merchant {
         }
         match field(&node, "sub_code") {
             Some(TRADE_NOT_EXIST) => Ok(CloseOutcome::NotExist),
-            Some(sub @ ("ACQ.TRADE_HAS_SUCCESS" | "ACQ.TRADE_STATUS_ERROR")) => {
-                Ok(CloseOutcome::NotClosable { sub_code: sub.to_owned() })
-            }
+            Some(sub @ ("ACQ.TRADE_HAS_SUCCESS" | "ACQ.TRADE_STATUS_ERROR")) => Ok(CloseOutcome::NotClosable { sub_code: sub.to_owned() }),
             _ => Err(refused(&node)),
         }
     }
@@ -356,12 +349,9 @@ impl Merchant {
         if get("seller_id").is_some_and(|s| s != self.seller_id) {
             return Err(malformed("notification seller_id is not ours"));
         }
-        let required = |k: &str| {
-            get(k).map(str::to_owned).ok_or_else(|| GatewayError::Malformed(format!("notification has no {k}")))
-        };
-        let trade_status = get("trade_status")
-            .and_then(TradeStatus::parse)
-            .ok_or_else(|| malformed("notification has no known trade_status"))?;
+        let required = |k: &str| get(k).map(str::to_owned).ok_or_else(|| GatewayError::Malformed(format!("notification has no {k}")));
+        let trade_status =
+            get("trade_status").and_then(TradeStatus::parse).ok_or_else(|| malformed("notification has no known trade_status"))?;
         Ok(UncheckedNotification(Notification {
             notify_id: required("notify_id")?,
             out_trade_no: required("out_trade_no")?,
@@ -374,13 +364,7 @@ impl Merchant {
         }))
     }
 
-    fn signed_params(
-        &self,
-        method: Method,
-        biz_content: String,
-        urls: &[(&str, &str)],
-        now: DateTime<Utc>,
-    ) -> BTreeMap<String, String> {
+    fn signed_params(&self, method: Method, biz_content: String, urls: &[(&str, &str)], now: DateTime<Utc>) -> BTreeMap<String, String> {
         let fixed = [
             ("app_id", self.app_id.as_str()),
             ("method", method.as_str()),
@@ -389,11 +373,8 @@ impl Merchant {
             ("sign_type", SIGN_TYPE),
             ("version", "1.0"),
         ];
-        let mut params: BTreeMap<String, String> = fixed
-            .iter()
-            .chain(urls.iter().filter(|(_, v)| !v.is_empty()))
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let mut params: BTreeMap<String, String> =
+            fixed.iter().chain(urls.iter().filter(|(_, v)| !v.is_empty())).map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         params.insert("timestamp".into(), format_time(now));
         params.insert("biz_content".into(), biz_content);
         let sign = rsa2_sign(&sign_content(&params), &self.key);

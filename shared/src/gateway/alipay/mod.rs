@@ -23,8 +23,8 @@ pub mod statement;
 mod tests;
 
 pub use merchant::{
-    CloseOutcome, Delivery, Merchant, MerchantSettings, Mismatch, Notification, OrderRequest, SignedRequest,
-    TradeState, TradeStatus, UncheckedNotification,
+    CloseOutcome, Delivery, Merchant, MerchantSettings, Mismatch, Notification, OrderRequest, SignedRequest, TradeState, TradeStatus,
+    UncheckedNotification,
 };
 pub use sandbox::{IncomingRequest, PaidTrade, Sandbox, SandboxSettings};
 
@@ -196,8 +196,7 @@ pub fn rsa2_sign(content: &str, key: &PrivateKey) -> String {
 /// Checks a Base64 RSA2 signature over the UTF-8 bytes of `content`.
 pub fn rsa2_verify(content: &str, sign_b64: &str, key: &PublicKey) -> Result<(), GatewayError> {
     let raw = B64.decode(sign_b64).map_err(|_| GatewayError::Signature("sign is not Base64".into()))?;
-    let sig =
-        Signature::try_from(raw.as_slice()).map_err(|_| GatewayError::Signature("sign has a bad length".into()))?;
+    let sig = Signature::try_from(raw.as_slice()).map_err(|_| GatewayError::Signature("sign has a bad length".into()))?;
     key.0.verify(content.as_bytes(), &sig).map_err(|_| GatewayError::Signature("RSA2 signature does not verify".into()))
 }
 
@@ -347,10 +346,8 @@ fn value_end(b: &[u8], start: usize) -> Option<usize> {
             None
         }
         _ => {
-            let len = b[start..]
-                .iter()
-                .position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
-                .unwrap_or(b.len() - start);
+            let len =
+                b[start..].iter().position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')).unwrap_or(b.len() - start);
             (len > 0).then_some(start + len)
         }
     }

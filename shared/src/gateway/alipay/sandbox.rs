@@ -2,8 +2,8 @@
 //! responses and notifications with its own "Alipay" private key (a test key, never a real one).
 
 use super::{
-    CODE_SUCCESS, PrivateKey, PublicKey, SIGN_TYPE, format_time, is_utf8_charset, malformed, notification_content,
-    response_node_name, rsa2_sign, rsa2_verify, sign_content, signature_of,
+    CODE_SUCCESS, PrivateKey, PublicKey, SIGN_TYPE, format_time, is_utf8_charset, malformed, notification_content, response_node_name,
+    rsa2_sign, rsa2_verify, sign_content, signature_of,
 };
 use crate::domain::Fen;
 use crate::gateway::{GatewayError, form};
@@ -26,10 +26,7 @@ pub struct SandboxSettings {
 
 impl fmt::Debug for SandboxSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SandboxSettings")
-            .field("app_id", &self.app_id)
-            .field("seller_id", &self.seller_id)
-            .finish_non_exhaustive()
+        f.debug_struct("SandboxSettings").field("app_id", &self.app_id).field("seller_id", &self.seller_id).finish_non_exhaustive()
     }
 }
 

@@ -13,10 +13,10 @@
 //! We read the detail file by header name and keep rows of 业务类型 交易. A day without a bill is
 //! answered with a business error whose `sub_code` is [`BILL_NOT_EXIST`]: an empty day.
 
-use super::{Merchant, Method, SignedRequest, CODE_SUCCESS};
+use super::{CODE_SUCCESS, Merchant, Method, SignedRequest};
 use crate::domain::Channel;
-use crate::gateway::statement::{Statement, StatementRow, Table, bad, beijing_time, cell, decode_text};
 use crate::gateway::GatewayError;
+use crate::gateway::statement::{Statement, StatementRow, Table, bad, beijing_time, cell, decode_text};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::io::Read;
 
@@ -62,8 +62,7 @@ impl Merchant {
 
 /// Parses the downloaded zip into the day's statement (`raw` keeps the zip).
 pub fn parse_bill_zip(day: NaiveDate, zip_bytes: &[u8]) -> Result<Statement, GatewayError> {
-    let mut archive =
-        zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).map_err(|e| bad(&format!("not a zip: {e}")))?;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).map_err(|e| bad(&format!("not a zip: {e}")))?;
     let mut detail = None;
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).map_err(|e| bad(&format!("zip entry: {e}")))?;
@@ -102,8 +101,8 @@ pub fn parse_detail_csv(day: NaiveDate, text: &str) -> Result<Statement, Gateway
             st.skipped += 1;
             continue;
         }
-        let fen = crate::domain::Fen::parse_yuan(cell(row, amount))
-            .map_err(|e| bad(&format!("{COL_AMOUNT} of {}: {e}", cell(row, otn))))?;
+        let fen =
+            crate::domain::Fen::parse_yuan(cell(row, amount)).map_err(|e| bad(&format!("{COL_AMOUNT} of {}: {e}", cell(row, otn))))?;
         st.rows.push(StatementRow {
             out_trade_no: cell(row, otn).to_owned(),
             gateway_trade_no: cell(row, trade_no).to_owned(),
@@ -148,7 +147,10 @@ mod tests {
         assert_eq!(st.skipped, 1, "the refund row is not a payment");
         assert_eq!(st.rows.len(), 1);
         let r = &st.rows[0];
-        assert_eq!((r.out_trade_no.as_str(), r.gateway_trade_no.as_str(), r.amount), ("XF261129LUTAU000001A01", "2026112922001400000000000001", Fen::new(400_000)));
+        assert_eq!(
+            (r.out_trade_no.as_str(), r.gateway_trade_no.as_str(), r.amount),
+            ("XF261129LUTAU000001A01", "2026112922001400000000000001", Fen::new(400_000))
+        );
         assert_eq!(r.paid_at, Some("2026-11-29T02:00:09Z".parse().unwrap()));
     }
 
@@ -156,7 +158,10 @@ mod tests {
     fn columns_are_found_by_name_not_position() {
         let moved = "#支付宝业务明细查询\n订单金额（元）,业务类型,商户订单号,支付宝交易号\n12.34,交易,XF261129LUTAU000003A01,2026112922001400000000000009\n#导出时间：[2026年11月30日 10:30:00]\n";
         let st = parse_detail_csv(day(), moved).unwrap();
-        assert_eq!((st.rows[0].out_trade_no.as_str(), st.rows[0].amount, st.rows[0].paid_at), ("XF261129LUTAU000003A01", Fen::new(1234), None));
+        assert_eq!(
+            (st.rows[0].out_trade_no.as_str(), st.rows[0].amount, st.rows[0].paid_at),
+            ("XF261129LUTAU000003A01", Fen::new(1234), None)
+        );
     }
 
     #[test]

@@ -89,12 +89,7 @@ fn d2_trade() -> PaidTrade<'static> {
 }
 
 fn order() -> OrderRequest<'static> {
-    OrderRequest {
-        out_trade_no: OUT,
-        amount: Fen::new(500_000),
-        subject: "2024学年学费",
-        time_expire: utc("2024-09-01T04:30:00Z"),
-    }
+    OrderRequest { out_trade_no: OUT, amount: Fen::new(500_000), subject: "2024学年学费", time_expire: utc("2024-09-01T04:30:00Z") }
 }
 
 fn bare(pem: &str) -> String {
@@ -154,11 +149,7 @@ fn v7_java_sdk_signatures_include_sign_type() {
         "AkvVVTI1/HbNqcoBU4ctSPAGsuDPO/mah1+IwGQAuPP6xoEPL+3zQ0wztQCwHT2o8aQmxFJ9a09q8ybRprHaNjCgTaLDeTWE0o1pllZIE",
         "8c7wnG3cOuj6quYjTcQyLm6P4M87Zw=="
     );
-    let mut params = map([
-        ("method", "koubei.marketing.data.indicator.query"),
-        ("app_id", "2019090366875133"),
-        ("sign_type", "RSA2"),
-    ]);
+    let mut params = map([("method", "koubei.marketing.data.indicator.query"), ("app_id", "2019090366875133"), ("sign_type", "RSA2")]);
     assert_eq!(rsa2_verify(&sign_content(&params), sign, &key), Ok(()));
     assert!(rsa2_verify(&notification_content(&params), sign, &key).is_err());
 
@@ -215,10 +206,7 @@ fn v8_real_sandbox_notification_and_return_url_verify_under_v1_rules() {
 #[test]
 fn keys_fail_cleanly_and_never_print() {
     assert!(matches!(PrivateKey::parse("not a key"), Err(GatewayError::Key(_))));
-    assert!(matches!(
-        PublicKey::parse("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"),
-        Err(GatewayError::Key(_))
-    ));
+    assert!(matches!(PublicKey::parse("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"), Err(GatewayError::Key(_))));
     // RSA2 wants ≥ 2048 bits: fzlee/alipay's older 1024-bit app_public_key.pem (@66ee4854).
     let short = "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQCtuXpYzpJjTp2eIUk3D0Qvi/VJv7N/8m7QjpqczhQ67yWyJ7/A5Mp1xqcEgMx/awl9svuzOO7291NeAGS0Nn1dwR/xqSkKke0ouo7tH+ECZgTka+nnLa6L246btoMot3+Il2Kq47m/mA5AnAlqVJXJBfB5fpHQVAWK2jlw1ZEUIwIDAQAB";
     assert!(matches!(PublicKey::parse(short), Err(GatewayError::Key(m)) if m.contains("2048")));
@@ -289,9 +277,7 @@ fn response_sign_covers_the_exact_node_text() {
     let key = alipay.public_key();
     let node = r#"{"code": "10000","msg":"Success","subject":"学费 {\"}{\" [","out_trade_no":"T1"}"#;
     let sign = rsa2_sign(node, &alipay);
-    let body = format!(
-        "{{ \"note\":\"alipay_trade_query_response\", \"alipay_trade_query_response\" : {node} ,\n\"sign\":\"{sign}\"}}"
-    );
+    let body = format!("{{ \"note\":\"alipay_trade_query_response\", \"alipay_trade_query_response\" : {node} ,\n\"sign\":\"{sign}\"}}");
     let verified = verify_response(Method::Query, &body, &key).unwrap();
     assert_eq!(verified["subject"], "学费 {\"}{\" [");
     // Sign first, node last: order does not matter.
@@ -300,8 +286,7 @@ fn response_sign_covers_the_exact_node_text() {
     // Re-serialising (or any whitespace change) breaks the signature.
     let respaced = body.replace(r#""code": "10000""#, r#""code":"10000""#);
     assert!(matches!(verify_response(Method::Query, &respaced, &key), Err(GatewayError::Signature(_))));
-    let twice =
-        format!(r#"{{"alipay_trade_query_response":{node},"alipay_trade_query_response":{node},"sign":"{sign}"}}"#);
+    let twice = format!(r#"{{"alipay_trade_query_response":{node},"alipay_trade_query_response":{node},"sign":"{sign}"}}"#);
     assert!(is_malformed(verify_response(Method::Query, &twice, &key), "repeats"));
     for broken in ["", "[]", r#"{"alipay_trade_query_response":{"a":"}"#, "{\"sign\":\"x\"} trailing"] {
         assert!(matches!(verify_response(Method::Query, broken, &key), Err(GatewayError::Malformed(_))), "{broken}");
@@ -316,10 +301,8 @@ fn unsigned_responses_are_never_acted_on() {
     let error = r#"{"error_response":{"code":"40002","msg":"Invalid Arguments","sub_code":"isv.invalid-app-id"}}"#;
     assert!(matches!(m.parse_close(OUT, error), Err(GatewayError::Signature(m)) if m.contains("isv.invalid-app-id")));
     // A signed error_response is verified, then refused with its sub_code.
-    let signed = sandbox().response(
-        "error",
-        &json!({"code":"40002","msg":"Invalid Arguments","sub_code":"isv.invalid-signature","sub_msg":"验签出错"}),
-    );
+    let signed = sandbox()
+        .response("error", &json!({"code":"40002","msg":"Invalid Arguments","sub_code":"isv.invalid-signature","sub_msg":"验签出错"}));
     assert_eq!(
         m.parse_query(OUT, &signed),
         Err(GatewayError::Refused { code: "isv.invalid-signature".into(), message: "验签出错".into() })
@@ -355,9 +338,7 @@ fn precreate_round_trip_through_the_sandbox() {
     assert_eq!(m.parse_precreate(OUT, &ok).unwrap(), qr);
     assert!(is_malformed(m.parse_precreate("T2", &ok), "another out_trade_no"));
     let refused = sb.response(&incoming.method, &Sandbox::business_error("ACQ.TOTAL_FEE_EXCEED", "订单金额超过限额"));
-    assert!(
-        matches!(m.parse_precreate(OUT, &refused), Err(GatewayError::Refused { code, .. }) if code == "ACQ.TOTAL_FEE_EXCEED")
-    );
+    assert!(matches!(m.parse_precreate(OUT, &refused), Err(GatewayError::Refused { code, .. }) if code == "ACQ.TOTAL_FEE_EXCEED"));
 }
 
 #[test]
@@ -399,10 +380,7 @@ fn query_and_close_answers_map_to_domain_states() {
     assert!(is_malformed(m.parse_query(OUT, &reply(Method::Query, trade("TRADE_SUCCESS", "0.001"))), "total_amount"));
     let not_exist = reply(Method::Query, Sandbox::business_error(TRADE_NOT_EXIST, "交易不存在"));
     assert_eq!(m.parse_query(OUT, &not_exist), Ok(TradeState::NotFound));
-    let busy = reply(
-        Method::Query,
-        json!({"code":"20000","msg":"Service Currently Unavailable","sub_code":"aop.unknow-error"}),
-    );
+    let busy = reply(Method::Query, json!({"code":"20000","msg":"Service Currently Unavailable","sub_code":"aop.unknow-error"}));
     assert!(matches!(m.parse_query(OUT, &busy), Err(GatewayError::Refused { code, .. }) if code == "aop.unknow-error"));
     // The node of another method is not this method's answer.
     assert!(is_malformed(m.parse_query(OUT, &reply(Method::Close, trade("TRADE_SUCCESS", "5000.00"))), "node"));

@@ -29,7 +29,8 @@ impl WechatGateway {
     /// `POST /v3/refund/domestic/refunds`: usually `PROCESSING`; the result comes by
     /// notification (to the payments' notify URL) or query.
     pub(super) async fn send_refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError> {
-        let req = self.merchant.refund(&r.out_trade_no, &r.refund_no, r.amount, r.amount, r.reason.as_deref(), &wechat::Stamp::fresh(now))?;
+        let req =
+            self.merchant.refund(&r.out_trade_no, &r.refund_no, r.amount, r.amount, r.reason.as_deref(), &wechat::Stamp::fresh(now))?;
         let (status, headers, body) = self.send(req).await?;
         Ok(self.merchant.parse_refund_response(&r.refund_no, status, &headers, &body, now)?)
     }

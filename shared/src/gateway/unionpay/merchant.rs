@@ -1,10 +1,7 @@
 //! Platform side: the front-consume form (§3.3), the query and its response (§3.4), backUrl
 //! notifications (§3.5).
 
-use super::{
-    CURRENCY_CNY, ENCODING, SIGN_METHOD, SignKey, TrustChain, VERSION, format_time, parse_fen, parse_response,
-    parse_time,
-};
+use super::{CURRENCY_CNY, ENCODING, SIGN_METHOD, SignKey, TrustChain, VERSION, format_time, parse_fen, parse_response, parse_time};
 use crate::domain::{Fen, OutTradeNo};
 use crate::gateway::{Device, GatewayError, PaymentAction, TradeState, form};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
@@ -46,11 +43,7 @@ pub struct MerchantSettings {
 
 impl fmt::Debug for MerchantSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "MerchantSettings {{ mer_id: {:?}, certId: {:?}, <keys redacted> }}",
-            self.mer_id, self.sign_cert_serial
-        )
+        write!(f, "MerchantSettings {{ mer_id: {:?}, certId: {:?}, <keys redacted> }}", self.mer_id, self.sign_cert_serial)
     }
 }
 
@@ -222,12 +215,8 @@ impl Merchant {
             ("merId", &self.mer_id),
             ("certId", &self.cert_id),
         ];
-        let params = common
-            .iter()
-            .chain(fields)
-            .map(|(k, v)| (k.to_string(), v.trim().to_owned()))
-            .filter(|(_, v)| !v.is_empty())
-            .collect();
+        let params =
+            common.iter().chain(fields).map(|(k, v)| (k.to_string(), v.trim().to_owned())).filter(|(_, v)| !v.is_empty()).collect();
         SignedForm { url: url.to_owned(), fields: self.key.sign(params) }
     }
 
@@ -243,8 +232,7 @@ impl Merchant {
             Device::Pc => "07",
             Device::Phone => "08",
         };
-        let (txn_time, timeout, amount) =
-            (format_time(now), format_time(order.pay_timeout), order.amount.get().to_string());
+        let (txn_time, timeout, amount) = (format_time(now), format_time(order.pay_timeout), order.amount.get().to_string());
         Ok(self.signed(
             &self.front_url,
             &[
@@ -266,13 +254,8 @@ impl Merchant {
     /// `queryTrans.do` for one attempt, named by orderId **and** the `txnTime` it was sent with.
     pub fn query(&self, out_trade_no: &OutTradeNo, txn_time: &str) -> Result<SignedForm, GatewayError> {
         parse_time(txn_time).ok_or_else(|| GatewayError::Malformed("txnTime is not YYYYMMDDhhmmss".into()))?;
-        let fields = [
-            ("txnType", "00"),
-            ("txnSubType", "00"),
-            ("bizType", "000000"),
-            ("orderId", out_trade_no.as_str()),
-            ("txnTime", txn_time),
-        ];
+        let fields =
+            [("txnType", "00"), ("txnSubType", "00"), ("bizType", "000000"), ("orderId", out_trade_no.as_str()), ("txnTime", txn_time)];
         Ok(self.signed(&self.query_url, &fields))
     }
 

@@ -60,8 +60,7 @@ const OID_SHA256_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.1
 /// joined by `&`. Empty values stay in (`k=`): the signer has already dropped its blanks, and a
 /// received message is verified exactly as it came (§3.6 pitfall 4).
 pub fn canonical(params: &BTreeMap<String, String>) -> String {
-    let pairs: Vec<String> =
-        params.iter().filter(|(k, _)| k.as_str() != "signature").map(|(k, v)| format!("{k}={v}")).collect();
+    let pairs: Vec<String> = params.iter().filter(|(k, _)| k.as_str() != "signature").map(|(k, v)| format!("{k}={v}")).collect();
     pairs.join("&")
 }
 
@@ -127,10 +126,7 @@ fn check_size(key: &RsaPublicKey) -> Result<(), GatewayError> {
 
 /// Checks `signature` against the double hash of the canonical string with `key` (§3.2).
 pub fn verify_signature(params: &BTreeMap<String, String>, key: &RsaPublicKey) -> Result<(), GatewayError> {
-    let sig = params
-        .get("signature")
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| GatewayError::Signature("signature missing".into()))?;
+    let sig = params.get("signature").filter(|s| !s.is_empty()).ok_or_else(|| GatewayError::Signature("signature missing".into()))?;
     let raw = B64.decode(sig.trim()).map_err(|_| GatewayError::Signature("signature is not Base64".into()))?;
     let sig = Signature::try_from(raw.as_slice()).map_err(|_| GatewayError::Signature("signature length".into()))?;
     VerifyingKey::<Sha256>::new(key.clone())
@@ -256,23 +252,18 @@ impl TrustChain {
     /// Checks at once that `middle` is a CA issued by `root`.
     pub fn new(root_pem: &str, middle_pem: &str, allow_sha1: bool) -> Result<Self, GatewayError> {
         let chain = Self { root: Cert::from_pem(root_pem)?, middle: Cert::from_pem(middle_pem)?, allow_sha1 };
-        let ca =
-            chain.middle.cert.tbs_certificate.get::<BasicConstraints>().ok().flatten().is_some_and(|(_, bc)| bc.ca);
+        let ca = chain.middle.cert.tbs_certificate.get::<BasicConstraints>().ok().flatten().is_some_and(|(_, bc)| bc.ca);
         if !ca {
             return Err(GatewayError::Key("middle certificate is not a CA".into()));
         }
-        chain
-            .middle
-            .check_issued_by(&chain.root, allow_sha1, "middle")
-            .map_err(|e| GatewayError::Key(e.to_string()))?;
+        chain.middle.check_issued_by(&chain.root, allow_sha1, "middle").map_err(|e| GatewayError::Key(e.to_string()))?;
         Ok(chain)
     }
 
     /// The key of a UnionPay signing certificate, once it is shown to be valid at `now` and
     /// chained to our middle and root, and its CN is `041@…@中国银联股份有限公司@…` (§3.2).
     pub fn signing_key(&self, leaf_pem: &str, now: DateTime<Utc>) -> Result<RsaPublicKey, GatewayError> {
-        let leaf = Cert::from_pem(leaf_pem)
-            .map_err(|_| GatewayError::Signature("signPubKeyCert is not a PEM certificate".into()))?;
+        let leaf = Cert::from_pem(leaf_pem).map_err(|_| GatewayError::Signature("signPubKeyCert is not a PEM certificate".into()))?;
         self.root.check_valid_at(now, "root")?;
         self.middle.check_valid_at(now, "middle")?;
         leaf.check_valid_at(now, "signing")?;

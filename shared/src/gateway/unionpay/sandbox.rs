@@ -4,8 +4,7 @@
 //! the platform's chain and CN checks run unmodified.
 
 use super::{
-    CURRENCY_CNY, Cert, ENCODING, SIGN_METHOD, SignKey, UNIONPAY_ORG, VERSION, format_time, parse_fen, parse_time,
-    verify_signature,
+    CURRENCY_CNY, Cert, ENCODING, SIGN_METHOD, SignKey, UNIONPAY_ORG, VERSION, format_time, parse_fen, parse_time, verify_signature,
 };
 use crate::domain::Fen;
 use crate::gateway::{GatewayError, form};
@@ -121,15 +120,8 @@ impl Ca {
     }
 
     /// A signing certificate under `self` for `key`, valid in `[from, until]`.
-    pub(super) fn leaf(
-        &self,
-        key: &RsaPublicKey,
-        cn: &str,
-        from: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<Cert, GatewayError> {
-        let profile =
-            Profile::Leaf { issuer: self.issuer_name(), enable_key_agreement: false, enable_key_encipherment: false };
+    pub(super) fn leaf(&self, key: &RsaPublicKey, cn: &str, from: DateTime<Utc>, until: DateTime<Utc>) -> Result<Cert, GatewayError> {
+        let profile = Profile::Leaf { issuer: self.issuer_name(), enable_key_agreement: false, enable_key_encipherment: false };
         let subject = format!("CN={cn},OU=Enterprises,O=campus-pay sandbox,C=CN");
         issue(profile, &subject, key, &self.key, from, until)
     }
@@ -329,12 +321,7 @@ impl Sandbox {
             TradeProgress::Processing => ("05", "交易处理中"),
             TradeProgress::Failed => ("01", "交易失败"),
         };
-        f.extend(owned(&[
-            ("respCode", "00"),
-            ("respMsg", "成功[0000000]"),
-            ("origRespCode", code),
-            ("origRespMsg", msg),
-        ]));
+        f.extend(owned(&[("respCode", "00"), ("respMsg", "成功[0000000]"), ("origRespCode", code), ("origRespMsg", msg)]));
         body(&self.sign(f))
     }
 
@@ -362,13 +349,8 @@ impl Sandbox {
 
     fn trade_fields(&self, t: &SandboxTrade<'_>) -> BTreeMap<String, String> {
         let amount = t.txn_amt.get().to_string();
-        let mut f = owned(&[
-            ("txnType", "01"),
-            ("txnSubType", "01"),
-            ("txnAmt", &amount),
-            ("currencyCode", CURRENCY_CNY),
-            ("queryId", t.query_id),
-        ]);
+        let mut f =
+            owned(&[("txnType", "01"), ("txnSubType", "01"), ("txnAmt", &amount), ("currencyCode", CURRENCY_CNY), ("queryId", t.query_id)]);
         if let TradeProgress::Paid { at } = t.progress {
             let at = format_time(at);
             let trace_no = t.query_id.get(t.query_id.len().saturating_sub(6)..).unwrap_or("000000");

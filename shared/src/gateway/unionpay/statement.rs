@@ -19,8 +19,8 @@
 
 use super::{Merchant, SignedForm, parse_response};
 use crate::domain::{Channel, Fen};
-use crate::gateway::statement::{Statement, StatementRow, Table, bad, cell, decode_text};
 use crate::gateway::GatewayError;
+use crate::gateway::statement::{Statement, StatementRow, Table, bad, cell, decode_text};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
@@ -121,8 +121,13 @@ pub fn parse_settlement_zip(day: NaiveDate, mer_id: &str, zip_bytes: &[u8]) -> R
 pub fn parse_zm(day: NaiveDate, mer_id: &str, text: &str) -> Result<Statement, GatewayError> {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let table = Table::parse(&lines.join("\n"))?;
-    let (code, query_id, time, amount, order) =
-        (table.column(COL_CODE)?, table.column(COL_QUERY_ID)?, table.column(COL_TIME)?, table.column(COL_AMOUNT)?, table.column(COL_ORDER_ID)?);
+    let (code, query_id, time, amount, order) = (
+        table.column(COL_CODE)?,
+        table.column(COL_QUERY_ID)?,
+        table.column(COL_TIME)?,
+        table.column(COL_AMOUNT)?,
+        table.column(COL_ORDER_ID)?,
+    );
     let merchant = table.column(COL_MER_ID).ok();
     let mut st = Statement::empty(Channel::Unionpay, day);
     for row in &table.rows {
@@ -174,7 +179,10 @@ mod tests {
         let st = parse_zm(day(), "777290058165621", ZM).unwrap();
         assert_eq!((st.rows.len(), st.skipped), (1, 1));
         let r = &st.rows[0];
-        assert_eq!((r.out_trade_no.as_str(), r.gateway_trade_no.as_str(), r.amount), ("XF261129LUTAU000001U01", "782611291000000000001", Fen::new(400_000)));
+        assert_eq!(
+            (r.out_trade_no.as_str(), r.gateway_trade_no.as_str(), r.amount),
+            ("XF261129LUTAU000001U01", "782611291000000000001", Fen::new(400_000))
+        );
         assert_eq!(r.paid_at, Some("2026-11-29T02:00:09Z".parse().unwrap()));
         // New Year: a 1231 transmission time in the file of 1 January is last year's.
         let jan1 = NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();

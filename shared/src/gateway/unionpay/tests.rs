@@ -218,10 +218,7 @@ fn front_consume_form_verifies_on_the_sandbox() {
     };
     let form = m.front_consume(&order, now()).unwrap();
     let got = sb.verify_front_consume(form.body().as_bytes(), now()).unwrap();
-    assert_eq!(
-        (got.order_id.as_str(), got.txn_amt, got.channel_type.as_str()),
-        (order.out_trade_no.as_str(), Fen::new(350_000), "08")
-    );
+    assert_eq!((got.order_id.as_str(), got.txn_amt, got.channel_type.as_str()), (order.out_trade_no.as_str(), Fen::new(350_000), "08"));
     assert_eq!((got.txn_time.as_str(), got.pay_timeout), ("20260901120000", Some(order.pay_timeout)));
     assert_eq!(got.back_url, "https://pay.example.edu.cn/notify/unionpay");
     // payTimeout enforced; tampered fields and foreign certIds refused.
@@ -251,11 +248,8 @@ fn query_round_trip_maps_to_trade_states() {
     let parse = |body: &str| m.parse_query_response(&no, "20260901120000", body.as_bytes(), now());
     let paid = answer(TradeProgress::Paid { at: now() + Duration::minutes(2) });
     assert!(paid.contains("signPubKeyCert=-----BEGIN CERTIFICATE-----\r\n"), "raw, CRLF PEM");
-    let expected = TradeState::Paid {
-        gateway_trade_no: query_id.clone(),
-        amount: Fen::new(500_000),
-        paid_at: now() + Duration::minutes(2),
-    };
+    let expected =
+        TradeState::Paid { gateway_trade_no: query_id.clone(), amount: Fen::new(500_000), paid_at: now() + Duration::minutes(2) };
     assert_eq!(parse(&paid), Ok(expected));
     assert_eq!(parse(&answer(TradeProgress::Processing)), Ok(TradeState::Pending));
     assert_eq!(parse(&answer(TradeProgress::Failed)), Ok(TradeState::Closed));
@@ -282,16 +276,10 @@ fn notification_round_trip_and_attempt_check() {
     let no = out("T20240901120000ABCD1234");
     let wrong = n.clone().check(&no, Fen::new(499_999));
     assert!(matches!(wrong, Err(Mismatch::Amount { .. })));
-    assert!(matches!(
-        n.clone().check(&out("T20240901120000ABCD9999"), Fen::new(500_000)),
-        Err(Mismatch::OrderId { .. })
-    ));
+    assert!(matches!(n.clone().check(&out("T20240901120000ABCD9999"), Fen::new(500_000)), Err(Mismatch::OrderId { .. })));
     let n = n.check(&no, Fen::new(500_000)).unwrap();
     assert!(n.is_paid());
-    assert_eq!(
-        (n.query_id.as_str(), n.txn_amt, n.trace_time.as_deref()),
-        ("782609011202000000001", Fen::new(500_000), Some("0901120200"))
-    );
+    assert_eq!((n.query_id.as_str(), n.txn_amt, n.trace_time.as_deref()), ("782609011202000000001", Fen::new(500_000), Some("0901120200")));
     let unpaid = SandboxTrade { progress: TradeProgress::Processing, ..paid_trade("1") };
     assert!(sb.paid_notification(&unpaid).is_err());
 }
@@ -360,17 +348,9 @@ fn configuration_is_validated() {
     assert!(matches!(Sandbox::new(&sb, now()), Err(GatewayError::Key(_))), "certId is not the cert's serial");
     assert!(!format!("{ok:?} {m:?} {sb:?} {:?}", sandbox()).contains("PRIVATE"));
     assert!(m.query(&out("T20240901120000ABCD1234"), "2026-09-01").is_err());
-    let order = ConsumeRequest {
-        out_trade_no: &out("T2024090112"),
-        amount: Fen::new(1),
-        device: Device::Pc,
-        pay_timeout: now(),
-    };
+    let order = ConsumeRequest { out_trade_no: &out("T2024090112"), amount: Fen::new(1), device: Device::Pc, pay_timeout: now() };
     assert!(m.front_consume(&order, now()).is_err(), "payTimeout not in the future");
-    assert!(
-        m.front_consume(&ConsumeRequest { amount: Fen::ZERO, pay_timeout: now() + Duration::hours(1), ..order }, now())
-            .is_err()
-    );
+    assert!(m.front_consume(&ConsumeRequest { amount: Fen::ZERO, pay_timeout: now() + Duration::hours(1), ..order }, now()).is_err());
 }
 
 #[test]

@@ -269,14 +269,7 @@ impl Merchant {
 
     /// The `Authorization` header value (§2.2): SHA256withRSA over `METHOD\nURL\nts\nnonce\nbody\n`,
     /// URL being the path plus `?query`, body empty for GET.
-    pub fn authorization(
-        &self,
-        method: &str,
-        url: &str,
-        timestamp: i64,
-        nonce: &str,
-        body: &str,
-    ) -> Result<String, GatewayError> {
+    pub fn authorization(&self, method: &str, url: &str, timestamp: i64, nonce: &str, body: &str) -> Result<String, GatewayError> {
         if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(GatewayError::Malformed("HTTP method must be upper case".into()));
         }
@@ -293,13 +286,7 @@ impl Merchant {
         ))
     }
 
-    pub(super) fn signed(
-        &self,
-        method: &'static str,
-        path: String,
-        body: String,
-        stamp: &Stamp,
-    ) -> Result<SignedRequest, GatewayError> {
+    pub(super) fn signed(&self, method: &'static str, path: String, body: String, stamp: &Stamp) -> Result<SignedRequest, GatewayError> {
         let mut headers = Headers::new();
         headers.insert("Authorization", self.authorization(method, &path, stamp.timestamp, &stamp.nonce, &body)?);
         headers.insert("Accept", "application/json");
@@ -339,12 +326,7 @@ impl Merchant {
 
     /// `POST /v3/pay/transactions/h5` with the payer's IP and `h5_info.type=Wap`; the answer
     /// carries `h5_url`, valid 5 minutes (§2.4, §2.7.6).
-    pub fn h5_order(
-        &self,
-        order: &OrderRequest<'_>,
-        client_ip: IpAddr,
-        stamp: &Stamp,
-    ) -> Result<SignedRequest, GatewayError> {
+    pub fn h5_order(&self, order: &OrderRequest<'_>, client_ip: IpAddr, stamp: &Stamp) -> Result<SignedRequest, GatewayError> {
         let scene = SceneInfo { payer_client_ip: client_ip.to_string(), h5_info: H5Info { kind: "Wap" } };
         let body = self.order_body(order, Some(scene))?;
         self.signed("POST", "/v3/pay/transactions/h5".into(), body, stamp)
@@ -379,26 +361,14 @@ impl Merchant {
     }
 
     /// The `code_url` (Native, render as a QR code) or `h5_url` (H5) of a create-order answer.
-    pub fn parse_order_response(
-        &self,
-        status: u16,
-        headers: &Headers,
-        body: &[u8],
-        now: DateTime<Utc>,
-    ) -> Result<String, GatewayError> {
+    pub fn parse_order_response(&self, status: u16, headers: &Headers, body: &[u8], now: DateTime<Utc>) -> Result<String, GatewayError> {
         self.answer(status, headers, body, now)?;
         let created: Created = json(body)?;
         created.code_url.or(created.h5_url).ok_or_else(|| missing("code_url/h5_url"))
     }
 
     /// Close accepted: a signed 204 (the signed body line is empty, §2.3).
-    pub fn parse_close_response(
-        &self,
-        status: u16,
-        headers: &Headers,
-        body: &[u8],
-        now: DateTime<Utc>,
-    ) -> Result<(), GatewayError> {
+    pub fn parse_close_response(&self, status: u16, headers: &Headers, body: &[u8], now: DateTime<Utc>) -> Result<(), GatewayError> {
         self.answer(status, headers, body, now)
     }
 
@@ -452,12 +422,7 @@ impl Merchant {
 
     /// Verifies (§2.3), decrypts (§2.6 step 3) and parses a payment notification and checks its
     /// mchid and appid; out-trade-no and amount are left to [`UncheckedNotification::check`].
-    pub fn parse_notification(
-        &self,
-        headers: &Headers,
-        body: &[u8],
-        now: DateTime<Utc>,
-    ) -> Result<UncheckedNotification, GatewayError> {
+    pub fn parse_notification(&self, headers: &Headers, body: &[u8], now: DateTime<Utc>) -> Result<UncheckedNotification, GatewayError> {
         self.verify(headers, body, now)?;
         let env: Envelope = json(body)?;
         let r = &env.resource;
@@ -493,10 +458,7 @@ fn paid_total(tx: &Transaction) -> Result<Fen, GatewayError> {
 }
 
 fn fen(v: i64) -> Result<Fen, GatewayError> {
-    (0..=Fen::MAX.get())
-        .contains(&v)
-        .then(|| Fen::new(v))
-        .ok_or_else(|| GatewayError::Malformed("amount out of range".into()))
+    (0..=Fen::MAX.get()).contains(&v).then(|| Fen::new(v)).ok_or_else(|| GatewayError::Malformed("amount out of range".into()))
 }
 
 fn missing(field: &str) -> GatewayError {

@@ -16,8 +16,8 @@ pub mod statement;
 mod tests;
 
 pub use merchant::{
-    Merchant, MerchantSettings, Mismatch, Notification, NotifyAnswer, OrderRequest, PublicKeySetting, RefundNotification,
-    SignedRequest, UncheckedNotification,
+    Merchant, MerchantSettings, Mismatch, Notification, NotifyAnswer, OrderRequest, PublicKeySetting, RefundNotification, SignedRequest,
+    UncheckedNotification,
 };
 pub use sandbox::{AuthorizedRequest, Sandbox, SandboxRefund, SandboxSettings, SandboxTransaction, SignedNotification};
 
@@ -157,10 +157,8 @@ impl PublicKey {
         if signature_b64.starts_with(PROBE_PREFIX) {
             return Err(GatewayError::Signature("signature probe (WECHATPAY/SIGNTEST/)".into()));
         }
-        let raw =
-            B64.decode(signature_b64.trim()).map_err(|_| GatewayError::Signature("signature is not Base64".into()))?;
-        let sig = Signature::try_from(raw.as_slice())
-            .map_err(|_| GatewayError::Signature("signature has a bad length".into()))?;
+        let raw = B64.decode(signature_b64.trim()).map_err(|_| GatewayError::Signature("signature is not Base64".into()))?;
+        let sig = Signature::try_from(raw.as_slice()).map_err(|_| GatewayError::Signature("signature has a bad length".into()))?;
         self.0.verify(message, &sig).map_err(|_| GatewayError::Signature("signature does not verify".into()))
     }
 }
@@ -280,8 +278,7 @@ impl fmt::Debug for ApiV3Key {
 }
 
 fn nonce_of(nonce: &str) -> Result<&Nonce<aes_gcm::aead::consts::U12>, GatewayError> {
-    let bytes: &[u8; 12] =
-        nonce.as_bytes().try_into().map_err(|_| GatewayError::Malformed("AEAD nonce must be 12 bytes".into()))?;
+    let bytes: &[u8; 12] = nonce.as_bytes().try_into().map_err(|_| GatewayError::Malformed("AEAD nonce must be 12 bytes".into()))?;
     Ok(bytes.into())
 }
 

@@ -2,8 +2,7 @@
 //! builds signed, encrypted payment notifications, all in public-key mode (`PUB_KEY_ID_…`).
 
 use super::{
-    ApiV3Key, Headers, PrivateKey, PublicKey, SIGNATURE_TYPE, Stamp, TradeStatus, check_fresh, random_alphanumeric,
-    request_message,
+    ApiV3Key, Headers, PrivateKey, PublicKey, SIGNATURE_TYPE, Stamp, TradeStatus, check_fresh, random_alphanumeric, request_message,
 };
 use crate::clock::beijing;
 use crate::domain::Fen;
@@ -99,8 +98,7 @@ impl Sandbox {
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<AuthorizedRequest, GatewayError> {
-        let value =
-            headers.get("Authorization").ok_or_else(|| GatewayError::Signature("missing Authorization".into()))?;
+        let value = headers.get("Authorization").ok_or_else(|| GatewayError::Signature("missing Authorization".into()))?;
         let params = value
             .strip_prefix(SIGNATURE_TYPE)
             .and_then(|rest| rest.strip_prefix(' '))
@@ -114,9 +112,8 @@ impl Sandbox {
             }
             fields.push((k, v));
         }
-        let field = |name: &str| {
-            fields.iter().find(|(k, _)| *k == name).map(|(_, v)| *v).ok_or_else(|| bad_auth(&format!("missing {name}")))
-        };
+        let field =
+            |name: &str| fields.iter().find(|(k, _)| *k == name).map(|(_, v)| *v).ok_or_else(|| bad_auth(&format!("missing {name}")));
         let (mchid, serial_no, nonce) = (field("mchid")?, field("serial_no")?, field("nonce_str")?);
         if mchid != self.mchid {
             return Err(GatewayError::Signature(format!("unknown mchid {mchid}")));
@@ -169,12 +166,7 @@ impl Sandbox {
 
     /// A `TRANSACTION.SUCCESS` notification for a paid transaction: resource encrypted with
     /// the APIv3 key (random 12-byte nonce, AAD `transaction`), body signed at `now` (§2.6, §5).
-    pub fn payment_notification(
-        &self,
-        tx: &SandboxTransaction,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<SignedNotification, GatewayError> {
+    pub fn payment_notification(&self, tx: &SandboxTransaction, id: &str, now: DateTime<Utc>) -> Result<SignedNotification, GatewayError> {
         if tx.trade_state != TradeStatus::Success || tx.transaction_id.is_none() || tx.success_time.is_none() {
             return Err(GatewayError::Malformed("only paid transactions are notified".into()));
         }

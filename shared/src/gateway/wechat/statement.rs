@@ -15,11 +15,11 @@
 //! We read it by header name and keep rows with 交易状态 `SUCCESS` (REFUND rows are counted
 //! as skipped); the amount is 订单金额 (what the payer was asked for), else 应结订单金额.
 
-use super::{Headers, Merchant, SignedRequest, Stamp};
 use super::merchant::{json, refusal};
+use super::{Headers, Merchant, SignedRequest, Stamp};
 use crate::domain::{Channel, Fen};
-use crate::gateway::statement::{Statement, StatementRow, Table, bad, beijing_time, cell, decode_text};
 use crate::gateway::GatewayError;
+use crate::gateway::statement::{Statement, StatementRow, Table, bad, beijing_time, cell, decode_text};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use sha1::{Digest, Sha1};
@@ -50,7 +50,13 @@ impl Merchant {
     }
 
     /// The verified answer: `Some(link)`, or `None` for a day without a bill.
-    pub fn parse_trade_bill(&self, status: u16, headers: &Headers, body: &[u8], now: DateTime<Utc>) -> Result<Option<BillLink>, GatewayError> {
+    pub fn parse_trade_bill(
+        &self,
+        status: u16,
+        headers: &Headers,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<BillLink>, GatewayError> {
         if status == 400 || status == 404 {
             // Leads to a decision (an empty day), so it must be signed too.
             self.verify(headers, body, now)?;
@@ -148,14 +154,21 @@ mod tests {
         assert_eq!(st.skipped, 1, "the refund row");
         assert_eq!(st.rows.len(), 1, "the summary is not a trade");
         let r = &st.rows[0];
-        assert_eq!((r.out_trade_no.as_str(), r.gateway_trade_no.as_str(), r.amount), ("XF261129LUTAU000001W01", "4200000000202611290000000001", Fen::new(400_000)));
+        assert_eq!(
+            (r.out_trade_no.as_str(), r.gateway_trade_no.as_str(), r.amount),
+            ("XF261129LUTAU000001W01", "4200000000202611290000000001", Fen::new(400_000))
+        );
         assert_eq!(r.paid_at, Some("2026-11-29T02:00:09Z".parse().unwrap()));
     }
 
     #[test]
     fn the_download_must_match_its_sha1() {
         let bytes = format!("\u{feff}{}", bill()).into_bytes();
-        let link = BillLink { hash_type: "SHA1".into(), hash_value: hex::encode(Sha1::digest(&bytes)).to_uppercase(), download_url: String::new() };
+        let link = BillLink {
+            hash_type: "SHA1".into(),
+            hash_value: hex::encode(Sha1::digest(&bytes)).to_uppercase(),
+            download_url: String::new(),
+        };
         let st = parse_downloaded(day(), &link, &bytes).unwrap();
         assert_eq!((st.rows.len(), st.raw.len()), (1, bytes.len()), "a BOM is fine; the raw bytes are kept");
         let mut tampered = bytes.clone();

@@ -103,12 +103,7 @@ fn v4_aes_256_gcm_known_answer() {
 
 #[test]
 fn v5_aes_128_gcm_known_answer() {
-    let plain = aead_open(
-        b"testAPIv3Key0000",
-        "wCq51qZv4Yfg",
-        "Dl56FrqWQJF1t9LtC3vEUsniZKvbqdR8",
-        "FsdXzxryWfKwvLJKf8LG/ToRPTRh8RN9wROC",
-    );
+    let plain = aead_open(b"testAPIv3Key0000", "wCq51qZv4Yfg", "Dl56FrqWQJF1t9LtC3vEUsniZKvbqdR8", "FsdXzxryWfKwvLJKf8LG/ToRPTRh8RN9wROC");
     assert_eq!(plain.unwrap(), b"Hello World");
 }
 
@@ -125,9 +120,8 @@ fn v2_sha256withrsa_known_answer() {
 
 #[test]
 fn d4_native_request_known_answer() {
-    let req = merchant()
-        .native_order(&order(), &Stamp { timestamp: 1_725_163_200, nonce: "593BEC0C930BF1AFEB40B4A08C8FB242".into() })
-        .unwrap();
+    let req =
+        merchant().native_order(&order(), &Stamp { timestamp: 1_725_163_200, nonce: "593BEC0C930BF1AFEB40B4A08C8FB242".into() }).unwrap();
     assert_eq!((req.method, req.path.as_str()), ("POST", "/v3/pay/transactions/native"));
     assert_eq!(
         req.body,
@@ -224,12 +218,9 @@ fn response_round_trip_and_rejections() {
 
 #[test]
 fn rotated_key_is_accepted_by_its_id() {
-    let rotated = Sandbox::new(&SandboxSettings {
-        key_id: ROTATED_KEY_ID.into(),
-        private_key_pem: ROTATED_PRIVATE_KEY.into(),
-        ..sandbox_settings()
-    })
-    .unwrap();
+    let rotated =
+        Sandbox::new(&SandboxSettings { key_id: ROTATED_KEY_ID.into(), private_key_pem: ROTATED_PRIVATE_KEY.into(), ..sandbox_settings() })
+            .unwrap();
     let h = rotated.sign_response(b"{}", &Stamp::fresh(now()), "r").unwrap();
     assert_eq!(merchant().verify(&h, b"{}", now()), Ok(()));
     // the rotated key's signature under the current key's id fails
@@ -289,19 +280,13 @@ fn authorization_round_trip() {
     let (m, s) = (merchant(), sandbox());
     let req = m.native_order(&order(), &Stamp::fresh(now())).unwrap();
     let auth = s.verify_authorization(req.method, &req.path, &req.headers, req.body.as_bytes(), now()).unwrap();
-    assert_eq!(
-        (auth.mchid.as_str(), auth.serial_no.as_str(), auth.timestamp),
-        ("1900000001", "F5765756002FDD77", now().timestamp())
-    );
+    assert_eq!((auth.mchid.as_str(), auth.serial_no.as_str(), auth.timestamp), ("1900000001", "F5765756002FDD77", now().timestamp()));
     let tampered = req.body.replace("500000", "1");
     assert!(s.verify_authorization(req.method, &req.path, &req.headers, tampered.as_bytes(), now()).is_err());
-    assert!(
-        s.verify_authorization("POST", "/v3/pay/transactions/h5", &req.headers, req.body.as_bytes(), now()).is_err()
-    );
+    assert!(s.verify_authorization("POST", "/v3/pay/transactions/h5", &req.headers, req.body.as_bytes(), now()).is_err());
     let stale = now() + chrono::Duration::minutes(6);
     assert!(s.verify_authorization(req.method, &req.path, &req.headers, req.body.as_bytes(), stale).is_err());
-    let other =
-        Sandbox::new(&SandboxSettings { merchant_serial_no: "0123456789ABC".into(), ..sandbox_settings() }).unwrap();
+    let other = Sandbox::new(&SandboxSettings { merchant_serial_no: "0123456789ABC".into(), ..sandbox_settings() }).unwrap();
     assert!(other.verify_authorization(req.method, &req.path, &req.headers, req.body.as_bytes(), now()).is_err());
 
     let q = m.query_order(&OTN, &Stamp::fresh(now())).unwrap();
@@ -322,7 +307,9 @@ fn authorization_round_trip() {
 fn h5_order_carries_scene_info() {
     let req = merchant().h5_order(&order(), IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)), &Stamp::fresh(now())).unwrap();
     assert_eq!(req.path, "/v3/pay/transactions/h5");
-    assert!(req.body.ends_with(r#""amount":{"total":500000,"currency":"CNY"},"scene_info":{"payer_client_ip":"203.0.113.7","h5_info":{"type":"Wap"}}}"#));
+    assert!(req.body.ends_with(
+        r#""amount":{"total":500000,"currency":"CNY"},"scene_info":{"payer_client_ip":"203.0.113.7","h5_info":{"type":"Wap"}}}"#
+    ));
     let bad = OrderRequest { description: "", ..order() };
     assert!(merchant().native_order(&bad, &Stamp::fresh(now())).is_err());
     let zero = OrderRequest { amount: Fen::ZERO, ..order() };
@@ -338,14 +325,9 @@ fn query_answers_map_to_trade_states() {
     };
     assert_eq!(
         query(paid_tx()),
-        Ok(TradeState::Paid {
-            gateway_trade_no: "4200000000202409010000000001".into(),
-            amount: Fen::new(500_000),
-            paid_at: now()
-        })
+        Ok(TradeState::Paid { gateway_trade_no: "4200000000202409010000000001".into(), amount: Fen::new(500_000), paid_at: now() })
     );
-    let unpaid =
-        |trade_state| SandboxTransaction { trade_state, transaction_id: None, success_time: None, ..paid_tx() };
+    let unpaid = |trade_state| SandboxTransaction { trade_state, transaction_id: None, success_time: None, ..paid_tx() };
     assert_eq!(query(unpaid(TradeStatus::NotPay)), Ok(TradeState::Pending));
     assert_eq!(query(unpaid(TradeStatus::UserPaying)), Ok(TradeState::Pending));
     assert_eq!(query(unpaid(TradeStatus::Closed)), Ok(TradeState::Closed));
@@ -427,7 +409,8 @@ fn refund_answers_map_to_outcomes() {
         let h = signed(body, now().timestamp());
         merchant().parse_refund_response(&r.out_refund_no, status, &h, body.as_bytes(), now())
     };
-    let processing = sandbox().refund_body(&crate::gateway::wechat::SandboxRefund { status: "PROCESSING".into(), success_time: None, ..r.clone() });
+    let processing =
+        sandbox().refund_body(&crate::gateway::wechat::SandboxRefund { status: "PROCESSING".into(), success_time: None, ..r.clone() });
     assert_eq!(answer(200, &processing), Ok(RefundOutcome::Pending));
     assert!(matches!(answer(200, &sandbox().refund_body(&r)), Ok(RefundOutcome::Succeeded { .. })));
     let closed = sandbox().refund_body(&crate::gateway::wechat::SandboxRefund { status: "CLOSED".into(), ..r.clone() });

@@ -38,7 +38,9 @@ fn audit_item(e: &AuditEntry) -> Result<Item, StoreError> {
         }
         AuditSubject::Student => {}
     }
-    for (name, v) in [("target", &e.target), ("before", &e.before), ("after", &e.after), ("reason", &e.reason), ("request_id", &e.request_id)] {
+    for (name, v) in
+        [("target", &e.target), ("before", &e.before), ("after", &e.after), ("reason", &e.reason), ("request_id", &e.request_id)]
+    {
         if let Some(v) = v {
             item.insert(name.into(), s(v));
         }
@@ -52,7 +54,9 @@ pub(super) fn parse_audit(item: &Item) -> Result<AuditEntry, StoreError> {
     let action = AuditAction::parse(get_s(item, "action")?).ok_or_else(|| StoreError::Corrupt("audit action".into()))?;
     let subject = match (get_opt_s(item, "order_no"), get_opt_s(item, "import_id")) {
         (Some(no), _) => AuditSubject::Order(OrderNo::parse(no).map_err(corrupt("audit order_no"))?),
-        (None, Some(id)) => AuditSubject::Import(crate::domain::import::ImportId::parse(id).ok_or_else(|| StoreError::Corrupt("audit import_id".into()))?),
+        (None, Some(id)) => {
+            AuditSubject::Import(crate::domain::import::ImportId::parse(id).ok_or_else(|| StoreError::Corrupt("audit import_id".into()))?)
+        }
         (None, None) => AuditSubject::Student,
     };
     let opt = |name: &str| get_opt_s(item, name).map(str::to_owned);

@@ -84,7 +84,15 @@ fn describe(f: &FeeItem) -> String {
 
 impl DynamoStore {
     /// A manifest change conditional on its state (and attempt).
-    fn manifest_update(&self, id: &ImportId, set: &str, from: ImportState, attempt: Option<u64>, now: DateTime<Utc>, actor: &str) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    fn manifest_update(
+        &self,
+        id: &ImportId,
+        set: &str,
+        from: ImportState,
+        attempt: Option<u64>,
+        now: DateTime<Utc>,
+        actor: &str,
+    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
         let mut u = Update::builder()
             .table_name(&self.table)
             .set_key(Some(manifest_key(id)))
@@ -101,7 +109,14 @@ impl DynamoStore {
     }
 
     /// The transactional writes of one fee-bill write, with its audit entry.
-    fn bill_write_items(&self, no: &StudentNo, w: &BillWrite, id: &ImportId, file_key: &str, by: &By) -> Result<Vec<TransactWriteItem>, StoreError> {
+    fn bill_write_items(
+        &self,
+        no: &StudentNo,
+        w: &BillWrite,
+        id: &ImportId,
+        file_key: &str,
+        by: &By,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let reason = |row: usize| format!("import {file_key} row {row} (sha256 {})", id.short());
         let entry = |action, row| by.entry(action, AuditSubject::Student, no).reason(reason(row));
         Ok(match w {
@@ -117,7 +132,9 @@ impl DynamoStore {
             BillWrite::CreateItem { item, row } => {
                 let mut fee = fee_item_item(no, item);
                 fee.insert("last_import".into(), s(id.as_str()));
-                let audit = entry(AuditAction::FeeItemImported, *row).target(format!("{}#{}", item.academic_year, item.item_id.as_str())).change(None, &describe(item));
+                let audit = entry(AuditAction::FeeItemImported, *row)
+                    .target(format!("{}#{}", item.academic_year, item.item_id.as_str()))
+                    .change(None, &describe(item));
                 vec![self.put_new(fee)?, self.audit_put(&audit)?]
             }
             BillWrite::UpdateItem { before, version, after, row } => {
@@ -145,7 +162,8 @@ impl DynamoStore {
                         .expression_attribute_values(":v", n(*version))
                         .build(),
                 )?;
-                let audit = entry(AuditAction::FeeItemUpdated, *row).target(item_key.clone()).change(Some(&describe(before)), &describe(after));
+                let audit =
+                    entry(AuditAction::FeeItemUpdated, *row).target(item_key.clone()).change(Some(&describe(before)), &describe(after));
                 let mut items = vec![TransactWriteItem::builder().update(update).build(), self.audit_put(&audit)?];
                 if before.due != after.due {
                     // An open order was made for the old amount: the amount waits until it ends.
@@ -208,8 +226,20 @@ impl ImportStore for DynamoStore {
         Ok(get_i64(&attrs, "attempt")?.max(0) as u64)
     }
 
-    async fn reject_import(&self, id: &ImportId, attempt: u64, kind: Option<ImportKind>, rows: usize, errors: usize, by: &By) -> Result<(), StoreError> {
-        let set = if kind.is_some() { "row_count = :rows, error_count = :errors, kind = :kind" } else { "row_count = :rows, error_count = :errors" };
+    async fn reject_import(
+        &self,
+        id: &ImportId,
+        attempt: u64,
+        kind: Option<ImportKind>,
+        rows: usize,
+        errors: usize,
+        by: &By,
+    ) -> Result<(), StoreError> {
+        let set = if kind.is_some() {
+            "row_count = :rows, error_count = :errors, kind = :kind"
+        } else {
+            "row_count = :rows, error_count = :errors"
+        };
         let mut update = self
             .manifest_update(id, set, ImportState::Validating, Some(attempt), by.at, &by.actor.label())
             .expression_attribute_values(":to", s(ImportState::Rejected.as_str()))
@@ -233,7 +263,14 @@ impl ImportStore for DynamoStore {
 
     async fn start_applying_import(&self, id: &ImportId, attempt: u64, kind: ImportKind, rows: usize, by: &By) -> Result<(), StoreError> {
         let update = self
-            .manifest_update(id, "row_count = :rows, error_count = :zero, kind = :kind", ImportState::Validating, Some(attempt), by.at, &by.actor.label())
+            .manifest_update(
+                id,
+                "row_count = :rows, error_count = :zero, kind = :kind",
+                ImportState::Validating,
+                Some(attempt),
+                by.at,
+                &by.actor.label(),
+            )
             .expression_attribute_values(":to", s(ImportState::Applying.as_str()))
             .expression_attribute_values(":rows", n(rows))
             .expression_attribute_values(":zero", n(0))
@@ -283,7 +320,14 @@ impl ImportStore for DynamoStore {
             .collect()
     }
 
-    async fn apply_bill_writes(&self, no: &StudentNo, writes: &[BillWrite], id: &ImportId, file_key: &str, by: &By) -> Result<(), StoreError> {
+    async fn apply_bill_writes(
+        &self,
+        no: &StudentNo,
+        writes: &[BillWrite],
+        id: &ImportId,
+        file_key: &str,
+        by: &By,
+    ) -> Result<(), StoreError> {
         let mut batches: Vec<Vec<TransactWriteItem>> = vec![vec![]];
         for w in writes {
             let items = self.bill_write_items(no, w, id, file_key, by)?;

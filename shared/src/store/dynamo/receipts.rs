@@ -59,7 +59,12 @@ fn parse_receipt(item: &Item) -> Result<Receipt, StoreError> {
 impl DynamoStore {
     /// The receipt, its link and its queued SMS: the puts the payment transition adds when it
     /// pays `order`.
-    pub(super) fn receipt_writes(&self, order: &Order, p: &ConfirmedPayment, issue: &ReceiptIssue) -> Result<Vec<TransactWriteItem>, StoreError> {
+    pub(super) fn receipt_writes(
+        &self,
+        order: &Order,
+        p: &ConfirmedPayment,
+        issue: &ReceiptIssue,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let receipt = Receipt::issue(order, p, issue);
         let mut link = key(link_pk(&issue.link_hash), "RLINK");
         link.insert("student_no".into(), s(order.student_no.as_str()));
@@ -79,7 +84,8 @@ impl ReceiptStore for DynamoStore {
     }
 
     async fn list_receipts(&self, student: &StudentNo) -> Result<Vec<Receipt>, StoreError> {
-        let mut receipts = self.query_prefix(student_pk(student), "RECEIPT#", true).await?.iter().map(parse_receipt).collect::<Result<Vec<_>, _>>()?;
+        let mut receipts =
+            self.query_prefix(student_pk(student), "RECEIPT#", true).await?.iter().map(parse_receipt).collect::<Result<Vec<_>, _>>()?;
         receipts.sort_by(|a, b| (b.paid_at, &b.receipt_no.as_str()).cmp(&(a.paid_at, &a.receipt_no.as_str())));
         Ok(receipts)
     }

@@ -139,7 +139,15 @@ impl OfflinePaymentStore for DynamoStore {
         let entry = by
             .entry(crate::domain::AuditAction::OfflinePaymentRecorded, crate::domain::AuditSubject::Student, &p.student_no)
             .target(p.reference.as_str())
-            .change(None, &format!("{} amount_fen={} items={}", p.method.as_str(), p.total.get(), p.lines.iter().map(OrderLine::item_key).collect::<Vec<_>>().join(",")));
+            .change(
+                None,
+                &format!(
+                    "{} amount_fen={} items={}",
+                    p.method.as_str(),
+                    p.total.get(),
+                    p.lines.iter().map(OrderLine::item_key).collect::<Vec<_>>().join(",")
+                ),
+            );
         for _ in 0..3 {
             let mut items = vec![self.put_new(offline_item(p))?, self.audit_put(&entry)?];
             for line in &p.lines {
@@ -198,8 +206,15 @@ fn parse_announcement(item: &Item) -> Result<Announcement, String> {
     let id = sk.strip_prefix(ANNOUNCEMENT_PREFIX).ok_or("sk does not start with ANN#")?;
     let text = |name: &str| get_opt_s(item, name).ok_or(format!("{name} is missing or not a string"));
     let publish_at = console_time(item, "publish_at").ok_or("publish_at is missing")?;
-    Announcement::parse(id, text("title")?, text("body")?, &publish_at, console_time(item, "expire_at").as_deref(), console_flag(item, "important"))
-        .map_err(|e| e.to_string())
+    Announcement::parse(
+        id,
+        text("title")?,
+        text("body")?,
+        &publish_at,
+        console_time(item, "expire_at").as_deref(),
+        console_flag(item, "important"),
+    )
+    .map_err(|e| e.to_string())
 }
 
 #[async_trait]

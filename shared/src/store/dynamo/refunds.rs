@@ -24,7 +24,9 @@ fn refund_item(r: &Refund) -> Item {
     item.insert("operator".into(), s(r.operator.as_str()));
     item.insert("state".into(), s(r.state.as_str()));
     item.insert("requested_at".into(), n(r.requested_at.timestamp()));
-    for (name, v) in [("reason", &r.reason), ("request_id", &r.request_id), ("gateway_refund_no", &r.gateway_refund_no), ("failure", &r.failure)] {
+    for (name, v) in
+        [("reason", &r.reason), ("request_id", &r.request_id), ("gateway_refund_no", &r.gateway_refund_no), ("failure", &r.failure)]
+    {
         if let Some(v) = v {
             item.insert(name.into(), s(v));
         }
@@ -78,7 +80,13 @@ impl DynamoStore {
     }
 
     /// The refund item `requested → to`, leaving the sweeper's index.
-    fn settle_refund(&self, r: &Refund, to: RefundState, at: DateTime<Utc>, extra: Option<(&str, &str)>) -> Result<TransactWriteItem, StoreError> {
+    fn settle_refund(
+        &self,
+        r: &Refund,
+        to: RefundState,
+        at: DateTime<Utc>,
+        extra: Option<(&str, &str)>,
+    ) -> Result<TransactWriteItem, StoreError> {
         let mut b = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(order_pk(&r.order_no), &refund_sk(&r.refund_no))))
@@ -97,7 +105,14 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(built(b.build())?).build())
     }
 
-    fn update_item(&self, pk: String, sk: &str, expr: &str, cond: &str, values: &[(&str, AttributeValue)]) -> Result<TransactWriteItem, StoreError> {
+    fn update_item(
+        &self,
+        pk: String,
+        sk: &str,
+        expr: &str,
+        cond: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<TransactWriteItem, StoreError> {
         let mut b = Update::builder().table_name(&self.table).set_key(Some(key(pk, sk))).update_expression(expr).condition_expression(cond);
         if expr.contains("#state") || cond.contains("#state") {
             b = b.expression_attribute_names("#state", "state");
@@ -141,7 +156,13 @@ impl RefundStore for DynamoStore {
         item.as_ref().map(parse_refund).transpose()
     }
 
-    async fn refund_succeeded(&self, r: &Refund, order: Option<&Order>, gateway_refund_no: Option<&str>, by: &By) -> Result<(), StoreError> {
+    async fn refund_succeeded(
+        &self,
+        r: &Refund,
+        order: Option<&Order>,
+        gateway_refund_no: Option<&str>,
+        by: &By,
+    ) -> Result<(), StoreError> {
         let at = by.at;
         let otn = r.out_trade_no.as_str();
         let entry = by
@@ -168,7 +189,13 @@ impl RefundStore for DynamoStore {
                 "ORDER",
                 "SET refunded_at = :at, refunded_by = :refund, version = version + :one",
                 "#state = :paid AND paid_by = :otn AND attribute_not_exists(refunded_at)",
-                &[(":at", n(at.timestamp())), (":refund", s(r.refund_no.as_str())), (":one", n(1)), (":paid", s(OrderState::Paid.as_str())), (":otn", s(otn))],
+                &[
+                    (":at", n(at.timestamp())),
+                    (":refund", s(r.refund_no.as_str())),
+                    (":one", n(1)),
+                    (":paid", s(OrderState::Paid.as_str())),
+                    (":otn", s(otn)),
+                ],
             )?);
             items.push(self.update_item(
                 student_pk(&o.student_no),
@@ -183,7 +210,12 @@ impl RefundStore for DynamoStore {
                     &format!("FEE#{}", line.item_key()),
                     "SET paid_fen = paid_fen - :amt, version = version + :one DELETE credited_by :otn_set",
                     "attribute_exists(pk) AND contains(credited_by, :otn) AND paid_fen >= :amt",
-                    &[(":amt", n(line.amount.get())), (":one", n(1)), (":otn", s(otn)), (":otn_set", AttributeValue::Ss(vec![otn.to_owned()]))],
+                    &[
+                        (":amt", n(line.amount.get())),
+                        (":one", n(1)),
+                        (":otn", s(otn)),
+                        (":otn_set", AttributeValue::Ss(vec![otn.to_owned()])),
+                    ],
                 )?);
             }
         }

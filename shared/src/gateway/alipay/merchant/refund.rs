@@ -37,12 +37,8 @@ impl Merchant {
             return Err(malformed("refund_amount must be within 0.01–100000000.00"));
         }
         let reason: Option<String> = reason.map(|r| r.chars().take(256).collect());
-        let biz = to_json(&RefundBiz {
-            out_trade_no,
-            refund_amount: amount.to_string(),
-            out_request_no,
-            refund_reason: reason.as_deref(),
-        })?;
+        let biz =
+            to_json(&RefundBiz { out_trade_no, refund_amount: amount.to_string(), out_request_no, refund_reason: reason.as_deref() })?;
         Ok(self.post(Method::Refund, biz, &[], now))
     }
 
@@ -61,10 +57,7 @@ impl Merchant {
         let node = self.verified(Method::Refund, out_trade_no, body)?;
         if field(&node, "code") == Some(CODE_SUCCESS) {
             return Ok(match field(&node, "fund_change") {
-                Some("Y") => RefundOutcome::Succeeded {
-                    gateway_refund_no: None,
-                    at: field(&node, "gmt_refund_pay").and_then(parse_time),
-                },
+                Some("Y") => RefundOutcome::Succeeded { gateway_refund_no: None, at: field(&node, "gmt_refund_pay").and_then(parse_time) },
                 _ => RefundOutcome::Pending,
             });
         }

@@ -67,7 +67,13 @@ impl Merchant {
         self.query(&no, txn_time)
     }
 
-    fn verified_answer(&self, refund_no: &str, txn_time: &str, body: &[u8], now: DateTime<Utc>) -> Result<BTreeMap<String, String>, GatewayError> {
+    fn verified_answer(
+        &self,
+        refund_no: &str,
+        txn_time: &str,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<BTreeMap<String, String>, GatewayError> {
         let text = std::str::from_utf8(body).map_err(|_| GatewayError::Malformed("response is not UTF-8".into()))?;
         let p = parse_response(text)?;
         self.chain.verify(&p, now)?;
@@ -83,7 +89,13 @@ impl Merchant {
 
     /// The synchronous refund answer: `respCode=00` accepted (`Pending`: the result follows);
     /// 03/04/05 unknown (`Pending`: query later); anything else refuses for good.
-    pub fn parse_refund_response(&self, refund_no: &str, txn_time: &str, body: &[u8], now: DateTime<Utc>) -> Result<RefundOutcome, GatewayError> {
+    pub fn parse_refund_response(
+        &self,
+        refund_no: &str,
+        txn_time: &str,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<RefundOutcome, GatewayError> {
         let p = self.verified_answer(refund_no, txn_time, body, now)?;
         let get = |k: &str| p.get(k).map(String::as_str).filter(|v| !v.is_empty());
         Ok(match get("respCode") {
@@ -95,14 +107,23 @@ impl Merchant {
     /// A refund query answer: `respCode=34` → `NotFound`; `00` with `origRespCode` 00/A6 →
     /// `Succeeded`, 03/04/05 → `Pending`, other → `Refused`. Another `respCode`: the query
     /// itself failed (error).
-    pub fn parse_refund_query(&self, refund_no: &str, txn_time: &str, body: &[u8], now: DateTime<Utc>) -> Result<RefundOutcome, GatewayError> {
+    pub fn parse_refund_query(
+        &self,
+        refund_no: &str,
+        txn_time: &str,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<RefundOutcome, GatewayError> {
         let p = self.verified_answer(refund_no, txn_time, body, now)?;
         let get = |k: &str| p.get(k).map(String::as_str).filter(|v| !v.is_empty());
         match get("respCode") {
             Some("00") => {}
             Some("34") => return Ok(RefundOutcome::NotFound),
             code => {
-                return Err(GatewayError::Refused { code: code.unwrap_or("-").to_owned(), message: get("respMsg").unwrap_or("").to_owned() });
+                return Err(GatewayError::Refused {
+                    code: code.unwrap_or("-").to_owned(),
+                    message: get("respMsg").unwrap_or("").to_owned(),
+                });
             }
         }
         Ok(match get("origRespCode") {

@@ -78,7 +78,8 @@ impl Merchant {
         reason: Option<&str>,
         stamp: &Stamp,
     ) -> Result<SignedRequest, GatewayError> {
-        let no_ok = (1..=64).contains(&out_refund_no.len()) && out_refund_no.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-|*@".contains(&b));
+        let no_ok =
+            (1..=64).contains(&out_refund_no.len()) && out_refund_no.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-|*@".contains(&b));
         if !no_ok {
             return Err(GatewayError::Malformed("out_refund_no must be 1-64 of [0-9A-Za-z_-|*@]".into()));
         }
@@ -132,7 +133,9 @@ impl Merchant {
             return Err(GatewayError::Malformed("refund answer is about another out_refund_no".into()));
         }
         Ok(match r.status.as_str() {
-            "SUCCESS" => RefundOutcome::Succeeded { gateway_refund_no: r.refund_id, at: r.success_time.as_deref().map(rfc3339).transpose()? },
+            "SUCCESS" => {
+                RefundOutcome::Succeeded { gateway_refund_no: r.refund_id, at: r.success_time.as_deref().map(rfc3339).transpose()? }
+            }
             "PROCESSING" => RefundOutcome::Pending,
             other => RefundOutcome::Refused { code: other.to_owned(), message: "退款关闭或异常".into() },
         })
@@ -149,7 +152,12 @@ impl Merchant {
 
     /// Verifies (§2.3), decrypts (AAD as sent, `refund` in practice) and parses a refund
     /// notification, and checks its mchid (§2.6).
-    pub fn parse_refund_notification(&self, headers: &Headers, body: &[u8], now: DateTime<Utc>) -> Result<RefundNotification, GatewayError> {
+    pub fn parse_refund_notification(
+        &self,
+        headers: &Headers,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<RefundNotification, GatewayError> {
         self.verify(headers, body, now)?;
         let env: Envelope = json(body)?;
         let r = &env.resource;
