@@ -8,6 +8,7 @@
 pub mod alipay;
 pub mod clients;
 pub mod form;
+pub mod rsa_verify;
 pub mod statement;
 pub mod statements;
 pub mod unionpay;

@@ -29,13 +29,14 @@ pub use merchant::{
 pub use sandbox::{IncomingRequest, PaidTrade, Sandbox, SandboxSettings};
 
 use super::GatewayError;
+use crate::gateway::rsa_verify::{HashAlg, RsaVerifier};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
-use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
+use rsa::pkcs1v15::SigningKey;
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
-use rsa::signature::{Keypair, SignatureEncoding, Signer, Verifier};
+use rsa::signature::{SignatureEncoding, Signer};
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use sha2::Sha256;
@@ -113,7 +114,7 @@ impl PrivateKey {
 
     /// The matching public key (what the other side verifies with).
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(self.0.verifying_key())
+        PublicKey(RsaVerifier::new(&RsaPublicKey::from(self.0.as_ref())))
     }
 }
 
@@ -126,7 +127,7 @@ impl fmt::Debug for PrivateKey {
 /// An RSA public key (≥ 2048 bits): SubjectPublicKeyInfo PEM (`PUBLIC KEY`), PKCS#1 PEM, or the
 /// bare Base64 SPKI the Alipay console shows (§1.1).
 #[derive(Debug, Clone)]
-pub struct PublicKey(VerifyingKey<Sha256>);
+pub struct PublicKey(RsaVerifier);
 
 impl PublicKey {
     pub fn parse(text: &str) -> Result<Self, GatewayError> {
@@ -139,7 +140,7 @@ impl PublicKey {
             RsaPublicKey::from_public_key_der(&bare_base64(text)?).map_err(|_| key_error("Base64 SPKI public key"))?
         };
         check_size(&key)?;
-        Ok(Self(VerifyingKey::new(key)))
+        Ok(Self(RsaVerifier::new(&key)))
     }
 }
 
@@ -196,8 +197,10 @@ pub fn rsa2_sign(content: &str, key: &PrivateKey) -> String {
 /// Checks a Base64 RSA2 signature over the UTF-8 bytes of `content`.
 pub fn rsa2_verify(content: &str, sign_b64: &str, key: &PublicKey) -> Result<(), GatewayError> {
     let raw = B64.decode(sign_b64).map_err(|_| GatewayError::Signature("sign is not Base64".into()))?;
-    let sig = Signature::try_from(raw.as_slice()).map_err(|_| GatewayError::Signature("sign has a bad length".into()))?;
-    key.0.verify(content.as_bytes(), &sig).map_err(|_| GatewayError::Signature("RSA2 signature does not verify".into()))
+    if !key.0.verifies(HashAlg::Sha256, content.as_bytes(), &raw) {
+        return Err(GatewayError::Signature("RSA2 signature does not verify".into()));
+    }
+    Ok(())
 }
 
 /// Verifies signed form parameters under the V1 rules of notifications and return URLs (§1.7):

@@ -23,13 +23,14 @@ pub use merchant::{
 pub use sandbox::{FrontConsume, RefundAsked, Sandbox, SandboxChain, SandboxRefund, SandboxSettings, SandboxTrade, TradeProgress};
 
 use super::GatewayError;
+use crate::gateway::rsa_verify::{HashAlg, RsaVerifier};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
+use rsa::pkcs1v15::SigningKey;
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
-use rsa::signature::{SignatureEncoding, Signer, Verifier};
+use rsa::signature::{SignatureEncoding, Signer};
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use sha2::{Digest, Sha256};
@@ -128,10 +129,10 @@ fn check_size(key: &RsaPublicKey) -> Result<(), GatewayError> {
 pub fn verify_signature(params: &BTreeMap<String, String>, key: &RsaPublicKey) -> Result<(), GatewayError> {
     let sig = params.get("signature").filter(|s| !s.is_empty()).ok_or_else(|| GatewayError::Signature("signature missing".into()))?;
     let raw = B64.decode(sig.trim()).map_err(|_| GatewayError::Signature("signature is not Base64".into()))?;
-    let sig = Signature::try_from(raw.as_slice()).map_err(|_| GatewayError::Signature("signature length".into()))?;
-    VerifyingKey::<Sha256>::new(key.clone())
-        .verify(digest_hex(&canonical(params)).as_bytes(), &sig)
-        .map_err(|_| GatewayError::Signature("signature does not verify".into()))
+    if !RsaVerifier::new(key).verifies(HashAlg::Sha256, digest_hex(&canonical(params)).as_bytes(), &raw) {
+        return Err(GatewayError::Signature("signature does not verify".into()));
+    }
+    Ok(())
 }
 
 /// One X.509 certificate, kept with its DER so signatures are checked over the exact bytes.
@@ -211,12 +212,11 @@ impl Cert {
             return Err(fail("has inconsistent signature algorithms"));
         }
         let sig = self.cert.signature.as_bytes().ok_or_else(|| fail("has a malformed signature"))?;
-        let sig = Signature::try_from(sig).map_err(|_| fail("has a malformed signature"))?;
         let tbs = raw_tbs(&self.der).ok_or_else(|| fail("is malformed"))?;
-        let key = issuer.public_key()?;
+        let key = RsaVerifier::new(&issuer.public_key()?);
         let verified = match alg.oid {
-            OID_SHA256_RSA => VerifyingKey::<Sha256>::new(key).verify(tbs, &sig).is_ok(),
-            OID_SHA1_RSA if allow_sha1 => VerifyingKey::<sha1::Sha1>::new(key).verify(tbs, &sig).is_ok(),
+            OID_SHA256_RSA => key.verifies(HashAlg::Sha256, tbs, sig),
+            OID_SHA1_RSA if allow_sha1 => key.verifies(HashAlg::Sha1, tbs, sig),
             _ => return Err(fail("uses a signature algorithm we do not accept")),
         };
         if !verified {

@@ -22,6 +22,7 @@ pub use merchant::{
 pub use sandbox::{AuthorizedRequest, Sandbox, SandboxRefund, SandboxSettings, SandboxTransaction, SignedNotification};
 
 use super::GatewayError;
+use crate::gateway::rsa_verify::{HashAlg, RsaVerifier};
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes128Gcm, Aes256Gcm, KeyInit, Nonce};
 use base64::Engine as _;
@@ -29,9 +30,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
 use rand::Rng as _;
 use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
-use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
+use rsa::pkcs1v15::SigningKey;
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
-use rsa::signature::{SignatureEncoding, Signer, Verifier};
+use rsa::signature::{SignatureEncoding, Signer};
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use sha2::Sha256;
@@ -140,7 +141,7 @@ impl fmt::Debug for PrivateKey {
 
 /// An RSA public key, SubjectPublicKeyInfo (`PUBLIC KEY`) or PKCS#1 (`RSA PUBLIC KEY`) PEM.
 #[derive(Debug, Clone)]
-pub struct PublicKey(VerifyingKey<Sha256>);
+pub struct PublicKey(RsaVerifier);
 
 impl PublicKey {
     pub fn from_pem(pem: &str) -> Result<Self, GatewayError> {
@@ -149,7 +150,7 @@ impl PublicKey {
             .or_else(|_| RsaPublicKey::from_pkcs1_pem(pem))
             .map_err(|_| GatewayError::Key("public key is neither SPKI nor PKCS#1 PEM".into()))?;
         check_size(&key)?;
-        Ok(Self(VerifyingKey::new(key)))
+        Ok(Self(RsaVerifier::new(&key)))
     }
 
     /// Checks a Base64 SHA256withRSA signature over `message`. Probes are refused (§2.3).
@@ -158,8 +159,10 @@ impl PublicKey {
             return Err(GatewayError::Signature("signature probe (WECHATPAY/SIGNTEST/)".into()));
         }
         let raw = B64.decode(signature_b64.trim()).map_err(|_| GatewayError::Signature("signature is not Base64".into()))?;
-        let sig = Signature::try_from(raw.as_slice()).map_err(|_| GatewayError::Signature("signature has a bad length".into()))?;
-        self.0.verify(message, &sig).map_err(|_| GatewayError::Signature("signature does not verify".into()))
+        if !self.0.verifies(HashAlg::Sha256, message, &raw) {
+            return Err(GatewayError::Signature("signature does not verify".into()));
+        }
+        Ok(())
     }
 }
 
