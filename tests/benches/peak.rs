@@ -41,9 +41,19 @@ async fn moto_stats(moto: &str) -> Value {
 }
 
 /// (student number, ID-card number) of students with an item being charged today (收费, inside
-/// its window), in file order.
+/// its window) and not paid offline (`offline-payments.csv`), in file order.
 fn students(dir: &str, skip: usize, n: usize) -> Vec<(String, String)> {
     let today = shared::clock::beijing_date(chrono::Utc::now()).to_string();
+    // (student, year, item) of every offline payment: such an item may be paid in full already.
+    let offline: HashSet<(String, String, String)> = std::fs::read_to_string(format!("{dir}/offline-payments.csv"))
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (c.len() > 2).then(|| (c[0].to_owned(), c[1].to_owned(), c[2].to_owned()))
+        })
+        .collect();
     let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).collect();
     files.retain(|p| p.file_name().is_some_and(|f| f.to_string_lossy().starts_with("fee-bill-")));
     files.sort();
@@ -53,7 +63,8 @@ fn students(dir: &str, skip: usize, n: usize) -> Vec<(String, String)> {
         for line in text.lines().skip(1) {
             let cols: Vec<&str> = line.split(',').collect();
             let open = cols[8] <= today.as_str() && today.as_str() <= cols[9];
-            if cols[10] == "收费" && open && seen.insert(cols[0].to_owned()) {
+            let paid_offline = offline.contains(&(cols[0].to_owned(), cols[3].to_owned(), cols[4].to_owned()));
+            if cols[10] == "收费" && open && !paid_offline && seen.insert(cols[0].to_owned()) {
                 out.push((cols[0].to_owned(), cols[2].to_owned()));
             }
         }
