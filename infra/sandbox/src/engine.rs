@@ -29,6 +29,8 @@ pub(crate) struct Core {
     http: reqwest::Client,
     /// Daily statements: test edits and download links.
     pub statements: crate::statements::Statements,
+    /// The answer the next close gets instead of closing (HTTP status, error code), once.
+    close_fault: Mutex<Option<(u16, String)>>,
 }
 
 impl Core {
@@ -47,6 +49,7 @@ impl Core {
             clock,
             retry_scale,
             deliver: AtomicBool::new(true),
+            close_fault: Mutex::new(None),
             counts: Mutex::new(HashMap::new()),
             http,
             statements: Default::default(),
@@ -59,6 +62,15 @@ impl Core {
     pub fn deliver(&self) -> bool {
         self.deliver.load(Ordering::SeqCst)
     }
+    pub fn fail_next_close(&self, status: u16, code: &str) {
+        *lock(&self.close_fault) = Some((status, code.to_owned()));
+    }
+
+    /// The fault set for the next close, taken (it applies once).
+    pub fn take_close_fault(&self) -> Option<(u16, String)> {
+        lock(&self.close_fault).take()
+    }
+
     pub fn set_deliver(&self, deliver: bool) {
         self.deliver.store(deliver, Ordering::SeqCst);
     }

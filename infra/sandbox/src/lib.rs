@@ -90,6 +90,13 @@ impl Control {
         tracing::info!(gateway = self.core.gateway, deliver, "sandbox notification delivery set");
     }
 
+    /// The next close is answered `status` with error `code` (signed, as the gateway signs its
+    /// refusals) and closes nothing: WeChat's 202 `USER_PAYING`, 429, 5xx `SYSTEM_ERROR`.
+    pub fn fail_next_close(&self, status: u16, code: &str) {
+        self.core.fail_next_close(status, code);
+        tracing::info!(gateway = self.core.gateway, status, code, "sandbox: the next close fails");
+    }
+
     pub fn deliver_notifications(&self) -> bool {
         self.core.deliver()
     }

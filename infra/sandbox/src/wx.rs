@@ -532,6 +532,11 @@ async fn close(State(s): State<Arc<Wx>>, Path(no): Path<String>, uri: Uri, heade
         }
         Some(_) => {}
     }
+    if let Some((status, code)) = s.core.take_close_fault() {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        tracing::info!(gateway = "wechat", out_trade_no = no, code, "close answered with a fault, nothing closed");
+        return s.signed(status, wechat::error_body(&code, "sandbox fault"));
+    }
     if let Some(t) = lock(&s.trades).get_mut(&no) {
         match t.stage {
             Stage::Paid { .. } => {

@@ -10,7 +10,9 @@ use common::{Answer, KeyPair, RETRY_SCALE, Receiver, bind, client, eventually, f
 use sandbox::{Control, WechatConfig, try_wechat};
 use shared::clock::{Clock, ShiftedClock};
 use shared::domain::{Fen, OutTradeNo};
-use shared::gateway::wechat::{Headers, Merchant, MerchantSettings, OrderRequest, PublicKeySetting, SandboxSettings, SignedRequest, Stamp};
+use shared::gateway::wechat::{
+    CloseAnswer, Headers, Merchant, MerchantSettings, OrderRequest, PublicKeySetting, SandboxSettings, SignedRequest, Stamp,
+};
 use shared::gateway::{GatewayError, TradeState};
 use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
@@ -116,7 +118,7 @@ impl Env {
         self.merchant.parse_query_response(no, a.status, &a.headers, &a.body, self.now()).expect("verified query answer")
     }
 
-    async fn close(&self, no: &OutTradeNo) -> Result<(), GatewayError> {
+    async fn close(&self, no: &OutTradeNo) -> Result<CloseAnswer, GatewayError> {
         let a = self.send(self.merchant.close_order(no, &self.stamp()).unwrap()).await;
         // Refusals are signed too.
         self.merchant.verify(&a.headers, &a.body, self.now()).expect("close answers are signed");
@@ -202,7 +204,7 @@ async fn native_order_is_paid_notified_queried_and_no_longer_closable() {
         }
         other => panic!("expected paid, got {other:?}"),
     }
-    assert!(refused_with(env.close(&no).await, "ORDERPAID"));
+    assert_eq!(env.close(&no).await, Ok(CloseAnswer::NothingToClose("ORDERPAID".into())));
     assert!(matches!(env.query(&no).await, TradeState::Paid { .. }));
     assert_eq!(env.press(&no, "pay", &[("via", "scan")]).await.status(), StatusCode::CONFLICT);
     assert!(refused_with(env.native(&order(&env, &no)).await, "ORDERPAID"));
@@ -213,8 +215,8 @@ async fn closed_order_cannot_be_paid_or_reopened() {
     let env = Env::new(true).await;
     let no = otn("T20261126120000WXCLOSE1");
     let code_url = env.native(&order(&env, &no)).await.unwrap();
-    env.close(&no).await.expect("204, signed");
-    env.close(&no).await.expect("closing again is 204 too");
+    assert_eq!(env.close(&no).await, Ok(CloseAnswer::Closed), "204, signed");
+    assert_eq!(env.close(&no).await, Ok(CloseAnswer::Closed), "closing again is 204 too");
     assert_eq!(env.query(&no).await, TradeState::Closed);
     assert_eq!(env.control.trade_state(no.as_str()).as_deref(), Some("CLOSED"));
     let (_, html) = env.get(&code_url).await;
@@ -226,7 +228,7 @@ async fn closed_order_cannot_be_paid_or_reopened() {
     // An unknown number: query 404 ORDER_NOT_EXIST (signed), close 204.
     let unknown = otn("T20261126120000WXNOSUCH");
     assert_eq!(env.query(&unknown).await, TradeState::NotFound);
-    env.close(&unknown).await.expect("204 for an unknown number");
+    assert_eq!(env.close(&unknown).await, Ok(CloseAnswer::Closed), "204 for an unknown number");
 }
 
 #[tokio::test]

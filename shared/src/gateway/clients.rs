@@ -196,12 +196,10 @@ impl PaymentGateway for WechatGateway {
     async fn close(&self, trade: &TradeRef, now: DateTime<Utc>) -> Result<Closing, CallError> {
         let no = &trade.out_trade_no;
         let (status, headers, body) = self.send(self.merchant.close_order(no, &wechat::Stamp::fresh(now))?).await?;
-        match self.merchant.parse_close_response(status, &headers, &body, now) {
-            Ok(()) => Ok(Closing::Closed),
-            // ORDERPAID / ORDER_NOT_EXIST: nothing to close; the caller's query decides.
-            Err(GatewayError::Refused { .. }) => Ok(Closing::Closed),
-            Err(e) => Err(e.into()),
-        }
+        // Closed, or nothing to close (ORDERPAID, ORDER_CLOSED, ORDER_NOT_EXIST): the caller's
+        // query decides. Any other answer is an error and the attempt stays open.
+        self.merchant.parse_close_response(status, &headers, &body, now)?;
+        Ok(Closing::Closed)
     }
 
     async fn refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError> {

@@ -48,6 +48,33 @@ async fn wechat_native_payment_is_marked_paid_by_the_notification() {
     assert_eq!(t.sandboxes.wechat.notifications_acked(&otn), 1);
 }
 
+/// WeChat Pay answers a close it did not carry out with 202 USER_PAYING (the payer is entering a
+/// password), 429 or a 5xx SYSTEM_ERROR. The attempt must stay open: WeChat would still take the
+/// payment, and a second channel would charge the student twice.
+#[tokio::test]
+async fn a_wechat_close_that_did_not_close_keeps_the_attempt_open() {
+    let t = spawn().await;
+    let (c, no) = student_with_order(&t).await;
+    let wx = pay_with(&t, &c, &no, "wechat", "pc").await;
+    let otn = wx["out_trade_no"].as_str().unwrap().to_owned();
+    for (status, code) in [(500, "SYSTEM_ERROR"), (202, "USER_PAYING"), (429, "FREQUENCY_LIMITED")] {
+        t.sandboxes.wechat.fail_next_close(status, code);
+        let (s, err, _) =
+            error_code(t.post(&c, &format!("/api/orders/{no}/pay"), json!({"channel": "alipay", "device": "pc"})).await).await;
+        assert_eq!((s, err.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "GATEWAY_UNAVAILABLE"), "{status} {code}");
+        assert_eq!(t.sandboxes.wechat.trade_state(&otn).as_deref(), Some("NOTPAY"), "{code}: still payable at WeChat");
+        let o: Value = t.get(&c, &format!("/api/orders/{no}")).await.json().await.unwrap();
+        let states: Vec<(&str, &str)> =
+            o["attempts"].as_array().unwrap().iter().map(|a| (a["channel"].as_str().unwrap(), a["state"].as_str().unwrap())).collect();
+        assert_eq!(states, [("wechat", "created")], "{code}: no second channel, the attempt open");
+    }
+    // The student pays the attempt WeChat kept open: paid once, nothing to refund.
+    press_pay(wx["action"]["content"].as_str().unwrap()).await;
+    let o = wait_paid(&t, &c, &no).await;
+    assert_eq!(o["attempts"].as_array().unwrap().len(), 1);
+    assert_eq!(o["attempts"][0]["state"], "paid");
+}
+
 #[tokio::test]
 async fn phones_get_the_h5_cashier() {
     let t = spawn().await;

@@ -367,9 +367,30 @@ impl Merchant {
         created.code_url.or(created.h5_url).ok_or_else(|| missing("code_url/h5_url"))
     }
 
-    /// Close accepted: a signed 204 (the signed body line is empty, §2.3).
-    pub fn parse_close_response(&self, status: u16, headers: &Headers, body: &[u8], now: DateTime<Utc>) -> Result<(), GatewayError> {
-        self.answer(status, headers, body, now)
+    /// What a close answer means (§2.5): a signed 204 closed the order (the signed body line is
+    /// empty, §2.3); `ORDER_CLOSED`, `ORDER_NOT_EXIST` and `ORDERPAID` leave nothing to close
+    /// (the caller's query decides what the attempt is). Anything else is an error and the
+    /// attempt stays open: 202 `USER_PAYING` (the payer is entering a password), 429, 401, 5xx
+    /// `SYSTEM_ERROR` — WeChat would still let the student pay, so treating them as closed
+    /// would let a second channel charge them again.
+    pub fn parse_close_response(
+        &self,
+        status: u16,
+        headers: &Headers,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<CloseAnswer, GatewayError> {
+        if status == 204 {
+            self.verify(headers, body, now)?;
+            return Ok(CloseAnswer::Closed);
+        }
+        match refusal(status, body) {
+            GatewayError::Refused { code, .. } if NOTHING_TO_CLOSE.contains(&code.as_str()) => Ok(CloseAnswer::NothingToClose(code)),
+            GatewayError::Refused { code, message } if (200..300).contains(&status) => {
+                Err(GatewayError::Refused { code: if code.starts_with("HTTP_") { format!("HTTP_{status}") } else { code }, message })
+            }
+            e => Err(e),
+        }
     }
 
     /// A query answer for `out_trade_no` (§2.5) in the gateway-neutral [`TradeState`]:
@@ -473,6 +494,18 @@ fn rfc3339(s: &str) -> Result<DateTime<Utc>, GatewayError> {
 
 pub(super) fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, GatewayError> {
     serde_json::from_slice(body).map_err(|e| GatewayError::Malformed(format!("JSON: {e}")))
+}
+
+/// The close refusals that mean there is nothing left to close (§2.5).
+const NOTHING_TO_CLOSE: [&str; 3] = ["ORDER_CLOSED", "ORDER_NOT_EXIST", "ORDERPAID"];
+
+/// A close the gateway answered as [`Merchant::parse_close_response`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseAnswer {
+    /// 204: closed now (or already, or never existed: WeChat answers all three with 204).
+    Closed,
+    /// Refused with one of [`NOTHING_TO_CLOSE`]: the order is closed, unknown or paid.
+    NothingToClose(String),
 }
 
 /// Non-2xx: `{"code","message"}` when present (§2.3), else the HTTP status.

@@ -16,8 +16,8 @@ pub mod statement;
 mod tests;
 
 pub use merchant::{
-    Merchant, MerchantSettings, Mismatch, Notification, NotifyAnswer, OrderRequest, PublicKeySetting, RefundNotification, SignedRequest,
-    UncheckedNotification,
+    CloseAnswer, Merchant, MerchantSettings, Mismatch, Notification, NotifyAnswer, OrderRequest, PublicKeySetting, RefundNotification,
+    SignedRequest, UncheckedNotification,
 };
 pub use sandbox::{AuthorizedRequest, Sandbox, SandboxRefund, SandboxSettings, SandboxTransaction, SignedNotification};
 

@@ -192,7 +192,28 @@ fn response_round_trip_and_rejections() {
     let lower: Headers = h.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.to_owned())).collect();
     assert_eq!(m.verify(&lower, body.as_bytes(), now()), Ok(()));
     // 204 close: the message ends with an empty body line
-    assert_eq!(m.parse_close_response(204, &signed("", now().timestamp()), b"", now()), Ok(()));
+    assert_eq!(m.parse_close_response(204, &signed("", now().timestamp()), b"", now()), Ok(CloseAnswer::Closed));
+    // Only a signed 204 closes; three refusals mean nothing is left to close; every other
+    // answer keeps the attempt open, WeChat's 202 USER_PAYING among them.
+    let close = |status: u16, body: &str| m.parse_close_response(status, &signed(body, now().timestamp()), body.as_bytes(), now());
+    for code in ["ORDER_CLOSED", "ORDER_NOT_EXIST", "ORDERPAID"] {
+        let status = if code == "ORDER_NOT_EXIST" { 404 } else { 400 };
+        assert_eq!(close(status, &format!(r#"{{"code":"{code}","message":"x"}}"#)), Ok(CloseAnswer::NothingToClose(code.into())));
+    }
+    for (status, body, code) in [
+        (202, r#"{"code":"USER_PAYING","message":"用户支付中，需要输入密码"}"#, "USER_PAYING"),
+        (200, "", "HTTP_200"),
+        (500, r#"{"code":"SYSTEM_ERROR","message":"系统异常，请稍后重试"}"#, "SYSTEM_ERROR"),
+        (429, r#"{"code":"FREQUENCY_LIMITED","message":"频率超限"}"#, "FREQUENCY_LIMITED"),
+        (401, r#"{"code":"SIGN_ERROR","message":"签名错误"}"#, "SIGN_ERROR"),
+        (502, "<html>bad gateway</html>", "HTTP_502"),
+    ] {
+        assert!(matches!(close(status, body), Err(GatewayError::Refused { code: c, .. }) if c == code), "{status} {code} must not close");
+    }
+    assert!(
+        matches!(m.parse_close_response(204, &signed("", now().timestamp() - 600), b"", now()), Err(GatewayError::Signature(_))),
+        "a stale 204 is not trusted"
+    );
 
     let rejected = |h: &Headers, b: &str, at: DateTime<Utc>| match m.verify(h, b.as_bytes(), at) {
         Err(GatewayError::Signature(why)) => why,
