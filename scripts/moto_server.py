@@ -75,7 +75,7 @@ else:
     import resource
     import waitress
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     waitress.serve(
         serial_app,

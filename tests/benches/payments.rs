@@ -23,16 +23,6 @@ use std::time::{Duration, Instant};
 
 const N: usize = 100;
 
-/// CPU time (user + system) of `clock`, in milliseconds, at nanosecond resolution:
-/// `CLOCK_THREAD_CPUTIME_ID` (this thread) or `CLOCK_PROCESS_CPUTIME_ID` (every thread).
-fn cpu_ms(clock: libc::clockid_t) -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes one timespec through a valid pointer.
-    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime");
-    ts.tv_sec as f64 * 1000.0 + ts.tv_nsec as f64 / 1e6
-}
-
 /// DynamoDB requests moto has served so far (our wrapper's `/_campus/stats`).
 async fn store_calls(endpoint: &str) -> f64 {
     let stats: Value = reqwest::get(format!("{endpoint}/_campus/stats")).await.unwrap().json().await.unwrap();

@@ -12,14 +12,6 @@ use integration_tests::*;
 use shared::domain::StudentNo;
 use shared::store::StudentStore;
 
-fn thread_cpu_us() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes one timespec through a valid pointer.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime");
-    ts.tv_sec as f64 * 1e6 + ts.tv_nsec as f64 / 1e3
-}
-
 /// Median and p90 of `n` runs of `call`, in microseconds of this thread's CPU.
 async fn measure<F, Fut>(name: &str, n: usize, mut call: F)
 where
@@ -31,9 +23,9 @@ where
     }
     let mut us = Vec::with_capacity(n);
     for _ in 0..n {
-        let t0 = thread_cpu_us();
+        let t0 = cpu_ms(libc::CLOCK_THREAD_CPUTIME_ID);
         call().await;
-        us.push(thread_cpu_us() - t0);
+        us.push((cpu_ms(libc::CLOCK_THREAD_CPUTIME_ID) - t0) * 1000.0);
     }
     us.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!("{name}: {:.0} µs CPU median, p90 {:.0} µs, over {n} calls", us[n / 2], us[n * 9 / 10]);

@@ -21,6 +21,17 @@ pub struct TestApp {
     pub table: String,
 }
 
+/// CPU time (user + system) of `clock` in milliseconds, at nanosecond resolution:
+/// `libc::CLOCK_THREAD_CPUTIME_ID` (this thread) or `libc::CLOCK_PROCESS_CPUTIME_ID` (every
+/// thread). The benches measure our own cost with it.
+pub fn cpu_ms(clock: libc::clockid_t) -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime");
+    ts.tv_sec as f64 * 1000.0 + ts.tv_nsec as f64 / 1e6
+}
+
 pub fn moto_endpoint() -> String {
     std::env::var("MOTO_ENDPOINT").expect("MOTO_ENDPOINT is not set: run ./scripts/test, which starts moto")
 }

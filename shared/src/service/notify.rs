@@ -32,6 +32,16 @@ impl From<PaymentRejected> for NotifyRejected {
     }
 }
 
+/// A WeChat Pay notification as kept: the body as received (its resource stays encrypted) with
+/// the signature headers.
+pub(crate) fn wechat_raw(headers: &wechat::Headers, body: &[u8]) -> String {
+    serde_json::json!({
+        "headers": headers.iter().filter(|(k, _)| k.to_ascii_lowercase().starts_with("wechatpay-")).collect::<std::collections::BTreeMap<_, _>>(),
+        "body": String::from_utf8_lossy(body),
+    })
+    .to_string()
+}
+
 /// What a verified notification did (`None`: a state we only keep, such as a close).
 pub type Handled = Option<PaymentOutcome>;
 
@@ -82,12 +92,7 @@ impl<S: PaymentStores + crate::store::RefundStore + crate::store::OrderStore> Ap
         let no = known.0.out_trade_no.clone();
         let n = unchecked.check(no.as_str(), known.0.amount).map_err(|m| NotifyRejected::Mismatch(format!("{m:?}")))?;
         let now = self.clock.now();
-        let raw = RawNotification {
-            channel: Channel::Alipay,
-            subject: no.to_string(),
-            received_at: now,
-            raw: String::from_utf8_lossy(body).into_owned(),
-        };
+        let raw = RawNotification::new(Channel::Alipay, &no, now, String::from_utf8_lossy(body));
         let payment = if n.is_refund() {
             // A refund's trade-status notification: the refund is settled by its own answer or
             // query (service/refunds.rs); nothing changes here.
@@ -130,12 +135,7 @@ impl<S: PaymentStores + crate::store::RefundStore + crate::store::OrderStore> Ap
         let known = self.attempt_of(unchecked.out_trade_no()).await?;
         let no = known.0.out_trade_no.clone();
         let n = unchecked.check(&no, known.0.amount).map_err(|m| NotifyRejected::Mismatch(format!("{m:?}")))?;
-        // The body is kept as received (its resource stays encrypted) with the signature headers.
-        let raw = serde_json::json!({
-            "headers": headers.iter().filter(|(k, _)| k.to_ascii_lowercase().starts_with("wechatpay-")).collect::<std::collections::BTreeMap<_, _>>(),
-            "body": String::from_utf8_lossy(body),
-        });
-        let raw = RawNotification { channel: Channel::Wechat, subject: no.to_string(), received_at: now, raw: raw.to_string() };
+        let raw = RawNotification::new(Channel::Wechat, &no, now, wechat_raw(headers, body));
         let payment = if n.is_paid() {
             Some(ConfirmedPayment {
                 out_trade_no: no,
@@ -178,12 +178,7 @@ impl<S: PaymentStores + crate::store::RefundStore + crate::store::OrderStore> Ap
             return Err(NotifyRejected::Mismatch(format!("txnTime {} is not the attempt's {sent}", unchecked.txn_time())));
         }
         let n = unchecked.check(&attempt.out_trade_no, attempt.amount).map_err(|m| NotifyRejected::Mismatch(m.to_string()))?;
-        let raw = RawNotification {
-            channel: Channel::Unionpay,
-            subject: attempt.out_trade_no.to_string(),
-            received_at: now,
-            raw: String::from_utf8_lossy(body).into_owned(),
-        };
+        let raw = RawNotification::new(Channel::Unionpay, &attempt.out_trade_no, now, String::from_utf8_lossy(body));
         let payment = if n.is_paid() {
             Some(ConfirmedPayment {
                 out_trade_no: attempt.out_trade_no.clone(),

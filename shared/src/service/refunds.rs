@@ -262,17 +262,8 @@ impl<S: RefundStores> App<S> {
         if n.out_trade_no != r.out_trade_no.as_str() || n.refund != r.amount || n.total != r.amount {
             return Err(NotifyRejected::Mismatch(format!("refund {} does not match ours (trade, amount)", n.out_refund_no)));
         }
-        let raw = serde_json::json!({
-            "headers": headers.iter().filter(|(k, _)| k.to_ascii_lowercase().starts_with("wechatpay-")).collect::<std::collections::BTreeMap<_, _>>(),
-            "body": String::from_utf8_lossy(body),
-        });
         self.store
-            .store_notification(&RawNotification {
-                channel: Channel::Wechat,
-                subject: r.refund_no.to_string(),
-                received_at: now,
-                raw: raw.to_string(),
-            })
+            .store_notification(&RawNotification::new(Channel::Wechat, &r.refund_no, now, super::notify::wechat_raw(headers, body)))
             .await?;
         let outcome = match n.refund_status.as_str() {
             "SUCCESS" => RefundOutcome::Succeeded { gateway_refund_no: n.refund_id.clone(), at: n.success_time },
@@ -292,14 +283,7 @@ impl<S: RefundStores> App<S> {
         if n.txn_time != sent || n.orig_qry_id != r.gateway_trade_no || n.txn_amt != r.amount {
             return Err(NotifyRejected::Mismatch(format!("refund {} does not match ours (txnTime, origQryId, amount)", n.order_id)));
         }
-        self.store
-            .store_notification(&RawNotification {
-                channel: Channel::Unionpay,
-                subject: r.refund_no.to_string(),
-                received_at: now,
-                raw: String::from_utf8_lossy(body).into_owned(),
-            })
-            .await?;
+        self.store.store_notification(&RawNotification::new(Channel::Unionpay, &r.refund_no, now, String::from_utf8_lossy(body))).await?;
         let outcome = if n.is_success() {
             RefundOutcome::Succeeded { gateway_refund_no: Some(n.query_id.clone()), at: None }
         } else {

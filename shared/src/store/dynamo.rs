@@ -974,6 +974,14 @@ fn attempt_sk(no: &OutTradeNo) -> String {
     format!("{ATTEMPT_PREFIX}{no}")
 }
 
+/// An item of an order's partition: the order itself, or one of its attempts.
+fn is_order(item: &Item) -> bool {
+    get_s(item, "sk").is_ok_and(|sk| sk == "ORDER")
+}
+fn is_attempt(item: &Item) -> bool {
+    get_s(item, "sk").is_ok_and(|sk| sk.starts_with(ATTEMPT_PREFIX))
+}
+
 /// In the order they were made (the key order groups them by channel letter).
 fn sort_attempts(attempts: &mut [Attempt]) {
     attempts.sort_by(|a, b| (a.created_at, &a.out_trade_no).cmp(&(b.created_at, &b.out_trade_no)));
@@ -1081,11 +1089,8 @@ impl PaymentStore for DynamoStore {
     async fn payment_state(&self, no: &OutTradeNo) -> Result<Option<(Attempt, Order)>, StoreError> {
         let Some(order_no) = no.order_no() else { return Ok(None) };
         let items = self.get_many_consistent(vec![key(order_pk(&order_no), &attempt_sk(no)), key(order_pk(&order_no), "ORDER")]).await?;
-        let Some(attempt) = items.iter().find(|it| get_s(it, "sk").is_ok_and(|sk| sk.starts_with(ATTEMPT_PREFIX))) else { return Ok(None) };
-        let order = items
-            .iter()
-            .find(|it| get_s(it, "sk").is_ok_and(|sk| sk == "ORDER"))
-            .ok_or_else(|| StoreError::Corrupt("attempt without its order".into()))?;
+        let Some(attempt) = items.iter().find(|it| is_attempt(it)) else { return Ok(None) };
+        let order = items.iter().find(|it| is_order(it)).ok_or_else(|| StoreError::Corrupt("attempt without its order".into()))?;
         Ok(Some((parse_attempt(attempt)?, parse_order(order)?)))
     }
 
@@ -1116,12 +1121,8 @@ impl PaymentStore for DynamoStore {
             .expression_attribute_values(":o", s("ORDER"))
             .consistent_read(true);
         let items = self.all_pages(query).await?;
-        let Some(order) = items.iter().find(|it| get_s(it, "sk").is_ok_and(|sk| sk == "ORDER")) else { return Ok(None) };
-        let mut attempts: Vec<Attempt> = items
-            .iter()
-            .filter(|it| get_s(it, "sk").is_ok_and(|sk| sk.starts_with(ATTEMPT_PREFIX)))
-            .map(parse_attempt)
-            .collect::<Result<_, _>>()?;
+        let Some(order) = items.iter().find(|it| is_order(it)) else { return Ok(None) };
+        let mut attempts: Vec<Attempt> = items.iter().filter(|it| is_attempt(it)).map(parse_attempt).collect::<Result<_, _>>()?;
         sort_attempts(&mut attempts);
         Ok(Some((parse_order(order)?, attempts)))
     }
@@ -1243,11 +1244,7 @@ impl PaymentStore for DynamoStore {
                 PaymentOutcome::DuplicatePaid
             };
             if let Some(raw) = raw {
-                tx = tx.transact_items(
-                    TransactWriteItem::builder()
-                        .put(built(Put::builder().table_name(&self.table).set_item(Some(notification_item(raw))).build())?)
-                        .build(),
-                );
+                tx = tx.transact_items(self.put_new(notification_item(raw))?);
             }
             match tx.send().await.map_err(map_err) {
                 Ok(_) => return Ok(outcome),

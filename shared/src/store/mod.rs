@@ -256,7 +256,8 @@ pub trait PaymentStore: Send + Sync {
 }
 
 /// A verified gateway notification as received, kept under the attempt (or refund) it names.
-#[derive(Debug, Clone)]
+/// Its `Debug` leaves the body out: bodies carry payers' accounts and phones.
+#[derive(Clone)]
 pub struct RawNotification {
     pub channel: crate::domain::Channel,
     /// The out-trade-no or refund number the notification is about.
@@ -264,6 +265,28 @@ pub struct RawNotification {
     pub received_at: DateTime<Utc>,
     /// The body (and for WeChat the signature headers), exactly as received.
     pub raw: String,
+}
+
+impl RawNotification {
+    pub fn new(
+        channel: crate::domain::Channel,
+        subject: impl std::fmt::Display,
+        received_at: DateTime<Utc>,
+        raw: impl Into<String>,
+    ) -> Self {
+        Self { channel, subject: subject.to_string(), received_at, raw: raw.into() }
+    }
+}
+
+impl std::fmt::Debug for RawNotification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawNotification")
+            .field("channel", &self.channel)
+            .field("subject", &self.subject)
+            .field("received_at", &self.received_at)
+            .field("raw", &format_args!("<{} bytes>", self.raw.len()))
+            .finish()
+    }
 }
 
 /// The sweeper's work list (a sparse index, eventually consistent: every item it returns is

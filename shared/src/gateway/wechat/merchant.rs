@@ -386,9 +386,6 @@ impl Merchant {
         }
         match refusal(status, body) {
             GatewayError::Refused { code, .. } if NOTHING_TO_CLOSE.contains(&code.as_str()) => Ok(CloseAnswer::NothingToClose(code)),
-            GatewayError::Refused { code, message } if (200..300).contains(&status) => {
-                Err(GatewayError::Refused { code: if code.starts_with("HTTP_") { format!("HTTP_{status}") } else { code }, message })
-            }
             e => Err(e),
         }
     }
