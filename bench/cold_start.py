@@ -25,7 +25,7 @@ import argparse, http.server, io, json, os, re, statistics, subprocess, threadin
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 FUNCTIONS = ["login", "profile", "fees", "orders", "records", "receipts", "notify-alipay", "notify-wechat",
-             "notify-unionpay", "sweeper", "reconcile", "refund", "import", "audit"]
+             "notify-unionpay", "sweeper", "outbox", "reconcile", "refund", "import", "audit"]
 PASSWORDS = ["Campus2026a", "Campus2026b"]  # 李四's, in turn, after the initial 0708456X
 
 
@@ -194,6 +194,10 @@ def main():
             "notify-wechat": http_event("POST", "/api/notify/wechat", {"id": "x", "resource": {}}),
             "notify-unionpay": http_event("POST", "/api/notify/unionpay", "orderId=x&signature=eA%3D%3D", headers={"content-type": "application/x-www-form-urlencoded"}),
             "sweeper": {"source": "aws.events", "detail-type": "Scheduled Event"},
+            # A stream batch naming an outbox item that is not there: claimed by nobody, nothing sent.
+            "outbox": {"Records": [{"eventID": "1", "eventName": "INSERT", "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+                                    "dynamodb": {"ApproximateCreationDateTime": 1765000000, "SequenceNumber": "100", "SizeBytes": 40,
+                                                 "StreamViewType": "KEYS_ONLY", "Keys": {"pk": {"S": "OUTBOX#PJXF261207LUTAU999999"}, "sk": {"S": "SMS"}}}}]},
             "reconcile": {"date": "2026-12-01", "operator": "财务处-张敏"},
             "refund": {"out_trade_no": "XF261204LUTAU000001A01", "reason": "冷启动测量", "operator": "财务处-张敏"},
             "import": {"key": "imports/cold.csv", "operator": "财务处-张敏"},
@@ -207,7 +211,7 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|")
     for name in args.only.split(","):
         fenv = env  # the functions that serve no sessions run without the session key, as deployed
-        if name in ("notify-alipay", "notify-wechat", "notify-unionpay", "sweeper"):
+        if name in ("notify-alipay", "notify-wechat", "notify-unionpay", "sweeper", "outbox"):
             fenv = {k: v for k, v in env.items() if k != "JWT_SECRET"} | {"SESSIONS": "none"}
         inits, firsts, peaks, answers = [], [], [], None
         for _ in range(args.runs):

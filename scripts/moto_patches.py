@@ -27,6 +27,13 @@ school's data set (30,000 students, 100,000+ items) turns into seconds per reque
    registry for ``/moto-api/data.json``, and never released: memory grows without bound and
    ``data.json`` slows down with it. Here DynamoDB items are not registered: ``data.json``
    still lists everything else (SNS messages, tables, buckets), just not table items.
+7. A table's stream (``StreamSpecification``; the SMS outbox is delivered from it) keeps a
+   record of every write for ever, each built with both item images serialised whatever the
+   view type, and every ``GetRecords`` call registers a new shard iterator that is never
+   released. Here a ``KEYS_ONLY`` record carries just its keys (as DynamoDB's does), a shard
+   keeps its newest ``STREAM_KEEP`` records (DynamoDB keeps 24 hours; an iterator behind the
+   trimmed part gets ``TrimmedDataAccessException``, as there), and at most
+   ``ITERATORS_KEEP`` iterators are remembered (DynamoDB's expire after 15 minutes).
 
 Everything else is moto's own code. The guarantees the platform relies on hold as before:
 a transaction is all-or-nothing with per-item cancellation reasons, a validation error in the
@@ -36,11 +43,17 @@ middle of one rolls back what it had applied, and requests are serialised by the
 ``apply()`` installs them; ``tests/moto/test_moto_patches.py`` checks them.
 """
 import copy
+import os
 from typing import Any
 
 import base64
 import json
 from collections import OrderedDict
+
+from moto.core.exceptions import JsonRESTError
+from moto.core.utils import utcnow
+from moto.moto_api._internal import mock_random
+from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 
 from moto.core.serialize import BaseJSONSerializer
 import moto.dynamodb.models as backend_module
@@ -268,8 +281,10 @@ def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, 
     def rollback() -> None:
         for table, hash_value, range_value, before in reversed(journal):
             _store(table, hash_value, range_value, before)
-        for shard, length in streams.values():
-            del shard.items[length:]
+        # The stream records the transaction added go too (by sequence number: a shard may
+        # have been trimmed meanwhile).
+        for shard, next_seq in streams.values():
+            del shard.items[max(0, next_seq - shard.starting_sequence_number):]
 
     target_items: set[tuple[str, str]] = set()
 
@@ -319,7 +334,7 @@ def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, 
                 # changing its item (an update creates the item, then fails) is undone.
                 shard = table.stream_shard
                 if shard is not None and id(shard) not in streams:
-                    streams[id(shard)] = (shard, len(shard.items))
+                    streams[id(shard)] = (shard, shard.starting_sequence_number + len(shard.items))
                 journal.append((table, *_key_of(table, key), copy.deepcopy(current)))
 
             # The condition was checked just above, on the same item, with requests
@@ -348,6 +363,77 @@ def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, 
     if any(code is not None for code, _, _ in errors):
         rollback()
         raise TransactionCanceledException(errors)
+
+
+# --- streams: small records, a bounded shard, bounded iterators ------------------------------
+
+STREAM_KEEP = int(os.environ.get("CAMPUS_MOTO_STREAM_KEEP", "20000"))
+ITERATORS_KEEP = 10_000
+
+
+class _KeysOnlyRecord:
+    """A ``KEYS_ONLY`` stream record: what moto's ``StreamRecord`` writes, without the images."""
+
+    __slots__ = ("record",)
+
+    def __init__(self, table: Table, event_name: str, rec: Item, seq: int):
+        keys = {table.hash_key_attr: rec.hash_key.to_json()}
+        if table.range_key_attr is not None:
+            keys[table.range_key_attr] = rec.range_key.to_json()
+        self.record = {
+            "eventID": mock_random.uuid4().hex,
+            "eventName": event_name,
+            "eventSource": "aws:dynamodb",
+            "eventVersion": "1.1",
+            "awsRegion": table.region_name,
+            "dynamodb": {
+                "StreamViewType": "KEYS_ONLY",
+                "ApproximateCreationDateTime": utcnow(),
+                "SequenceNumber": str(seq),
+                "SizeBytes": len(json.dumps(keys)),
+                "Keys": keys,
+            },
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return self.record
+
+
+def _shard_add(self, old: Item | None, new: Item | None) -> None:
+    view = self.table.stream_specification["StreamViewType"]
+    if view != "KEYS_ONLY" or self.table.lambda_event_source_mappings:
+        _ORIGINAL["shard_add"](self, old, new)
+    else:
+        event_name = "INSERT" if old is None else "REMOVE" if new is None else "MODIFY"
+        seq = len(self.items) + self.starting_sequence_number
+        self.items.append(_KeysOnlyRecord(self.table, event_name, old if old is not None else new, seq))
+    if len(self.items) > STREAM_KEEP + STREAM_KEEP // 2:
+        drop = len(self.items) - STREAM_KEEP
+        del self.items[:drop]
+        self.starting_sequence_number += drop
+
+
+def _shard_get(self, start: int, quantity: int) -> list[dict[str, Any]]:
+    if start < self.starting_sequence_number:
+        raise _TrimmedDataAccess()
+    return _ORIGINAL["shard_get"](self, start, quantity)
+
+
+class _TrimmedDataAccess(JsonRESTError):
+    def __init__(self):
+        super().__init__("TrimmedDataAccessException", "the iterator points at records that were trimmed")
+
+
+def _iterators_init(self, region_name: str, account_id: str):
+    _ORIGINAL["iterators_init"](self, region_name, account_id)
+    self.shard_iterators = _BoundedDict()
+
+
+class _BoundedDict(OrderedDict):
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        while len(self) > ITERATORS_KEEP:
+            self.popitem(last=False)
 
 
 # --- responses: attribute maps written out directly -------------------------------------------
@@ -411,6 +497,12 @@ def apply() -> None:
     _ORIGINAL["query"] = Table.query
     _ORIGINAL["all_items"] = Table.all_items
     _ORIGINAL["update_item"] = DynamoDBBackend.update_item
+    _ORIGINAL["shard_add"] = table_module.StreamShard.add
+    _ORIGINAL["shard_get"] = table_module.StreamShard.get
+    _ORIGINAL["iterators_init"] = DynamoDBStreamsBackend.__init__
+    table_module.StreamShard.add = _shard_add
+    table_module.StreamShard.get = _shard_get
+    DynamoDBStreamsBackend.__init__ = _iterators_init
     _ORIGINAL["serialize_map"] = BaseJSONSerializer._serialize_type_map
     _ORIGINAL["serialize_structure"] = BaseJSONSerializer._serialize_type_structure
     BaseJSONSerializer._serialize_type_map = _serialize_type_map

@@ -341,3 +341,86 @@ class ConnectionsAreKept(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Streams(unittest.TestCase):
+    """A KEYS_ONLY stream (the SMS outbox's trigger): one record per applied write, none for a
+    cancelled transaction, keys only, and a bounded shard whose trimmed part is refused."""
+
+    @classmethod
+    def setUpClass(cls):
+        # A server of its own with a small shard, so that trimming is reached in a test.
+        os.environ["CAMPUS_MOTO_STREAM_KEEP"] = "40"
+        try:
+            cls.server = Server()
+        finally:
+            del os.environ["CAMPUS_MOTO_STREAM_KEEP"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def setUp(self):
+        self.ddb = self.server.client("dynamodb")
+        self.streams = self.server.client("dynamodbstreams")
+        self.table = f"stream-{uuid.uuid4().hex[:8]}"
+        self.ddb.create_table(
+            TableName=self.table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk")],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
+        )
+        arn = self.ddb.describe_table(TableName=self.table)["Table"]["LatestStreamArn"]
+        self.arn = arn
+        shard = self.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        self.shard = shard
+        self.iterator = self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")["ShardIterator"]
+
+    def read(self):
+        out = self.streams.get_records(ShardIterator=self.iterator)
+        self.iterator = out["NextShardIterator"]
+        return out["Records"]
+
+    def test_applied_writes_are_recorded_with_keys_only_and_a_cancelled_transaction_is_not(self):
+        self.ddb.put_item(TableName=self.table, Item={**key("OUTBOX#1", "SMS"), "phone": s("13912345678")})
+        self.ddb.update_item(TableName=self.table, Key=key("OUTBOX#1", "SMS"), UpdateExpression="SET st = :x",
+                             ExpressionAttributeValues={":x": s("sending")})
+        with self.assertRaises(ClientError):
+            self.ddb.transact_write_items(TransactItems=[
+                {"Put": {"TableName": self.table, "Item": key("OUTBOX#2", "SMS")}},
+                {"Put": {"TableName": self.table, "Item": key("OUTBOX#1", "SMS"),
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+            ])
+        self.ddb.delete_item(TableName=self.table, Key=key("OUTBOX#1", "SMS"))
+        records = self.read()
+        self.assertEqual([r["eventName"] for r in records], ["INSERT", "MODIFY", "REMOVE"])
+        for r in records:
+            self.assertEqual(r["dynamodb"]["Keys"], key("OUTBOX#1", "SMS"))
+            self.assertNotIn("NewImage", r["dynamodb"])
+            self.assertNotIn("OldImage", r["dynamodb"])
+        seqs = [int(r["dynamodb"]["SequenceNumber"]) for r in records]
+        self.assertEqual(seqs, sorted(seqs))
+        self.assertEqual(self.read(), [], "nothing new, nothing repeated")
+        # A write after the cancelled transaction gets the next number: no gap, no reuse.
+        self.ddb.put_item(TableName=self.table, Item=key("OUTBOX#3", "SMS"))
+        (after,) = self.read()
+        self.assertEqual(int(after["dynamodb"]["SequenceNumber"]), seqs[-1] + 1)
+
+    def test_the_shard_keeps_its_newest_records_and_refuses_a_trimmed_iterator(self):
+        stale = self.streams.get_shard_iterator(StreamArn=self.arn, ShardId=self.shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        for i in range(70):
+            self.ddb.put_item(TableName=self.table, Item=key(f"OUTBOX#{i}", "SMS"))
+        with self.assertRaises(ClientError) as e:
+            self.streams.get_records(ShardIterator=stale)
+        self.assertEqual(e.exception.response["Error"]["Code"], "TrimmedDataAccessException")
+        # The oldest kept record is where a new reader starts; a reader at the head sees each
+        # new record once.
+        horizon = self.streams.get_shard_iterator(StreamArn=self.arn, ShardId=self.shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        kept = [r["dynamodb"]["Keys"]["pk"]["S"] for r in self.streams.get_records(ShardIterator=horizon)["Records"]]
+        self.assertEqual(kept[-1], "OUTBOX#69")
+        self.assertTrue(40 <= len(kept) <= 60, len(kept))
+        self.iterator = self.streams.get_shard_iterator(StreamArn=self.arn, ShardId=self.shard, ShardIteratorType="LATEST")["ShardIterator"]
+        self.ddb.put_item(TableName=self.table, Item=key("OUTBOX#70", "SMS"))
+        self.assertEqual([r["dynamodb"]["Keys"]["pk"]["S"] for r in self.read()], ["OUTBOX#70"])
+        self.assertEqual(self.read(), [])

@@ -19,6 +19,8 @@ pub struct TestApp {
     pub clock: Arc<ShiftedClock>,
     pub endpoint: String,
     pub table: String,
+    /// The table's stream delivered to the outbox function, as deployed (`local::streams`).
+    pub stream: local::streams::StreamDelivery,
 }
 
 /// CPU time (user + system) of `clock` in milliseconds, at nanosecond resolution:
@@ -60,13 +62,16 @@ pub async fn spawn_with(configure: impl FnOnce(&mut App)) -> TestApp {
     configure(&mut app);
     let app = Arc::new(app);
     template.create_table(app.store.client(), &table).await.expect("create table");
+    let stream = local::streams::start(Arc::clone(&app), &cfg, &table, &template, std::time::Duration::from_millis(50))
+        .await
+        .expect("stream delivery");
     local::seed::seed(&app, beijing_date(clock.now())).await.expect("seed");
     local::ensure_ops_bucket(&app).await.expect("ops bucket");
     let router = local::router(Arc::clone(&app), &template, &local::default_static_dir());
     tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
     });
-    TestApp { base, app, clock, endpoint, table, sandboxes }
+    TestApp { base, app, clock, endpoint, table, sandboxes, stream }
 }
 
 /// Waits up to 5 s for `cond` to hold (checked every 20 ms); whether it did. For effects that
@@ -114,7 +119,6 @@ impl TestApp {
         assert_eq!(r.status(), StatusCode::NO_CONTENT, "forced change for {username}");
     }
 
-    /// SMS messages moto recorded as sent to `phone_e164`, oldest first.
     /// The bodies of the notifications kept for `subject` (an out-trade-no or refund number) on
     /// `channel`, one per copy received, read from the table itself.
     pub async fn notifications_kept(&self, channel: &str, subject: &str) -> Vec<String> {
@@ -132,7 +136,15 @@ impl TestApp {
         out.items().iter().map(|it| it["raw"].as_s().unwrap().clone()).collect()
     }
 
+    /// SMS moto recorded as sent to `phone_e164`, oldest first, once the table's stream has
+    /// been delivered up to now (receipt SMS leave through the outbox function).
     pub async fn sms_sent_to(&self, phone_e164: &str) -> Vec<String> {
+        self.stream.drained().await;
+        self.sms_sent_to_now(phone_e164).await
+    }
+
+    /// SMS moto has recorded for `phone_e164` so far, without waiting for the stream.
+    pub async fn sms_sent_to_now(&self, phone_e164: &str) -> Vec<String> {
         let data: Value = reqwest::get(format!("{}/moto-api/data.json", self.endpoint)).await.unwrap().json().await.unwrap();
         let mut out = Vec::new();
         collect_sms(&data, phone_e164, &mut out);

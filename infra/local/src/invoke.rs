@@ -26,6 +26,7 @@ pub fn event_handlers() -> HashMap<&'static str, EventHandler> {
     m.insert("refund", |app, event, id| Box::pin(async move { refund::handle(&app, event, &id).await.map_err(|e| e.to_string()) }));
     m.insert("import", |app, event, id| Box::pin(async move { import::handle(&app, event, &id).await.map_err(|e| e.to_string()) }));
     m.insert("reconcile", |app, event, id| Box::pin(async move { reconcile::handle(&app, event, &id).await.map_err(|e| e.to_string()) }));
+    m.insert("outbox", |app, event, id| Box::pin(async move { outbox::handle(&app, event, &id).await.map_err(|e| e.to_string()) }));
     m.insert("audit", |app, event, id| Box::pin(async move { audit::handle(&app, event, &id).await.map_err(|e| e.to_string()) }));
     m
 }

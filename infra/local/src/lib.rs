@@ -6,6 +6,7 @@ pub mod invoke;
 pub mod keys;
 pub mod payments;
 pub mod seed;
+pub mod streams;
 pub mod template;
 
 use aws_sdk_dynamodb::config::{Credentials, Region};

@@ -127,6 +127,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !exists {
         template.create_table(app.store.client(), &table).await?;
     }
+    // The table's stream to its trigger (the outbox function), as Lambda polls it when deployed.
+    let poll_ms: u64 = std::env::var("STREAM_POLL_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let _stream = local::streams::start(Arc::clone(&app), &cfg, &table, &template, std::time::Duration::from_millis(poll_ms)).await?;
     seed(&app, beijing_date(clock.now())).await?;
     local::ensure_ops_bucket(&app).await?;
     if std::env::args().any(|a| a == "--seed-only") {
@@ -148,7 +151,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let router = local::router(app, &template, &local::default_static_dir());
     println!("\ncampus-pay local platform: http://127.0.0.1:{port}/");
-    println!("  sweeper every {every} s (SWEEP_EVERY_SECS)");
+    println!("  sweeper every {every} s (SWEEP_EVERY_SECS); the table's stream read every {poll_ms} ms (STREAM_POLL_MS)");
     println!(
         "  sandbox Alipay {}, WeChat Pay {} and UnionPay {} (test keys made for this run)",
         sandboxes.alipay_base, sandboxes.wechat_base, sandboxes.unionpay_base

@@ -16,9 +16,22 @@ pub struct Route {
     pub function: String,
 }
 
+/// A function triggered by the table's stream (an event of `Type: DynamoDB`).
+#[derive(Debug, Clone)]
+pub struct StreamTrigger {
+    /// The cargo binary that handles the batches.
+    pub function: String,
+    pub batch_size: usize,
+    /// `FilterCriteria.Filters[].Pattern`, parsed: a record is delivered if any matches.
+    pub patterns: Vec<serde_json::Value>,
+    /// Retries of a batch's failed records (`MaximumRetryAttempts`).
+    pub max_retries: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct Template {
     pub routes: Vec<Route>,
+    pub stream_triggers: Vec<StreamTrigger>,
     /// `Properties` of the one `AWS::DynamoDB::Table` resource.
     table: Value,
 }
@@ -46,6 +59,36 @@ fn shape(msg: impl Into<String>) -> TemplateError {
     TemplateError::Shape(msg.into())
 }
 
+/// A stream view type as the SDK takes it.
+pub fn stream_specification(view: &str) -> Result<aws_sdk_dynamodb::types::StreamSpecification, String> {
+    aws_sdk_dynamodb::types::StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::from(view))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// One `Type: DynamoDB` event of function `name` (binary `function`). Filter patterns are
+/// checked here, so that the local delivery never passes what the deployed filter would not.
+fn stream_trigger(name: &str, function: &str, ev: &Value) -> Result<StreamTrigger, TemplateError> {
+    let props = ev.get("Properties").ok_or_else(|| shape(format!("{name}: stream event without Properties")))?;
+    let number = |key: &str, default: u64| props.get(key).and_then(Value::as_u64).unwrap_or(default);
+    let mut patterns = Vec::new();
+    let filters = props.get("FilterCriteria").and_then(|f| f.get("Filters")).and_then(Value::as_sequence);
+    for f in filters.into_iter().flatten() {
+        let text = str_at(f, "Pattern").ok_or_else(|| shape(format!("{name}: a filter without Pattern")))?;
+        let pattern: serde_json::Value = serde_json::from_str(text).map_err(|e| shape(format!("{name}: filter pattern: {e}")))?;
+        crate::streams::check_pattern(&pattern).map_err(|m| shape(format!("{name}: filter pattern: {m}")))?;
+        patterns.push(pattern);
+    }
+    Ok(StreamTrigger {
+        function: function.to_owned(),
+        batch_size: number("BatchSize", 100) as usize,
+        patterns,
+        max_retries: number("MaximumRetryAttempts", 0) as u32,
+    })
+}
+
 fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
@@ -65,6 +108,7 @@ impl Template {
         let doc: Value = serde_yaml::from_str(text).map_err(TemplateError::Yaml)?;
         let resources = doc.get("Resources").and_then(Value::as_mapping).ok_or_else(|| shape("no Resources"))?;
         let mut routes = Vec::new();
+        let mut stream_triggers = Vec::new();
         let mut table = None;
         for (name, res) in resources {
             let name = name.as_str().unwrap_or_default();
@@ -83,6 +127,10 @@ impl Template {
                         .ok_or_else(|| shape(format!("{name}: no Metadata.BuildProperties.Binary")))?;
                     let events = res.get("Properties").and_then(|p| p.get("Events")).and_then(Value::as_mapping);
                     for (_, ev) in events.into_iter().flatten() {
+                        if str_at(ev, "Type") == Some("DynamoDB") {
+                            stream_triggers.push(stream_trigger(name, function, ev)?);
+                            continue;
+                        }
                         if str_at(ev, "Type") != Some("HttpApi") {
                             continue;
                         }
@@ -102,7 +150,12 @@ impl Template {
                 return Err(shape(format!("route {} {} declared twice", r.method, r.path)));
             }
         }
-        Ok(Self { routes, table })
+        Ok(Self { routes, stream_triggers, table })
+    }
+
+    /// The table's `StreamSpecification.StreamViewType`, if it has a stream.
+    pub fn stream_view_type(&self) -> Option<&str> {
+        self.table.get("StreamSpecification").and_then(|s| str_at(s, "StreamViewType"))
     }
 
     /// Creates the table as declared (keys, attribute types, GSIs, TTL) under `name`.
@@ -132,6 +185,9 @@ impl Template {
             );
         }
         req = req.set_key_schema(Some(key_schema(t.get("KeySchema").ok_or("KeySchema")?)?));
+        if let Some(view) = self.stream_view_type() {
+            req = req.stream_specification(stream_specification(view)?);
+        }
         for g in t.get("GlobalSecondaryIndexes").and_then(Value::as_sequence).into_iter().flatten() {
             let projection = g.get("Projection").and_then(|p| str_at(p, "ProjectionType")).unwrap_or("ALL");
             req = req.global_secondary_indexes(

@@ -1,7 +1,7 @@
 //! Recording payments that a gateway vouched for (a verified notification or our own query).
 
 use crate::app::App;
-use crate::domain::{Actor, Attempt, By, ConfirmedPayment, Fen, Order, PaymentOutcome, ReceiptNo};
+use crate::domain::{Actor, Attempt, By, ConfirmedPayment, Fen, Order, PaymentOutcome};
 use crate::store::{OutboxStore, PaymentStore, RawNotification, StoreError, StudentStore};
 
 /// Everything recording a payment needs from the store: the transition itself, the payer (for
@@ -26,9 +26,9 @@ pub enum PaymentRejected {
 impl<S: PaymentStores> App<S> {
     /// Compares the confirmed payment with our attempt, then applies the payment transition
     /// (idempotent: a repeat is `AlreadyRecorded`), audited as `actor`'s. The payment that pays
-    /// the order also issues its e-receipt and queues the receipt SMS in the same transaction;
-    /// once it has committed, the SMS is tried here once (the sweeper retries it if the
-    /// provider refuses).
+    /// the order also issues its e-receipt and queues the receipt SMS in the same transaction.
+    /// Nothing here waits for the SMS: the `outbox` function, triggered by the table's stream,
+    /// sends it ([`App::deliver_sms`]), and the sweeper retries what the provider refused.
     pub async fn record_confirmed_payment(&self, p: &ConfirmedPayment, actor: &Actor) -> Result<PaymentOutcome, PaymentRejected> {
         let known = self.store.payment_state(&p.out_trade_no).await?.ok_or(PaymentRejected::UnknownAttempt)?;
         self.record_payment_on(p, actor, known, None).await
@@ -61,20 +61,12 @@ impl<S: PaymentStores> App<S> {
             .await?
             .ok_or_else(|| StoreError::Corrupt("attempt of an unknown student".into()))?;
         let issue = self.prepare_receipt(&attempt, &payer, p);
-        let receipt = ReceiptNo::for_order(&attempt.order_no);
         let outcome =
             match self.store.record_payment(p, (attempt, order), &issue, raw.as_ref(), &By::new(actor.clone(), self.clock.now())).await {
                 Err(StoreError::NotFound) => return Err(PaymentRejected::UnknownAttempt),
                 other => other?,
             };
         tracing::info!(out_trade_no = %p.out_trade_no, channel = p.channel.as_str(), amount = %p.amount, ?outcome, "payment recorded");
-        if outcome == PaymentOutcome::OrderPaid {
-            // The payment stands whatever happens to the SMS: a failure here is the sweeper's.
-            match self.deliver_sms(receipt.as_str()).await {
-                Ok(delivery) => tracing::info!(receipt_no = %receipt, ?delivery, "receipt SMS tried after payment"),
-                Err(e) => tracing::warn!(receipt_no = %receipt, error = %e, "receipt SMS left to the sweeper"),
-            }
-        }
         Ok(outcome)
     }
 }

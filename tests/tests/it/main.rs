@@ -13,6 +13,7 @@ mod login;
 mod notifications;
 mod openapi;
 mod orders;
+mod outbox;
 mod payments;
 mod profile;
 mod receipts;

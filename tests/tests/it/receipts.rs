@@ -147,7 +147,9 @@ async fn duplicated_notifications_and_one_refused_send_make_exactly_one_sms_per_
     for r in futures::future::join_all(tasks).await {
         assert_eq!(r.unwrap(), "success");
     }
-    // Each paid order's SMS was tried once; the first try SNS refused waits for the sweeper.
+    // Each paid order's SMS was tried once (by the outbox function, off the table's stream);
+    // the first try SNS refused waits for the sweeper.
+    t.stream.drained().await;
     assert_eq!(asked.load(Ordering::SeqCst), 2, "one send per paid order, whatever the copies");
     assert_eq!(sms(&t, &phone).await.len(), 1);
     // Later copies change nothing; the sweeper leaves the refused one alone until its back-off is over.
@@ -345,6 +347,9 @@ async fn an_sms_refused_every_time_is_given_up_after_the_last_try() {
     let (no, total) = order(&t, &c, 0, "EXAM", &phone).await;
     let otn = start(&t, &c, &no, "alipay").await;
     assert_eq!(notify_alipay(&t, &otn, total).await, "success", "the payment stands whatever happens to its SMS");
+    // The first try is the outbox function's, off the table's stream.
+    t.stream.drained().await;
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
     let id = format!("PJ{no}");
     let mut sweeps = Vec::new();
     for _ in 0..8 {
@@ -372,6 +377,7 @@ async fn a_send_whose_sender_vanished_is_given_up_not_repeated() {
     let (no, total) = order(&t, &c, 0, "EXAM", &phone).await;
     let otn = start(&t, &c, &no, "alipay").await;
     assert_eq!(notify_alipay(&t, &otn, total).await, "success");
+    t.stream.drained().await;
     let id = format!("PJ{no}");
     // Due again after its back-off; a sender claims it and is never heard of again.
     t.clock.advance(60);

@@ -7,8 +7,19 @@ use crate::store::outbox::{OutboxSms, OutboxStore, SmsState};
 
 const SWEEP_SMS: &str = "SWEEP#SMS";
 
+const OUTBOX_PREFIX: &str = "OUTBOX#";
+
 fn outbox_pk(id: &str) -> String {
-    format!("OUTBOX#{id}")
+    format!("{OUTBOX_PREFIX}{id}")
+}
+
+impl DynamoStore {
+    /// The message an item's primary key names, if it is an outbox item: what the table's
+    /// stream reports (keys only) becomes the id [`crate::App::deliver_sms`] takes. The
+    /// template's stream filter (`OutboxFunction`) matches the same prefix.
+    pub fn outbox_id_of_key<'a>(pk: &'a str, sk: &str) -> Option<&'a str> {
+        pk.strip_prefix(OUTBOX_PREFIX).filter(|id| !id.is_empty() && sk == "SMS")
+    }
 }
 
 /// A new pending message, due at `at`.
