@@ -6,6 +6,7 @@ use super::fee::{FeeType, ItemId};
 use super::ids::StudentNo;
 use super::money::Fen;
 use super::order_no::OrderNo;
+use super::student::PersonName;
 use chrono::{DateTime, Utc};
 use std::fmt;
 
@@ -136,6 +137,9 @@ pub struct Order {
     pub total: Fen,
     /// The phone that receives the e-receipt (confirmed or changed in the wizard).
     pub receipt_phone: Phone,
+    /// The payer named on the e-receipt: the student's name when the order was made (from
+    /// their session). `None` on orders made before it was kept; the payment reads the profile.
+    pub payer_name: Option<PersonName>,
     pub state: OrderState,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,

@@ -141,7 +141,7 @@ impl<S: AccountStores> App<S> {
         if let Some(own) = &own {
             self.store.clear_failures(own).await?;
         }
-        let cookie = self.start_session(&student.student_no, cred.must_change).await?;
+        let cookie = self.start_session(&student.student_no, &student.name, cred.must_change).await?;
         tracing::info!(kind = student.kind.as_str(), must_change = cred.must_change, "login succeeded");
         Ok(LoggedIn { student, must_change_password: cred.must_change, cookie })
     }

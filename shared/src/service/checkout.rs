@@ -296,7 +296,7 @@ pub const SWEEP_QUERY_AFTER_MINUTES: i64 = 2;
 /// At most this many orders and attempts per sweep (the next sweep takes the rest).
 pub const SWEEP_BATCH: i32 = 100;
 
-impl<S: OrderStores + PaymentStores + SweepStore + crate::store::RefundStore> App<S> {
+impl<S: OrderStores + PaymentStores + SweepStore + crate::store::RefundStore + crate::store::OutboxStore> App<S> {
     /// The active query, run every minute: asks the gateways about attempts still unsettled a
     /// few minutes after they started (a success found late still counts), and closes expired
     /// orders — each attempt closed at its gateway and proven unpaid first.

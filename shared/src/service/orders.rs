@@ -189,6 +189,7 @@ impl<S: OrderStores> App<S> {
                 total: lines.iter().map(|l| l.amount).sum(),
                 lines,
                 receipt_phone,
+                payer_name: who.name.clone(),
                 state: OrderState::Open,
                 created_at: now,
                 expires_at: now + self.settings.order_ttl,

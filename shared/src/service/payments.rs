@@ -2,12 +2,12 @@
 
 use crate::app::App;
 use crate::domain::{Actor, Attempt, By, ConfirmedPayment, Fen, Order, PaymentOutcome};
-use crate::store::{OutboxStore, PaymentStore, RawNotification, StoreError, StudentStore};
+use crate::store::{PaymentStore, RawNotification, StoreError, StudentStore};
 
-/// Everything recording a payment needs from the store: the transition itself, the payer (for
-/// the receipt) and the outbox (for the receipt SMS).
-pub trait PaymentStores: PaymentStore + StudentStore + OutboxStore {}
-impl<T: PaymentStore + StudentStore + OutboxStore> PaymentStores for T {}
+/// Everything recording a payment needs from the store: the transition itself (which also
+/// queues the receipt SMS) and, for an order that does not name its payer, the profile.
+pub trait PaymentStores: PaymentStore + StudentStore {}
+impl<T: PaymentStore + StudentStore> PaymentStores for T {}
 
 /// Why a gateway's word was not acted on. Nothing was changed; the caller does not ack, logs
 /// the reason and counts it.
@@ -55,12 +55,19 @@ impl<S: PaymentStores> App<S> {
             }
             return Ok(PaymentOutcome::AlreadyRecorded);
         }
-        let payer = self
-            .store
-            .get_student(&attempt.student_no)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("attempt of an unknown student".into()))?;
-        let issue = self.prepare_receipt(&attempt, &payer, p);
+        // The receipt's payer: named on the order when it was made (orders older than that
+        // read the profile).
+        let payer = match &order.payer_name {
+            Some(name) => name.clone(),
+            None => {
+                self.store
+                    .get_student(&attempt.student_no)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("attempt of an unknown student".into()))?
+                    .name
+            }
+        };
+        let issue = self.prepare_receipt(&attempt, payer, p);
         let outcome =
             match self.store.record_payment(p, (attempt, order), &issue, raw.as_ref(), &By::new(actor.clone(), self.clock.now())).await {
                 Err(StoreError::NotFound) => return Err(PaymentRejected::UnknownAttempt),

@@ -10,7 +10,7 @@
 
 use crate::app::App;
 use crate::clock::beijing;
-use crate::domain::{Attempt, Channel, ConfirmedPayment, Fen, LinkToken, OrderNo, Receipt, ReceiptIssue, Student, receipt};
+use crate::domain::{Attempt, Channel, ConfirmedPayment, Fen, LinkToken, OrderNo, PersonName, Receipt, ReceiptIssue, receipt};
 use crate::error::AppError;
 use crate::service::Authed;
 use crate::service::orders::{OrderLineView, PAYEE};
@@ -101,13 +101,13 @@ impl<S> App<S> {
     /// Everything the payment transition needs to issue the receipt for `attempt`'s order,
     /// should this payment pay it: the payer's name, a new check code, a new link token (the
     /// SMS text carries it, the store only its hash) and its expiry.
-    pub(crate) fn prepare_receipt(&self, attempt: &Attempt, payer: &Student, p: &ConfirmedPayment) -> ReceiptIssue {
+    pub(crate) fn prepare_receipt(&self, attempt: &Attempt, payer_name: PersonName, p: &ConfirmedPayment) -> ReceiptIssue {
         let now = self.clock.now();
         let days = self.settings.receipt_link_days;
         let token = LinkToken::generate();
         let text = receipt::receipt_sms_text(p.amount, &attempt.order_no, days);
         ReceiptIssue {
-            payer_name: payer.name.clone(),
+            payer_name,
             payee: PAYEE.to_owned(),
             check_code: receipt::new_check_code(),
             link_hash: token.hash(),

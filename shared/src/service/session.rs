@@ -2,7 +2,7 @@
 
 use crate::app::App;
 use crate::auth::{self, Claims, Purpose, SESSION_COOKIE};
-use crate::domain::StudentNo;
+use crate::domain::{PersonName, StudentNo};
 use crate::error::AppError;
 use crate::http;
 use crate::store::{SessionRecord, SessionStore};
@@ -12,6 +12,8 @@ use lambda_http::{Body, Request, Response};
 #[derive(Debug, Clone)]
 pub struct Authed {
     pub student_no: StudentNo,
+    /// The student's name as of login (`None` for a session started before it was kept).
+    pub name: Option<PersonName>,
     pub session_id: String,
     pub must_change_password: bool,
     /// A fresh cookie when the token is past half its life (sliding expiry).
@@ -40,14 +42,15 @@ impl Authed {
 }
 
 impl<S: SessionStore> App<S> {
-    /// Starts a session for `no`; returns the `Set-Cookie` value.
-    pub async fn start_session(&self, no: &StudentNo, must_change: bool) -> Result<String, AppError> {
+    /// Starts a session for `no` (named `name`); returns the `Set-Cookie` value.
+    pub async fn start_session(&self, no: &StudentNo, name: &PersonName, must_change: bool) -> Result<String, AppError> {
         let now = self.clock.now();
         let record = SessionRecord {
             session_id: auth::random_id(),
             student_no: no.clone(),
             created_at: now,
             expires_at: now + self.settings.session_max,
+            name: Some(name.clone()),
         };
         self.store.create_session(&record).await?;
         Ok(self.session_cookie(&record, must_change))
@@ -80,7 +83,13 @@ impl<S: SessionStore> App<S> {
         let half_life = self.settings.session_idle.num_seconds() / 2;
         let renewed_cookie =
             (claims.exp - now.timestamp() < half_life && record.expires_at > now).then(|| self.session_cookie(&record, claims.pwc));
-        Ok(Authed { student_no: record.student_no, session_id: record.session_id, must_change_password: claims.pwc, renewed_cookie })
+        Ok(Authed {
+            student_no: record.student_no,
+            name: record.name,
+            session_id: record.session_id,
+            must_change_password: claims.pwc,
+            renewed_cookie,
+        })
     }
 
     /// Ends the session named by the cookie, if any; returns the clearing `Set-Cookie` value.

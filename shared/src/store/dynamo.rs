@@ -483,6 +483,9 @@ impl SessionStore for DynamoStore {
         item.insert("created_at".into(), n(sess.created_at.timestamp()));
         item.insert("expires_at".into(), n(sess.expires_at.timestamp()));
         item.insert(TTL.into(), n(sess.expires_at.timestamp()));
+        if let Some(name) = &sess.name {
+            item.insert("name".into(), s(name.as_str()));
+        }
         self.client
             .put_item()
             .table_name(&self.table)
@@ -506,6 +509,7 @@ impl SessionStore for DynamoStore {
             student_no: StudentNo::parse(get_s(item, "student_no")?).map_err(corrupt("student_no"))?,
             created_at: instant(get_i64(item, "created_at")?)?,
             expires_at: instant(get_i64(item, "expires_at")?)?,
+            name: get_opt_s(item, "name").map(PersonName::parse).transpose().map_err(corrupt("name"))?,
         }))
     }
 
@@ -776,6 +780,9 @@ fn order_item(o: &Order) -> Item {
     item.insert("student_no".into(), s(o.student_no.as_str()));
     item.insert("total_fen".into(), n(o.total.get()));
     item.insert("receipt_phone".into(), s(o.receipt_phone.expose()));
+    if let Some(name) = &o.payer_name {
+        item.insert("payer_name".into(), s(name.as_str()));
+    }
     item.insert("state".into(), s(o.state.as_str()));
     item.insert("created_at".into(), n(o.created_at.timestamp()));
     item.insert("expires_at".into(), n(o.expires_at.timestamp()));
@@ -834,6 +841,7 @@ fn parse_order(item: &Item) -> Result<Order, StoreError> {
         lines,
         total: Fen::new(get_i64(item, "total_fen")?),
         receipt_phone: Phone::parse(get_s(item, "receipt_phone")?).map_err(corrupt("receipt_phone"))?,
+        payer_name: get_opt_s(item, "payer_name").map(PersonName::parse).transpose().map_err(corrupt("payer_name"))?,
         state: OrderState::parse(get_s(item, "state")?).ok_or_else(|| StoreError::Corrupt("state".into()))?,
         created_at: instant(get_i64(item, "created_at")?)?,
         expires_at: instant(get_i64(item, "expires_at")?)?,

@@ -11,7 +11,7 @@ pub mod reconcile;
 pub mod records;
 pub mod refunds;
 
-use crate::domain::{Contact, FeeItem, IdCardNo, OrderType, Serial, Student, StudentNo, UnitId};
+use crate::domain::{Contact, FeeItem, IdCardNo, OrderType, PersonName, Serial, Student, StudentNo, UnitId};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -123,6 +123,9 @@ pub struct SessionRecord {
     pub created_at: DateTime<Utc>,
     /// Absolute end, however active the session is.
     pub expires_at: DateTime<Utc>,
+    /// The student's name at login (orders made in the session name their payer with it).
+    /// `None` for sessions started before it was kept.
+    pub name: Option<PersonName>,
 }
 
 #[async_trait]

@@ -262,7 +262,7 @@ async fn a_file_with_bad_rows_writes_nothing_and_its_report_names_each_row() {
     let held = t
         .app
         .create_or_reuse_order(
-            &Authed { student_no: sno(ZHANG), session_id: "test".into(), must_change_password: false, renewed_cookie: None },
+            &Authed { student_no: sno(ZHANG), name: None, session_id: "test".into(), must_change_password: false, renewed_cookie: None },
             &[Pick { academic_year: year(&t, 1), item_id: "BOOKS".into() }],
             None,
         )
@@ -533,7 +533,7 @@ async fn an_interrupted_import_is_finished_by_the_next_run() {
 #[tokio::test]
 async fn a_file_refused_for_an_open_order_goes_in_once_the_order_is_cancelled() {
     let t = spawn().await;
-    let zhang = Authed { student_no: sno(ZHANG), session_id: "test".into(), must_change_password: false, renewed_cookie: None };
+    let zhang = Authed { student_no: sno(ZHANG), name: None, session_id: "test".into(), must_change_password: false, renewed_cookie: None };
     let (order, _) =
         t.app.create_or_reuse_order(&zhang, &[Pick { academic_year: year(&t, 0), item_id: "EXAM".into() }], None).await.unwrap();
     let file = [HEADER.to_owned(), bill_row(&t, ZHANG, "张三", ZHANG_ID, "EXAM", "考试费", "其他", "150")].join("\n").into_bytes();

@@ -8,20 +8,30 @@ use shared::domain::*;
 use shared::service::Authed;
 use shared::service::orders::Pick;
 use shared::service::payments::PaymentRejected;
-use shared::store::{FeeStore, OrderStore, PaymentStore};
+use shared::store::{FeeStore, OrderStore, PaymentStore, ReceiptStore};
 use std::sync::Arc;
 
 fn authed(no: &str) -> Authed {
-    Authed { student_no: StudentNo::parse(no).unwrap(), session_id: "test".into(), must_change_password: false, renewed_cookie: None }
+    Authed {
+        student_no: StudentNo::parse(no).unwrap(),
+        name: None,
+        session_id: "test".into(),
+        must_change_password: false,
+        renewed_cookie: None,
+    }
 }
 
 /// An open order for 张三's current tuition and exam fee, and one Created attempt per channel given.
 async fn order_with_attempts(t: &TestApp, channels: &[Channel]) -> (Order, Vec<Attempt>) {
-    let who = authed("2021010101");
+    order_with_attempts_by(t, &authed("2021010101"), channels).await
+}
+
+/// The same, made in the session `who`.
+async fn order_with_attempts_by(t: &TestApp, who: &Authed, channels: &[Channel]) -> (Order, Vec<Attempt>) {
     let y = local::seed::current_academic_year(shared::clock::beijing_date(Utc::now()));
     let year = format!("{y}-{}", y + 1);
     let picks = [Pick { academic_year: year.clone(), item_id: "TUITION".into() }, Pick { academic_year: year, item_id: "EXAM".into() }];
-    let (view, _) = t.app.create_or_reuse_order(&who, &picks, None).await.unwrap();
+    let (view, _) = t.app.create_or_reuse_order(who, &picks, None).await.unwrap();
     let no = OrderNo::parse(&view.order_no).unwrap();
     let mut attempts = Vec::new();
     for (i, ch) in channels.iter().enumerate() {
@@ -144,4 +154,28 @@ async fn mismatched_payments_change_nothing() {
     assert!(matches!(t.app.record_confirmed_payment(&unknown, &Actor::Sweeper).await, Err(PaymentRejected::UnknownAttempt)));
     assert_eq!(t.app.store.get_order(&order.order_no).await.unwrap().unwrap().state, OrderState::Open);
     assert_eq!(paid_of(&t, "TUITION").await, Fen::ZERO);
+}
+
+/// The receipt names the payer as the order does — the name of the session it was made in —
+/// without reading the profile; an order made before orders kept the name still gets the
+/// profile's.
+#[tokio::test]
+async fn the_receipt_names_the_payer_the_order_was_made_by() {
+    let t = spawn().await;
+    let zhang = StudentNo::parse("2021010101").unwrap();
+    // A session that knows its student as 张三丰 (the profile says 张三).
+    let named = Authed { name: Some(PersonName::parse("张三丰").unwrap()), ..authed("2021010101") };
+    let (order, attempts) = order_with_attempts_by(&t, &named, &[Channel::Alipay]).await;
+    assert_eq!(order.payer_name.as_ref().map(PersonName::as_str), Some("张三丰"));
+    t.app.record_confirmed_payment(&confirmed(&attempts[0], "T-NAMED"), &Actor::Sweeper).await.unwrap();
+    let receipt = t.app.store.get_receipt(&zhang, &order.order_no).await.unwrap().expect("issued");
+    assert_eq!(receipt.payer_name.as_str(), "张三丰");
+
+    // No name on the order: the profile's.
+    let t = spawn().await;
+    let (order, attempts) = order_with_attempts(&t, &[Channel::Wechat]).await;
+    assert_eq!(order.payer_name, None);
+    t.app.record_confirmed_payment(&confirmed(&attempts[0], "T-PROFILE"), &Actor::Sweeper).await.unwrap();
+    let receipt = t.app.store.get_receipt(&zhang, &order.order_no).await.unwrap().expect("issued");
+    assert_eq!(receipt.payer_name.as_str(), "张三");
 }

@@ -20,7 +20,13 @@ use std::sync::Arc;
 const ZHANG: &str = "2021010101";
 
 fn authed(no: &str) -> Authed {
-    Authed { student_no: StudentNo::parse(no).unwrap(), session_id: "test".into(), must_change_password: false, renewed_cookie: None }
+    Authed {
+        student_no: StudentNo::parse(no).unwrap(),
+        name: None,
+        session_id: "test".into(),
+        must_change_password: false,
+        renewed_cookie: None,
+    }
 }
 
 fn year(t: &TestApp, back: u16) -> String {
