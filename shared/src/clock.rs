@@ -1,16 +1,9 @@
 //! Time: UTC inside, Beijing (UTC+8, no daylight saving) for dates people see.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use std::sync::atomic::{AtomicI64, Ordering};
 
-pub fn beijing() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("valid offset")
-}
-
-/// The Beijing calendar date of an instant.
-pub fn beijing_date(t: DateTime<Utc>) -> NaiveDate {
-    t.with_timezone(&beijing()).date_naive()
-}
+pub use domain::time::{beijing, beijing_date};
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;

@@ -5,7 +5,6 @@ pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
-pub mod domain;
 pub mod error;
 pub mod gateway;
 pub mod http;
@@ -15,4 +14,6 @@ pub mod sms;
 pub mod store;
 
 pub use app::{App, Settings};
+/// The domain crate (`shared/domain`), under its old path: `shared::domain::…`.
+pub use domain;
 pub use error::AppError;

@@ -340,7 +340,7 @@ fn beijing_time(raw: &str) -> Option<DateTime<Utc>> {
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(&s, f).ok())
         .or_else(|| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)))?;
-    crate::clock::beijing().from_local_datetime(&local).single().map(|t| t.with_timezone(&Utc))
+    crate::time::beijing().from_local_datetime(&local).single().map(|t| t.with_timezone(&Utc))
 }
 
 fn printable(column: &str, raw: &str, max: usize) -> Result<String, String> {

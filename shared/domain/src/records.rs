@@ -306,7 +306,7 @@ pub fn parse_console_time(raw: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
-    let beijing = crate::clock::beijing();
+    let beijing = crate::time::beijing();
     let local = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
@@ -447,7 +447,7 @@ pub fn years_of(lines: &[OrderLine]) -> Vec<AcademicYear> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Channel, FeeType, ItemId, OutTradeNo};
+    use crate::{Channel, FeeType, ItemId, OutTradeNo};
 
     fn attempt(state: AttemptState, pay_by: &str) -> Attempt {
         let order = OrderNo::parse("XF261126LUTAU000001").unwrap();

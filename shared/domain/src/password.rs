@@ -46,7 +46,7 @@ impl std::fmt::Debug for NewPassword {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::*;
+    use crate::*;
 
     #[test]
     fn rule() {

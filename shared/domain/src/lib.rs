@@ -1,4 +1,6 @@
-//! Domain types. Each parses its input once; holding one means the value is valid.
+//! campus-pay's domain: types that parse their input once (holding one means the value is
+//! valid), the states of orders, attempts, refunds and imports and their transitions, receipts
+//! and their texts. No AWS, HTTP or Lambda here: this crate's dependencies are the proof.
 
 pub mod academic_year;
 pub mod audit;
@@ -16,6 +18,7 @@ pub mod reconcile;
 pub mod records;
 pub mod refund;
 pub mod student;
+pub mod time;
 
 pub use academic_year::{AcademicYear, AcademicYearError};
 pub use audit::{Actor, AuditAction, AuditEntry, AuditSubject, By, OperatorName, OperatorNameError};
