@@ -268,6 +268,18 @@ pub mod notifications {
     }
 }
 
+/// A session of student `no` for a test that calls the services directly (made before sessions
+/// kept the student's name, so its orders read the payer's name from the profile).
+pub fn authed(no: &str) -> shared::service::Authed {
+    shared::service::Authed {
+        student_no: shared::domain::StudentNo::parse(no).expect("a student number"),
+        name: None,
+        session_id: "test".into(),
+        must_change_password: false,
+        renewed_cookie: None,
+    }
+}
+
 /// The student as the actor of a change a test makes directly through the store.
 pub fn by_student(no: &shared::domain::StudentNo) -> shared::domain::By {
     shared::domain::By::new(shared::domain::Actor::Student(no.clone()), chrono::Utc::now())

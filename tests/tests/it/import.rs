@@ -14,7 +14,6 @@ use shared::clock::{Clock, beijing_date};
 use shared::domain::ids::id_check_char;
 use shared::domain::import::{ImportId, ImportState};
 use shared::domain::*;
-use shared::service::Authed;
 use shared::service::orders::Pick;
 use shared::store::{AuditStore, BillWrite, Credential, FeeStore, ImportStore, StudentStore};
 use std::collections::BTreeMap;
@@ -261,11 +260,7 @@ async fn a_file_with_bad_rows_writes_nothing_and_its_report_names_each_row() {
     // 张三's oldest 学费 has 2000.00 paid; his 教材费 of last year sits in an open order.
     let held = t
         .app
-        .create_or_reuse_order(
-            &Authed { student_no: sno(ZHANG), name: None, session_id: "test".into(), must_change_password: false, renewed_cookie: None },
-            &[Pick { academic_year: year(&t, 1), item_id: "BOOKS".into() }],
-            None,
-        )
+        .create_or_reuse_order(&authed(ZHANG), &[Pick { academic_year: year(&t, 1), item_id: "BOOKS".into() }], None)
         .await
         .unwrap()
         .0
@@ -533,7 +528,7 @@ async fn an_interrupted_import_is_finished_by_the_next_run() {
 #[tokio::test]
 async fn a_file_refused_for_an_open_order_goes_in_once_the_order_is_cancelled() {
     let t = spawn().await;
-    let zhang = Authed { student_no: sno(ZHANG), name: None, session_id: "test".into(), must_change_password: false, renewed_cookie: None };
+    let zhang = authed(ZHANG);
     let (order, _) =
         t.app.create_or_reuse_order(&zhang, &[Pick { academic_year: year(&t, 0), item_id: "EXAM".into() }], None).await.unwrap();
     let file = [HEADER.to_owned(), bill_row(&t, ZHANG, "张三", ZHANG_ID, "EXAM", "考试费", "其他", "150")].join("\n").into_bytes();

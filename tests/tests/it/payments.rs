@@ -11,16 +11,6 @@ use shared::service::payments::PaymentRejected;
 use shared::store::{FeeStore, OrderStore, PaymentStore, ReceiptStore};
 use std::sync::Arc;
 
-fn authed(no: &str) -> Authed {
-    Authed {
-        student_no: StudentNo::parse(no).unwrap(),
-        name: None,
-        session_id: "test".into(),
-        must_change_password: false,
-        renewed_cookie: None,
-    }
-}
-
 /// An open order for 张三's current tuition and exam fee, and one Created attempt per channel given.
 async fn order_with_attempts(t: &TestApp, channels: &[Channel]) -> (Order, Vec<Attempt>) {
     order_with_attempts_by(t, &authed("2021010101"), channels).await

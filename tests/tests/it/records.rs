@@ -10,7 +10,6 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use shared::clock::{Clock, beijing, beijing_date};
 use shared::domain::*;
-use shared::service::Authed;
 use shared::service::orders::Pick;
 use shared::service::records::{OfflineItem, OfflineRejected, OfflineSubmission};
 use shared::store::{FeeStore, OfflinePaymentStore, OrderStore, PaymentStore};
@@ -18,16 +17,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 const ZHANG: &str = "2021010101";
-
-fn authed(no: &str) -> Authed {
-    Authed {
-        student_no: StudentNo::parse(no).unwrap(),
-        name: None,
-        session_id: "test".into(),
-        must_change_password: false,
-        renewed_cookie: None,
-    }
-}
 
 fn year(t: &TestApp, back: u16) -> String {
     let y = local::seed::current_academic_year(beijing_date(t.clock.now())) - back;

@@ -3,7 +3,7 @@
 //! Pure protocol code: no HTTP I/O and no clock reads — everything that depends on time takes `now`.
 //! * [`Merchant`] is the platform side: signs front-consume forms and queries (§3.2–§3.4), verifies
 //!   query responses and backUrl notifications (§3.2, §3.5) and maps them to domain terms.
-//! * [`Sandbox`] is our local UnionPay: verifies the merchant's requests, signs responses and
+//! * `Sandbox` (cargo feature `sandbox`) is our local UnionPay: verifies the merchant's requests, signs responses and
 //!   notifications with a test certificate chain that it issues itself or loads (§5).
 //!
 //! Shared primitives live here: the canonical string and double hash ([`canonical`],
@@ -12,6 +12,9 @@
 //! synchronous responses ([`parse_response`]). Keys and ids come from configuration only.
 
 mod merchant;
+// The gateway's side, for the local platform and the tests only (cargo feature `sandbox`):
+// no deployed function compiles it (scripts/lint checks each one's `cargo tree`).
+#[cfg(feature = "sandbox")]
 mod sandbox;
 pub mod statement;
 #[cfg(test)]
@@ -20,6 +23,7 @@ mod tests;
 pub use merchant::{
     ConsumeRequest, Merchant, MerchantSettings, Mismatch, Notification, RefundNotification, SignedForm, UncheckedNotification,
 };
+#[cfg(feature = "sandbox")]
 pub use sandbox::{FrontConsume, RefundAsked, Sandbox, SandboxChain, SandboxRefund, SandboxSettings, SandboxTrade, TradeProgress};
 
 use super::GatewayError;
@@ -99,6 +103,8 @@ impl SignKey {
         Ok(Self(SigningKey::new(key)))
     }
 
+    /// The sandbox issues its certificate for this key.
+    #[cfg(feature = "sandbox")]
     fn public_key(&self) -> RsaPublicKey {
         RsaPublicKey::from(self.0.as_ref())
     }
