@@ -106,6 +106,16 @@ fn lambda_record(r: &Record, stream_arn: &str) -> Result<Value, String> {
     }))
 }
 
+/// What one read of the shards came to.
+enum Polled {
+    /// Records were read (and delivered): read again at once.
+    Delivered,
+    /// Every shard read, nothing new: whoever waits for a drain can be told.
+    CaughtUp,
+    /// A shard could not be read: nothing is known of what it holds.
+    Failed,
+}
+
 struct Shard {
     id: String,
     iterator: Option<String>,
@@ -133,9 +143,10 @@ impl Poller {
         Ok(out.shard_iterator)
     }
 
-    /// Reads every shard once and delivers what it found; whether anything was found.
-    async fn poll(&mut self) -> bool {
+    /// Reads every shard once and delivers what it found.
+    async fn poll(&mut self) -> Polled {
         let mut found = Vec::new();
+        let mut failed = false;
         for i in 0..self.shards.len() {
             let Some(iterator) = self.shards[i].iterator.clone() else { continue };
             match self.streams.get_records().shard_iterator(iterator).limit(1000).send().await {
@@ -149,11 +160,12 @@ impl Poller {
                     tracing::warn!(error = %aws_sdk_dynamodbstreams::error::DisplayErrorContext(&e), "stream read failed; restarting at LATEST");
                     let id = self.shards[i].id.clone();
                     self.shards[i].iterator = self.latest(&id).await.unwrap_or_default();
+                    failed = true;
                 }
             }
         }
         if found.is_empty() {
-            return false;
+            return if failed { Polled::Failed } else { Polled::CaughtUp };
         }
         let events: Vec<Value> = found
             .iter()
@@ -165,7 +177,7 @@ impl Poller {
                 self.invoke(trigger, *handler, batch.to_vec()).await;
             }
         }
-        true
+        Polled::Delivered
     }
 
     /// One batch, with Lambda's retries of the records the function reports as failed (or of
@@ -255,12 +267,14 @@ pub async fn start(
                 tokio::time::sleep(every).await;
                 continue;
             }
-            if poller.poll().await {
-                continue;
-            }
-            // Caught up: whoever asked before this poll has been served.
-            for w in waiting.drain(..) {
-                let _ = w.send(());
+            match poller.poll().await {
+                Polled::Delivered => continue,
+                // Whoever asked before this poll has been served.
+                Polled::CaughtUp => waiting.drain(..).for_each(|w| {
+                    let _ = w.send(());
+                }),
+                // Not known to be caught up: drains wait for a read that succeeds.
+                Polled::Failed => {}
             }
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}

@@ -24,7 +24,8 @@ pub struct StreamTrigger {
     pub batch_size: usize,
     /// `FilterCriteria.Filters[].Pattern`, parsed: a record is delivered if any matches.
     pub patterns: Vec<serde_json::Value>,
-    /// Retries of a batch's failed records (`MaximumRetryAttempts`).
+    /// Retries of a batch's failed records (`MaximumRetryAttempts`). Absent, 0 here: Lambda's
+    /// default retries until the record expires, which a template should not leave implicit.
     pub max_retries: u32,
 }
 

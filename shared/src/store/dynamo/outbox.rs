@@ -8,6 +8,7 @@ use crate::store::outbox::{OutboxSms, OutboxStore, SmsState};
 const SWEEP_SMS: &str = "SWEEP#SMS";
 
 const OUTBOX_PREFIX: &str = "OUTBOX#";
+const OUTBOX_SK: &str = "SMS";
 
 fn outbox_pk(id: &str) -> String {
     format!("{OUTBOX_PREFIX}{id}")
@@ -18,13 +19,13 @@ impl DynamoStore {
     /// stream reports (keys only) becomes the id [`crate::App::deliver_sms`] takes. The
     /// template's stream filter (`OutboxFunction`) matches the same prefix.
     pub fn outbox_id_of_key<'a>(pk: &'a str, sk: &str) -> Option<&'a str> {
-        pk.strip_prefix(OUTBOX_PREFIX).filter(|id| !id.is_empty() && sk == "SMS")
+        pk.strip_prefix(OUTBOX_PREFIX).filter(|id| !id.is_empty() && sk == OUTBOX_SK)
     }
 }
 
 /// A new pending message, due at `at`.
 pub(super) fn new_sms_item(id: &str, phone: &Phone, text: &str, at: DateTime<Utc>) -> Item {
-    let mut item = key(outbox_pk(id), "SMS");
+    let mut item = key(outbox_pk(id), OUTBOX_SK);
     item.insert("sms_id".into(), s(id));
     item.insert("phone".into(), s(phone.expose()));
     item.insert("message_text".into(), s(text));
@@ -59,7 +60,7 @@ impl DynamoStore {
         self.client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(outbox_pk(&m.id), "SMS")))
+            .set_key(Some(key(outbox_pk(&m.id), OUTBOX_SK)))
             .update_expression(update)
             .condition_expression("#state = :seen AND tries = :tries")
             .expression_attribute_names("#state", "state")
@@ -71,7 +72,7 @@ impl DynamoStore {
 #[async_trait]
 impl OutboxStore for DynamoStore {
     async fn get_sms(&self, id: &str) -> Result<Option<OutboxSms>, StoreError> {
-        let item = self.get_consistent(outbox_pk(id), "SMS").await?;
+        let item = self.get_consistent(outbox_pk(id), OUTBOX_SK).await?;
         item.as_ref().map(parse_sms).transpose()
     }
 
@@ -80,7 +81,7 @@ impl OutboxStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(outbox_pk(id), "SMS")))
+            .set_key(Some(key(outbox_pk(id), OUTBOX_SK)))
             .update_expression("SET #state = :sending, tries = tries + :one, lease_until = :lease, gsi2sk = :due")
             .condition_expression("#state = :pending AND next_try_at <= :now")
             .expression_attribute_names("#state", "state")
