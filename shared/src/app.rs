@@ -2,6 +2,7 @@
 
 use crate::auth::{Hasher, TokenKeys};
 use crate::clock::{Clock, SystemClock};
+pub use crate::config::ConfigError;
 use crate::sms::{SmsSender, SnsSms};
 use crate::store::DynamoStore;
 use chrono::Duration;
@@ -63,16 +64,6 @@ impl Default for Settings {
             ops_bucket: None,
         }
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("environment variable {0} is missing")]
-    Missing(&'static str),
-    #[error("environment variable {0} is invalid: {1}")]
-    Invalid(&'static str, &'static str),
-    #[error("the secret named by {0} could not be read: {1}")]
-    Secret(&'static str, String),
 }
 
 /// Everything a handler needs. Generic over the store so services can be exercised with any

@@ -7,7 +7,16 @@
 //! configuration. Locally, and in tests, the plain `<NAME>` variable holds the value itself.
 //! The ARN wins when both are set. Nothing here is ever logged.
 
-use crate::app::ConfigError;
+/// Why the configuration read at cold start is unusable (the function does not start).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is missing")]
+    Missing(&'static str),
+    #[error("environment variable {0} is invalid: {1}")]
+    Invalid(&'static str, &'static str),
+    #[error("the secret named by {0} could not be read: {1}")]
+    Secret(&'static str, String),
+}
 
 /// One secret setting: the variable holding the value, and the one naming its secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

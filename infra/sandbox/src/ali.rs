@@ -4,9 +4,10 @@
 //! opened) — until then query and close answer `ACQ.TRADE_NOT_EXIST` (§1.5, §1.9.3). A wap trade
 //! exists from the moment its cashier is shown.
 
-use crate::engine::{self, Core, Outgoing, is_http_url, lock, random_digits, with_query};
+use crate::engine::{self, Core, Outgoing, is_http_url, random_digits, with_query};
 use crate::page::{self, Brand, Cashier, Tone};
 use crate::statements::PaidRecord;
+use crate::sync::lock;
 use crate::{Book, Control};
 use axum::Router;
 use axum::body::Bytes;

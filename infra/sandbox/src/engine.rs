@@ -1,13 +1,14 @@
 //! What both sandboxes share: the clock, notification delivery with its retry schedule, and the
 //! per-trade notification counters behind [`crate::Control`].
 
+use crate::sync::lock;
 use chrono::{DateTime, Utc};
 use rand::Rng as _;
 use shared::clock::Clock;
 use shared::gateway::GatewayError;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long the sandbox waits for a merchant's answer to one notification (WeChat Pay asks for
@@ -154,10 +155,6 @@ pub(crate) fn spawn_notifications<B, A>(
         }
         tracing::info!(gateway, out_trade_no, sends, "notification schedule ended without acknowledgement");
     });
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// `n` random decimal digits.

@@ -25,6 +25,7 @@ mod ali;
 mod engine;
 mod page;
 mod statements;
+mod sync;
 mod up;
 mod wx;
 

@@ -11,7 +11,7 @@
 //! Over HTTP: `POST /_control/statement` with `{"omit": "<no>"}`, `{"amount": {"out_trade_no":
 //! "<no>", "fen": 123}}` or `{"add": {"out_trade_no": "<no>", "fen": 123, "paid_at": "<RFC 3339>"}}`.
 
-use crate::engine::lock;
+use crate::sync::lock;
 use chrono::{DateTime, NaiveDate, Utc};
 use shared::clock::{beijing, beijing_date};
 use shared::domain::Fen;

@@ -7,9 +7,10 @@
 //! carries `signPubKeyCert` from a test chain the sandbox issued itself, so the platform's chain
 //! and CN checks run unmodified.
 
-use crate::engine::{self, Core, Outgoing, is_http_url, lock};
+use crate::engine::{self, Core, Outgoing, is_http_url};
 use crate::page::{self, Brand, Cashier, Tone};
 use crate::statements::PaidRecord;
+use crate::sync::lock;
 use crate::{Book, Control};
 use axum::Router;
 use axum::body::Bytes;

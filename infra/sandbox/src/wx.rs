@@ -1,9 +1,10 @@
 //! The local WeChat Pay APIv3 (gateways.md §2, §5), public-key mode: Native and H5 orders,
 //! query and close by out-trade-no, the cashier pages, signed and encrypted notifications.
 
-use crate::engine::{self, Core, Outgoing, is_http_url, lock, random_digits, random_uuid};
+use crate::engine::{self, Core, Outgoing, is_http_url, random_digits, random_uuid};
 use crate::page::{self, Brand, Cashier, Tone};
 use crate::statements::PaidRecord;
+use crate::sync::lock;
 use crate::{Book, Control};
 use axum::Router;
 use axum::body::Bytes;

@@ -163,12 +163,15 @@ fn html_result(html: &str) -> &str {
 async fn native_order_is_paid_notified_queried_and_no_longer_closable() {
     let env = Env::new(true).await;
     let no = otn("T20261126120000NATIVE01");
-    let code_url = env.native(&order(&env, &no)).await.unwrap();
+    // One request, sent twice below: `order` stamps the expiry from the clock, and a second
+    // built later may fall in the next second — other parameters.
+    let request = order(&env, &no);
+    let code_url = env.native(&request).await.unwrap();
     assert_eq!(code_url, format!("{}/scan/{no}", env.base));
     assert_eq!(env.query(&no).await, TradeState::Pending);
     assert_eq!(env.control.trade_state(no.as_str()).as_deref(), Some("NOTPAY"));
     // Same order again: same code_url. Other parameters under the same number: refused.
-    assert_eq!(env.native(&order(&env, &no)).await.unwrap(), code_url);
+    assert_eq!(env.native(&request).await.unwrap(), code_url);
     let other = OrderRequest { amount: Fen::new(1), ..order(&env, &no) };
     assert!(refused_with(env.native(&other).await, "INVALID_REQUEST"));
 

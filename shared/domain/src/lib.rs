@@ -13,6 +13,7 @@ pub mod money;
 pub mod order;
 pub mod order_no;
 pub mod password;
+pub mod payment;
 pub mod receipt;
 pub mod reconcile;
 pub mod records;
@@ -31,6 +32,7 @@ pub use order::{
 };
 pub use order_no::{OrderNo, OrderNoError, OrderType, Serial, UnitId};
 pub use password::{NewPassword, PasswordRuleError};
+pub use payment::{AttemptPaid, DuplicatePaid, OrderPaid, PaymentMismatch, PaymentTransition};
 pub use receipt::{LinkToken, Receipt, ReceiptIssue, ReceiptNo};
 pub use reconcile::{Difference, DifferenceAction, DifferenceKind, ReconSummary};
 pub use records::{

@@ -19,7 +19,7 @@ pub enum OrderNoError {
 }
 
 /// The 2-letter order type (`XF` = 学费).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct OrderType([u8; 2]);
 
 impl OrderType {
@@ -34,7 +34,7 @@ impl OrderType {
 }
 
 /// The 5-character school/unit identifier (`LUTAU`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UnitId([u8; 5]);
 
 impl UnitId {
@@ -65,7 +65,7 @@ impl Serial {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct OrderNo {
     order_type: OrderType,
     date: NaiveDate,

@@ -97,7 +97,7 @@ impl fmt::Debug for LinkToken {
 /// What the payment transition needs, besides the order it reads, to issue the receipt and
 /// queue its SMS: prepared before the transaction, used only if the order becomes paid.
 /// `Debug` leaves out the SMS text, which carries the link's secret.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ReceiptIssue {
     pub payer_name: PersonName,
     pub payee: String,

@@ -1,7 +1,11 @@
 //! Recording payments that a gateway vouched for (a verified notification or our own query).
 
 use crate::app::App;
-use crate::domain::{Actor, Attempt, By, ConfirmedPayment, Fen, Order, PaymentOutcome};
+use crate::domain::{Actor, Attempt, By, ConfirmedPayment, Fen, Order, PaymentMismatch, PaymentOutcome, PaymentTransition};
+
+/// Rounds of read, decide, apply before a contended payment gives up (each lost round means
+/// another writer settled something; the next read sees it).
+const PAYMENT_ROUNDS: usize = 5;
 use crate::store::{PaymentStore, RawNotification, StoreError, StudentStore};
 
 /// Everything recording a payment needs from the store: the transition itself (which also
@@ -23,6 +27,15 @@ pub enum PaymentRejected {
     Store(#[from] StoreError),
 }
 
+impl From<PaymentMismatch> for PaymentRejected {
+    fn from(m: PaymentMismatch) -> Self {
+        match m {
+            PaymentMismatch::Channel { .. } => Self::ChannelMismatch,
+            PaymentMismatch::Amount { expected, got } => Self::AmountMismatch { expected, got },
+        }
+    }
+}
+
 impl<S: PaymentStores> App<S> {
     /// Compares the confirmed payment with our attempt, then applies the payment transition
     /// (idempotent: a repeat is `AlreadyRecorded`), audited as `actor`'s. The payment that pays
@@ -35,45 +48,54 @@ impl<S: PaymentStores> App<S> {
     }
 
     /// [`Self::record_confirmed_payment`] on the attempt and order the caller has just read,
-    /// keeping `raw` (the notification that vouched for it) with the transition.
+    /// keeping `raw` (the notification that vouched for it) with the transition. The domain
+    /// decides ([`PaymentTransition::decide`]); the store applies the decision conditionally on
+    /// the states it was made on, and a lost race (a concurrent copy of the same notification)
+    /// reads again and decides again — finding it recorded.
     pub(crate) async fn record_payment_on(
         &self,
         p: &ConfirmedPayment,
         actor: &Actor,
-        (attempt, order): (Attempt, Order),
+        known: (Attempt, Order),
         raw: Option<RawNotification>,
     ) -> Result<PaymentOutcome, PaymentRejected> {
-        if attempt.channel != p.channel {
-            return Err(PaymentRejected::ChannelMismatch);
-        }
-        if attempt.amount != p.amount {
-            return Err(PaymentRejected::AmountMismatch { expected: attempt.amount, got: p.amount });
-        }
-        if !attempt.state.awaits_payment() {
-            if let Some(raw) = &raw {
-                self.store.store_notification(raw).await?;
-            }
-            return Ok(PaymentOutcome::AlreadyRecorded);
-        }
-        // The receipt's payer: named on the order when it was made (orders older than that
-        // read the profile).
-        let payer = match &order.payer_name {
-            Some(name) => name.clone(),
-            None => {
-                self.store
-                    .get_student(&attempt.student_no)
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt("attempt of an unknown student".into()))?
-                    .name
-            }
-        };
-        let issue = self.prepare_receipt(&attempt, payer, p);
-        let outcome =
-            match self.store.record_payment(p, (attempt, order), &issue, raw.as_ref(), &By::new(actor.clone(), self.clock.now())).await {
-                Err(StoreError::NotFound) => return Err(PaymentRejected::UnknownAttempt),
-                other => other?,
+        let by = By::new(actor.clone(), self.clock.now());
+        let mut payer = None;
+        let mut state = Some(known);
+        for _ in 0..PAYMENT_ROUNDS {
+            let (attempt, order) = match state.take() {
+                Some(known) => known,
+                None => self.store.payment_state(&p.out_trade_no).await?.ok_or(PaymentRejected::UnknownAttempt)?,
             };
-        tracing::info!(out_trade_no = %p.out_trade_no, channel = p.channel.as_str(), amount = %p.amount, ?outcome, "payment recorded");
-        Ok(outcome)
+            // The receipt's payer: named on the order when it was made (orders older than that
+            // read the profile, once).
+            if payer.is_none() && attempt.state.awaits_payment() {
+                payer = Some(match &order.payer_name {
+                    Some(name) => name.clone(),
+                    None => {
+                        self.store
+                            .get_student(&attempt.student_no)
+                            .await?
+                            .ok_or_else(|| StoreError::Corrupt("attempt of an unknown student".into()))?
+                            .name
+                    }
+                });
+            }
+            let transition = PaymentTransition::decide(&attempt, &order, p, &by, || {
+                // Called only for an attempt awaiting payment, whose payer was read above.
+                let payer = payer.clone().expect("payer read for an attempt awaiting payment");
+                self.prepare_receipt(&attempt, payer, p)
+            })?;
+            match self.store.apply_payment(&transition, raw.as_ref()).await {
+                Ok(()) => {
+                    let outcome = transition.outcome();
+                    tracing::info!(out_trade_no = %p.out_trade_no, channel = p.channel.as_str(), amount = %p.amount, ?outcome, "payment recorded");
+                    return Ok(outcome);
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Unavailable("payment transition contended".into()).into())
     }
 }

@@ -16,7 +16,7 @@ fn audit_item(e: &AuditEntry) -> Result<Item, StoreError> {
         (AuditSubject::Order(no), _) => order_pk(no),
         (AuditSubject::Student, Some(no)) => student_pk(no),
         (AuditSubject::Student, None) => return Err(StoreError::Corrupt("a student's audit entry without the student".into())),
-        (AuditSubject::Import(id), _) => super::import::import_pk(id),
+        (AuditSubject::Import(id), _) => import_pk(id),
     };
     let short: [u8; 4] = rand::random();
     let sk = format!("{AUDIT_PREFIX}{}#{}", e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), hex::encode(short));

@@ -12,10 +12,6 @@ const MANIFEST: &str = "MANIFEST";
 /// DynamoDB's limit of items in one transaction.
 const MAX_TRANSACTION_ITEMS: usize = 100;
 
-pub(super) fn import_pk(id: &ImportId) -> String {
-    format!("IMPORT#{id}")
-}
-
 fn manifest_key(id: &ImportId) -> Item {
     key(import_pk(id), MANIFEST)
 }
@@ -142,7 +138,7 @@ impl DynamoStore {
                 let update = built(
                     Update::builder()
                         .table_name(&self.table)
-                        .set_key(Some(key(student_pk(no), &fee_sk(after))))
+                        .set_key(Some(key(student_pk(no), &fee_sk(&after.item_key()))))
                         .update_expression(
                             "SET #name = :name, fee_type = :type, due_fen = :due, window_start = :ws, window_end = :we, #status = :status, \
                              version = version + :one, last_import = :import",
@@ -313,7 +309,7 @@ impl ImportStore for DynamoStore {
     }
 
     async fn fee_items_versioned(&self, no: &StudentNo) -> Result<Vec<(FeeItem, u64)>, StoreError> {
-        self.query_prefix(student_pk(no), "FEE#", true)
+        self.query_prefix(student_pk(no), FEE_PREFIX, true)
             .await?
             .iter()
             .map(|it| Ok((parse_fee(it)?, get_i64(it, "version")?.max(0) as u64)))

@@ -3,7 +3,7 @@
 //! payment transition, each `attribute_not_exists`. See `docs/data-model.md`.
 
 use super::*;
-use crate::domain::{ConfirmedPayment, Order, OrderNo, PersonName, Receipt, ReceiptIssue, ReceiptNo};
+use crate::domain::{OrderNo, OrderPaid, PersonName, Receipt, ReceiptNo};
 use crate::store::receipts::{ReceiptLink, ReceiptStore};
 
 /// An expired link is kept this long after its expiry (so it can say "expired" rather than
@@ -58,21 +58,16 @@ fn parse_receipt(item: &Item) -> Result<Receipt, StoreError> {
 
 impl DynamoStore {
     /// The receipt, its link and its queued SMS: the puts the payment transition adds when it
-    /// pays `order`.
-    pub(super) fn receipt_writes(
-        &self,
-        order: &Order,
-        p: &ConfirmedPayment,
-        issue: &ReceiptIssue,
-    ) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let receipt = Receipt::issue(order, p, issue);
+    /// pays its order.
+    pub(super) fn receipt_writes(&self, paid: &OrderPaid) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let (order, issue, receipt) = (&paid.order, &paid.issue, &paid.receipt);
         let mut link = key(link_pk(&issue.link_hash), "RLINK");
         link.insert("student_no".into(), s(order.student_no.as_str()));
         link.insert("order_no".into(), s(order.order_no.to_string()));
         link.insert("expires_at".into(), n(issue.link_expires_at.timestamp()));
         link.insert(TTL.into(), n((issue.link_expires_at + chrono::Duration::days(LINK_KEPT_AFTER_EXPIRY_DAYS)).timestamp()));
         let sms = outbox::new_sms_item(receipt.receipt_no.as_str(), &order.receipt_phone, &issue.sms_text, issue.issued_at);
-        Ok(vec![self.put_new(receipt_item(&receipt))?, self.put_new(link)?, self.put_new(sms)?])
+        Ok(vec![self.put_new(receipt_item(receipt))?, self.put_new(link)?, self.put_new(sms)?])
     }
 }
 

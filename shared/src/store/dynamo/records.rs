@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::domain::{Announcement, Enrolment, OfflineMethod, OfflineOutcome, OfflinePayment, PaymentRef};
-use crate::store::records::*;
 
 /// The partition holding every announcement (operators edit it in the console).
 const ANNOUNCEMENTS: &str = "ANNOUNCEMENTS";
@@ -116,20 +115,7 @@ impl HistoryStore for DynamoStore {
 impl DynamoStore {
     /// Credits one fee item with an offline payment's line, once per payment.
     fn credit_offline(&self, p: &OfflinePayment, line: &OrderLine) -> Result<TransactWriteItem, StoreError> {
-        let tag = offline_tag(&p.reference);
-        let update = built(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(student_pk(&p.student_no), &format!("FEE#{}", line.item_key()))))
-                .update_expression("SET paid_fen = paid_fen + :amt, version = version + :one ADD credited_by :tag_set")
-                .condition_expression("attribute_exists(pk) AND NOT contains(credited_by, :tag)")
-                .expression_attribute_values(":amt", n(line.amount.get()))
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":tag", s(&tag))
-                .expression_attribute_values(":tag_set", AttributeValue::Ss(vec![tag.clone()]))
-                .build(),
-        )?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        self.credit_fee(&p.student_no, line, &offline_tag(&p.reference))
     }
 }
 
@@ -165,7 +151,7 @@ impl OfflinePaymentStore for DynamoStore {
                 None => {}
             }
             for line in &p.lines {
-                if self.get_consistent(student_pk(&p.student_no), &format!("FEE#{}", line.item_key())).await?.is_none() {
+                if self.get_consistent(student_pk(&p.student_no), &fee_sk(&line.item_key())).await?.is_none() {
                     return Err(StoreError::NotFound);
                 }
             }

@@ -207,7 +207,7 @@ impl RefundStore for DynamoStore {
             for line in &o.lines {
                 items.push(self.update_item(
                     student_pk(&o.student_no),
-                    &format!("FEE#{}", line.item_key()),
+                    &fee_sk(&line.item_key()),
                     "SET paid_fen = paid_fen - :amt, version = version + :one DELETE credited_by :otn_set",
                     "attribute_exists(pk) AND contains(credited_by, :otn) AND paid_fen >= :amt",
                     &[

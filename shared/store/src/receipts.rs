@@ -2,9 +2,9 @@
 //! `PaymentStore::record_payment`), read here.
 
 use super::StoreError;
-use crate::domain::{OrderNo, Receipt, StudentNo};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::{OrderNo, Receipt, StudentNo};
 
 /// What a public receipt link names. The token itself is never stored, only its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,9 +1,9 @@
 //! Reconciliation's reads and its summary item (`docs/data-model.md`).
 
 use super::StoreError;
-use crate::domain::{Attempt, Channel, ReconSummary};
 use async_trait::async_trait;
 use chrono::NaiveDate;
+use domain::{Attempt, Channel, ReconSummary};
 
 #[async_trait]
 pub trait ReconcileStore: Send + Sync {

@@ -7,9 +7,9 @@
 //!                                           sender vanished mid-send so the outcome is unknown)
 
 use super::StoreError;
-use crate::domain::Phone;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::Phone;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -53,6 +53,24 @@ pub struct OutboxSms {
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+}
+
+impl OutboxSms {
+    /// A new message, due at `at`: what the payment transition queues with a receipt.
+    pub fn pending(id: &str, phone: &Phone, text: &str, at: DateTime<Utc>) -> Self {
+        Self {
+            id: id.to_owned(),
+            phone: phone.clone(),
+            text: Some(text.to_owned()),
+            state: SmsState::Pending,
+            tries: 0,
+            next_try_at: at,
+            lease_until: None,
+            created_at: at,
+            sent_at: None,
+            last_error: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for OutboxSms {

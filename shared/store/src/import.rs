@@ -3,10 +3,10 @@
 //! Keys and conditions: `docs/data-model.md`.
 
 use super::{Credential, StoreError};
-use crate::domain::import::{ImportId, ImportKind, ImportState, ImportSummary};
-use crate::domain::{AuditEntry, By, FeeItem, Student, StudentNo};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::import::{ImportId, ImportKind, ImportState, ImportSummary};
+use domain::{AuditEntry, By, FeeItem, Student, StudentNo};
 
 /// Where one file (one content) stands.
 #[derive(Debug, Clone, PartialEq, Eq)]

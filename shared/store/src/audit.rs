@@ -3,8 +3,8 @@
 //! are written by the store inside that change's own transaction.
 
 use super::StoreError;
-use crate::domain::{AuditEntry, OrderNo, StudentNo};
 use async_trait::async_trait;
+use domain::{AuditEntry, OrderNo, StudentNo};
 
 #[async_trait]
 pub trait AuditStore: Send + Sync {

@@ -2,9 +2,9 @@
 //! transitions with their refund item and audit entries. Keys: `docs/data-model.md`.
 
 use super::StoreError;
-use crate::domain::{Attempt, By, Order, OrderNo, Refund, RefundNo};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::{Attempt, By, Order, OrderNo, Refund, RefundNo};
 
 #[async_trait]
 pub trait RefundStore: Send + Sync {

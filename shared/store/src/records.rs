@@ -2,9 +2,9 @@
 //! operators, 系统公告 and 报名信息. Keys and conditions: `docs/data-model.md`.
 
 use super::StoreError;
-use crate::domain::{Announcement, Enrolment, OfflineOutcome, OfflinePayment, Order, OutTradeNo, PaymentRef, StudentNo};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::{Announcement, Enrolment, OfflineOutcome, OfflinePayment, Order, OutTradeNo, PaymentRef, StudentNo};
 
 /// An order as 交易查询 needs it: with when, and by which attempt, it was paid.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub struct PaymentHistory {
 pub trait HistoryStore: Send + Sync {
     async fn payment_history(&self, student: &StudentNo) -> Result<PaymentHistory, StoreError>;
     /// One order with its payment facts (strongly consistent).
-    async fn order_record(&self, no: &crate::domain::OrderNo) -> Result<Option<OrderRecord>, StoreError>;
+    async fn order_record(&self, no: &domain::OrderNo) -> Result<Option<OrderRecord>, StoreError>;
 }
 
 /// Payments made outside this platform, recorded by operators or the fee-import job.
@@ -41,7 +41,7 @@ pub trait OfflinePaymentStore: Send + Sync {
     /// conditional on the reference being new and on no item having been credited by it.
     /// The same payment again is `AlreadyRecorded`; the reference already naming a different
     /// payment is `Conflict`; a fee item that does not exist is `NotFound` (nothing written).
-    async fn record_offline_payment(&self, payment: &OfflinePayment, by: &crate::domain::By) -> Result<OfflineOutcome, StoreError>;
+    async fn record_offline_payment(&self, payment: &OfflinePayment, by: &domain::By) -> Result<OfflineOutcome, StoreError>;
     async fn get_offline_payment(&self, reference: &PaymentRef) -> Result<Option<OfflinePayment>, StoreError>;
 }
 
