@@ -6,6 +6,7 @@ pub mod academic_year;
 pub mod audit;
 pub mod capital;
 pub mod contact;
+pub mod entries;
 pub mod fee;
 pub mod ids;
 pub mod import;

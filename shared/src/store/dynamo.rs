@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::domain::{AcademicYear, AccountKind, Address, ChargeStatus, Email, FeeType, Fen, Gender, ItemId, PersonName, Phone, Postcode};
-use crate::domain::{Attempt, AttemptPaid, AttemptState, AuditAction, AuditSubject, By, Channel, OutTradeNo, PaymentTransition};
+use crate::domain::{Attempt, AttemptPaid, AttemptState, By, Channel, OutTradeNo, PaymentTransition};
 use crate::domain::{Contact, FeeItem, IdCardNo, OrderType, Serial, Student, StudentNo, UnitId};
 use crate::domain::{Order, OrderLine, OrderNo, OrderState};
 use async_trait::async_trait;

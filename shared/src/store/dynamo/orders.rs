@@ -159,9 +159,7 @@ impl DynamoStore {
 #[async_trait]
 impl OrderStore for DynamoStore {
     async fn create_order(&self, o: &Order, by: &By) -> Result<(), StoreError> {
-        let entry = by
-            .entry(AuditAction::OrderCreated, AuditSubject::Order(o.order_no), &o.student_no)
-            .change(None, &format!("open total_fen={}", o.total.get()));
+        let entry = by.order_created(o);
         let mut tx =
             self.client.transact_write_items().transact_items(self.put_new(order_item(o))?).transact_items(self.audit_put(&entry)?);
         for line in &o.lines {
@@ -201,7 +199,7 @@ impl OrderStore for DynamoStore {
             .expression_attribute_values(":closed", s(OrderState::Closed.as_str()))
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let entry = by.entry(AuditAction::OrderClosed, AuditSubject::Order(o.order_no), &o.student_no).change(Some("open"), "closed");
+        let entry = by.order_closed(o);
         let mut items = vec![TransactWriteItem::builder().update(update).build(), self.audit_put(&entry)?];
         items.extend(self.release_locks(o)?);
         self.client.transact_write_items().set_transact_items(Some(items)).send().await.map_err(map_err)?;
@@ -215,9 +213,7 @@ impl OrderStore for DynamoStore {
                 .build(),
         )?;
         // Phones appear in the log only masked.
-        let entry = by
-            .entry(AuditAction::OrderReceiptPhoneChanged, AuditSubject::Order(o.order_no), &o.student_no)
-            .change(Some(&o.receipt_phone.masked()), &phone.masked());
+        let entry = by.receipt_phone_changed(o, phone);
         self.client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())

@@ -101,10 +101,7 @@ impl DynamoStore {
 impl PaymentStore for DynamoStore {
     async fn create_attempt(&self, o: &Order, a: &Attempt, by: &By) -> Result<(), StoreError> {
         let bump = built(self.open_order_update(o, "SET attempts = attempts + :one, version = version + :one").build())?;
-        let entry = by
-            .entry(AuditAction::AttemptCreated, AuditSubject::Order(o.order_no), &o.student_no)
-            .target(a.out_trade_no.as_str())
-            .change(None, &format!("{} {} amount_fen={}", a.state.as_str(), a.channel.as_str(), a.amount.get()));
+        let entry = by.attempt_created(a);
         self.client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(bump).build())
@@ -169,10 +166,7 @@ impl PaymentStore for DynamoStore {
                 .expression_attribute_values(":created", s(AttemptState::Created.as_str()))
                 .build(),
         )?;
-        let entry = by
-            .entry(AuditAction::AttemptClosed, AuditSubject::Order(a.order_no), &a.student_no)
-            .target(a.out_trade_no.as_str())
-            .change(Some(AttemptState::Created.as_str()), AttemptState::Closed.as_str());
+        let entry = by.attempt_closed(a);
         self.client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())

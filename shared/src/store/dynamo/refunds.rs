@@ -136,10 +136,7 @@ impl RefundStore for DynamoStore {
             .expression_attribute_values(":failed", s(RefundState::Failed.as_str()))
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let entry = by
-            .entry(AuditAction::RefundRequested, AuditSubject::Order(r.order_no), &r.student_no)
-            .target(r.out_trade_no.as_str())
-            .change(Some(a.state.as_str()), &format!("refunding refund_no={} amount_fen={}", r.refund_no, r.amount.get()));
+        let entry = by.refund_requested(r, a.state);
         self.client
             .transact_write_items()
             .transact_items(self.move_attempt(r, a.state, AttemptState::Refunding)?)
@@ -165,10 +162,7 @@ impl RefundStore for DynamoStore {
     ) -> Result<(), StoreError> {
         let at = by.at;
         let otn = r.out_trade_no.as_str();
-        let entry = by
-            .entry(AuditAction::RefundSucceeded, AuditSubject::Order(r.order_no), &r.student_no)
-            .target(otn)
-            .change(Some(AttemptState::Refunding.as_str()), &format!("refunded refund_no={} amount_fen={}", r.refund_no, r.amount.get()));
+        let entry = by.refund_succeeded(r);
         let mut items = vec![
             self.settle_refund(r, RefundState::Succeeded, at, gateway_refund_no.map(|g| ("gateway_refund_no", g)))?,
             self.move_attempt(r, AttemptState::Refunding, AttemptState::Refunded)?,
@@ -224,11 +218,7 @@ impl RefundStore for DynamoStore {
     }
 
     async fn refund_failed(&self, r: &Refund, message: &str, by: &By) -> Result<(), StoreError> {
-        let entry = by
-            .entry(AuditAction::RefundFailed, AuditSubject::Order(r.order_no), &r.student_no)
-            .target(r.out_trade_no.as_str())
-            .change(Some(AttemptState::Refunding.as_str()), r.prior_state.as_str())
-            .reason(message.chars().take(200).collect::<String>());
+        let entry = by.refund_failed(r, message);
         self.client
             .transact_write_items()
             .transact_items(self.settle_refund(r, RefundState::Failed, by.at, Some(("failure", message)))?)

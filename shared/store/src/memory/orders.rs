@@ -4,10 +4,7 @@ use super::{BankTransaction, MemStore, OrderRow, Tables, check, secs};
 use crate::{OrderStore, PaymentStore, RawNotification, ReceiptLink, StoreError, SweepStore, outbox};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::{
-    Attempt, AttemptPaid, AttemptState, AuditAction, AuditSubject, By, Order, OrderNo, OrderState, OutTradeNo, PaymentTransition, Phone,
-    StudentNo,
-};
+use domain::{Attempt, AttemptPaid, AttemptState, By, Order, OrderNo, OrderState, OutTradeNo, PaymentTransition, Phone, StudentNo};
 
 impl Tables {
     /// The order `o` names, if it is still open at `o`'s version (every order change's condition).
@@ -75,9 +72,7 @@ impl OrderStore for MemStore {
             t.locks.insert((o.student_no.clone(), line.item_key()), o.order_no);
         }
         t.orders.insert(o.order_no, OrderRow { order: o.clone(), paid_by: None, refunded: false });
-        let entry = by
-            .entry(AuditAction::OrderCreated, AuditSubject::Order(o.order_no), &o.student_no)
-            .change(None, &format!("open total_fen={}", o.total.get()));
+        let entry = by.order_created(o);
         t.audit.push(entry);
         Ok(())
     }
@@ -113,7 +108,7 @@ impl OrderStore for MemStore {
         order.state = OrderState::Closed;
         order.version += 1;
         t.release_locks(o);
-        t.audit.push(by.entry(AuditAction::OrderClosed, AuditSubject::Order(o.order_no), &o.student_no).change(Some("open"), "closed"));
+        t.audit.push(by.order_closed(o));
         Ok(())
     }
 
@@ -123,9 +118,7 @@ impl OrderStore for MemStore {
         let order = t.order_mut(&o.order_no);
         order.receipt_phone = phone.clone();
         order.version += 1;
-        let entry = by
-            .entry(AuditAction::OrderReceiptPhoneChanged, AuditSubject::Order(o.order_no), &o.student_no)
-            .change(Some(&o.receipt_phone.masked()), &phone.masked());
+        let entry = by.receipt_phone_changed(o, phone);
         t.audit.push(entry);
         Ok(())
     }
@@ -142,10 +135,7 @@ impl PaymentStore for MemStore {
         order.attempts += 1;
         order.version += 1;
         t.attempts.insert(a.out_trade_no.clone(), a.clone());
-        let entry = by
-            .entry(AuditAction::AttemptCreated, AuditSubject::Order(o.order_no), &o.student_no)
-            .target(a.out_trade_no.as_str())
-            .change(None, &format!("{} {} amount_fen={}", a.state.as_str(), a.channel.as_str(), a.amount.get()));
+        let entry = by.attempt_created(a);
         t.audit.push(entry);
         Ok(())
     }
@@ -172,10 +162,7 @@ impl PaymentStore for MemStore {
         let stored = t.attempts.get_mut(&a.out_trade_no).ok_or(StoreError::Conflict)?;
         check(stored.state == AttemptState::Created)?;
         stored.state = AttemptState::Closed;
-        let entry = by
-            .entry(AuditAction::AttemptClosed, AuditSubject::Order(a.order_no), &a.student_no)
-            .target(a.out_trade_no.as_str())
-            .change(Some(AttemptState::Created.as_str()), AttemptState::Closed.as_str());
+        let entry = by.attempt_closed(a);
         t.audit.push(entry);
         Ok(())
     }

@@ -4,7 +4,7 @@ use super::{MemStore, check, secs};
 use crate::{RefundStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::{Attempt, AttemptState, AuditAction, AuditSubject, By, Order, OrderNo, OrderState, Refund, RefundNo, RefundState};
+use domain::{Attempt, AttemptState, By, Order, OrderNo, OrderState, Refund, RefundNo, RefundState};
 
 #[async_trait]
 impl RefundStore for MemStore {
@@ -18,10 +18,7 @@ impl RefundStore for MemStore {
         check(t.refunds.get(&key).is_none_or(|old| old.state == RefundState::Failed))?;
         t.attempts.get_mut(&r.out_trade_no).expect("checked").state = AttemptState::Refunding;
         t.refunds.insert(key, r.clone());
-        let entry = by
-            .entry(AuditAction::RefundRequested, AuditSubject::Order(r.order_no), &r.student_no)
-            .target(r.out_trade_no.as_str())
-            .change(Some(a.state.as_str()), &format!("refunding refund_no={} amount_fen={}", r.refund_no, r.amount.get()));
+        let entry = by.refund_requested(r, a.state);
         t.audit.push(entry);
         Ok(())
     }
@@ -74,10 +71,7 @@ impl RefundStore for MemStore {
                 row.credited_by.remove(otn);
             }
         }
-        let entry = by
-            .entry(AuditAction::RefundSucceeded, AuditSubject::Order(r.order_no), &r.student_no)
-            .target(otn.as_str())
-            .change(Some(AttemptState::Refunding.as_str()), &format!("refunded refund_no={} amount_fen={}", r.refund_no, r.amount.get()));
+        let entry = by.refund_succeeded(r);
         t.audit.push(entry);
         Ok(())
     }
@@ -93,11 +87,7 @@ impl RefundStore for MemStore {
         refund.settled_at = Some(by.at);
         refund.failure = Some(message.to_owned());
         t.attempts.get_mut(&r.out_trade_no).expect("checked").state = r.prior_state;
-        let entry = by
-            .entry(AuditAction::RefundFailed, AuditSubject::Order(r.order_no), &r.student_no)
-            .target(r.out_trade_no.as_str())
-            .change(Some(AttemptState::Refunding.as_str()), r.prior_state.as_str())
-            .reason(message.chars().take(200).collect::<String>());
+        let entry = by.refund_failed(r, message);
         t.audit.push(entry);
         Ok(())
     }
