@@ -71,7 +71,9 @@ impl Default for Settings {
 pub struct App<S = DynamoStore> {
     pub store: S,
     pub sms: Arc<dyn SmsSender>,
-    pub tokens: TokenKeys,
+    /// The session and reset-ticket key; `None` in a function that serves no sessions
+    /// (`SESSIONS=none`: notifications, the sweeper, the operators' functions).
+    pub tokens: Option<TokenKeys>,
     pub hasher: Hasher,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
@@ -92,7 +94,7 @@ impl App<DynamoStore> {
     /// [`crate::config`] — from Secrets Manager when their `*_SECRET_ARN` is set (the cloud),
     /// else from the plain variable (locally); `COOKIE_SECURE`, `ORDER_TTL_MINUTES`, `UNIT_ID`.
     /// A function that serves no sessions (notifications, the sweeper) runs with
-    /// `SESSIONS=none` and no session key: it gets a random one it never shares.
+    /// `SESSIONS=none` and no session key: it has none (`tokens: None`).
     /// Order and receipt settings: `ORDER_TTL_MINUTES`, `UNIT_ID`, `PUBLIC_BASE_URL` (where
     /// receipt links point), `RECEIPT_LINK_DAYS`; and the gateways'.
     pub async fn from_env() -> Result<Self, ConfigError> {
@@ -108,11 +110,8 @@ impl App<DynamoStore> {
             secrets.read(config::ORIGIN_VERIFY),
         )?;
         let tokens = match jwt {
-            Some(secret) => TokenKeys::from_secret(secret.as_bytes()).map_err(|m| ConfigError::Invalid("JWT_SECRET", m))?,
-            None if std::env::var("SESSIONS").as_deref() == Ok("none") => {
-                let unshared = format!("{}{}", crate::auth::random_id(), crate::auth::random_id());
-                TokenKeys::from_secret(unshared.as_bytes()).map_err(|m| ConfigError::Invalid("JWT_SECRET", m))?
-            }
+            Some(secret) => Some(TokenKeys::from_secret(secret.as_bytes()).map_err(|m| ConfigError::Invalid("JWT_SECRET", m))?),
+            None if std::env::var("SESSIONS").as_deref() == Ok("none") => None,
             None => return Err(ConfigError::Missing("JWT_SECRET (or JWT_SECRET_ARN)")),
         };
         if let Some(token) = origin {
@@ -183,7 +182,7 @@ fn payments_from(
         }),
         unionpay: settings::<unionpay::MerchantSettings>("UNIONPAY_MERCHANT", unionpay)?,
     };
-    crate::gateway::Payments::build(cfg, crate::gateway::clients::http_client())
+    crate::gateway::Payments::build(cfg, crate::gateway::net::http_client())
         .map_err(|_| ConfigError::Invalid("ALIPAY_MERCHANT/WECHAT_MERCHANT/UNIONPAY_MERCHANT", "keys or identifiers invalid"))
 }
 

@@ -54,6 +54,10 @@ pub enum AppError {
     Sms(String),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// Sessions asked of a function deployed without the session key (`SESSIONS=none`): a
+    /// deployment error, never the student's.
+    #[error("this function serves no sessions")]
+    NoSessions,
 }
 
 impl AppError {
@@ -74,7 +78,7 @@ impl AppError {
             Sms(_) | GatewayUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ChannelUnavailable => StatusCode::CONFLICT,
             Store(StoreError::Conflict) => StatusCode::CONFLICT,
-            Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Store(_) | NoSessions => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -104,7 +108,7 @@ impl AppError {
             StillPayable { .. } => "PAYMENT_STILL_OPEN",
             Sms(_) => "SMS_UNAVAILABLE",
             Store(StoreError::Conflict) => "CONFLICT",
-            Store(_) => "INTERNAL",
+            Store(_) | NoSessions => "INTERNAL",
         }
     }
 
@@ -139,7 +143,7 @@ impl AppError {
             ),
             Sms(_) => "短信发送失败，请稍后再试".into(),
             Store(StoreError::Conflict) => "数据已被修改，请刷新页面后重试".into(),
-            Store(_) => "系统繁忙，请稍后再试".into(),
+            Store(_) | NoSessions => "系统繁忙，请稍后再试".into(),
         }
     }
 

@@ -133,6 +133,17 @@ fn cdn_viewer_ip(req: &Request, token: Option<&str>) -> Option<String> {
 }
 
 /// The 404 answer for a path or method a function does not serve.
+/// A gateway's notification, `POST /api/notify/<channel>`: one flow for every channel
+/// ([`crate::App::answer_notification`]), answered in the gateway's own terms.
+pub async fn notification(app: &crate::App, channel: crate::domain::Channel, req: &Request) -> Response<Body> {
+    let a = app.answer_notification(channel, req.headers(), req.body().as_ref()).await;
+    let mut b = Response::builder().status(a.status);
+    if let Some(content_type) = a.content_type {
+        b = b.header("content-type", content_type);
+    }
+    b.body(if a.body.is_empty() { Body::Empty } else { Body::Text(a.body) }).expect("valid response")
+}
+
 pub fn not_found() -> Response<Body> {
     error_response(&AppError::NotFound)
 }

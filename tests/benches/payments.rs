@@ -168,29 +168,29 @@ async fn main() {
         let calls_before = store_calls(&t.endpoint).await;
         for s in &started {
             // Signing is the gateway's work, not ours: done outside the measured span.
-            let (alipay_body, wechat_n, unionpay_body) = match channel {
-                "alipay" => (Some(alipay_paid(local::payments::ALIPAY_APP_ID, &s.out_trade_no, s.total, Utc::now())), None, None),
-                "wechat" => (None, Some(wechat_paid(local::payments::WECHAT_MCHID, &s.out_trade_no, s.total, Utc::now())), None),
-                _ => (
-                    None,
-                    None,
-                    Some(unionpay_paid(
+            let (ch, headers, body) = match channel {
+                "alipay" => {
+                    let body = alipay_paid(local::payments::ALIPAY_APP_ID, &s.out_trade_no, s.total, Utc::now());
+                    (Channel::Alipay, http::HeaderMap::new(), body)
+                }
+                "wechat" => {
+                    let n = wechat_paid(local::payments::WECHAT_MCHID, &s.out_trade_no, s.total, Utc::now());
+                    (Channel::Wechat, n.headers.to_http(), n.body)
+                }
+                _ => {
+                    let body = unionpay_paid(
                         &t.sandboxes.unionpay_chain,
                         local::payments::UNIONPAY_MER_ID,
                         &s.out_trade_no,
                         &s.fields["txnTime"],
                         s.total,
                         Utc::now(),
-                    )),
-                ),
+                    );
+                    (Channel::Unionpay, http::HeaderMap::new(), body)
+                }
             };
             let (cpu0, process0, wall0) = (cpu_ms(libc::CLOCK_THREAD_CPUTIME_ID), cpu_ms(libc::CLOCK_PROCESS_CPUTIME_ID), Instant::now());
-            let outcome = match (&alipay_body, &wechat_n, &unionpay_body) {
-                (Some(b), _, _) => t.app.alipay_notification(b.as_bytes()).await,
-                (_, Some(n), _) => t.app.wechat_notification(&n.headers, n.body.as_bytes()).await,
-                (_, _, Some(b)) => t.app.unionpay_notification(b.as_bytes()).await,
-                _ => unreachable!(),
-            };
+            let outcome = t.app.notification(ch, &headers, body.as_bytes()).await;
             cpu.push(cpu_ms(libc::CLOCK_THREAD_CPUTIME_ID) - cpu0);
             process_cpu += cpu_ms(libc::CLOCK_PROCESS_CPUTIME_ID) - process0;
             wall += wall0.elapsed().as_secs_f64() * 1000.0;

@@ -1,7 +1,8 @@
 //! `notify-unionpay`: POST /api/notify/unionpay — UnionPay's backUrl notification (ACP 5.1.0).
 //! Verified through the `signPubKeyCert` chain and CN, compared with our attempt (merId, orderId,
 //! txnTime, txnAmt), stored, applied; answered HTTP 200 `ok` only after all of that. Any other
-//! status makes UnionPay send it again (5 sends in all).
+//! status makes UnionPay send it again (5 sends in all). The flow is the one every channel shares
+//! (`shared::http::notification`).
 //!
 //! Also POST /api/return/unionpay — the `frontUrl` UnionPay's cashier sends the browser back to
 //! with a POST of the transaction's fields. Only a hint (gateways.md §4.6): nothing is trusted or
@@ -9,25 +10,12 @@
 
 use lambda_http::{Body, Request, Response, http::StatusCode};
 use shared::App;
-use shared::gateway::unionpay::ACK;
-
-fn text(status: StatusCode, body: &str) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "text/plain; charset=utf-8")
-        .body(Body::Text(body.to_owned()))
-        .expect("valid response")
-}
+use shared::domain::Channel;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let started = std::time::Instant::now();
     let resp = match (req.method().as_str(), req.uri().path()) {
-        ("POST", "/api/notify/unionpay") => match app.unionpay_notification(req.body().as_ref()).await {
-            Ok(_) => text(StatusCode::OK, ACK),
-            // Only HTTP 200 counts as received: a store failure may heal by the next send.
-            Err(shared::service::notify::NotifyRejected::Store(_)) => text(StatusCode::INTERNAL_SERVER_ERROR, "fail"),
-            Err(_) => text(StatusCode::BAD_REQUEST, "fail"),
-        },
+        ("POST", "/api/notify/unionpay") => shared::http::notification(app, Channel::Unionpay, &req).await,
         ("POST", "/api/return/unionpay") => back_to_order(req.body().as_ref()),
         _ => shared::http::not_found(),
     };

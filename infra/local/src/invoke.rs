@@ -91,10 +91,15 @@ pub async fn import_command(base: &str, endpoint: &str, table: &str, file: &std:
     println!("uploaded {} to s3://{bucket}/{key}", file.display());
     let event = json!({
         "Records": [{
+            "eventVersion": "2.1",
             "eventSource": "aws:s3",
+            "awsRegion": "us-east-1",
+            "eventTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             "eventName": "ObjectCreated:Put",
             "userIdentity": { "principalId": operator },
-            "s3": { "bucket": { "name": bucket }, "object": { "key": percent_encode_key(&key) } }
+            "requestParameters": { "sourceIPAddress": "127.0.0.1" },
+            "responseElements": {},
+            "s3": { "s3SchemaVersion": "1.0", "bucket": { "name": bucket }, "object": { "key": percent_encode_key(&key) } }
         }]
     });
     let answer = match invoke_command(base, "import", event).await {

@@ -41,7 +41,7 @@ pub fn build_app(
     App {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(cfg), table),
         sms: Arc::new(SnsSms::new(aws_sdk_sns::Client::new(cfg))),
-        tokens: shared::auth::TokenKeys::from_secret(jwt_secret).expect("secret of 32+ bytes"),
+        tokens: Some(shared::auth::TokenKeys::from_secret(jwt_secret).expect("secret of 32+ bytes")),
         hasher: shared::auth::Hasher::new(),
         clock,
         // Plain http locally: a Secure cookie would never come back.

@@ -3,7 +3,7 @@
 
 use crate::keys::local_keys;
 use shared::clock::Clock;
-use shared::gateway::{GatewayConfig, Payments, alipay, clients, unionpay, wechat};
+use shared::gateway::{GatewayConfig, Payments, alipay, net, unionpay, wechat};
 use std::sync::Arc;
 
 // Identities of the local merchant (the ids of the published examples in gateways.md §7).
@@ -129,7 +129,7 @@ pub async fn start(site_base: &str, retry_scale: f64, clock: Arc<dyn Clock>) -> 
         wechat: Some((wechat_settings, wechat_base.clone(), Some(return_url))),
         unionpay: Some(unionpay_settings),
     };
-    let payments = Payments::build(cfg, clients::http_client()).expect("local gateway configuration");
+    let payments = Payments::build(cfg, net::http_client()).expect("local gateway configuration");
     LocalPayments {
         payments,
         alipay: ali_control,

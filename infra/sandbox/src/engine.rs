@@ -142,13 +142,7 @@ pub(crate) fn spawn_notifications<B, A>(
                     }
                 }
                 Err(e) => {
-                    let kind = if e.is_timeout() {
-                        "timeout"
-                    } else if e.is_connect() {
-                        "connect"
-                    } else {
-                        "http"
-                    };
+                    let kind = shared::gateway::net::failure_kind(&e);
                     tracing::warn!(gateway, out_trade_no, attempt, of = sends, error = kind, "notification not delivered");
                 }
             }

@@ -6,11 +6,11 @@
 //! and the local sandbox gateways (verifying requests, signing responses and notifications).
 
 pub mod alipay;
-pub mod clients;
 pub mod form;
+pub mod net;
+pub mod notice;
 pub mod rsa_verify;
 pub mod statement;
-pub mod statements;
 pub mod unionpay;
 pub mod wechat;
 
@@ -151,6 +151,11 @@ pub trait PaymentGateway: Send + Sync {
     async fn refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError>;
     /// Where a refund asked for before stands.
     async fn query_refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError>;
+    /// Verifies a notification posted to this channel's notify URL — signature, and what else
+    /// the gateway secures it with — and says what it is about. `now` bounds timestamp windows.
+    fn verify_notification(&self, headers: &::http::HeaderMap, body: &[u8], now: DateTime<Utc>) -> Result<notice::Notice, GatewayError>;
+    /// Our HTTP answer to one of its notifications, in its terms.
+    fn answer(&self, verdict: notice::Verdict) -> notice::Answer;
     /// The gateway's statement of the payments of Beijing day `day` (reconciliation). A day
     /// without a bill is an empty statement, not an error.
     async fn statement(&self, day: chrono::NaiveDate, now: DateTime<Utc>) -> Result<statement::Statement, CallError> {
@@ -188,11 +193,12 @@ pub enum RefundOutcome {
     NotFound,
 }
 
-/// The configured gateways. A channel without configuration is simply not offered.
+/// The registry: the configured gateways by channel, built once per cold start from the
+/// configuration ([`Payments::build`]). A channel without configuration is simply not offered.
 #[derive(Clone, Default)]
-pub struct Gateways(std::collections::HashMap<Channel, std::sync::Arc<dyn PaymentGateway>>);
+pub struct Payments(std::collections::HashMap<Channel, std::sync::Arc<dyn PaymentGateway>>);
 
-impl Gateways {
+impl Payments {
     pub fn with(mut self, gateway: std::sync::Arc<dyn PaymentGateway>) -> Self {
         self.0.insert(gateway.channel(), gateway);
         self
@@ -204,16 +210,22 @@ impl Gateways {
     pub fn channels(&self) -> Vec<Channel> {
         Channel::ALL.into_iter().filter(|c| self.0.contains_key(c)).collect()
     }
-}
 
-/// Every configured gateway: the protocol merchants (for notifications) and the
-/// `PaymentGateway`s built on them (for starting, querying, closing).
-#[derive(Clone, Default)]
-pub struct Payments {
-    pub alipay: Option<std::sync::Arc<alipay::Merchant>>,
-    pub wechat: Option<std::sync::Arc<wechat::Merchant>>,
-    pub unionpay: Option<std::sync::Arc<unionpay::Merchant>>,
-    pub gateways: Gateways,
+    /// Builds what is configured, one line per gateway; a channel left out is not offered.
+    pub fn build(cfg: GatewayConfig, http: reqwest::Client) -> Result<Self, GatewayError> {
+        use std::sync::Arc;
+        let mut p = Payments::default();
+        if let Some((settings, quit_url)) = cfg.alipay {
+            p = p.with(Arc::new(alipay::client::AlipayGateway::new(alipay::Merchant::new(&settings)?, http.clone(), quit_url)));
+        }
+        if let Some((settings, api_base, h5_return)) = cfg.wechat {
+            p = p.with(Arc::new(wechat::client::WechatGateway::new(wechat::Merchant::new(&settings)?, http.clone(), api_base, h5_return)));
+        }
+        if let Some(settings) = cfg.unionpay {
+            p = p.with(Arc::new(unionpay::client::UnionpayGateway::new(unionpay::Merchant::new(&settings)?, http)));
+        }
+        Ok(p)
+    }
 }
 
 /// What each configured gateway needs besides its protocol settings.
@@ -228,26 +240,8 @@ pub struct GatewayConfig {
     pub unionpay: Option<unionpay::MerchantSettings>,
 }
 
-impl Payments {
-    /// Builds what is configured; a channel left out is simply not offered.
-    pub fn build(cfg: GatewayConfig, http: reqwest::Client) -> Result<Self, GatewayError> {
-        use std::sync::Arc;
-        let mut p = Payments::default();
-        if let Some((settings, quit_url)) = cfg.alipay {
-            let m = alipay::Merchant::new(&settings)?;
-            p.gateways = p.gateways.with(Arc::new(clients::AlipayGateway::new(m.clone(), http.clone(), quit_url)));
-            p.alipay = Some(Arc::new(m));
-        }
-        if let Some((settings, api_base, h5_return)) = cfg.wechat {
-            let m = wechat::Merchant::new(&settings)?;
-            p.gateways = p.gateways.with(Arc::new(clients::WechatGateway::new(m.clone(), http.clone(), api_base, h5_return)));
-            p.wechat = Some(Arc::new(m));
-        }
-        if let Some(settings) = cfg.unionpay {
-            let m = unionpay::Merchant::new(&settings)?;
-            p.gateways = p.gateways.with(Arc::new(clients::UnionpayGateway::new(m.clone(), http)));
-            p.unionpay = Some(Arc::new(m));
-        }
-        Ok(p)
-    }
+/// The QR code for `content` as an SVG image (for the PC cashier).
+pub fn qr_svg(content: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(content.as_bytes()).ok()?;
+    Some(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(220, 220).quiet_zone(true).build())
 }

@@ -198,7 +198,7 @@ impl<S: AccountStores> App<S> {
         self.store.replace_credential(&student.student_no, cred.version, &next, &audit).await?;
         let record = self.store.get_session(&who.session_id).await?.ok_or(AppError::Unauthenticated)?;
         tracing::info!("password changed");
-        Ok(self.session_cookie(&record, false))
+        self.session_cookie(&record, false)
     }
 
     pub async fn security_question(&self, who: &Authed) -> Result<Option<String>, AppError> {
@@ -267,7 +267,7 @@ impl<S: AccountStores> App<S> {
             });
         };
         let now = self.clock.now();
-        let ticket = self.tokens.issue(&Claims {
+        let ticket = self.keys()?.issue(&Claims {
             sub: no.as_str().to_owned(),
             sid: format!("{}.{}", random_id(), cred.version),
             purpose: Purpose::Reset,
@@ -284,7 +284,7 @@ impl<S: AccountStores> App<S> {
 
     /// Checks a reset ticket: valid signature, unexpired, and the credential unchanged since.
     async fn open_ticket(&self, ticket: &str) -> Result<(Student, Credential, String), AppError> {
-        let claims = self.tokens.verify(ticket, Purpose::Reset, self.clock.now()).ok_or(AppError::TicketExpired)?;
+        let claims = self.keys()?.verify(ticket, Purpose::Reset, self.clock.now()).ok_or(AppError::TicketExpired)?;
         let no = StudentNo::parse(&claims.sub).map_err(|_| AppError::TicketExpired)?;
         let (student, cred) = self.account(&no).await.map_err(|e| match e {
             AppError::Unauthenticated => AppError::TicketExpired,

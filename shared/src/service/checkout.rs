@@ -72,7 +72,7 @@ fn unreachable(e: CallError) -> AppError {
 
 impl<S: OrderStores + PaymentStores> App<S> {
     fn gateway(&self, channel: Channel) -> Result<&Arc<dyn PaymentGateway>, AppError> {
-        self.payments.gateways.get(channel).ok_or(AppError::ChannelUnavailable)
+        self.payments.get(channel).ok_or(AppError::ChannelUnavailable)
     }
 
     async fn own_open_order(&self, who: &Authed, no: &str) -> Result<Order, AppError> {
@@ -200,7 +200,7 @@ impl<S: OrderStores + PaymentStores> App<S> {
         let action = gateway.start(&req).await.map_err(unreachable)?;
         tracing::info!(out_trade_no = %attempt.out_trade_no, channel = channel.as_str(), device = device.as_str(), "attempt started");
         let qr_svg = match &action {
-            PaymentAction::Qr { content } => crate::gateway::clients::qr_svg(content),
+            PaymentAction::Qr { content } => crate::gateway::qr_svg(content),
             _ => None,
         };
         Ok(PayView { out_trade_no: attempt.out_trade_no.to_string(), channel, device, action, expires_at, qr_svg })
@@ -250,7 +250,7 @@ impl<S: OrderStores + PaymentStores> App<S> {
         Ok(OrderStatusView {
             order: OrderView::new(&o, self.clock.now()),
             attempts: attempts.iter().map(AttemptView::from).collect(),
-            channels: self.payments.gateways.channels(),
+            channels: self.payments.channels(),
         })
     }
 

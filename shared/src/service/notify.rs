@@ -1,9 +1,10 @@
-//! Gateway notifications: verify, compare with our attempt, keep the raw message, apply the
-//! payment transition — and only then acknowledge.
+//! Gateway notifications, one flow for every channel: the channel's gateway verifies and says
+//! what the notification is about; it is compared with our attempt (or refund), kept, and the
+//! payment transition (or the refund's settlement) applied — and only then acknowledged.
 
 use crate::app::App;
 use crate::domain::{Actor, Attempt, Channel, ConfirmedPayment, Order, OutTradeNo, PaymentOutcome};
-use crate::gateway::{unionpay, wechat};
+use crate::gateway::notice::{About, Answer, PaymentNotice, PaymentReport, Verdict};
 use crate::service::payments::{PaymentRejected, PaymentStores};
 use crate::store::{RawNotification, StoreError};
 
@@ -22,6 +23,16 @@ pub enum NotifyRejected {
     Store(#[from] StoreError),
 }
 
+impl NotifyRejected {
+    /// What the gateway is told: a store failure may heal by its next send; the rest is refused.
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            NotifyRejected::Store(_) => Verdict::Retry,
+            _ => Verdict::Refused,
+        }
+    }
+}
+
 impl From<PaymentRejected> for NotifyRejected {
     fn from(e: PaymentRejected) -> Self {
         match e {
@@ -32,17 +43,8 @@ impl From<PaymentRejected> for NotifyRejected {
     }
 }
 
-/// A WeChat Pay notification as kept: the body as received (its resource stays encrypted) with
-/// the signature headers.
-pub(crate) fn wechat_raw(headers: &wechat::Headers, body: &[u8]) -> String {
-    serde_json::json!({
-        "headers": headers.iter().filter(|(k, _)| k.to_ascii_lowercase().starts_with("wechatpay-")).collect::<std::collections::BTreeMap<_, _>>(),
-        "body": String::from_utf8_lossy(body),
-    })
-    .to_string()
-}
-
-/// What a verified notification did (`None`: a state we only keep, such as a close).
+/// What a verified notification did (`None`: a state we only keep, such as a close, or a
+/// refund's settlement).
 pub type Handled = Option<PaymentOutcome>;
 
 fn log_rejection(channel: Channel, e: &NotifyRejected) {
@@ -52,145 +54,64 @@ fn log_rejection(channel: Channel, e: &NotifyRejected) {
 }
 
 impl<S: PaymentStores + crate::store::RefundStore + crate::store::OrderStore> App<S> {
-    /// The attempt a notification names, with its order: one read that serves the checks and
+    /// A notification `channel`'s gateway posted to `/api/notify/<channel>`: verified, checked,
+    /// kept, applied. `Ok` means: acknowledge it.
+    pub async fn notification(&self, channel: Channel, headers: &http::HeaderMap, body: &[u8]) -> Result<Handled, NotifyRejected> {
+        let r = self.notification_inner(channel, headers, body).await;
+        if let Err(e) = &r {
+            log_rejection(channel, e);
+        }
+        r
+    }
+
+    /// [`Self::notification`] and the answer its gateway expects for the outcome.
+    pub async fn answer_notification(&self, channel: Channel, headers: &http::HeaderMap, body: &[u8]) -> Answer {
+        let verdict = match self.notification(channel, headers, body).await {
+            Ok(_) => Verdict::Handled,
+            Err(e) => e.verdict(),
+        };
+        match self.payments.get(channel) {
+            Some(gateway) => gateway.answer(verdict),
+            // Not configured: nothing to verify with; the sender is told no.
+            None => Answer::text(400, "fail"),
+        }
+    }
+
+    async fn notification_inner(&self, channel: Channel, headers: &http::HeaderMap, body: &[u8]) -> Result<Handled, NotifyRejected> {
+        let gateway = self.payments.get(channel).ok_or(NotifyRejected::NotConfigured)?;
+        let now = self.clock.now();
+        let notice = gateway.verify_notification(headers, body, now).map_err(|e| NotifyRejected::Unverifiable(e.to_string()))?;
+        match notice.about {
+            About::Payment(p) => self.payment_notice(channel, p, notice.raw).await,
+            About::Refund(r) => self.refund_notice(channel, r, notice.raw).await,
+        }
+    }
+
+    /// The attempt a notification names, with its order: one read that serves the check and
     /// the payment transition.
     async fn attempt_of(&self, out_trade_no: &str) -> Result<(Attempt, Order), NotifyRejected> {
         let no = OutTradeNo::parse(out_trade_no).map_err(|_| NotifyRejected::UnknownAttempt)?;
         self.store.payment_state(&no).await?.ok_or(NotifyRejected::UnknownAttempt)
     }
 
-    /// Keeps `raw`: with the payment transition when the notification reports a payment
-    /// (`payment`), else on its own.
-    async fn keep_and_apply(
-        &self,
-        raw: RawNotification,
-        payment: Option<ConfirmedPayment>,
-        known: (Attempt, Order),
-    ) -> Result<Handled, NotifyRejected> {
-        match payment {
-            Some(p) => Ok(Some(self.record_payment_on(&p, &Actor::Gateway(p.channel), known, Some(raw)).await?)),
-            None => {
+    /// Checks a payment notice against our attempt and keeps it: with the payment transition
+    /// when it reports a payment, else on its own.
+    async fn payment_notice(&self, channel: Channel, notice: Box<dyn PaymentNotice>, raw: String) -> Result<Handled, NotifyRejected> {
+        let known = self.attempt_of(notice.out_trade_no()).await?;
+        let report = notice.check(&known.0).map_err(NotifyRejected::Mismatch)?;
+        let now = self.clock.now();
+        let no = known.0.out_trade_no.clone();
+        let raw = RawNotification::new(channel, &no, now, raw);
+        match report {
+            PaymentReport::Paid { gateway_trade_no, amount, paid_at } => {
+                let p = ConfirmedPayment { out_trade_no: no, channel, gateway_trade_no, amount, paid_at: paid_at.unwrap_or(now) };
+                Ok(Some(self.record_payment_on(&p, &Actor::Gateway(channel), known, Some(raw)).await?))
+            }
+            PaymentReport::Kept(what) => {
+                tracing::info!(out_trade_no = %no, channel = channel.as_str(), what, "notification kept");
                 self.store.store_notification(&raw).await?;
                 Ok(None)
             }
         }
-    }
-
-    /// Alipay's asynchronous notification (form body). `Ok` means: answer `success`.
-    pub async fn alipay_notification(&self, body: &[u8]) -> Result<Handled, NotifyRejected> {
-        let r = self.alipay_notification_inner(body).await;
-        if let Err(e) = &r {
-            log_rejection(Channel::Alipay, e);
-        }
-        r
-    }
-
-    async fn alipay_notification_inner(&self, body: &[u8]) -> Result<Handled, NotifyRejected> {
-        let merchant = self.payments.alipay.as_ref().ok_or(NotifyRejected::NotConfigured)?;
-        let unchecked = merchant.verify_notification(body).map_err(|e| NotifyRejected::Unverifiable(e.to_string()))?;
-        let known = self.attempt_of(unchecked.out_trade_no()).await?;
-        let no = known.0.out_trade_no.clone();
-        let n = unchecked.check(no.as_str(), known.0.amount).map_err(|m| NotifyRejected::Mismatch(format!("{m:?}")))?;
-        let now = self.clock.now();
-        let raw = RawNotification::new(Channel::Alipay, &no, now, String::from_utf8_lossy(body));
-        let payment = if n.is_refund() {
-            // A refund's trade-status notification: the refund is settled by its own answer or
-            // query (service/refunds.rs); nothing changes here.
-            tracing::info!(out_trade_no = %no, "alipay refund notification kept");
-            None
-        } else if !n.is_paid() {
-            tracing::info!(out_trade_no = %no, "alipay notification kept (not a payment)");
-            None
-        } else {
-            Some(ConfirmedPayment {
-                out_trade_no: no,
-                channel: Channel::Alipay,
-                gateway_trade_no: n.trade_no.clone(),
-                amount: n.total_amount,
-                paid_at: n.gmt_payment.unwrap_or(now),
-            })
-        };
-        self.keep_and_apply(raw, payment, known).await
-    }
-
-    /// WeChat Pay's notification (signed headers, JSON body with an encrypted resource).
-    /// `Ok` means: answer 204.
-    pub async fn wechat_notification(&self, headers: &wechat::Headers, body: &[u8]) -> Result<Handled, NotifyRejected> {
-        // Refund notifications come to the same URL (service/refunds.rs).
-        let r = if wechat::Merchant::is_refund_notification(body) {
-            self.wechat_refund_notification(headers, body).await
-        } else {
-            self.wechat_notification_inner(headers, body).await
-        };
-        if let Err(e) = &r {
-            log_rejection(Channel::Wechat, e);
-        }
-        r
-    }
-
-    async fn wechat_notification_inner(&self, headers: &wechat::Headers, body: &[u8]) -> Result<Handled, NotifyRejected> {
-        let merchant = self.payments.wechat.as_ref().ok_or(NotifyRejected::NotConfigured)?;
-        let now = self.clock.now();
-        let unchecked = merchant.parse_notification(headers, body, now).map_err(|e| NotifyRejected::Unverifiable(e.to_string()))?;
-        let known = self.attempt_of(unchecked.out_trade_no()).await?;
-        let no = known.0.out_trade_no.clone();
-        let n = unchecked.check(&no, known.0.amount).map_err(|m| NotifyRejected::Mismatch(format!("{m:?}")))?;
-        let raw = RawNotification::new(Channel::Wechat, &no, now, wechat_raw(headers, body));
-        let payment = if n.is_paid() {
-            Some(ConfirmedPayment {
-                out_trade_no: no,
-                channel: Channel::Wechat,
-                gateway_trade_no: n.transaction_id.clone(),
-                amount: n.total,
-                paid_at: n.success_time.unwrap_or(now),
-            })
-        } else {
-            tracing::info!(out_trade_no = %no, "wechat notification kept (not a payment)");
-            None
-        };
-        self.keep_and_apply(raw, payment, known).await
-    }
-
-    /// UnionPay's backUrl notification (URL-encoded form). `Ok` means: answer HTTP 200 `ok`.
-    pub async fn unionpay_notification(&self, body: &[u8]) -> Result<Handled, NotifyRejected> {
-        // Refund notifications (txnType 04) come to the same backUrl (service/refunds.rs).
-        let r = if unionpay::Merchant::is_refund_notification(body) {
-            self.unionpay_refund_notification(body).await
-        } else {
-            self.unionpay_notification_inner(body).await
-        };
-        if let Err(e) = &r {
-            log_rejection(Channel::Unionpay, e);
-        }
-        r
-    }
-
-    async fn unionpay_notification_inner(&self, body: &[u8]) -> Result<Handled, NotifyRejected> {
-        let merchant = self.payments.unionpay.as_ref().ok_or(NotifyRejected::NotConfigured)?;
-        let now = self.clock.now();
-        let unchecked = merchant.parse_notification(body, now).map_err(|e| NotifyRejected::Unverifiable(e.to_string()))?;
-        let known = self.attempt_of(unchecked.order_id()).await?;
-        let attempt = &known.0;
-        // UnionPay names a transaction by merId + orderId + txnTime (§4.3): the txnTime must be
-        // the one this attempt was started with.
-        let sent = unionpay::format_time(attempt.created_at);
-        if unchecked.txn_time() != sent {
-            return Err(NotifyRejected::Mismatch(format!("txnTime {} is not the attempt's {sent}", unchecked.txn_time())));
-        }
-        let n = unchecked.check(&attempt.out_trade_no, attempt.amount).map_err(|m| NotifyRejected::Mismatch(m.to_string()))?;
-        let raw = RawNotification::new(Channel::Unionpay, &attempt.out_trade_no, now, String::from_utf8_lossy(body));
-        let payment = if n.is_paid() {
-            Some(ConfirmedPayment {
-                out_trade_no: attempt.out_trade_no.clone(),
-                channel: Channel::Unionpay,
-                gateway_trade_no: n.query_id.clone(),
-                amount: n.txn_amt,
-                paid_at: n.paid_at().unwrap_or(now),
-            })
-        } else {
-            tracing::info!(out_trade_no = %attempt.out_trade_no, "unionpay notification kept (not a payment)");
-            None
-        };
-        self.keep_and_apply(raw, payment, known).await
     }
 }

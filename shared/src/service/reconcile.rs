@@ -83,8 +83,8 @@ impl<S: ReconcileStores> App<S> {
     ) -> Result<Vec<ChannelResult>, ReconcileError> {
         let bucket = self.settings.ops_bucket.clone().ok_or(ReconcileError::NoBucket)?;
         let mut results = Vec::new();
-        for channel in self.payments.gateways.channels() {
-            let gateway = self.payments.gateways.get(channel).expect("a configured channel");
+        for channel in self.payments.channels() {
+            let gateway = self.payments.get(channel).expect("a configured channel");
             let statement = match gateway.statement(day, self.clock.now()).await {
                 Ok(s) => s,
                 Err(e) => {

@@ -7,7 +7,8 @@
 
 use crate::app::App;
 use crate::domain::{Actor, AttemptState, By, Channel, Fen, Refund, RefundCommand, RefundCommandError, RefundNo, RefundState};
-use crate::gateway::{RefundOutcome, RefundRequest, unionpay, wechat};
+use crate::gateway::notice::RefundNotice;
+use crate::gateway::{RefundOutcome, RefundRequest};
 use crate::service::notify::{Handled, NotifyRejected};
 use crate::store::{OrderStore, PaymentStore, RawNotification, RefundStore, StoreError};
 use chrono::Duration;
@@ -114,7 +115,7 @@ impl<S: RefundStores> App<S> {
         {
             return Err(RefundError::AmountMismatch { given, paid: attempt.amount });
         }
-        let gateway = self.payments.gateways.get(attempt.channel).ok_or(RefundError::ChannelUnavailable(attempt.channel.as_str()))?;
+        let gateway = self.payments.get(attempt.channel).ok_or(RefundError::ChannelUnavailable(attempt.channel.as_str()))?;
         let gateway_trade_no = attempt
             .gateway_trade_no
             .clone()
@@ -175,7 +176,7 @@ impl<S: RefundStores> App<S> {
         if r.state != RefundState::Requested {
             return Ok(r.state);
         }
-        let gateway = self.payments.gateways.get(r.channel).ok_or(RefundError::ChannelUnavailable(r.channel.as_str()))?;
+        let gateway = self.payments.get(r.channel).ok_or(RefundError::ChannelUnavailable(r.channel.as_str()))?;
         let req = request_of(r);
         let now = self.clock.now();
         let outcome = match gateway.query_refund(&req, now).await {
@@ -252,44 +253,18 @@ impl<S: RefundStores> App<S> {
         self.store.get_refund(&order, &no).await?.ok_or(NotifyRejected::UnknownAttempt)
     }
 
-    /// WeChat Pay's refund notification (`REFUND.*`, AAD `refund`), sent to the payments'
-    /// notify URL. `Ok` means: answer 204.
-    pub(crate) async fn wechat_refund_notification(&self, headers: &wechat::Headers, body: &[u8]) -> Result<Handled, NotifyRejected> {
-        let merchant = self.payments.wechat.as_ref().ok_or(NotifyRejected::NotConfigured)?;
-        let now = self.clock.now();
-        let n = merchant.parse_refund_notification(headers, body, now).map_err(|e| NotifyRejected::Unverifiable(e.to_string()))?;
-        let r = self.refund_named(&n.out_refund_no).await?;
-        if n.out_trade_no != r.out_trade_no.as_str() || n.refund != r.amount || n.total != r.amount {
-            return Err(NotifyRejected::Mismatch(format!("refund {} does not match ours (trade, amount)", n.out_refund_no)));
-        }
-        self.store
-            .store_notification(&RawNotification::new(Channel::Wechat, &r.refund_no, now, super::notify::wechat_raw(headers, body)))
-            .await?;
-        let outcome = match n.refund_status.as_str() {
-            "SUCCESS" => RefundOutcome::Succeeded { gateway_refund_no: n.refund_id.clone(), at: n.success_time },
-            "PROCESSING" => RefundOutcome::Pending,
-            other => RefundOutcome::Refused { code: other.to_owned(), message: n.event_type.clone() },
-        };
-        self.settle_notified(&r, outcome, Channel::Wechat).await
-    }
-
-    /// UnionPay's backUrl notification of a refund (`txnType=04`). `Ok` means: answer 200.
-    pub(crate) async fn unionpay_refund_notification(&self, body: &[u8]) -> Result<Handled, NotifyRejected> {
-        let merchant = self.payments.unionpay.as_ref().ok_or(NotifyRejected::NotConfigured)?;
-        let now = self.clock.now();
-        let n = merchant.parse_refund_notification(body, now).map_err(|e| NotifyRejected::Unverifiable(e.to_string()))?;
-        let r = self.refund_named(&n.order_id).await?;
-        let sent = unionpay::format_time(r.requested_at);
-        if n.txn_time != sent || n.orig_qry_id != r.gateway_trade_no || n.txn_amt != r.amount {
-            return Err(NotifyRejected::Mismatch(format!("refund {} does not match ours (txnTime, origQryId, amount)", n.order_id)));
-        }
-        self.store.store_notification(&RawNotification::new(Channel::Unionpay, &r.refund_no, now, String::from_utf8_lossy(body))).await?;
-        let outcome = if n.is_success() {
-            RefundOutcome::Succeeded { gateway_refund_no: Some(n.query_id.clone()), at: None }
-        } else {
-            RefundOutcome::Pending
-        };
-        self.settle_notified(&r, outcome, Channel::Unionpay).await
+    /// A verified refund notification (WeChat Pay `REFUND.*`, UnionPay `txnType=04`): checked
+    /// against our refund, kept, and the refund settled if it still awaits its outcome.
+    pub(crate) async fn refund_notice(
+        &self,
+        channel: Channel,
+        notice: Box<dyn RefundNotice>,
+        raw: String,
+    ) -> Result<Handled, NotifyRejected> {
+        let r = self.refund_named(notice.refund_no()).await?;
+        let outcome = notice.check(&r).map_err(NotifyRejected::Mismatch)?;
+        self.store.store_notification(&RawNotification::new(channel, &r.refund_no, self.clock.now(), raw)).await?;
+        self.settle_notified(&r, outcome, channel).await
     }
 
     async fn settle_notified(&self, r: &Refund, outcome: RefundOutcome, channel: Channel) -> Result<Handled, NotifyRejected> {

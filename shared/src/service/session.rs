@@ -44,6 +44,8 @@ impl Authed {
 impl<S: SessionStore> App<S> {
     /// Starts a session for `no` (named `name`); returns the `Set-Cookie` value.
     pub async fn start_session(&self, no: &StudentNo, name: &PersonName, must_change: bool) -> Result<String, AppError> {
+        // Without the key no cookie could be signed: nothing is stored.
+        self.keys()?;
         let now = self.clock.now();
         let record = SessionRecord {
             session_id: auth::random_id(),
@@ -53,14 +55,14 @@ impl<S: SessionStore> App<S> {
             name: Some(name.clone()),
         };
         self.store.create_session(&record).await?;
-        Ok(self.session_cookie(&record, must_change))
+        self.session_cookie(&record, must_change)
     }
 
     /// A cookie for an existing session: valid for the idle period, never past the session's end.
-    pub fn session_cookie(&self, record: &SessionRecord, must_change: bool) -> String {
+    pub fn session_cookie(&self, record: &SessionRecord, must_change: bool) -> Result<String, AppError> {
         let now = self.clock.now();
         let exp = (now + self.settings.session_idle).min(record.expires_at);
-        let token = self.tokens.issue(&Claims {
+        let token = self.keys()?.issue(&Claims {
             sub: record.student_no.as_str().to_owned(),
             sid: record.session_id.clone(),
             purpose: Purpose::Session,
@@ -68,21 +70,27 @@ impl<S: SessionStore> App<S> {
             iat: now.timestamp(),
             exp: exp.timestamp(),
         });
-        auth::session_cookie(&token, (exp - now).num_seconds().max(0), self.settings.cookie_secure)
+        Ok(auth::session_cookie(&token, (exp - now).num_seconds().max(0), self.settings.cookie_secure))
+    }
+
+    /// The session key, which a function deployed with `SESSIONS=none` does not have.
+    pub(crate) fn keys(&self) -> Result<&crate::auth::TokenKeys, AppError> {
+        self.tokens.as_ref().ok_or(AppError::NoSessions)
     }
 
     /// Checks the session cookie: signature, expiry, and that the session still exists.
     pub async fn authenticate(&self, req: &Request) -> Result<Authed, AppError> {
         let now = self.clock.now();
         let token = http::cookie(req, SESSION_COOKIE).ok_or(AppError::Unauthenticated)?;
-        let claims = self.tokens.verify(token, Purpose::Session, now).ok_or(AppError::Unauthenticated)?;
+        let claims = self.keys()?.verify(token, Purpose::Session, now).ok_or(AppError::Unauthenticated)?;
         let record = self.store.get_session(&claims.sid).await?.ok_or(AppError::Unauthenticated)?;
         if record.expires_at <= now || record.student_no.as_str() != claims.sub {
             return Err(AppError::Unauthenticated);
         }
         let half_life = self.settings.session_idle.num_seconds() / 2;
-        let renewed_cookie =
-            (claims.exp - now.timestamp() < half_life && record.expires_at > now).then(|| self.session_cookie(&record, claims.pwc));
+        let renewed_cookie = (claims.exp - now.timestamp() < half_life && record.expires_at > now)
+            .then(|| self.session_cookie(&record, claims.pwc))
+            .transpose()?;
         Ok(Authed {
             student_no: record.student_no,
             name: record.name,
@@ -96,7 +104,7 @@ impl<S: SessionStore> App<S> {
     pub async fn logout(&self, req: &Request) -> Result<String, AppError> {
         // An expired token still names a session worth deleting, so decode without the clock.
         if let Some(token) = http::cookie(req, SESSION_COOKIE)
-            && let Some(claims) = self.tokens.verify(token, Purpose::Session, chrono::DateTime::UNIX_EPOCH)
+            && let Some(claims) = self.keys()?.verify(token, Purpose::Session, chrono::DateTime::UNIX_EPOCH)
         {
             self.store.delete_session(&claims.sid).await?;
         }

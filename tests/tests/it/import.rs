@@ -337,8 +337,9 @@ async fn a_gbk_file_uploaded_to_s3_is_imported_as_its_uploader() {
     upload(&t, key, gbk.into_owned()).await;
     // The upload's event: the key URL-encoded with '+' for spaces, the uploader's principal.
     let event = json!({"Records": [{
-        "eventSource": "aws:s3",
+        "eventVersion": "2.1", "eventSource": "aws:s3", "eventTime": "2026-12-07T02:03:04.000Z", "eventName": "ObjectCreated:Put",
         "userIdentity": {"principalId": "AWS:AROAEXAMPLE:zhang.min"},
+        "requestParameters": {"sourceIPAddress": "203.0.113.7"}, "responseElements": {},
         "s3": {"bucket": {"name": t.app.settings.ops_bucket.clone().unwrap()},
                "object": {"key": "imports/2026+%E7%A7%8B%E5%AD%A3+%E5%90%8D%E5%8D%95.csv"}}
     }]});

@@ -460,6 +460,7 @@ fn every_error() -> Vec<AppError> {
         Store(StoreError::Conflict),
         Store(StoreError::Unavailable("x".into())),
         StillPayable { channel: shared::domain::Channel::Unionpay, until: chrono::Utc::now() },
+        NoSessions,
     ];
     for e in &all {
         match e {
@@ -485,7 +486,8 @@ fn every_error() -> Vec<AppError> {
             | ChannelUnavailable
             | GatewayUnavailable
             | Store(_)
-            | StillPayable { .. } => {}
+            | StillPayable { .. }
+            | NoSessions => {}
         }
     }
     all

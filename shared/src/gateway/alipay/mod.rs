@@ -16,7 +16,9 @@
 //! payment is then picked up by the active query (§4.4), so nothing is lost.
 //! Keys, app id and seller id come from configuration, never from code.
 
+pub mod client;
 mod merchant;
+mod notice;
 // The gateway's side, for the local platform and the tests only (cargo feature `sandbox`):
 // no deployed function compiles it (scripts/lint checks each one's `cargo tree`).
 #[cfg(feature = "sandbox")]

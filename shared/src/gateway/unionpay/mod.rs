@@ -11,7 +11,9 @@
 //! middle + root chain that vouches for `signPubKeyCert` ([`TrustChain`]), and the parser of
 //! synchronous responses ([`parse_response`]). Keys and ids come from configuration only.
 
+pub mod client;
 mod merchant;
+mod notice;
 // The gateway's side, for the local platform and the tests only (cargo feature `sandbox`):
 // no deployed function compiles it (scripts/lint checks each one's `cargo tree`).
 #[cfg(feature = "sandbox")]

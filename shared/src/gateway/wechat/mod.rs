@@ -9,7 +9,9 @@
 //!
 //! Keys come from configuration ([`MerchantSettings`], `SandboxSettings`), never from code.
 
+pub mod client;
 mod merchant;
+mod notice;
 // The gateway's side, for the local platform and the tests only (cargo feature `sandbox`):
 // no deployed function compiles it (scripts/lint checks each one's `cargo tree`).
 #[cfg(feature = "sandbox")]
@@ -83,6 +85,16 @@ impl Headers {
         self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
     /// From an `http` header map; values that are not visible ASCII are skipped.
+    /// As an HTTP header map (names and values that are not valid HTTP are left out).
+    pub fn to_http(&self) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for (k, v) in self.iter() {
+            if let (Ok(name), Ok(value)) = (http::HeaderName::try_from(k), http::HeaderValue::try_from(v)) {
+                map.append(name, value);
+            }
+        }
+        map
+    }
     pub fn from_http(map: &http::HeaderMap) -> Self {
         map.iter().filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?))).collect()
     }

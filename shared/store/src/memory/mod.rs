@@ -6,9 +6,9 @@
 //! (`Conflict`), under one lock — a transaction. What it does not model is DynamoDB itself
 //! (eventually consistent indexes, paging, capacity): the moto integration tests cover that.
 //!
-//! Implemented: students, fee items, the serial counter, orders, attempts and payments, the
+//! Implemented: students, sessions, fee items, the serial counter, orders, attempts and payments, the
 //! sweeper's lists, refunds, receipts, the SMS outbox and the audit log. Not yet: credentials,
-//! sessions, throttles, reset codes, imports, records and reconciliation (their services run
+//! throttles, reset codes, imports, records and reconciliation (their services run
 //! against moto).
 
 mod orders;
@@ -16,7 +16,7 @@ mod outbox;
 mod refunds;
 
 use crate::{AuditStore, Credential, OutboxSms, RawNotification, ReceiptLink};
-use crate::{FeeStore, SerialCounter, StoreError, StudentStore};
+use crate::{FeeStore, SerialCounter, SessionRecord, SessionStore, StoreError, StudentStore};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::{
@@ -69,6 +69,7 @@ struct Tables {
     outbox: BTreeMap<String, OutboxSms>,
     refunds: BTreeMap<(OrderNo, RefundNo), Refund>,
     audit: Vec<AuditEntry>,
+    sessions: BTreeMap<String, SessionRecord>,
 }
 
 /// The in-memory store. Cheap to clone: clones share the tables (as two functions share a table).
@@ -112,6 +113,11 @@ impl MemStore {
     /// Payment transitions refused because what they were decided on had changed meanwhile.
     pub fn lost_races(&self) -> usize {
         self.lost_races.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Sessions stored (open or expired, not yet deleted).
+    pub fn session_count(&self) -> usize {
+        self.lock().sessions.len()
     }
 
     /// The notifications kept so far (each as received, once per delivery acted on).
@@ -210,6 +216,25 @@ impl SerialCounter for MemStore {
         }
         *seq += 1;
         Serial::new(*seq).map_err(|_| StoreError::SerialExhausted)
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemStore {
+    async fn create_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        check(!t.sessions.contains_key(&s.session_id))?;
+        t.sessions.insert(s.session_id.clone(), s.clone());
+        Ok(())
+    }
+
+    async fn get_session(&self, session_id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self.lock().sessions.get(session_id).cloned())
+    }
+
+    async fn delete_session(&self, session_id: &str) -> Result<(), StoreError> {
+        self.lock().sessions.remove(session_id);
+        Ok(())
     }
 }
 
