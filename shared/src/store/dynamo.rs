@@ -168,6 +168,12 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
+    /// Writes `items` in one transaction, all or none; a failed condition is `Conflict`.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        self.client.transact_write_items().set_transact_items(Some(items)).send().await.map_err(map_err)?;
+        Ok(())
+    }
+
     /// What the sweeper's sparse index lists under `pk` before `before`, oldest first.
     async fn sweep_query(&self, pk: &str, before: DateTime<Utc>, limit: i32) -> Result<Vec<Item>, StoreError> {
         let out = self

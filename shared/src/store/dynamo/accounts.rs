@@ -13,19 +13,11 @@ impl SessionStore for DynamoStore {
         if let Some(name) = &sess.name {
             item.insert("name".into(), s(name.as_str()));
         }
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| match map_err(e) {
+        self.create_item(item).await.map_err(|e| match e {
             // A 128-bit random id collided: never expected, and not the user's doing.
             StoreError::Conflict => StoreError::Unavailable("session id collision".into()),
             other => other,
-        })?;
-        Ok(())
+        })
     }
 
     async fn get_session(&self, session_id: &str) -> Result<Option<SessionRecord>, StoreError> {

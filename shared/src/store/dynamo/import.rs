@@ -247,14 +247,7 @@ impl ImportStore for DynamoStore {
         let entry = by
             .import_entry(AuditAction::ImportRejected, id)
             .change(Some(ImportState::Validating.as_str()), &format!("rejected rows={rows} bad_rows={errors}"));
-        self.client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(built(update.build())?).build())
-            .transact_items(self.audit_put(&entry)?)
-            .send()
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.transact(vec![TransactWriteItem::builder().update(built(update.build())?).build(), self.audit_put(&entry)?]).await
     }
 
     async fn start_applying_import(&self, id: &ImportId, attempt: u64, kind: ImportKind, rows: usize, by: &By) -> Result<(), StoreError> {
@@ -298,14 +291,7 @@ impl ImportStore for DynamoStore {
                 summary.offline_already_recorded
             ),
         );
-        self.client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(built(update.build())?).build())
-            .transact_items(self.audit_put(&entry)?)
-            .send()
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.transact(vec![TransactWriteItem::builder().update(built(update.build())?).build(), self.audit_put(&entry)?]).await
     }
 
     async fn fee_items_versioned(&self, no: &StudentNo) -> Result<Vec<(FeeItem, u64)>, StoreError> {

@@ -202,8 +202,7 @@ impl OrderStore for DynamoStore {
         let entry = by.order_closed(o);
         let mut items = vec![TransactWriteItem::builder().update(update).build(), self.audit_put(&entry)?];
         items.extend(self.release_locks(o)?);
-        self.client.transact_write_items().set_transact_items(Some(items)).send().await.map_err(map_err)?;
-        Ok(())
+        self.transact(items).await
     }
 
     async fn set_receipt_phone(&self, o: &Order, phone: &Phone, by: &By) -> Result<(), StoreError> {
@@ -214,13 +213,6 @@ impl OrderStore for DynamoStore {
         )?;
         // Phones appear in the log only masked.
         let entry = by.receipt_phone_changed(o, phone);
-        self.client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(self.audit_put(&entry)?)
-            .send()
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.transact(vec![TransactWriteItem::builder().update(update).build(), self.audit_put(&entry)?]).await
     }
 }

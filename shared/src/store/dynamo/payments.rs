@@ -167,14 +167,7 @@ impl PaymentStore for DynamoStore {
                 .build(),
         )?;
         let entry = by.attempt_closed(a);
-        self.client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(self.audit_put(&entry)?)
-            .send()
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.transact(vec![TransactWriteItem::builder().update(update).build(), self.audit_put(&entry)?]).await
     }
 
     async fn store_notification(&self, raw: &RawNotification) -> Result<(), StoreError> {

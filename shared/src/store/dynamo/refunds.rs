@@ -213,8 +213,7 @@ impl RefundStore for DynamoStore {
                 )?);
             }
         }
-        self.client.transact_write_items().set_transact_items(Some(items)).send().await.map_err(map_err)?;
-        Ok(())
+        self.transact(items).await
     }
 
     async fn refund_failed(&self, r: &Refund, message: &str, by: &By) -> Result<(), StoreError> {

@@ -95,25 +95,9 @@ impl StudentStore for DynamoStore {
     }
 
     async fn create_student(&self, student: &Student, credential: &Credential) -> Result<(), StoreError> {
-        let put = |item: Item| -> Result<TransactWriteItem, StoreError> {
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            Ok(TransactWriteItem::builder().put(put).build())
-        };
         let mut profile = student_item(student);
         profile.insert("version".into(), n(1));
-        self.client
-            .transact_write_items()
-            .transact_items(put(profile)?)
-            .transact_items(put(credential_item(&student.student_no, credential))?)
-            .send()
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.transact(vec![self.put_new(profile)?, self.put_new(credential_item(&student.student_no, credential))?]).await
     }
 
     async fn update_contact(&self, no: &StudentNo, c: &Contact, audit: &crate::domain::AuditEntry) -> Result<(), StoreError> {
