@@ -18,32 +18,6 @@ fn offline_tag(r: &PaymentRef) -> String {
     format!("OFFLINE#{r}")
 }
 
-fn line_value(l: &OrderLine) -> AttributeValue {
-    AttributeValue::M(HashMap::from([
-        ("academic_year".to_owned(), s(l.academic_year.to_string())),
-        ("item_id".to_owned(), s(l.item_id.as_str())),
-        ("name".to_owned(), s(&l.name)),
-        ("fee_type".to_owned(), s(l.fee_type.as_str())),
-        ("amount_fen".to_owned(), n(l.amount.get())),
-    ]))
-}
-
-fn parse_lines(item: &Item) -> Result<Vec<OrderLine>, StoreError> {
-    let Some(AttributeValue::L(v)) = item.get("lines") else { return Err(StoreError::Corrupt("record without lines".into())) };
-    v.iter()
-        .map(|l| {
-            let AttributeValue::M(m) = l else { return Err(StoreError::Corrupt("line".into())) };
-            Ok(OrderLine {
-                academic_year: AcademicYear::parse(get_s(m, "academic_year")?).map_err(corrupt("academic_year"))?,
-                item_id: ItemId::parse(get_s(m, "item_id")?).map_err(corrupt("item_id"))?,
-                name: get_s(m, "name")?.to_owned(),
-                fee_type: FeeType::parse(get_s(m, "fee_type")?).ok_or_else(|| StoreError::Corrupt("fee_type".into()))?,
-                amount: Fen::new(get_i64(m, "amount_fen")?),
-            })
-        })
-        .collect()
-}
-
 fn parse_order_record(item: &Item) -> Result<OrderRecord, StoreError> {
     let order = parse_order(item)?;
     // Written with the order's paid transition: a paid order without them is corrupt.
@@ -62,7 +36,7 @@ fn offline_item(p: &OfflinePayment) -> Item {
     item.insert(GSI1_SK.into(), s(offline_pk(&p.reference)));
     item.insert("reference".into(), s(p.reference.as_str()));
     item.insert("student_no".into(), s(p.student_no.as_str()));
-    item.insert("lines".into(), AttributeValue::L(p.lines.iter().map(line_value).collect()));
+    item.insert("lines".into(), lines_attr(&p.lines));
     item.insert("total_fen".into(), n(p.total.get()));
     item.insert("method".into(), s(p.method.as_str()));
     item.insert("paid_at".into(), n(p.paid_at.timestamp()));
