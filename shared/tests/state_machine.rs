@@ -7,9 +7,10 @@
 
 mod common;
 
-use common::{ITEMS, YEAR, app, student_no};
+use common::{ITEMS, YEAR, app_and_clock, student_no};
 use proptest::prelude::*;
 use shared::App;
+use shared::clock::ShiftedClock;
 use shared::domain::*;
 use shared::service::Authed;
 use shared::service::orders::Pick;
@@ -80,29 +81,26 @@ async fn pay(app: &App<MemStore>, otn: &OutTradeNo) -> Option<PaymentOutcome> {
     Some(app.record_confirmed_payment(&p, &Actor::Gateway(a.channel)).await.expect("a matching payment is recorded"))
 }
 
-/// The sweeper's expiry of one order: each unpaid attempt closed (the gateway proved it unpaid),
-/// then the order, each write conditional; a race lost is left for the next sweep.
+/// The sweeper's expiry of one order, as the domain decides it: each live attempt closed (its
+/// gateway proved it unpaid), then the order — each write conditional; a race lost is left for
+/// the next sweep.
 async fn expire(app: &App<MemStore>, no: &OrderNo) {
     let by = By::new(Actor::Sweeper, app.clock.now());
-    for a in app.store.list_attempts(no).await.unwrap() {
-        if a.state == AttemptState::Created {
-            match app.store.close_attempt(&a, &by).await {
+    let Some((o, attempts)) = app.store.order_with_attempts(no).await.unwrap() else { return };
+    if let Expiry::CloseAttemptsFirst(live) = Expiry::decide(&o, &attempts, app.clock.now()) {
+        for a in attempts.iter().filter(|a| live.contains(&a.out_trade_no)) {
+            match app.store.close_attempt(a, &by).await {
                 Ok(()) | Err(StoreError::Conflict) => {}
                 Err(e) => panic!("{e}"),
             }
         }
     }
-    let Some(o) = app.store.get_order(no).await.unwrap() else { return };
-    if o.state != OrderState::Open {
-        return;
-    }
-    // Only an order whose every attempt is provably unpaid closes.
-    if app.store.list_attempts(no).await.unwrap().iter().any(|a| a.state != AttemptState::Closed) {
-        return;
-    }
-    match app.store.close_order(&o, &by).await {
-        Ok(()) | Err(StoreError::Conflict) => {}
-        Err(e) => panic!("{e}"),
+    let Some((o, attempts)) = app.store.order_with_attempts(no).await.unwrap() else { return };
+    if Expiry::decide(&o, &attempts, app.clock.now()) == Expiry::Close {
+        match app.store.close_order(&o, &by).await {
+            Ok(()) | Err(StoreError::Conflict) => {}
+            Err(e) => panic!("{e}"),
+        }
     }
 }
 
@@ -143,7 +141,10 @@ async fn refund(app: &App<MemStore>, otn: &OutTradeNo, agrees: bool) {
     }
 }
 
-async fn run(app: &App<MemStore>, made: &mut Made, s: &Step) {
+/// How far `Expire` moves the clock: past every order made so far.
+const PAST_EXPIRY_SECS: i64 = 2 * 3600 + 1;
+
+async fn run(app: &App<MemStore>, clock: &ShiftedClock, made: &mut Made, s: &Step) {
     let nth = |v: &[OutTradeNo], i: usize| v.get(i % v.len().max(1)).cloned();
     match *s {
         Step::Order(mask) => {
@@ -196,6 +197,7 @@ async fn run(app: &App<MemStore>, made: &mut Made, s: &Step) {
             assert!(paid <= 1 || a.order_no() != b.order_no(), "one order paid twice: {ra:?} {rb:?}");
         }
         Step::Expire(i) => {
+            clock.advance(PAST_EXPIRY_SECS);
             if let Some(no) = made.orders.get(i % made.orders.len().max(1)).copied() {
                 expire(app, &no).await;
             }
@@ -203,6 +205,7 @@ async fn run(app: &App<MemStore>, made: &mut Made, s: &Step) {
         Step::ExpireWhilePaid(i) => {
             let Some(otn) = nth(&made.attempts, i) else { return };
             let no = otn.order_no().unwrap();
+            clock.advance(PAST_EXPIRY_SECS);
             futures::join!(expire(app, &no), pay(app, &otn));
         }
         Step::Refund { attempt, agrees } => {
@@ -325,11 +328,11 @@ proptest! {
     fn every_history_keeps_the_books_straight(steps in prop::collection::vec(step(), 1..40)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
-            let app = app().await;
+            let (app, clock) = app_and_clock().await;
             let mut made = Made::default();
             for s in &steps {
                 let before = states(&app, &made).await;
-                run(&app, &mut made, s).await;
+                run(&app, &clock, &mut made, s).await;
                 let after = states(&app, &made).await;
                 sticky(&before, &after);
                 invariants(&app, &made).await;
@@ -342,10 +345,10 @@ proptest! {
 /// would run one after another and never race.
 #[tokio::test(flavor = "current_thread")]
 async fn concurrent_copies_of_one_notification_race_and_one_wins() {
-    let app = app().await;
+    let (app, clock) = app_and_clock().await;
     let mut made = Made::default();
-    run(&app, &mut made, &Step::Order(0b111)).await;
-    run(&app, &mut made, &Step::Attempt(0, 1)).await;
+    run(&app, &clock, &mut made, &Step::Order(0b111)).await;
+    run(&app, &clock, &mut made, &Step::Attempt(0, 1)).await;
     let otn = made.attempts[0].clone();
     let outcomes = futures::future::join_all((0..3).map(|_| pay(&app, &otn))).await;
     assert_eq!(

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod capital;
 pub mod contact;
 pub mod entries;
+pub mod expiry;
 pub mod fee;
 pub mod ids;
 pub mod import;
@@ -19,12 +20,14 @@ pub mod receipt;
 pub mod reconcile;
 pub mod records;
 pub mod refund;
+pub mod refunding;
 pub mod student;
 pub mod time;
 
 pub use academic_year::{AcademicYear, AcademicYearError};
 pub use audit::{Actor, AuditAction, AuditEntry, AuditSubject, By, OperatorName, OperatorNameError};
 pub use contact::{Address, ContactError, Email, Phone, Postcode};
+pub use expiry::Expiry;
 pub use fee::{ChargeStatus, FeeItem, FeeType, ItemId, NotPayable};
 pub use ids::{Gender, IdCardNo, IdError, StudentNo};
 pub use money::{Fen, MoneyError};
@@ -41,4 +44,5 @@ pub use records::{
     TransactionStatus,
 };
 pub use refund::{Refund, RefundCommand, RefundCommandError, RefundNo, RefundState};
+pub use refunding::{RefundOutcome, RefundRefused, RefundSettlement, RefundStart};
 pub use student::{AccountKind, Contact, NameError, PersonName, Student};

@@ -179,19 +179,8 @@ pub struct RefundRequest {
     pub requested_at: DateTime<Utc>,
 }
 
-/// What a gateway says about a refund.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RefundOutcome {
-    /// The money went back.
-    Succeeded { gateway_refund_no: Option<String>, at: Option<DateTime<Utc>> },
-    /// Accepted (or still processing): the result comes by notification or query.
-    Pending,
-    /// Definitely refused (nothing refunded): `code` and the gateway's message.
-    Refused { code: String, message: String },
-    /// The gateway has no such refund (asked before it arrived, or it was never received):
-    /// sending it again with the same refund number is safe.
-    NotFound,
-}
+/// What a gateway says about a refund: domain language ([`crate::domain::RefundOutcome`]).
+pub use crate::domain::RefundOutcome;
 
 /// The registry: the configured gateways by channel, built once per cold start from the
 /// configuration ([`Payments::build`]). A channel without configuration is simply not offered.

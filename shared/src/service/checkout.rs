@@ -2,7 +2,9 @@
 //! and asking the gateways what happened.
 
 use crate::app::App;
-use crate::domain::{Actor, Attempt, AttemptState, By, Channel, ConfirmedPayment, Order, OrderNo, OrderState, OutTradeNo, PaymentOutcome};
+use crate::domain::{
+    Actor, Attempt, AttemptState, By, Channel, ConfirmedPayment, Expiry, Order, OrderNo, OrderState, OutTradeNo, PaymentOutcome,
+};
 use crate::error::AppError;
 use crate::gateway::{CallError, Closing, Device, PaymentAction, PaymentGateway, StartRequest, TradeRef, TradeState};
 use crate::service::Authed;
@@ -343,21 +345,23 @@ impl<S: OrderStores + PaymentStores + SweepStore + crate::store::RefundStore + c
         Ok(report)
     }
 
-    /// Closes an expired order: every live attempt closed at its gateway and proven unpaid, then
-    /// the order. A payment found on the way pays the order instead. `(attempts closed, order closed)`.
+    /// Closes an expired order as the domain decides ([`Expiry::decide`]): every live attempt
+    /// closed at its gateway and proven unpaid, then — decided again on what stands — the order.
+    /// A payment found on the way pays the order instead. `(attempts closed, order closed)`.
     async fn close_expired(&self, o: &Order) -> Result<(usize, bool), AppError> {
         let mut closed = 0;
-        for a in self.store.list_attempts(&o.order_no).await? {
-            if a.state == AttemptState::Created {
-                match self.abandon_attempt(&a, &Actor::Sweeper).await? {
+        let attempts = self.store.list_attempts(&o.order_no).await?;
+        if let Expiry::CloseAttemptsFirst(live) = Expiry::decide(o, &attempts, self.clock.now()) {
+            for a in attempts.iter().filter(|a| live.contains(&a.out_trade_no)) {
+                match self.abandon_attempt(a, &Actor::Sweeper).await? {
                     AttemptState::Closed => closed += 1,
                     // Paid after all: the order is no longer open.
                     _ => return Ok((closed, false)),
                 }
             }
         }
-        let Some(current) = self.store.get_order(&o.order_no).await? else { return Ok((closed, false)) };
-        if current.state != OrderState::Open || !current.is_expired(self.clock.now()) {
+        let Some((current, attempts)) = self.store.order_with_attempts(&o.order_no).await? else { return Ok((closed, false)) };
+        if Expiry::decide(&current, &attempts, self.clock.now()) != Expiry::Close {
             return Ok((closed, false));
         }
         match self.store.close_order(&current, &By::new(Actor::Sweeper, self.clock.now())).await {

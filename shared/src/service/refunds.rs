@@ -6,7 +6,10 @@
 //! ever re-sent under the same refund number. See `docs/operators-design.md`.
 
 use crate::app::App;
-use crate::domain::{Actor, AttemptState, By, Channel, Fen, Refund, RefundCommand, RefundCommandError, RefundNo, RefundState};
+use crate::domain::{
+    Actor, AttemptState, By, Channel, Fen, Refund, RefundCommand, RefundCommandError, RefundNo, RefundRefused, RefundSettlement,
+    RefundStart, RefundState,
+};
 use crate::gateway::notice::RefundNotice;
 use crate::gateway::{RefundOutcome, RefundRequest};
 use crate::service::notify::{Handled, NotifyRejected};
@@ -98,47 +101,20 @@ impl<S: RefundStores> App<S> {
             state_label: state.label(),
             requested_now,
         };
-        match attempt.state {
-            AttemptState::Refunded => return Ok(view(AttemptState::Refunded, false)),
-            AttemptState::Refunding => {
-                let r = self.store.get_refund(&attempt.order_no, &RefundNo::for_attempt(&otn)).await?.ok_or(RefundError::Conflict)?;
+        let refund = match RefundStart::decide(&attempt, &cmd, self.clock.now(), request_id) {
+            Ok(RefundStart::AlreadyRefunded) => return Ok(view(AttemptState::Refunded, false)),
+            Ok(RefundStart::InProgress(no)) => {
+                let r = self.store.get_refund(&attempt.order_no, &no).await?.ok_or(RefundError::Conflict)?;
                 let state = self.advance_refund(&r, &actor).await?;
                 return Ok(view(attempt_state(state, &r), false));
             }
-            AttemptState::DuplicatePaid => {}
-            AttemptState::Paid if cmd.reason.is_none() => return Err(RefundError::ReasonRequired(otn.to_string())),
-            AttemptState::Paid => {}
-            other => return Err(RefundError::NotRefundable { out_trade_no: otn.to_string(), state: other.as_str() }),
-        }
-        if let Some(given) = cmd.amount
-            && given != attempt.amount
-        {
-            return Err(RefundError::AmountMismatch { given, paid: attempt.amount });
-        }
-        let gateway = self.payments.get(attempt.channel).ok_or(RefundError::ChannelUnavailable(attempt.channel.as_str()))?;
-        let gateway_trade_no = attempt
-            .gateway_trade_no
-            .clone()
-            .ok_or_else(|| RefundError::NotRefundable { out_trade_no: otn.to_string(), state: "paid without a gateway trade number" })?;
-        let now = self.clock.now();
-        let refund = Refund {
-            refund_no: RefundNo::for_attempt(&otn),
-            out_trade_no: otn.clone(),
-            order_no: attempt.order_no,
-            student_no: attempt.student_no.clone(),
-            channel: attempt.channel,
-            amount: attempt.amount,
-            gateway_trade_no,
-            prior_state: attempt.state,
-            reason: cmd.reason.clone(),
-            operator: cmd.operator.clone(),
-            request_id: Some(request_id.to_owned()),
-            state: RefundState::Requested,
-            requested_at: now,
-            settled_at: None,
-            gateway_refund_no: None,
-            failure: None,
+            Ok(RefundStart::Request(refund)) => *refund,
+            Err(RefundRefused::ReasonRequired) => return Err(RefundError::ReasonRequired(otn.to_string())),
+            Err(RefundRefused::NotRefundable(state)) => return Err(RefundError::NotRefundable { out_trade_no: otn.to_string(), state }),
+            Err(RefundRefused::AmountMismatch { given, paid }) => return Err(RefundError::AmountMismatch { given, paid }),
         };
+        let gateway = self.payments.get(attempt.channel).ok_or(RefundError::ChannelUnavailable(attempt.channel.as_str()))?;
+        let now = refund.requested_at;
         let by = self.refund_by(&refund, actor.clone());
         match self.store.begin_refund(&attempt, &refund, &by).await {
             Err(StoreError::Conflict) => return Err(RefundError::Conflict),
@@ -193,23 +169,24 @@ impl<S: RefundStores> App<S> {
         self.settle_refund(r, outcome, actor).await
     }
 
-    /// Applies what the gateway said. Returns the refund's state afterwards.
+    /// Applies what the gateway said, as the domain decides it ([`RefundSettlement::decide`]).
+    /// Returns the refund's state afterwards.
     async fn settle_refund(&self, r: &Refund, outcome: RefundOutcome, actor: &Actor) -> Result<RefundState, RefundError> {
         let by = self.refund_by(r, actor.clone());
-        let done = match &outcome {
-            RefundOutcome::Succeeded { gateway_refund_no, .. } => {
+        let settlement = RefundSettlement::decide(r, &outcome);
+        let done = match &settlement {
+            RefundSettlement::Succeeded { gateway_refund_no, gives_items_back } => {
                 // Refunding the payment that paid the order gives the fee items back.
-                let order = match r.prior_state {
-                    AttemptState::Paid => Some(self.store.get_order(&r.order_no).await?.ok_or(StoreError::NotFound)?),
-                    _ => None,
+                let order = match gives_items_back {
+                    true => Some(self.store.get_order(&r.order_no).await?.ok_or(StoreError::NotFound)?),
+                    false => None,
                 };
-                self.store.refund_succeeded(r, order.as_ref(), gateway_refund_no.as_deref(), &by).await.map(|()| RefundState::Succeeded)
+                self.store.refund_succeeded(r, order.as_ref(), gateway_refund_no.as_deref(), &by).await
             }
-            RefundOutcome::Refused { code, message } => {
-                self.store.refund_failed(r, &format!("{code} {message}"), &by).await.map(|()| RefundState::Failed)
-            }
-            RefundOutcome::Pending | RefundOutcome::NotFound => return Ok(RefundState::Requested),
-        };
+            RefundSettlement::Failed { message } => self.store.refund_failed(r, message, &by).await,
+            RefundSettlement::StillRequested => return Ok(r.state),
+        }
+        .map(|()| settlement.state());
         match done {
             Ok(state) => {
                 tracing::info!(refund_no = %r.refund_no, state = state.as_str(), actor = %actor, "refund settled");

@@ -27,6 +27,11 @@ pub fn student_no() -> StudentNo {
 
 /// One student (2021010101, 李四) owing [`ITEMS`], the clock frozen, sessions keyed.
 pub async fn app() -> App<MemStore> {
+    app_and_clock().await.0
+}
+
+/// [`app`] with its clock, to move time on.
+pub async fn app_and_clock() -> (App<MemStore>, Arc<ShiftedClock>) {
     let clock = Arc::new(ShiftedClock::default());
     clock.freeze();
     let store = MemStore::interleaving();
@@ -61,14 +66,15 @@ pub async fn app() -> App<MemStore> {
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::Config::builder().behavior_version(aws_sdk_s3::config::BehaviorVersion::latest()).build(),
     );
-    App {
+    let app = App {
         store,
         sms: Arc::new(NoSms),
         tokens: Some(TokenKeys::from_secret(&[7; 32]).unwrap()),
         hasher: Hasher::new(),
-        clock,
+        clock: clock.clone(),
         settings: shared::Settings::default(),
         payments: Default::default(),
         s3,
-    }
+    };
+    (app, clock)
 }
