@@ -6,7 +6,6 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
-pub mod gateway;
 pub mod http;
 pub mod metrics;
 pub mod service;
@@ -17,3 +16,5 @@ pub use app::{App, Settings};
 /// The domain crate (`shared/domain`), under its old path: `shared::domain::…`.
 pub use domain;
 pub use error::AppError;
+/// The gateways crate (`shared/gateways`), under its old path: `shared::gateway::…`.
+pub use gateways as gateway;

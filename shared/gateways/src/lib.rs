@@ -1,0 +1,240 @@
+//! Payment gateways (the `gateways` crate; `shared` re-exports it as `shared::gateway`): one
+//! module each. Wire types (the gateway's field names and formats) stay
+//! inside the module; what leaves it is domain language (`Fen`, our out-trade-no, states).
+//!
+//! Each module is pure protocol code — canonical strings, signing, verification, parsing — so
+//! the same code serves the platform (signing requests, verifying responses and notifications)
+//! and the local sandbox gateways (verifying requests, signing responses and notifications).
+
+// The domain under the name the modules use (`crate::domain::…`).
+use ::domain;
+
+pub mod alipay;
+pub mod form;
+pub mod net;
+pub mod notice;
+pub mod rsa_verify;
+pub mod statement;
+pub mod unionpay;
+pub mod wechat;
+
+/// A gateway's rejection or a protocol failure, in words safe to log (no keys, no personal data).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    #[error("signature missing or invalid: {0}")]
+    Signature(String),
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    #[error("gateway refused: {code} {message}")]
+    Refused { code: String, message: String },
+    #[error("key material invalid: {0}")]
+    Key(String),
+}
+
+use crate::domain::{Channel, Fen, OutTradeNo};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// Where the student is paying from: a QR code on a PC, H5 on a phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    Pc,
+    Phone,
+}
+
+impl Device {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Device::Pc => "pc",
+            Device::Phone => "phone",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pc" => Some(Device::Pc),
+            "phone" => Some(Device::Phone),
+            _ => None,
+        }
+    }
+}
+
+/// What a gateway needs to start one attempt.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    pub out_trade_no: OutTradeNo,
+    pub amount: Fen,
+    pub subject: String,
+    /// Already shortened below the order's own expiry.
+    pub expires_at: DateTime<Utc>,
+    pub device: Device,
+    pub client_ip: String,
+    pub now: DateTime<Utc>,
+}
+
+/// What the browser does next.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum PaymentAction {
+    /// Show this content as a QR code to scan with the channel's app.
+    Qr { content: String },
+    /// Send the browser here (H5 cashier).
+    Redirect { url: String },
+    /// Auto-submit this form (UnionPay front consume).
+    Form { action: String, fields: Vec<(String, String)> },
+}
+
+/// A trade as the gateway reports it when asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TradeState {
+    /// The gateway does not know it (yet: an Alipay QR not scanned).
+    NotFound,
+    /// Created at the gateway, not paid.
+    Pending,
+    Paid {
+        gateway_trade_no: String,
+        amount: Fen,
+        paid_at: DateTime<Utc>,
+    },
+    Closed,
+    Refunded,
+}
+
+/// A gateway call that did not give an answer we can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("gateway unreachable: {0}")]
+    Transport(String),
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+}
+
+/// The attempt a query or close is about, as the gateways need to name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TradeRef {
+    pub out_trade_no: OutTradeNo,
+    /// The `now` of the attempt's start request (UnionPay names a trade by orderId + txnTime).
+    pub started_at: DateTime<Utc>,
+    /// The expiry the gateway was given: no payment after it.
+    pub pay_by: DateTime<Utc>,
+}
+
+impl From<&crate::domain::Attempt> for TradeRef {
+    fn from(a: &crate::domain::Attempt) -> Self {
+        Self { out_trade_no: a.out_trade_no.clone(), started_at: a.created_at, pay_by: a.pay_by }
+    }
+}
+
+/// What closing a trade at its gateway achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closing {
+    /// It can no longer be paid (closed now, never seen, already paid, or past its expiry): a
+    /// query now tells the final state.
+    Closed,
+    /// The gateway cannot close it (UnionPay has no close for a consume): it stays payable
+    /// until this moment, and only a query after it is final.
+    PayableUntil(DateTime<Utc>),
+}
+
+/// One payment channel's gateway, as the use cases see it.
+#[async_trait]
+pub trait PaymentGateway: Send + Sync {
+    fn channel(&self) -> Channel;
+    /// The longest an attempt may stay payable at this gateway (`None`: as long as the order).
+    /// Gateways without a close API keep it short, so a student can switch channel soon.
+    fn max_pay_window(&self) -> Option<chrono::Duration> {
+        None
+    }
+    async fn start(&self, req: &StartRequest) -> Result<PaymentAction, CallError>;
+    async fn query(&self, trade: &TradeRef, now: DateTime<Utc>) -> Result<TradeState, CallError>;
+    /// Makes an unpaid trade unpayable, where the gateway can. A trade the gateway never saw
+    /// counts as closed.
+    async fn close(&self, trade: &TradeRef, now: DateTime<Utc>) -> Result<Closing, CallError>;
+    /// Asks for a full refund of a paid trade. `Err` means the outcome is unknown: query it
+    /// ([`Self::query_refund`]), never send a new refund number.
+    async fn refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError>;
+    /// Where a refund asked for before stands.
+    async fn query_refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError>;
+    /// Verifies a notification posted to this channel's notify URL — signature, and what else
+    /// the gateway secures it with — and says what it is about. `now` bounds timestamp windows.
+    fn verify_notification(&self, headers: &::http::HeaderMap, body: &[u8], now: DateTime<Utc>) -> Result<notice::Notice, GatewayError>;
+    /// Our HTTP answer to one of its notifications, in its terms.
+    fn answer(&self, verdict: notice::Verdict) -> notice::Answer;
+    /// The gateway's statement of the payments of Beijing day `day` (reconciliation). A day
+    /// without a bill is an empty statement, not an error.
+    async fn statement(&self, day: chrono::NaiveDate, now: DateTime<Utc>) -> Result<statement::Statement, CallError> {
+        let _ = (day, now);
+        Err(GatewayError::Refused { code: "UNSUPPORTED".into(), message: "no statements from this gateway".into() }.into())
+    }
+}
+
+/// A full refund of one paid attempt, as the gateways need to name it (see `refund.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequest {
+    pub out_trade_no: OutTradeNo,
+    /// Alipay `out_request_no`, WeChat Pay `out_refund_no`, UnionPay refund `orderId`: the same
+    /// on every retry.
+    pub refund_no: String,
+    /// The payment's gateway trade number (UnionPay `origQryId`).
+    pub gateway_trade_no: String,
+    pub amount: Fen,
+    pub reason: Option<String>,
+    /// When it was first asked for: UnionPay's refund `txnTime`, which a query repeats.
+    pub requested_at: DateTime<Utc>,
+}
+
+/// What a gateway says about a refund: domain language ([`crate::domain::RefundOutcome`]).
+pub use crate::domain::RefundOutcome;
+
+/// The registry: the configured gateways by channel, built once per cold start from the
+/// configuration ([`Payments::build`]). A channel without configuration is simply not offered.
+#[derive(Clone, Default)]
+pub struct Payments(std::collections::HashMap<Channel, std::sync::Arc<dyn PaymentGateway>>);
+
+impl Payments {
+    pub fn with(mut self, gateway: std::sync::Arc<dyn PaymentGateway>) -> Self {
+        self.0.insert(gateway.channel(), gateway);
+        self
+    }
+    pub fn get(&self, channel: Channel) -> Option<&std::sync::Arc<dyn PaymentGateway>> {
+        self.0.get(&channel)
+    }
+    /// Configured channels, in the order students see them.
+    pub fn channels(&self) -> Vec<Channel> {
+        Channel::ALL.into_iter().filter(|c| self.0.contains_key(c)).collect()
+    }
+
+    /// Builds what is configured, one line per gateway; a channel left out is not offered.
+    pub fn build(cfg: GatewayConfig, http: reqwest::Client) -> Result<Self, GatewayError> {
+        use std::sync::Arc;
+        let mut p = Payments::default();
+        if let Some((settings, quit_url)) = cfg.alipay {
+            p = p.with(Arc::new(alipay::client::AlipayGateway::new(alipay::Merchant::new(&settings)?, http.clone(), quit_url)));
+        }
+        if let Some((settings, api_base, h5_return)) = cfg.wechat {
+            p = p.with(Arc::new(wechat::client::WechatGateway::new(wechat::Merchant::new(&settings)?, http.clone(), api_base, h5_return)));
+        }
+        if let Some(settings) = cfg.unionpay {
+            p = p.with(Arc::new(unionpay::client::UnionpayGateway::new(unionpay::Merchant::new(&settings)?, http)));
+        }
+        Ok(p)
+    }
+}
+
+/// What each configured gateway needs besides its protocol settings.
+#[derive(Clone, Default)]
+pub struct GatewayConfig {
+    /// Alipay settings and the wap quit URL (where a student who gives up lands).
+    pub alipay: Option<(alipay::MerchantSettings, String)>,
+    /// WeChat Pay settings, the API base (`https://api.mch.weixin.qq.com` or a sandbox) and the
+    /// H5 return page.
+    pub wechat: Option<(wechat::MerchantSettings, String, Option<String>)>,
+    /// UnionPay settings (its URLs are inside).
+    pub unionpay: Option<unionpay::MerchantSettings>,
+}
+
+/// The QR code for `content` as an SVG image (for the PC cashier).
+pub fn qr_svg(content: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(content.as_bytes()).ok()?;
+    Some(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(220, 220).quiet_zone(true).build())
+}

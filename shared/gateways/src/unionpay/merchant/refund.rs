@@ -1,0 +1,158 @@
+//! Refund (退货): `backTransReq.do` with `txnType=04`, a new `orderId` (the refund number) and
+//! `origQryId`; the result comes to `backUrl` (the payments' notification URL: the handler
+//! tells refunds apart by `txnType`) or by `queryTrans.do` with the refund's orderId and
+//! txnTime (gateways.md §3.4, §3.5).
+
+use super::*;
+use crate::RefundOutcome;
+
+/// A verified refund notification (`txnType=04`) from our merchant id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundNotification {
+    /// The refund's orderId (our refund number).
+    pub order_id: String,
+    pub txn_time: String,
+    pub orig_qry_id: String,
+    pub query_id: String,
+    pub txn_amt: Fen,
+    pub resp_code: String,
+    pub raw: BTreeMap<String, String>,
+}
+
+impl RefundNotification {
+    /// `respCode` 00 or A6 (UnionPay notifies successful transactions only, §3.5).
+    pub fn is_success(&self) -> bool {
+        matches!(self.resp_code.as_str(), "00" | "A6")
+    }
+}
+
+fn check_order_id(refund_no: &str) -> Result<(), GatewayError> {
+    if !(8..=40).contains(&refund_no.len()) || !refund_no.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(GatewayError::Malformed("refund orderId must be 8-40 letters/digits".into()));
+    }
+    Ok(())
+}
+
+impl Merchant {
+    /// The signed refund form, to POST to `backTransReq.do`. `txn_time` is the refund's own
+    /// (its first request's time): a retry and a query repeat it.
+    pub fn refund(&self, refund_no: &str, orig_qry_id: &str, amount: Fen, txn_time: &str) -> Result<SignedForm, GatewayError> {
+        check_order_id(refund_no)?;
+        parse_time(txn_time).ok_or_else(|| GatewayError::Malformed("txnTime is not YYYYMMDDhhmmss".into()))?;
+        if amount.get() < 1 || orig_qry_id.is_empty() {
+            return Err(GatewayError::Malformed("refund needs an amount and origQryId".into()));
+        }
+        let amount = amount.get().to_string();
+        Ok(self.signed(
+            &self.back_url,
+            &[
+                ("txnType", "04"),
+                ("txnSubType", "00"),
+                ("bizType", "000201"),
+                ("channelType", "07"),
+                ("orderId", refund_no),
+                ("origQryId", orig_qry_id),
+                ("txnTime", txn_time),
+                ("txnAmt", &amount),
+                ("currencyCode", CURRENCY_CNY),
+                ("backUrl", &self.back_notify_url),
+            ],
+        ))
+    }
+
+    /// `queryTrans.do` for the refund (its orderId and txnTime).
+    pub fn query_refund(&self, refund_no: &str, txn_time: &str) -> Result<SignedForm, GatewayError> {
+        check_order_id(refund_no)?;
+        let no = OutTradeNo::parse(refund_no).map_err(|_| GatewayError::Malformed("refund orderId".into()))?;
+        self.query(&no, txn_time)
+    }
+
+    fn verified_answer(
+        &self,
+        refund_no: &str,
+        txn_time: &str,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<BTreeMap<String, String>, GatewayError> {
+        let text = std::str::from_utf8(body).map_err(|_| GatewayError::Malformed("response is not UTF-8".into()))?;
+        let p = parse_response(text)?;
+        self.chain.verify(&p, now)?;
+        let get = |k: &str| p.get(k).map(String::as_str).filter(|v| !v.is_empty());
+        if get("merId") != Some(self.mer_id.as_str()) {
+            return Err(GatewayError::Malformed("response merId is not ours".into()));
+        }
+        if get("orderId").is_some_and(|o| o != refund_no) || get("txnTime").is_some_and(|t| t != txn_time) {
+            return Err(GatewayError::Malformed("response is about another transaction".into()));
+        }
+        Ok(p)
+    }
+
+    /// The synchronous refund answer: `respCode=00` accepted (`Pending`: the result follows);
+    /// 03/04/05 unknown (`Pending`: query later); anything else refuses for good.
+    pub fn parse_refund_response(
+        &self,
+        refund_no: &str,
+        txn_time: &str,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<RefundOutcome, GatewayError> {
+        let p = self.verified_answer(refund_no, txn_time, body, now)?;
+        let get = |k: &str| p.get(k).map(String::as_str).filter(|v| !v.is_empty());
+        Ok(match get("respCode") {
+            Some("00" | "03" | "04" | "05") => RefundOutcome::Pending,
+            code => RefundOutcome::Refused { code: code.unwrap_or("-").to_owned(), message: get("respMsg").unwrap_or("").to_owned() },
+        })
+    }
+
+    /// A refund query answer: `respCode=34` → `NotFound`; `00` with `origRespCode` 00/A6 →
+    /// `Succeeded`, 03/04/05 → `Pending`, other → `Refused`. Another `respCode`: the query
+    /// itself failed (error).
+    pub fn parse_refund_query(
+        &self,
+        refund_no: &str,
+        txn_time: &str,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<RefundOutcome, GatewayError> {
+        let p = self.verified_answer(refund_no, txn_time, body, now)?;
+        let get = |k: &str| p.get(k).map(String::as_str).filter(|v| !v.is_empty());
+        match get("respCode") {
+            Some("00") => {}
+            Some("34") => return Ok(RefundOutcome::NotFound),
+            code => {
+                return Err(GatewayError::Refused {
+                    code: code.unwrap_or("-").to_owned(),
+                    message: get("respMsg").unwrap_or("").to_owned(),
+                });
+            }
+        }
+        Ok(match get("origRespCode") {
+            Some("00" | "A6") => RefundOutcome::Succeeded { gateway_refund_no: get("queryId").map(str::to_owned), at: None },
+            Some("03" | "04" | "05") => RefundOutcome::Pending,
+            Some(code) => RefundOutcome::Refused { code: code.to_owned(), message: get("origRespMsg").unwrap_or("").to_owned() },
+            None => return Err(missing("origRespCode")),
+        })
+    }
+
+    /// Whether a backUrl body is a refund's (`txnType=04`; unverified: only to route it).
+    pub fn is_refund_notification(body: &[u8]) -> bool {
+        form::parse(body).ok().and_then(|f| f.get("txnType").cloned()).as_deref() == Some("04")
+    }
+
+    /// Verifies a refund notification (chain, CN, signature, merId) and reads it.
+    pub fn parse_refund_notification(&self, body: &[u8], now: DateTime<Utc>) -> Result<RefundNotification, GatewayError> {
+        let n = self.parse_notification(body, now)?.0;
+        if n.txn_type != "04" {
+            return Err(GatewayError::Malformed("not a refund notification".into()));
+        }
+        Ok(RefundNotification {
+            orig_qry_id: n.raw.get("origQryId").cloned().filter(|v| !v.is_empty()).ok_or_else(|| missing("origQryId"))?,
+            order_id: n.order_id,
+            txn_time: n.txn_time,
+            query_id: n.query_id,
+            txn_amt: n.txn_amt,
+            resp_code: n.resp_code,
+            raw: n.raw,
+        })
+    }
+}

@@ -1,0 +1,136 @@
+//! WeChat Pay APIv3 over HTTP: the protocol module's signed requests sent with the shared
+//! `reqwest` client, answers parsed and verified by the module.
+
+use crate::domain::{Channel, OutTradeNo};
+use crate::net::{bytes, transport};
+use crate::notice::{Answer, Notice, Verdict};
+use crate::statement::Statement;
+use crate::wechat;
+use crate::{
+    CallError, Closing, Device, GatewayError, PaymentAction, PaymentGateway, RefundOutcome, RefundRequest, StartRequest, TradeRef,
+    TradeState,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// WeChat Pay APIv3: Native (`code_url` QR) on a PC, H5 (`h5_url`) on a phone.
+pub struct WechatGateway {
+    merchant: wechat::Merchant,
+    http: reqwest::Client,
+    /// `https://api.mch.weixin.qq.com`, or the local sandbox.
+    api_base: String,
+    /// Where the H5 cashier sends the browser back to (our order page); the attempt's
+    /// out-trade-no is added as `?out_trade_no=`.
+    h5_return_url: Option<String>,
+}
+
+impl WechatGateway {
+    pub fn new(merchant: wechat::Merchant, http: reqwest::Client, api_base: impl Into<String>, h5_return_url: Option<String>) -> Self {
+        Self { merchant, http, api_base: api_base.into().trim_end_matches('/').to_owned(), h5_return_url }
+    }
+
+    /// `h5_url` + `&redirect_url=…` (WeChat Pay keeps the parameter and returns the browser there).
+    fn with_redirect(&self, h5_url: String, no: &OutTradeNo) -> String {
+        match &self.h5_return_url {
+            Some(base) => {
+                let back = format!("{base}?out_trade_no={no}");
+                let sep = if h5_url.contains('?') { '&' } else { '?' };
+                let encoded: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
+                format!("{h5_url}{sep}redirect_url={encoded}")
+            }
+            None => h5_url,
+        }
+    }
+
+    async fn send(&self, req: wechat::SignedRequest) -> Result<(u16, wechat::Headers, Vec<u8>), CallError> {
+        let url = format!("{}{}", self.api_base, req.path);
+        let mut builder = match req.method {
+            "GET" => self.http.get(url),
+            _ => self.http.post(url).header("content-type", "application/json").body(req.body),
+        };
+        for (k, v) in req.headers.iter() {
+            builder = builder.header(k, v);
+        }
+        let resp = builder.send().await.map_err(transport)?;
+        let status = resp.status().as_u16();
+        let headers = wechat::Headers::from_http(resp.headers());
+        Ok((status, headers, bytes(resp).await?))
+    }
+}
+
+#[async_trait]
+impl PaymentGateway for WechatGateway {
+    fn channel(&self) -> Channel {
+        Channel::Wechat
+    }
+
+    async fn start(&self, r: &StartRequest) -> Result<PaymentAction, CallError> {
+        let order =
+            wechat::OrderRequest { out_trade_no: &r.out_trade_no, amount: r.amount, description: &r.subject, time_expire: r.expires_at };
+        let stamp = wechat::Stamp::fresh(r.now);
+        let req = match r.device {
+            Device::Pc => self.merchant.native_order(&order, &stamp)?,
+            Device::Phone => {
+                let ip = r.client_ip.parse().unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+                self.merchant.h5_order(&order, ip, &stamp)?
+            }
+        };
+        let (status, headers, body) = self.send(req).await?;
+        let url = self.merchant.parse_order_response(status, &headers, &body, r.now)?;
+        Ok(match r.device {
+            Device::Pc => PaymentAction::Qr { content: url },
+            Device::Phone => PaymentAction::Redirect { url: self.with_redirect(url, &r.out_trade_no) },
+        })
+    }
+
+    async fn query(&self, trade: &TradeRef, now: DateTime<Utc>) -> Result<TradeState, CallError> {
+        let no = &trade.out_trade_no;
+        let (status, headers, body) = self.send(self.merchant.query_order(no, &wechat::Stamp::fresh(now))?).await?;
+        Ok(self.merchant.parse_query_response(no, status, &headers, &body, now)?)
+    }
+
+    async fn close(&self, trade: &TradeRef, now: DateTime<Utc>) -> Result<Closing, CallError> {
+        let no = &trade.out_trade_no;
+        let (status, headers, body) = self.send(self.merchant.close_order(no, &wechat::Stamp::fresh(now))?).await?;
+        // Closed, or nothing to close (ORDERPAID, ORDER_CLOSED, ORDER_NOT_EXIST): the caller's
+        // query decides. Any other answer is an error and the attempt stays open.
+        self.merchant.parse_close_response(status, &headers, &body, now)?;
+        Ok(Closing::Closed)
+    }
+
+    fn verify_notification(&self, headers: &::http::HeaderMap, body: &[u8], now: DateTime<Utc>) -> Result<Notice, GatewayError> {
+        let headers = wechat::Headers::from_http(headers);
+        let about = super::notice::verify(&self.merchant, &headers, body, now)?;
+        Ok(Notice { raw: super::notice::raw(&headers, body), about })
+    }
+    fn answer(&self, verdict: Verdict) -> Answer {
+        super::notice::answer(verdict)
+    }
+
+    /// `POST /v3/refund/domestic/refunds`: usually `PROCESSING`; the result comes by
+    /// notification (to the payments' notify URL) or query.
+    async fn refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError> {
+        let req =
+            self.merchant.refund(&r.out_trade_no, &r.refund_no, r.amount, r.amount, r.reason.as_deref(), &wechat::Stamp::fresh(now))?;
+        let (status, headers, body) = self.send(req).await?;
+        Ok(self.merchant.parse_refund_response(&r.refund_no, status, &headers, &body, now)?)
+    }
+    async fn query_refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError> {
+        let (status, headers, body) = self.send(self.merchant.query_refund(&r.refund_no, &wechat::Stamp::fresh(now))?).await?;
+        Ok(self.merchant.parse_refund_response(&r.refund_no, status, &headers, &body, now)?)
+    }
+    /// The day's trade bill: the signed tradebill call, then the signed download checked by its
+    /// SHA-1.
+    async fn statement(&self, day: NaiveDate, now: DateTime<Utc>) -> Result<Statement, CallError> {
+        let m = &self.merchant;
+        let (status, headers, body) = self.send(m.trade_bill(day, &wechat::Stamp::fresh(now))?).await?;
+        let Some(link) = m.parse_trade_bill(status, &headers, &body, now)? else {
+            return Ok(Statement::empty(Channel::Wechat, day));
+        };
+        let (status, _, file) = self.send(m.bill_download(&link, &self.api_base, &wechat::Stamp::fresh(now))?).await?;
+        if status != 200 {
+            return Err(GatewayError::Refused { code: format!("HTTP_{status}"), message: "bill download".into() }.into());
+        }
+        Ok(super::statement::parse_downloaded(day, &link, &file)?)
+    }
+}
