@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::domain::{Actor, AuditAction, AuditEntry, AuditSubject};
-use crate::store::AuditStore;
+use store::AuditStore;
 
 pub(super) const AUDIT_PREFIX: &str = "AUDIT#";
 

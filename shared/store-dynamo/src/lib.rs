@@ -1,11 +1,13 @@
-//! DynamoDB implementation of every store capability: one table, `pk`/`sk` keys, one GSI
+//! The `store-dynamo` crate (re-exported as `shared::store::dynamo`): the DynamoDB implementation
+//! of every store capability: one table, `pk`/`sk` keys, one GSI
 //! (`gsi1pk`/`gsi1sk`), TTL attribute `ttl`. See `docs/data-model.md`.
 
-use super::*;
+// The domain under the name the modules use (`crate::domain::…`), and the capabilities.
 use crate::domain::{AcademicYear, AccountKind, Address, ChargeStatus, Email, FeeType, Fen, Gender, ItemId, PersonName, Phone, Postcode};
 use crate::domain::{Attempt, AttemptPaid, AttemptState, By, Channel, OutTradeNo, PaymentTransition};
 use crate::domain::{Contact, FeeItem, IdCardNo, OrderType, Serial, Student, StudentNo, UnitId};
 use crate::domain::{Order, OrderLine, OrderNo, OrderState};
+use ::domain;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -15,6 +17,7 @@ use chrono::TimeZone;
 use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use store::*;
 
 type Item = HashMap<String, AttributeValue>;
 

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::domain::{Attempt, Channel, ReconSummary};
-use crate::store::ReconcileStore;
+use store::ReconcileStore;
 
 fn recon_pk(day: NaiveDate) -> String {
     format!("RECON#{day}")

@@ -3,7 +3,7 @@
 //! (pending: `next_try_at`; sending: `lease_until`). See `docs/data-model.md`.
 
 use super::*;
-use crate::store::outbox::{OutboxSms, OutboxStore, SmsState};
+use store::outbox::{OutboxSms, OutboxStore, SmsState};
 
 const SWEEP_SMS: &str = "SWEEP#SMS";
 
@@ -16,7 +16,7 @@ fn outbox_pk(id: &str) -> String {
 
 impl DynamoStore {
     /// The message an item's primary key names, if it is an outbox item: what the table's
-    /// stream reports (keys only) becomes the id [`crate::App::deliver_sms`] takes. The
+    /// stream reports (keys only) becomes the id [``shared::App::deliver_sms``] takes. The
     /// template's stream filter (`OutboxFunction`) matches the same prefix.
     pub fn outbox_id_of_key<'a>(pk: &'a str, sk: &str) -> Option<&'a str> {
         pk.strip_prefix(OUTBOX_PREFIX).filter(|id| !id.is_empty() && sk == OUTBOX_SK)

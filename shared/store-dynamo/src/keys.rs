@@ -77,10 +77,8 @@ pub(super) fn order_pk(no: &OrderNo) -> String {
 }
 /// A kept notification: one item per copy received, under its subject and channel.
 pub(super) fn notification_item(raw: &RawNotification) -> Item {
-    let mut item = key(
-        format!("NOTIFY#{}#{}", raw.channel.as_str(), raw.subject),
-        &format!("{}#{}", raw.received_at.timestamp_millis(), crate::auth::random_id()),
-    );
+    let mut item =
+        key(format!("NOTIFY#{}#{}", raw.channel.as_str(), raw.subject), &format!("{}#{}", raw.received_at.timestamp_millis(), random_id()));
     item.insert("raw".into(), s(&raw.raw));
     item.insert("received_at".into(), n(raw.received_at.timestamp()));
     item
@@ -111,4 +109,10 @@ pub(super) fn fee_sk(item_key: &str) -> String {
 /// An import's manifest and its audit entries.
 pub(super) fn import_pk(id: &crate::domain::import::ImportId) -> String {
     format!("IMPORT#{id}")
+}
+
+/// 128 random bits, hex: what keeps two items written in the same millisecond apart.
+pub(super) fn random_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    hex::encode(bytes)
 }

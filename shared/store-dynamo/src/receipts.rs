@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::domain::{OrderNo, OrderPaid, PersonName, Receipt, ReceiptNo};
-use crate::store::receipts::{ReceiptLink, ReceiptStore};
+use store::receipts::{ReceiptLink, ReceiptStore};
 
 /// An expired link is kept this long after its expiry (so it can say "expired" rather than
 /// "unknown"), then TTL removes it.

@@ -70,7 +70,7 @@ impl DynamoStore {
                     "SET #state = :to, gateway_trade_no = :trade, paid_at = :paid, gsi1pk = :day, gsi1sk = :otn REMOVE gsi2pk, gsi2sk",
                 )
                 .condition_expression("#state = :from")
-                .expression_attribute_values(":day", s(paid_day_pk(a.channel, crate::clock::beijing_date(p.paid_at))))
+                .expression_attribute_values(":day", s(paid_day_pk(a.channel, domain::time::beijing_date(p.paid_at))))
                 .expression_attribute_values(":otn", s(a.out_trade_no.as_str()))
                 .expression_attribute_names("#state", "state")
                 .expression_attribute_values(":to", s(to.as_str()))

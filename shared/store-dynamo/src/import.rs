@@ -5,8 +5,8 @@ use super::audit::{AUDIT_PREFIX, parse_audit};
 use super::*;
 use crate::domain::import::{ImportId, ImportKind, ImportState, ImportSummary};
 use crate::domain::{AuditAction, AuditEntry, AuditSubject, By};
-use crate::store::import::{BillWrite, ImportManifest, ImportStore};
 use aws_sdk_dynamodb::types::{ConditionCheck, Update};
+use store::import::{BillWrite, ImportManifest, ImportStore};
 
 const MANIFEST: &str = "MANIFEST";
 /// DynamoDB's limit of items in one transaction.

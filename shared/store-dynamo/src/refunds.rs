@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::domain::{OperatorName, Refund, RefundNo, RefundState};
-use crate::store::RefundStore;
+use store::RefundStore;
 
 const SWEEP_REFUNDS: &str = "SWEEP#REFUND";
 

@@ -192,7 +192,7 @@ impl AnnouncementStore for DynamoStore {
     }
 
     async fn create_announcement(&self, a: &Announcement) -> Result<(), StoreError> {
-        let beijing = crate::clock::beijing();
+        let beijing = domain::time::beijing();
         let mut item = key(ANNOUNCEMENTS.to_owned(), &format!("{ANNOUNCEMENT_PREFIX}{}", a.id));
         item.insert("title".into(), s(&a.title));
         item.insert("body".into(), s(&a.body));
