@@ -9,6 +9,8 @@ pub mod contact;
 pub mod entries;
 pub mod expiry;
 pub mod fee;
+#[cfg(test)]
+mod fixtures;
 pub mod ids;
 pub mod import;
 pub mod money;
