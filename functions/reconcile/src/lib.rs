@@ -11,6 +11,7 @@
 //! could not be had fails the invocation (after the others are done), so the schedule's retry
 //! or the operator runs it again; a re-run changes nothing that is already right.
 
+use aws_lambda_events::cloudwatch_events::CloudWatchEvent;
 use chrono::NaiveDate;
 use lambda_runtime::Error;
 use serde_json::{Value, json};
@@ -23,6 +24,8 @@ pub fn parse_event(event: &Value, today: NaiveDate) -> Result<(NaiveDate, Actor)
     let text = |k: &str| event.get(k).and_then(Value::as_str);
     let scheduled = matches!(text("source"), Some("aws.events" | "aws.scheduler")) || text("detail-type") == Some("Scheduled Event");
     if scheduled {
+        // The schedule's event as EventBridge sends it (`aws_lambda_events`), whole.
+        serde_json::from_value::<CloudWatchEvent>(event.clone()).map_err(|e| format!("not an EventBridge scheduled event: {e}"))?;
         return Ok((today.pred_opt().ok_or("no previous day")?, Actor::Reconciliation));
     }
     let operator = text("operator")
@@ -84,8 +87,13 @@ mod tests {
     #[test]
     fn events_name_the_day_and_who_runs_it() {
         let yesterday = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
-        let scheduled = json!({"source": "aws.events", "detail-type": "Scheduled Event", "time": "2026-11-30T02:30:00Z"});
+        // EventBridge's scheduled event (docs.aws.amazon.com, "Amazon EventBridge scheduled rules").
+        let scheduled = json!({"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": "123456789012", "time": "2026-11-30T02:30:00Z", "region": "cn-northwest-1",
+            "resources": ["arn:aws-cn:events:cn-northwest-1:123456789012:rule/reconcile"], "detail": {}});
         assert_eq!(parse_event(&scheduled, today()), Ok((yesterday, Actor::Reconciliation)));
+        // Something that only says it is the schedule is not taken for it.
+        assert!(parse_event(&json!({"source": "aws.events"}), today()).unwrap_err().contains("not an EventBridge scheduled event"));
         let (day, actor) = parse_event(&json!({"date": "2026-11-28", "operator": "财务处-张敏"}), today()).unwrap();
         assert_eq!((day.to_string().as_str(), actor.label().as_str()), ("2026-11-28", "operator:财务处-张敏"));
         assert_eq!(parse_event(&json!({"operator": "张敏"}), today()).unwrap().0, yesterday);

@@ -160,7 +160,10 @@ async fn a_day_with_every_kind_of_difference(channel: Channel) {
     // The next morning the schedule runs for yesterday.
     t.clock.advance(86_400);
     let (status, answer) =
-        invoke(&t, json!({"source": "aws.events", "detail-type": "Scheduled Event", "time": (t.clock.now()).to_rfc3339()})).await;
+        invoke(&t, json!({"version": "0", "id": "sched-1", "detail-type": "Scheduled Event", "source": "aws.events", "account": "123456789012",
+            "time": (t.clock.now()).to_rfc3339(), "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:123456789012:rule/reconcile"],
+            "detail": {}}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["date"], day.to_string());
     assert_eq!(answer["run_by"], "reconciliation");
