@@ -270,16 +270,8 @@ impl Merchant {
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<TradeState, GatewayError> {
-        let text = std::str::from_utf8(body).map_err(|_| GatewayError::Malformed("response is not UTF-8".into()))?;
-        let p = parse_response(text)?;
-        self.chain.verify(&p, now)?;
+        let p = self.verified_answer(out_trade_no.as_str(), txn_time, body, now)?;
         let get = |k: &str| p.get(k).map(String::as_str).filter(|v| !v.is_empty());
-        if get("merId") != Some(self.mer_id.as_str()) {
-            return Err(GatewayError::Malformed("response merId is not ours".into()));
-        }
-        if get("orderId").is_some_and(|o| o != out_trade_no.as_str()) || get("txnTime").is_some_and(|t| t != txn_time) {
-            return Err(GatewayError::Malformed("response is about another transaction".into()));
-        }
         match get("respCode") {
             Some("00") => {}
             Some("34") => return Ok(TradeState::NotFound),

@@ -67,9 +67,11 @@ impl Merchant {
         self.query(&no, txn_time)
     }
 
-    fn verified_answer(
+    /// A signed answer about `order_id` at `txn_time` (a query's or a refund's): verified
+    /// through the certificate chain, from our merId, and about that transaction — or an error.
+    pub(super) fn verified_answer(
         &self,
-        refund_no: &str,
+        order_id: &str,
         txn_time: &str,
         body: &[u8],
         now: DateTime<Utc>,
@@ -81,7 +83,7 @@ impl Merchant {
         if get("merId") != Some(self.mer_id.as_str()) {
             return Err(GatewayError::Malformed("response merId is not ours".into()));
         }
-        if get("orderId").is_some_and(|o| o != refund_no) || get("txnTime").is_some_and(|t| t != txn_time) {
+        if get("orderId").is_some_and(|o| o != order_id) || get("txnTime").is_some_and(|t| t != txn_time) {
             return Err(GatewayError::Malformed("response is about another transaction".into()));
         }
         Ok(p)
