@@ -106,38 +106,29 @@ async fn expire(app: &App<MemStore>, no: &OrderNo) {
 
 async fn refund(app: &App<MemStore>, otn: &OutTradeNo, agrees: bool) {
     let a = app.store.get_attempt(otn).await.unwrap().expect("made");
-    if !matches!(a.state, AttemptState::Paid | AttemptState::DuplicatePaid) {
-        return;
-    }
     let now = app.clock.now();
-    let r = Refund {
-        refund_no: RefundNo::for_attempt(otn),
+    let cmd = RefundCommand {
         out_trade_no: otn.clone(),
-        order_no: a.order_no,
-        student_no: a.student_no.clone(),
-        channel: a.channel,
-        amount: a.amount,
-        gateway_trade_no: a.gateway_trade_no.clone().expect("paid"),
-        prior_state: a.state,
-        reason: Some("重复缴费".into()),
         operator: OperatorName::parse("财务处-张敏").unwrap(),
-        request_id: None,
-        state: RefundState::Requested,
-        requested_at: now,
-        settled_at: None,
-        gateway_refund_no: None,
-        failure: None,
+        reason: Some("重复缴费".into()),
+        amount: None,
     };
+    // The domain decides, as the refund function's service does; only a new refund goes on.
+    let Ok(RefundStart::Request(r)) = RefundStart::decide(&a, &cmd, now, "prop") else { return };
     let by = By::new(Actor::Operator(r.operator.clone()), now);
     app.store.begin_refund(&a, &r, &by).await.expect("nothing else moves the attempt here");
-    if agrees {
-        let order = match a.state {
-            AttemptState::Paid => Some(app.store.get_order(&a.order_no).await.unwrap().unwrap()),
-            _ => None,
-        };
-        app.store.refund_succeeded(&r, order.as_ref(), Some("RF1"), &by).await.expect("settles once");
+    let outcome = if agrees {
+        RefundOutcome::Succeeded { gateway_refund_no: Some("RF1".into()), at: None }
     } else {
-        app.store.refund_failed(&r, "ACQ.TRADE_HAS_CLOSE", &by).await.expect("settles once");
+        RefundOutcome::Refused { code: "ACQ.TRADE_HAS_CLOSE".into(), message: "交易已关闭".into() }
+    };
+    match RefundSettlement::decide(&r, &outcome) {
+        RefundSettlement::Succeeded { gateway_refund_no, gives_items_back } => {
+            let order = if gives_items_back { Some(app.store.get_order(&a.order_no).await.unwrap().unwrap()) } else { None };
+            app.store.refund_succeeded(&r, order.as_ref(), gateway_refund_no.as_deref(), &by).await.expect("settles once");
+        }
+        RefundSettlement::Failed { message } => app.store.refund_failed(&r, &message, &by).await.expect("settles once"),
+        RefundSettlement::StillRequested => unreachable!("a refund just requested is settled by a final outcome"),
     }
 }
 

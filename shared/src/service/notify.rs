@@ -7,6 +7,7 @@ use crate::domain::{Actor, Attempt, Channel, ConfirmedPayment, Order, OutTradeNo
 use crate::gateway::notice::{About, Answer, PaymentNotice, PaymentReport, Verdict};
 use crate::service::payments::{PaymentRejected, PaymentStores};
 use crate::store::{RawNotification, StoreError};
+use chrono::{DateTime, Utc};
 
 /// Why a notification was not acknowledged. Nothing was changed; the gateway will resend.
 #[derive(Debug, thiserror::Error)]
@@ -82,8 +83,8 @@ impl<S: PaymentStores + crate::store::RefundStore + crate::store::OrderStore> Ap
         let now = self.clock.now();
         let notice = gateway.verify_notification(headers, body, now).map_err(|e| NotifyRejected::Unverifiable(e.to_string()))?;
         match notice.about {
-            About::Payment(p) => self.payment_notice(channel, p, notice.raw).await,
-            About::Refund(r) => self.refund_notice(channel, r, notice.raw).await,
+            About::Payment(p) => self.payment_notice(channel, p, notice.raw, now).await,
+            About::Refund(r) => self.refund_notice(channel, r, notice.raw, now).await,
         }
     }
 
@@ -95,11 +96,16 @@ impl<S: PaymentStores + crate::store::RefundStore + crate::store::OrderStore> Ap
     }
 
     /// Checks a payment notice against our attempt and keeps it: with the payment transition
-    /// when it reports a payment, else on its own.
-    async fn payment_notice(&self, channel: Channel, notice: Box<dyn PaymentNotice>, raw: String) -> Result<Handled, NotifyRejected> {
+    /// when it reports a payment, else on its own. `now`: when it was received (and verified).
+    async fn payment_notice(
+        &self,
+        channel: Channel,
+        notice: Box<dyn PaymentNotice>,
+        raw: String,
+        now: DateTime<Utc>,
+    ) -> Result<Handled, NotifyRejected> {
         let known = self.attempt_of(notice.out_trade_no()).await?;
         let report = notice.check(&known.0).map_err(NotifyRejected::Mismatch)?;
-        let now = self.clock.now();
         let no = known.0.out_trade_no.clone();
         let raw = RawNotification::new(channel, &no, now, raw);
         match report {

@@ -177,10 +177,8 @@ impl<S: RefundStores> App<S> {
         let done = match &settlement {
             RefundSettlement::Succeeded { gateway_refund_no, gives_items_back } => {
                 // Refunding the payment that paid the order gives the fee items back.
-                let order = match gives_items_back {
-                    true => Some(self.store.get_order(&r.order_no).await?.ok_or(StoreError::NotFound)?),
-                    false => None,
-                };
+                let order =
+                    if *gives_items_back { Some(self.store.get_order(&r.order_no).await?.ok_or(StoreError::NotFound)?) } else { None };
                 self.store.refund_succeeded(r, order.as_ref(), gateway_refund_no.as_deref(), &by).await
             }
             RefundSettlement::Failed { message } => self.store.refund_failed(r, message, &by).await,
@@ -237,10 +235,11 @@ impl<S: RefundStores> App<S> {
         channel: Channel,
         notice: Box<dyn RefundNotice>,
         raw: String,
+        received_at: chrono::DateTime<chrono::Utc>,
     ) -> Result<Handled, NotifyRejected> {
         let r = self.refund_named(notice.refund_no()).await?;
         let outcome = notice.check(&r).map_err(NotifyRejected::Mismatch)?;
-        self.store.store_notification(&RawNotification::new(channel, &r.refund_no, self.clock.now(), raw)).await?;
+        self.store.store_notification(&RawNotification::new(channel, &r.refund_no, received_at, raw)).await?;
         self.settle_notified(&r, outcome, channel).await
     }
 

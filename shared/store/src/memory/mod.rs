@@ -120,11 +120,6 @@ impl MemStore {
         self.lock().sessions.len()
     }
 
-    /// The notifications kept so far (each as received, once per delivery acted on).
-    pub fn notifications_kept(&self) -> usize {
-        self.lock().notifications.len()
-    }
-
     /// Every fee item's paid amount and the payments that credited it.
     pub fn credits(&self, student: &StudentNo) -> Vec<(String, Fen, Vec<OutTradeNo>)> {
         self.lock()
