@@ -102,13 +102,9 @@ impl App<DynamoStore> {
         let cfg = aws_config().await;
         let table = std::env::var("TABLE_NAME").map_err(|_| ConfigError::Missing("TABLE_NAME"))?;
         let secrets = Secrets::new(&cfg);
-        let (jwt, alipay, wechat, unionpay, origin) = tokio::try_join!(
-            secrets.read(config::JWT_SECRET),
-            secrets.read(config::ALIPAY_MERCHANT),
-            secrets.read(config::WECHAT_MERCHANT),
-            secrets.read(config::UNIONPAY_MERCHANT),
-            secrets.read(config::ORIGIN_VERIFY),
-        )?;
+        let gateways = futures::future::try_join_all(crate::gateway::REGISTRY.iter().map(|r| secrets.read(config::gateway_setting(r))));
+        let (jwt, origin, gateway_settings) =
+            tokio::try_join!(secrets.read(config::JWT_SECRET), secrets.read(config::ORIGIN_VERIFY), gateways)?;
         let tokens = match jwt {
             Some(secret) => Some(TokenKeys::from_secret(secret.as_bytes()).map_err(|m| ConfigError::Invalid("JWT_SECRET", m))?),
             None if std::env::var("SESSIONS").as_deref() == Ok("none") => None,
@@ -154,36 +150,22 @@ impl App<DynamoStore> {
             hasher: Hasher::new(),
             clock: Arc::new(SystemClock),
             settings,
-            payments: payments_from(alipay, wechat, unionpay)?,
+            payments: payments_from(gateway_settings)?,
             s3: aws_sdk_s3::Client::new(&cfg),
         })
     }
 }
 
-/// Gateway configuration from the merchant settings JSON (`alipay::MerchantSettings`,
-/// `wechat::MerchantSettings`, `unionpay::MerchantSettings`; see [`crate::config`]) with the
-/// plain variables `ALIPAY_QUIT_URL`, `WECHAT_API_BASE` and `WECHAT_H5_RETURN_URL`. A channel
-/// without settings is not offered. Keys never live in code.
-fn payments_from(
-    alipay: Option<String>,
-    wechat: Option<String>,
-    unionpay: Option<String>,
-) -> Result<crate::gateway::Payments, ConfigError> {
-    use crate::gateway::{GatewayConfig, alipay, unionpay, wechat};
-    fn settings<T: serde::de::DeserializeOwned>(var: &'static str, json: Option<String>) -> Result<Option<T>, ConfigError> {
-        json.map(|j| serde_json::from_str(&j).map_err(|_| ConfigError::Invalid(var, "not the expected JSON"))).transpose()
-    }
-    let cfg = GatewayConfig {
-        alipay: settings::<alipay::MerchantSettings>("ALIPAY_MERCHANT", alipay)?
-            .map(|s| (s, std::env::var("ALIPAY_QUIT_URL").unwrap_or_default())),
-        wechat: settings::<wechat::MerchantSettings>("WECHAT_MERCHANT", wechat)?.map(|s| {
-            let base = std::env::var("WECHAT_API_BASE").unwrap_or_else(|_| "https://api.mch.weixin.qq.com".into());
-            (s, base, std::env::var("WECHAT_H5_RETURN_URL").ok())
-        }),
-        unionpay: settings::<unionpay::MerchantSettings>("UNIONPAY_MERCHANT", unionpay)?,
+/// The registered gateways ([`crate::gateway::REGISTRY`]) built from their settings JSON, read
+/// in registry order (`None`: that channel is not offered), and `ORDER_PAGE_URL` (where a
+/// cashier sends the browser back). Keys never live in code.
+fn payments_from(settings: Vec<Option<String>>) -> Result<crate::gateway::Payments, ConfigError> {
+    use crate::gateway::{Payments, REGISTRY, Wiring, net};
+    let by_channel = |r: &crate::gateway::Registration| {
+        REGISTRY.iter().position(|x| x.channel == r.channel).and_then(|i| settings.get(i).cloned().flatten())
     };
-    crate::gateway::Payments::build(cfg, crate::gateway::net::http_client())
-        .map_err(|_| ConfigError::Invalid("ALIPAY_MERCHANT/WECHAT_MERCHANT/UNIONPAY_MERCHANT", "keys or identifiers invalid"))
+    let wiring = Wiring { http: net::http_client(), order_page: std::env::var("ORDER_PAGE_URL").ok().filter(|u| !u.is_empty()) };
+    Payments::configure(by_channel, &wiring).map_err(|(setting, e)| ConfigError::Gateway(setting, e.to_string()))
 }
 
 /// Crates that log request and response bodies (ID numbers, phones) below `info`: capped at

@@ -16,6 +16,9 @@ pub enum ConfigError {
     Invalid(&'static str, &'static str),
     #[error("the secret named by {0} could not be read: {1}")]
     Secret(&'static str, String),
+    /// A gateway's settings that do not build it, in words safe to log.
+    #[error("{0} is invalid: {1}")]
+    Gateway(&'static str, String),
 }
 
 /// One secret setting: the variable holding the value, and the one naming its secret.
@@ -27,12 +30,10 @@ pub struct SecretVar {
 
 /// The session-signing key (at least 32 bytes).
 pub const JWT_SECRET: SecretVar = SecretVar { value: "JWT_SECRET", arn: "JWT_SECRET_ARN" };
-/// Alipay merchant settings as JSON (`gateway::alipay::MerchantSettings`).
-pub const ALIPAY_MERCHANT: SecretVar = SecretVar { value: "ALIPAY_MERCHANT", arn: "ALIPAY_MERCHANT_SECRET_ARN" };
-/// WeChat Pay merchant settings as JSON (`gateway::wechat::MerchantSettings`).
-pub const WECHAT_MERCHANT: SecretVar = SecretVar { value: "WECHAT_MERCHANT", arn: "WECHAT_MERCHANT_SECRET_ARN" };
-/// UnionPay merchant settings as JSON (`gateway::unionpay::MerchantSettings`).
-pub const UNIONPAY_MERCHANT: SecretVar = SecretVar { value: "UNIONPAY_MERCHANT", arn: "UNIONPAY_MERCHANT_SECRET_ARN" };
+/// A registered gateway's settings JSON (`ALIPAY_MERCHANT`, …; see `gateway::REGISTRY`).
+pub fn gateway_setting(r: &crate::gateway::Registration) -> SecretVar {
+    SecretVar { value: r.setting, arn: r.setting_arn }
+}
 /// The token CloudFront adds to every request it forwards to the API (`x-origin-verify`); a
 /// request carrying it came through the CDN, so the viewer address CloudFront reports is true.
 pub const ORIGIN_VERIFY: SecretVar = SecretVar { value: "ORIGIN_VERIFY", arn: "ORIGIN_VERIFY_SECRET_ARN" };
@@ -115,9 +116,11 @@ mod tests {
 
     #[test]
     fn without_an_arn_the_plain_value_is_used_as_locally() {
-        assert_eq!(ALIPAY_MERCHANT.source(env(&[("ALIPAY_MERCHANT", "{}")])), SecretSource::Plain("{}".into()));
+        let [alipay, wechat, ..] = crate::gateway::REGISTRY else { panic!("three gateways") };
+        let (alipay, wechat) = (gateway_setting(alipay), gateway_setting(wechat));
+        assert_eq!(alipay.source(env(&[("ALIPAY_MERCHANT", "{}")])), SecretSource::Plain("{}".into()));
         // An empty ARN (an unset template parameter) means "not from Secrets Manager".
-        assert_eq!(ALIPAY_MERCHANT.source(env(&[("ALIPAY_MERCHANT_SECRET_ARN", "")])), SecretSource::Unset);
-        assert_eq!(WECHAT_MERCHANT.source(env(&[])), SecretSource::Unset);
+        assert_eq!(alipay.source(env(&[("ALIPAY_MERCHANT_SECRET_ARN", "")])), SecretSource::Unset);
+        assert_eq!(wechat.source(env(&[])), SecretSource::Unset);
     }
 }

@@ -9,7 +9,6 @@ const content = document.getElementById('content');
 const msg = document.getElementById('form-message');
 const POLL_MS = 2000;
 const PAYEE = '甘肃省财政厅';
-const CHANNELS = [['alipay', '支付宝'], ['wechat', '微信支付'], ['unionpay', '银联在线支付']];
 const STATE_LABELS = { open: '待支付', paid: '已支付', closed: '已关闭' };
 const ADVICE = '建议使用 Chrome、360、UC 等第三方浏览器打开本页面。';
 const UA = navigator.userAgent;
@@ -31,14 +30,14 @@ let lastSignature = '';
 
 const secondsLeft = () => Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
 const expired = () => order.state === 'open' && secondsLeft() === 0;
-const channelLabel = (c) => (CHANNELS.find(([k]) => k === c) || [c, c])[1];
+// The server names the channels (`channel_labels`; every attempt has its `channel_label`).
+const channelLabel = (c) => (order.channel_labels || {})[c] || c;
 const mmss = (s) => `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
 
 // 微信 in-app browser: only WeChat Pay, as a QR code to long-press (H5 payment cannot run there);
 // 支付宝 in-app browser: only Alipay; any other browser: every channel the server offers.
 function offeredChannels() {
-  const configured = new Set(order.channels || []);
-  return CHANNELS.map(([c]) => c).filter((c) => configured.has(c))
+  return (order.channels || [])
     .filter((c) => (IN_WECHAT ? c === 'wechat' : IN_ALIPAY ? c === 'alipay' : true));
 }
 

@@ -1,6 +1,6 @@
 //! Receipt SMS benchmark (run by `scripts/bench`, written up in docs/measurements.md): time from
 //! the sandbox 支付 click to the receipt SMS being in moto's sent-message list, over `N` payments
-//! one after another (Alipay QR; the sandbox notifies, notify-alipay's handler verifies, records
+//! one after another (Alipay QR; the sandbox notifies, the notify function's handler verifies, records
 //! the payment with its receipt and outbox item in one transaction and acknowledges; the table's
 //! stream then brings the outbox item to the outbox function, which publishes the SMS through
 //! SNS at moto — so the figure includes the local stream poll, every 50 ms here).

@@ -27,9 +27,7 @@ pub fn handlers() -> HashMap<&'static str, Handler> {
     m.insert("profile", |app, req| Box::pin(async move { profile::handle(&app, req).await }));
     m.insert("fees", |app, req| Box::pin(async move { fees::handle(&app, req).await }));
     m.insert("orders", |app, req| Box::pin(async move { orders::handle(&app, req).await }));
-    m.insert("notify-alipay", |app, req| Box::pin(async move { notify_alipay::handle(&app, req).await }));
-    m.insert("notify-wechat", |app, req| Box::pin(async move { notify_wechat::handle(&app, req).await }));
-    m.insert("notify-unionpay", |app, req| Box::pin(async move { notify_unionpay::handle(&app, req).await }));
+    m.insert("notify", |app, req| Box::pin(async move { notify::handle(&app, req).await }));
     m.insert("records", |app, req| Box::pin(async move { records::handle(&app, req).await }));
     m.insert("receipts", |app, req| Box::pin(async move { receipts::handle(&app, req).await }));
     m

@@ -3,7 +3,7 @@
 
 use crate::keys::local_keys;
 use shared::clock::Clock;
-use shared::gateway::{GatewayConfig, Payments, alipay, net, unionpay, wechat};
+use shared::gateway::{Payments, alipay, net, unionpay, wechat};
 use std::sync::Arc;
 
 // Identities of the local merchant (the ids of the published examples in gateways.md §7).
@@ -124,12 +124,24 @@ pub async fn start(site_base: &str, retry_scale: f64, clock: Arc<dyn Clock>) -> 
         allow_sha1_chain: false,
         file_url: Some(format!("{unionpay_base}/gateway/api/fileTransfer.do")),
     };
-    let cfg = GatewayConfig {
-        alipay: Some((alipay_settings, return_url.clone())),
-        wechat: Some((wechat_settings, wechat_base.clone(), Some(return_url))),
-        unionpay: Some(unionpay_settings),
-    };
-    let payments = Payments::build(cfg, net::http_client()).expect("local gateway configuration");
+    // Built here, not from settings JSON: the keys were made for this process.
+    fn merchant<M>(m: Result<M, shared::gateway::GatewayError>) -> M {
+        m.unwrap_or_else(|e| panic!("local gateway configuration: {e}"))
+    }
+    let http = net::http_client();
+    let payments = Payments::default()
+        .with(Arc::new(alipay::client::AlipayGateway::new(
+            merchant(alipay::Merchant::new(&alipay_settings)),
+            http.clone(),
+            return_url.clone(),
+        )))
+        .with(Arc::new(wechat::client::WechatGateway::new(
+            merchant(wechat::Merchant::new(&wechat_settings)),
+            http.clone(),
+            wechat_base.clone(),
+            Some(return_url),
+        )))
+        .with(Arc::new(unionpay::client::UnionpayGateway::new(merchant(unionpay::Merchant::new(&unionpay_settings)), http)));
     LocalPayments {
         payments,
         alipay: ali_control,

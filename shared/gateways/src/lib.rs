@@ -160,6 +160,13 @@ pub trait PaymentGateway: Send + Sync {
     fn verify_notification(&self, headers: &::http::HeaderMap, body: &[u8], now: DateTime<Utc>) -> Result<notice::Notice, GatewayError>;
     /// Our HTTP answer to one of its notifications, in its terms.
     fn answer(&self, verdict: notice::Verdict) -> notice::Answer;
+    /// The attempt named by the form a cashier posts the browser back with (UnionPay's
+    /// `frontUrl`), if this gateway posts one: a hint for where to send the browser, never
+    /// trusted for anything else.
+    fn returning_attempt(&self, form: &[u8]) -> Option<OutTradeNo> {
+        let _ = form;
+        None
+    }
     /// The gateway's statement of the payments of Beijing day `day` (reconciliation). A day
     /// without a bill is an empty statement, not an error.
     async fn statement(&self, day: chrono::NaiveDate, now: DateTime<Utc>) -> Result<statement::Statement, CallError> {
@@ -186,8 +193,59 @@ pub struct RefundRequest {
 /// What a gateway says about a refund: domain language ([`crate::domain::RefundOutcome`]).
 pub use crate::domain::RefundOutcome;
 
+/// One gateway this build can take payments with: its channel, the configuration setting that
+/// holds its settings JSON, and how it is built from them.
+pub struct Registration {
+    pub channel: Channel,
+    /// The plain variable holding the settings JSON (locally); in the cloud the secret named by
+    /// `<setting>_SECRET_ARN` holds it (see `shared::config`).
+    pub setting: &'static str,
+    pub setting_arn: &'static str,
+    /// Parses the settings JSON and builds the gateway; `Err` in words safe to log.
+    pub build: fn(&str, &Wiring) -> Result<Gateway, GatewayError>,
+}
+
+/// A configured gateway, shared by every request of the process.
+pub type Gateway = std::sync::Arc<dyn PaymentGateway>;
+
+/// What every gateway is built with besides its own settings.
+#[derive(Clone)]
+pub struct Wiring {
+    /// The one HTTP client (`net::http_client`).
+    pub http: reqwest::Client,
+    /// Our order page, where a cashier sends the browser back (Alipay's wap `quit_url`, WeChat
+    /// Pay's H5 `redirect_url`); `None`: the gateway's own default.
+    pub order_page: Option<String>,
+}
+
+/// Every gateway, one line each: the one place a gateway is registered
+/// (docs/architecture.md, "Adding a gateway").
+pub const REGISTRY: &[Registration] = &[
+    Registration { channel: Channel::Alipay, setting: "ALIPAY_MERCHANT", setting_arn: "ALIPAY_MERCHANT_SECRET_ARN", build: alipay::client::configure },
+    Registration { channel: Channel::Wechat, setting: "WECHAT_MERCHANT", setting_arn: "WECHAT_MERCHANT_SECRET_ARN", build: wechat::client::configure },
+    Registration {
+        channel: Channel::Unionpay,
+        setting: "UNIONPAY_MERCHANT",
+        setting_arn: "UNIONPAY_MERCHANT_SECRET_ARN",
+        build: unionpay::client::configure,
+    },
+];
+
+/// Parses a gateway's settings JSON. The error names a missing or unknown field, or only where
+/// the JSON went wrong: serde's other messages quote the value, which may be a key.
+pub fn settings_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, GatewayError> {
+    serde_json::from_str(json).map_err(|e| {
+        let text = e.to_string();
+        if text.starts_with("missing field") || text.starts_with("unknown field") {
+            GatewayError::Key(format!("settings JSON: {text}"))
+        } else {
+            GatewayError::Key(format!("settings are not the expected JSON (line {}, column {})", e.line(), e.column()))
+        }
+    })
+}
+
 /// The registry: the configured gateways by channel, built once per cold start from the
-/// configuration ([`Payments::build`]). A channel without configuration is simply not offered.
+/// configuration ([`Payments::configure`]). A channel without configuration is simply not offered.
 #[derive(Clone, Default)]
 pub struct Payments(std::collections::HashMap<Channel, std::sync::Arc<dyn PaymentGateway>>);
 
@@ -204,33 +262,17 @@ impl Payments {
         Channel::ALL.into_iter().filter(|c| self.0.contains_key(c)).collect()
     }
 
-    /// Builds what is configured, one line per gateway; a channel left out is not offered.
-    pub fn build(cfg: GatewayConfig, http: reqwest::Client) -> Result<Self, GatewayError> {
-        use std::sync::Arc;
+    /// Builds every registered gateway whose settings `settings` gives ([`REGISTRY`]); a
+    /// gateway without settings is not offered. `Err` names the setting that is wrong.
+    pub fn configure(settings: impl Fn(&Registration) -> Option<String>, wiring: &Wiring) -> Result<Self, (&'static str, GatewayError)> {
         let mut p = Payments::default();
-        if let Some((settings, quit_url)) = cfg.alipay {
-            p = p.with(Arc::new(alipay::client::AlipayGateway::new(alipay::Merchant::new(&settings)?, http.clone(), quit_url)));
-        }
-        if let Some((settings, api_base, h5_return)) = cfg.wechat {
-            p = p.with(Arc::new(wechat::client::WechatGateway::new(wechat::Merchant::new(&settings)?, http.clone(), api_base, h5_return)));
-        }
-        if let Some(settings) = cfg.unionpay {
-            p = p.with(Arc::new(unionpay::client::UnionpayGateway::new(unionpay::Merchant::new(&settings)?, http)));
+        for r in REGISTRY {
+            if let Some(json) = settings(r) {
+                p = p.with((r.build)(&json, wiring).map_err(|e| (r.setting, e))?);
+            }
         }
         Ok(p)
     }
-}
-
-/// What each configured gateway needs besides its protocol settings.
-#[derive(Clone, Default)]
-pub struct GatewayConfig {
-    /// Alipay settings and the wap quit URL (where a student who gives up lands).
-    pub alipay: Option<(alipay::MerchantSettings, String)>,
-    /// WeChat Pay settings, the API base (`https://api.mch.weixin.qq.com` or a sandbox) and the
-    /// H5 return page.
-    pub wechat: Option<(wechat::MerchantSettings, String, Option<String>)>,
-    /// UnionPay settings (its URLs are inside).
-    pub unionpay: Option<unionpay::MerchantSettings>,
 }
 
 /// The QR code for `content` as an SVG image (for the PC cashier).

@@ -65,6 +65,8 @@ pub struct OrderStatusView {
     pub attempts: Vec<AttemptView>,
     /// The channels this platform can take payments on.
     pub channels: Vec<Channel>,
+    /// What students read for each of them (支付宝, …): the site names no channel itself.
+    pub channel_labels: std::collections::BTreeMap<Channel, &'static str>,
 }
 
 fn unreachable(e: CallError) -> AppError {
@@ -253,6 +255,7 @@ impl<S: OrderStores + PaymentStores> App<S> {
             order: OrderView::new(&o, self.clock.now()),
             attempts: attempts.iter().map(AttemptView::from).collect(),
             channels: self.payments.channels(),
+            channel_labels: self.payments.channels().into_iter().map(|c| (c, c.label())).collect(),
         })
     }
 

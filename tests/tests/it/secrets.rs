@@ -3,8 +3,13 @@
 
 use integration_tests::*;
 use shared::app::ConfigError;
-use shared::config::{ALIPAY_MERCHANT, JWT_SECRET, Secrets};
+use shared::config::{JWT_SECRET, SecretVar, Secrets};
 use std::collections::HashMap;
+
+/// Alipay's settings, as the gateway registry names them.
+fn alipay_merchant() -> SecretVar {
+    shared::config::gateway_setting(shared::gateway::REGISTRY.iter().find(|r| r.setting == "ALIPAY_MERCHANT").unwrap())
+}
 
 fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     let m: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
@@ -26,15 +31,15 @@ async fn a_secret_named_by_its_arn_is_fetched_and_wins_over_the_plain_variable()
     assert!(shared::auth::TokenKeys::from_secret(got.unwrap().as_bytes()).is_ok());
 
     // Locally: the plain variable; unset: not configured.
-    assert_eq!(secrets.read_with(ALIPAY_MERCHANT, env(&[("ALIPAY_MERCHANT", "{}")])).await.unwrap().as_deref(), Some("{}"));
-    assert_eq!(secrets.read_with(ALIPAY_MERCHANT, env(&[])).await.unwrap(), None);
+    assert_eq!(secrets.read_with(alipay_merchant(), env(&[("ALIPAY_MERCHANT", "{}")])).await.unwrap().as_deref(), Some("{}"));
+    assert_eq!(secrets.read_with(alipay_merchant(), env(&[])).await.unwrap(), None);
 }
 
 #[tokio::test]
 async fn a_missing_secret_stops_the_cold_start_with_its_variable_named() {
     let cfg = local::sdk_config(&moto_endpoint()).await;
     let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:campus-pay/test/none-AbCdEf";
-    let err = Secrets::new(&cfg).read_with(ALIPAY_MERCHANT, env(&[("ALIPAY_MERCHANT_SECRET_ARN", arn)])).await.unwrap_err();
+    let err = Secrets::new(&cfg).read_with(alipay_merchant(), env(&[("ALIPAY_MERCHANT_SECRET_ARN", arn)])).await.unwrap_err();
     match err {
         ConfigError::Secret(var, code) => assert_eq!((var, code.as_str()), ("ALIPAY_MERCHANT_SECRET_ARN", "ResourceNotFoundException")),
         other => panic!("{other:?}"),

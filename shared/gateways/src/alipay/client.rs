@@ -21,6 +21,14 @@ pub struct AlipayGateway {
     quit_url: String,
 }
 
+/// Builds the gateway from its settings JSON, `alipay::MerchantSettings`; a student who gives
+/// up in the wap cashier goes back to our order page ([`crate::Registration::build`]).
+pub fn configure(json: &str, w: &crate::Wiring) -> Result<crate::Gateway, GatewayError> {
+    let s: alipay::MerchantSettings = crate::settings_json(json)?;
+    let quit_url = w.order_page.clone().unwrap_or_default();
+    Ok(std::sync::Arc::new(AlipayGateway::new(alipay::Merchant::new(&s)?, w.http.clone(), quit_url)))
+}
+
 impl AlipayGateway {
     pub fn new(merchant: alipay::Merchant, http: reqwest::Client, quit_url: impl Into<String>) -> Self {
         Self { merchant, http, quit_url: quit_url.into() }

@@ -4,7 +4,7 @@
 //! `shared/gateways/tests/fixtures/alipay/README.md`); they must never appear in configuration.
 
 use super::*;
-use crate::domain::Fen;
+use crate::domain::{Channel, Fen};
 use crate::form;
 use serde_json::{Value, json};
 
@@ -409,4 +409,32 @@ fn builders_refuse_what_alipay_would() {
     assert!(m.query("", now).is_err() && m.close(&"x".repeat(65), now).is_err());
     assert_eq!(Method::from_name("alipay.trade.close"), Some(Method::Close));
     assert_eq!(response_node_name("alipay.trade.wap.pay"), "alipay_trade_wap_pay_response");
+}
+
+/// The registry builds Alipay from the settings JSON operators keep in its secret; a broken
+/// setting is named without quoting any value (a value may be a key).
+#[test]
+fn the_registry_builds_alipay_from_its_settings_json_and_names_what_is_wrong() {
+    let wiring = crate::Wiring { http: reqwest::Client::new(), order_page: Some("https://pay.example.edu.cn/order.html".into()) };
+    let alipay = crate::REGISTRY.iter().find(|r| r.channel == Channel::Alipay).expect("registered");
+    let mut cfg = json!({
+        "gateway_url": "https://openapi-sandbox.example/gateway.do",
+        "app_id": "2021000000000001",
+        "seller_id": "2088000000000001",
+        "app_private_key": APP_PRIVATE,
+        "alipay_public_key": ALI_PUBLIC,
+        "notify_url": "https://pay.example.edu.cn/notify/alipay",
+        "return_url": "https://pay.example.edu.cn/return/alipay",
+    });
+    let only = |json: &Value| crate::Payments::configure(|r| (r.channel == Channel::Alipay).then(|| json.to_string()), &wiring);
+    assert_eq!(only(&cfg).map(|p| p.channels()).unwrap(), vec![Channel::Alipay]);
+    assert_eq!((alipay.build)(&cfg.to_string(), &wiring).unwrap().channel(), Channel::Alipay);
+
+    cfg["app_private_key"] = json!(12345);
+    let (setting, err) = only(&cfg).err().expect("a number is not a key");
+    assert_eq!(setting, "ALIPAY_MERCHANT");
+    assert!(!err.to_string().contains("12345"), "{err}");
+    cfg.as_object_mut().unwrap().remove("app_private_key");
+    let (_, err) = only(&cfg).err().expect("the key is required");
+    assert!(err.to_string().contains("missing field `app_private_key`"), "{err}");
 }

@@ -2,7 +2,7 @@
 //! `reqwest` client, answers parsed and verified by the module.
 
 use crate::GatewayError;
-use crate::domain::Channel;
+use crate::domain::{Channel, OutTradeNo};
 use crate::net::{bytes, transport};
 use crate::notice::{About, Answer, Notice, Verdict};
 use crate::statement::Statement;
@@ -30,6 +30,13 @@ fn unionpay_final_after(trade: &TradeRef) -> DateTime<Utc> {
 pub struct UnionpayGateway {
     merchant: unionpay::Merchant,
     http: reqwest::Client,
+}
+
+/// Builds the gateway from its settings JSON, `unionpay::MerchantSettings` (its URLs are
+/// inside; [`crate::Registration::build`]).
+pub fn configure(json: &str, w: &crate::Wiring) -> Result<crate::Gateway, GatewayError> {
+    let s: unionpay::MerchantSettings = crate::settings_json(json)?;
+    Ok(std::sync::Arc::new(UnionpayGateway::new(unionpay::Merchant::new(&s)?, w.http.clone())))
 }
 
 impl UnionpayGateway {
@@ -83,6 +90,11 @@ impl PaymentGateway for UnionpayGateway {
     }
     fn answer(&self, verdict: Verdict) -> Answer {
         super::notice::answer(verdict)
+    }
+
+    /// `frontUrl`: the transaction's fields, posted by the browser (gateways.md §4.6).
+    fn returning_attempt(&self, form: &[u8]) -> Option<OutTradeNo> {
+        crate::form::parse(form).ok().and_then(|f| f.get("orderId").and_then(|o| OutTradeNo::parse(o).ok()))
     }
 
     /// `backTransReq.do`, `txnType=04`, `txnTime` = when the refund was first asked for.

@@ -24,6 +24,27 @@ pub struct WechatGateway {
     h5_return_url: Option<String>,
 }
 
+/// The WeChat Pay settings JSON ([`crate::REGISTRY`]): the merchant's, plus the API base
+/// (`api_base`, default `https://api.mch.weixin.qq.com`; a sandbox's elsewhere).
+#[derive(serde::Deserialize)]
+struct Settings {
+    #[serde(flatten)]
+    merchant: wechat::MerchantSettings,
+    #[serde(default = "default_api_base")]
+    api_base: String,
+}
+
+fn default_api_base() -> String {
+    "https://api.mch.weixin.qq.com".into()
+}
+
+/// Builds the gateway from its settings JSON; the H5 cashier returns to our order page
+/// ([`crate::Registration::build`]).
+pub fn configure(json: &str, w: &crate::Wiring) -> Result<crate::Gateway, GatewayError> {
+    let s: Settings = crate::settings_json(json)?;
+    Ok(std::sync::Arc::new(WechatGateway::new(wechat::Merchant::new(&s.merchant)?, w.http.clone(), s.api_base, w.order_page.clone())))
+}
+
 impl WechatGateway {
     pub fn new(merchant: wechat::Merchant, http: reqwest::Client, api_base: impl Into<String>, h5_return_url: Option<String>) -> Self {
         Self { merchant, http, api_base: api_base.into().trim_end_matches('/').to_owned(), h5_return_url }

@@ -1,3 +1,0 @@
-//! Lambda entry point: builds the clients once per cold start, then serves events.
-
-shared::http_main!(notify_wechat::handle);
