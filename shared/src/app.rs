@@ -66,21 +66,107 @@ impl Default for Settings {
     }
 }
 
+/// What a function uses besides its table: each client is built, and each secret read, only
+/// when the function asks for it in its `main` (`lambda_adapter::http_main!(handle, Uses { … })`).
+/// `infra/local` checks the template against these: `sessions` ⇔ `JWT_SECRET_ARN`, `gateways` ⇔
+/// the merchant secrets, `sms` ⇔ `SmsPublishPolicy`, `ops_files` ⇔ `OPS_BUCKET`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Uses {
+    /// Serves student sessions: needs the session key (`JWT_SECRET`).
+    pub sessions: bool,
+    /// Talks to the payment gateways: reads every configured gateway's settings.
+    pub gateways: bool,
+    /// Sends SMS (SNS).
+    pub sms: bool,
+    /// Reads and writes the operators' files (S3, `OPS_BUCKET`).
+    pub ops_files: bool,
+}
+
+impl Uses {
+    /// Only the table (and the clock).
+    pub const TABLE_ONLY: Uses = Uses { sessions: false, gateways: false, sms: false, ops_files: false };
+    /// Everything: the local platform, which serves every function from one process.
+    pub const ALL: Uses = Uses { sessions: true, gateways: true, sms: true, ops_files: true };
+}
+
 /// Everything a handler needs. Generic over the store so services can be exercised with any
-/// implementation of the store traits; deployed functions use [`DynamoStore`].
+/// implementation of the store traits; deployed functions use [`DynamoStore`]. Made by
+/// [`App::builder`] — the functions (through [`App::from_env`]), the local platform and the
+/// tests alike.
 pub struct App<S = DynamoStore> {
     pub store: S,
-    pub sms: Arc<dyn SmsSender>,
+    /// SNS; `None` in a function that sends no SMS ([`Uses::sms`]).
+    pub sms: Option<Arc<dyn SmsSender>>,
     /// The session and reset-ticket key; `None` in a function that serves no sessions
-    /// (`SESSIONS=none`: notifications, the sweeper, the operators' functions).
+    /// ([`Uses::sessions`]: notifications, the sweeper, the operators' functions).
     pub tokens: Option<TokenKeys>,
     pub hasher: Hasher,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
-    /// Configured payment gateways (a channel without configuration is not offered).
+    /// Configured payment gateways (a channel without configuration is not offered; none in a
+    /// function that talks to no gateway).
     pub payments: crate::gateway::Payments,
-    /// S3, for the operators' files (see [`Settings::ops_bucket`]).
-    pub s3: aws_sdk_s3::Client,
+    /// S3, for the operators' files (see [`Settings::ops_bucket`]); `None` in a function that
+    /// has none ([`Uses::ops_files`]).
+    pub s3: Option<aws_sdk_s3::Client>,
+}
+
+/// Builds an [`App`]: the store, then the parts a function uses. Unset: the system clock,
+/// default settings, and no sessions, gateways, SMS or S3.
+pub struct AppBuilder<S> {
+    app: App<S>,
+}
+
+impl<S> App<S> {
+    pub fn builder(store: S) -> AppBuilder<S> {
+        AppBuilder {
+            app: App {
+                store,
+                sms: None,
+                tokens: None,
+                hasher: Hasher::new(),
+                clock: Arc::new(SystemClock),
+                settings: Settings::default(),
+                payments: Default::default(),
+                s3: None,
+            },
+        }
+    }
+
+    /// The SMS sender, or why there is none.
+    pub fn sms(&self) -> Result<&dyn SmsSender, crate::sms::SmsError> {
+        self.sms.as_deref().ok_or_else(|| crate::sms::SmsError("this function sends no SMS (Uses::sms)".into()))
+    }
+}
+
+impl<S> AppBuilder<S> {
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.app.clock = clock;
+        self
+    }
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.app.settings = settings;
+        self
+    }
+    pub fn sessions(mut self, keys: TokenKeys) -> Self {
+        self.app.tokens = Some(keys);
+        self
+    }
+    pub fn payments(mut self, payments: crate::gateway::Payments) -> Self {
+        self.app.payments = payments;
+        self
+    }
+    pub fn sms(mut self, sms: Arc<dyn SmsSender>) -> Self {
+        self.app.sms = Some(sms);
+        self
+    }
+    pub fn s3(mut self, s3: aws_sdk_s3::Client) -> Self {
+        self.app.s3 = Some(s3);
+        self
+    }
+    pub fn build(self) -> App<S> {
+        self.app
+    }
 }
 
 /// The AWS SDK configuration from the environment (region, credentials, and
@@ -90,70 +176,77 @@ pub async fn aws_config() -> aws_config::SdkConfig {
 }
 
 impl App<DynamoStore> {
-    /// Reads the configuration once, at cold start: `TABLE_NAME`; the secrets of
-    /// [`crate::config`] — from Secrets Manager when their `*_SECRET_ARN` is set (the cloud),
-    /// else from the plain variable (locally); `COOKIE_SECURE`, `ORDER_TTL_MINUTES`, `UNIT_ID`.
-    /// A function that serves no sessions (notifications, the sweeper) runs with
-    /// `SESSIONS=none` and no session key: it has none (`tokens: None`).
-    /// Order and receipt settings: `ORDER_TTL_MINUTES`, `UNIT_ID`, `PUBLIC_BASE_URL` (where
-    /// receipt links point), `RECEIPT_LINK_DAYS`; and the gateways'.
-    pub async fn from_env() -> Result<Self, ConfigError> {
+    /// Reads the configuration once, at cold start, for a function that uses `uses`:
+    /// `TABLE_NAME`; the secrets of [`crate::config`] — from Secrets Manager when their
+    /// `*_SECRET_ARN` is set (the cloud), else from the plain variable (locally) — the session
+    /// key only with [`Uses::sessions`] (then required), the gateways' settings only with
+    /// [`Uses::gateways`]; `OPS_BUCKET` (required) only with [`Uses::ops_files`]; and
+    /// `COOKIE_SECURE`, `ORDER_TTL_MINUTES`, `UNIT_ID`, `PUBLIC_BASE_URL` (where receipt links
+    /// point), `RECEIPT_LINK_DAYS`, `ORDER_PAGE_URL`. Also returns the CDN's origin token
+    /// (`ORIGIN_VERIFY`), which the HTTP adapter trusts.
+    pub async fn from_env(uses: Uses) -> Result<(Self, Option<String>), ConfigError> {
         use crate::config::{self, Secrets};
         let cfg = aws_config().await;
         let table = std::env::var("TABLE_NAME").map_err(|_| ConfigError::Missing("TABLE_NAME"))?;
         let secrets = Secrets::new(&cfg);
-        let gateways = futures::future::try_join_all(crate::gateway::REGISTRY.iter().map(|r| secrets.read(config::gateway_setting(r))));
-        let (jwt, origin, gateway_settings) =
-            tokio::try_join!(secrets.read(config::JWT_SECRET), secrets.read(config::ORIGIN_VERIFY), gateways)?;
-        let tokens = match jwt {
-            Some(secret) => Some(TokenKeys::from_secret(secret.as_bytes()).map_err(|m| ConfigError::Invalid("JWT_SECRET", m))?),
-            None if std::env::var("SESSIONS").as_deref() == Ok("none") => None,
-            None => return Err(ConfigError::Missing("JWT_SECRET (or JWT_SECRET_ARN)")),
-        };
-        if let Some(token) = origin {
-            crate::http::trust_cdn_token(token).map_err(|m| ConfigError::Invalid("ORIGIN_VERIFY", m))?;
+        let merchant = |r| secrets.read(config::gateway_setting(r));
+        let gateways = futures::future::try_join_all(crate::gateway::REGISTRY.iter().filter(|_| uses.gateways).map(merchant));
+        let jwt = async { if uses.sessions { secrets.read(config::JWT_SECRET).await } else { Ok(None) } };
+        let (jwt, origin, gateway_settings) = tokio::try_join!(jwt, secrets.read(config::ORIGIN_VERIFY), gateways)?;
+        let mut app = App::builder(DynamoStore::new(aws_sdk_dynamodb::Client::new(&cfg), table)).settings(settings_from_env(uses)?);
+        if uses.sessions {
+            let secret = jwt.ok_or(ConfigError::Missing("JWT_SECRET (or JWT_SECRET_ARN)"))?;
+            app = app.sessions(TokenKeys::from_secret(secret.as_bytes()).map_err(|m| ConfigError::Invalid("JWT_SECRET", m))?);
         }
-        let mut settings = Settings::default();
-        if let Ok(v) = std::env::var("COOKIE_SECURE") {
-            settings.cookie_secure = !matches!(v.as_str(), "false" | "0" | "no");
+        if uses.gateways {
+            app = app.payments(payments_from(gateway_settings)?);
         }
-        if let Ok(v) = std::env::var("ORDER_TTL_MINUTES") {
-            let minutes: i64 = v.parse().map_err(|_| ConfigError::Invalid("ORDER_TTL_MINUTES", "not a number"))?;
-            if !(10..=24 * 60).contains(&minutes) {
-                return Err(ConfigError::Invalid("ORDER_TTL_MINUTES", "must be 10 to 1440"));
-            }
-            settings.order_ttl = Duration::minutes(minutes);
+        if uses.sms {
+            app = app.sms(Arc::new(SnsSms::new(aws_sdk_sns::Client::new(&cfg))));
         }
-        if let Ok(v) = std::env::var("UNIT_ID") {
-            settings.unit_id =
-                crate::domain::UnitId::parse(&v).map_err(|_| ConfigError::Invalid("UNIT_ID", "5 upper-case letters or digits"))?;
+        if uses.ops_files {
+            app = app.s3(aws_sdk_s3::Client::new(&cfg));
         }
-        if let Ok(v) = std::env::var("PUBLIC_BASE_URL") {
-            let v = v.trim_end_matches('/');
-            if !(v.starts_with("https://") || v.starts_with("http://")) || v.contains(char::is_whitespace) {
-                return Err(ConfigError::Invalid("PUBLIC_BASE_URL", "an http(s) URL"));
-            }
-            settings.public_base_url = v.to_owned();
-        }
-        if let Ok(v) = std::env::var("RECEIPT_LINK_DAYS") {
-            let days: i64 = v.parse().map_err(|_| ConfigError::Invalid("RECEIPT_LINK_DAYS", "not a number"))?;
-            if !(1..=3650).contains(&days) {
-                return Err(ConfigError::Invalid("RECEIPT_LINK_DAYS", "must be 1 to 3650"));
-            }
-            settings.receipt_link_days = days;
-        }
-        settings.ops_bucket = std::env::var("OPS_BUCKET").ok().filter(|b| !b.is_empty());
-        Ok(Self {
-            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&cfg), table),
-            sms: Arc::new(SnsSms::new(aws_sdk_sns::Client::new(&cfg))),
-            tokens,
-            hasher: Hasher::new(),
-            clock: Arc::new(SystemClock),
-            settings,
-            payments: payments_from(gateway_settings)?,
-            s3: aws_sdk_s3::Client::new(&cfg),
-        })
+        Ok((app.build(), origin))
     }
+}
+
+/// The plain settings from the environment (see [`App::from_env`]).
+fn settings_from_env(uses: Uses) -> Result<Settings, ConfigError> {
+    let mut settings = Settings::default();
+    if let Ok(v) = std::env::var("COOKIE_SECURE") {
+        settings.cookie_secure = !matches!(v.as_str(), "false" | "0" | "no");
+    }
+    if let Ok(v) = std::env::var("ORDER_TTL_MINUTES") {
+        let minutes: i64 = v.parse().map_err(|_| ConfigError::Invalid("ORDER_TTL_MINUTES", "not a number"))?;
+        if !(10..=24 * 60).contains(&minutes) {
+            return Err(ConfigError::Invalid("ORDER_TTL_MINUTES", "must be 10 to 1440"));
+        }
+        settings.order_ttl = Duration::minutes(minutes);
+    }
+    if let Ok(v) = std::env::var("UNIT_ID") {
+        settings.unit_id =
+            crate::domain::UnitId::parse(&v).map_err(|_| ConfigError::Invalid("UNIT_ID", "5 upper-case letters or digits"))?;
+    }
+    if let Ok(v) = std::env::var("PUBLIC_BASE_URL") {
+        let v = v.trim_end_matches('/');
+        if !(v.starts_with("https://") || v.starts_with("http://")) || v.contains(char::is_whitespace) {
+            return Err(ConfigError::Invalid("PUBLIC_BASE_URL", "an http(s) URL"));
+        }
+        settings.public_base_url = v.to_owned();
+    }
+    if let Ok(v) = std::env::var("RECEIPT_LINK_DAYS") {
+        let days: i64 = v.parse().map_err(|_| ConfigError::Invalid("RECEIPT_LINK_DAYS", "not a number"))?;
+        if !(1..=3650).contains(&days) {
+            return Err(ConfigError::Invalid("RECEIPT_LINK_DAYS", "must be 1 to 3650"));
+        }
+        settings.receipt_link_days = days;
+    }
+    if uses.ops_files {
+        let bucket = std::env::var("OPS_BUCKET").ok().filter(|b| !b.is_empty());
+        settings.ops_bucket = Some(bucket.ok_or(ConfigError::Missing("OPS_BUCKET"))?);
+    }
+    Ok(settings)
 }
 
 /// The registered gateways ([`crate::gateway::REGISTRY`]) built from their settings JSON, read
@@ -166,55 +259,4 @@ fn payments_from(settings: Vec<Option<String>>) -> Result<crate::gateway::Paymen
     };
     let wiring = Wiring { http: net::http_client(), order_page: std::env::var("ORDER_PAGE_URL").ok().filter(|u| !u.is_empty()) };
     Payments::configure(by_channel, &wiring).map_err(|(setting, e)| ConfigError::Gateway(setting, e.to_string()))
-}
-
-/// Crates that log request and response bodies (ID numbers, phones) below `info`: capped at
-/// `info` whatever `RUST_LOG` says.
-const BODY_LOGGING_CRATES: &[&str] = &[
-    "aws_smithy_runtime",
-    "aws_smithy_runtime_api",
-    "aws_smithy_http",
-    "aws_smithy_http_client",
-    "aws_sdk_dynamodb",
-    "aws_sdk_sns",
-    "aws_sdk_secretsmanager",
-    "aws_sdk_s3",
-    "aws_runtime",
-    "aws_config",
-    "hyper",
-    "hyper_util",
-    "h2",
-    "lambda_runtime",
-    "lambda_runtime_api_client",
-    "lambda_http",
-];
-
-/// The log filter for `base` directives (e.g. `RUST_LOG`), with the body-logging crates capped.
-pub fn log_filter(base: &str) -> tracing_subscriber::EnvFilter {
-    let mut filter = tracing_subscriber::EnvFilter::try_new(base).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    for krate in BODY_LOGGING_CRATES {
-        filter = filter.add_directive(format!("{krate}=info").parse().expect("valid directive"));
-    }
-    filter
-}
-
-/// Keeps glibc's mmap threshold at its default (128 KiB) instead of letting it climb. glibc
-/// raises the threshold to the size of the largest mmapped block freed (up to 32 MiB), so after
-/// the first argon2id run (19 MiB of blocks) later runs take their blocks from a thread's heap
-/// and keep them there, one heap per blocking thread: `profile` grew from 39 MiB to 153 MiB over
-/// five password changes (docs/measurements.md, "Cold start, size and memory"). With the
-/// threshold fixed, argon2's blocks are mapped for the run and unmapped after it. Called first
-/// in every function's `main`.
-pub fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter, under glibc's own arena lock.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-    }
-}
-
-/// Logs as JSON lines (CloudWatch-friendly), level from `RUST_LOG` (default `info`).
-pub fn init_tracing() {
-    let base = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt().json().with_env_filter(log_filter(&base)).with_current_span(false).without_time().try_init();
 }

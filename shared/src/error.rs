@@ -54,7 +54,7 @@ pub enum AppError {
     Sms(String),
     #[error("store: {0}")]
     Store(#[from] StoreError),
-    /// Sessions asked of a function deployed without the session key (`SESSIONS=none`): a
+    /// Sessions asked of a function built without the session key (`Uses::sessions` false): a
     /// deployment error, never the student's.
     #[error("this function serves no sessions")]
     NoSessions,

@@ -1,18 +1,18 @@
-//! campus-pay domain crate: types that parse, store capabilities and their DynamoDB
-//! implementation, authentication, use cases, and the HTTP plumbing every function shares.
+//! campus-pay's application: use cases (services), configuration, the `App` every function
+//! builds, authentication; re-exports the domain, store, store-dynamo and gateways crates. No
+//! Lambda or HTTP-framework types: those are `lambda-adapter`'s.
 
 pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
-pub mod http;
 pub mod metrics;
 pub mod service;
 pub mod sms;
 pub mod store;
 
-pub use app::{App, Settings};
+pub use app::{App, AppBuilder, Settings, Uses};
 /// The domain crate (`shared/domain`), under its old path: `shared::domain::…`.
 pub use domain;
 pub use error::AppError;

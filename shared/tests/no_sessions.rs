@@ -1,10 +1,10 @@
-//! A function deployed without the session key (`SESSIONS=none`: notifications, the sweeper, the
+//! A function that serves no sessions (`Uses::sessions` false: notifications, the sweeper, the
 //! operators' functions) has no key at all: it can neither open a session nor accept one. (It
 //! used to invent a random key, with which it would have signed sessions nobody could check.)
 
 mod common;
 
-use lambda_http::http::{Request, StatusCode};
+use http::StatusCode;
 use shared::domain::PersonName;
 use shared::error::AppError;
 
@@ -14,15 +14,14 @@ async fn without_the_session_key_no_session_is_opened_or_accepted() {
     let (no, name) = (common::student_no(), PersonName::parse("李四").unwrap());
     // With the key: a session is opened and its cookie accepted.
     let cookie = app.start_session(&no, &name, false).await.expect("opens with the key");
-    let pair = cookie.split(';').next().unwrap().to_owned();
-    let req = || Request::builder().header("cookie", &pair).body(lambda_http::Body::Empty).unwrap();
-    assert_eq!(app.authenticate(&req()).await.unwrap().student_no, no);
+    let token = cookie.split(';').next().unwrap().split_once('=').unwrap().1.to_owned();
+    assert_eq!(app.authenticate(Some(&token)).await.unwrap().student_no, no);
     assert_eq!(app.store.session_count(), 1);
 
     // The same application without it: the valid cookie is not accepted, no session is opened
     // (and none stored), and the caller sees a server error, not a login failure.
     app.tokens = None;
-    assert!(matches!(app.authenticate(&req()).await, Err(AppError::NoSessions)));
+    assert!(matches!(app.authenticate(Some(&token)).await, Err(AppError::NoSessions)));
     assert!(matches!(app.start_session(&no, &name, false).await, Err(AppError::NoSessions)));
     assert_eq!(app.store.session_count(), 1);
     assert_eq!(AppError::NoSessions.status(), StatusCode::INTERNAL_SERVER_ERROR);

@@ -49,7 +49,7 @@ async fn main() {
     let n: usize = std::env::var("RECEIPT_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
     let accepted: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let noted = Arc::clone(&accepted);
-    let t = spawn_with(move |app| app.sms = Arc::new(Timed { inner: Arc::clone(&app.sms), accepted: noted })).await;
+    let t = spawn_with(move |app| app.sms = Some(Arc::new(Timed { inner: app.sms.clone().expect("SMS"), accepted: noted }))).await;
     let c = browser();
     t.login_ready(&c, "2021010101", "03151235", "Campus2026a").await;
     let y = local::seed::current_academic_year(shared::clock::beijing_date(Utc::now()));

@@ -27,7 +27,7 @@ async fn id_numbers_phones_passwords_and_codes_stay_out_of_the_logs() {
     tracing_subscriber::fmt()
         .json()
         // As verbose as anyone could configure a function: RUST_LOG=trace.
-        .with_env_filter(shared::app::log_filter("trace"))
+        .with_env_filter(lambda_adapter::logging::log_filter("trace"))
         .with_writer(move || writer.clone())
         .init();
 

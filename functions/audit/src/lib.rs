@@ -5,6 +5,9 @@ use lambda_runtime::Error;
 use shared::App;
 use shared::service::audit::AuditQuery;
 
+/// What this function uses besides its table (its cold start builds only these).
+pub const USES: shared::Uses = shared::Uses::TABLE_ONLY;
+
 pub async fn handle(app: &App, event: serde_json::Value, request_id: &str) -> Result<serde_json::Value, Error> {
     let query = AuditQuery::from_event(&event)?;
     let entries = app.audit_log(&query).await?;

@@ -1,3 +1,3 @@
 //! Lambda entry point: builds the clients once per cold start, then handles events.
 
-shared::event_main!(audit::handle);
+lambda_adapter::event_main!(audit::handle, audit::USES);

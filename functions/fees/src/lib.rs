@@ -1,7 +1,11 @@
 //! `fees` function: GET /api/fees — 当前费用 of the logged-in student.
 
+use lambda_adapter::http;
 use lambda_http::{Body, Request, Response, http::StatusCode};
-use shared::{App, AppError, http};
+use shared::{App, AppError};
+
+/// What this function uses besides its table (its cold start builds only these).
+pub const USES: shared::Uses = shared::Uses { sessions: true, ..shared::Uses::TABLE_ONLY };
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     http::serve(&req, route(app, &req)).await
@@ -10,9 +14,9 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 async fn route(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
     match (req.method().as_str(), req.uri().path()) {
         ("GET", "/api/fees") => {
-            let who = app.authenticate(req).await?;
+            let who = http::authenticate(app, req).await?;
             who.require_ready()?;
-            Ok(who.respond(http::json(StatusCode::OK, &app.fees(&who).await?)))
+            Ok(http::renewed(&who, http::json(StatusCode::OK, &app.fees(&who).await?)))
         }
         _ => Err(AppError::NotFound),
     }

@@ -11,6 +11,9 @@ use serde_json::{Value, json};
 use shared::App;
 use shared::domain::{Actor, By, OperatorName};
 
+/// What this function uses besides its table (its cold start builds only these).
+pub const USES: shared::Uses = shared::Uses { ops_files: true, ..shared::Uses::TABLE_ONLY };
+
 /// An S3 event's object key: URL-encoded, `+` for a space.
 pub fn s3_key(raw: &str) -> Result<String, Error> {
     let spaced = raw.replace('+', " ");

@@ -1,10 +1,14 @@
 //! `login` function: POST /api/login, POST /api/logout and the forgotten-password routes.
 
+use lambda_adapter::http;
 use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use shared::service::accounts::ResetProof;
 use shared::service::profile::MeView;
-use shared::{App, AppError, http};
+use shared::{App, AppError};
+
+/// What this function uses besides its table (its cold start builds only these).
+pub const USES: shared::Uses = shared::Uses { sessions: true, sms: true, ..shared::Uses::TABLE_ONLY };
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,7 +87,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
             Ok(http::with_cookie(resp, &done.cookie))
         }
         ("POST", "/api/logout") => {
-            let clear = app.logout(req).await?;
+            let clear = http::logout(app, req).await?;
             Ok(http::with_cookie(http::no_content(), &clear))
         }
         ("POST", "/api/password/forgot") => {

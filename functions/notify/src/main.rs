@@ -1,3 +1,3 @@
 //! Lambda entry point: builds the clients once per cold start, then serves events.
 
-shared::http_main!(notify::handle);
+lambda_adapter::http_main!(notify::handle, notify::USES);

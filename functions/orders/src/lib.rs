@@ -2,12 +2,16 @@
 //! change its receipt phone, cancel it; start a payment on a channel (选择缴费方式) and ask the
 //! gateways whether it was paid (「我已支付」).
 
+use lambda_adapter::http;
 use lambda_http::{Body, Request, RequestExt, Response, http::StatusCode};
 use serde::Deserialize;
 use shared::domain::Channel;
 use shared::gateway::Device;
 use shared::service::orders::Pick;
-use shared::{App, AppError, http};
+use shared::{App, AppError};
+
+/// What this function uses besides its table (its cold start builds only these).
+pub const USES: shared::Uses = shared::Uses { sessions: true, gateways: true, ..shared::Uses::TABLE_ONLY };
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,7 +58,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
     if !matches!((method, action), ("POST", "create") | ("GET", "") | ("PUT", "phone") | ("POST", "cancel" | "pay" | "check")) {
         return Err(AppError::NotFound);
     }
-    let who = app.authenticate(req).await?;
+    let who = http::authenticate(app, req).await?;
     who.require_ready()?;
     let resp = match action {
         "create" => {
@@ -76,5 +80,5 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
         "cancel" => http::json(StatusCode::OK, &app.cancel_order(&who, &no).await?),
         _ => return Err(AppError::NotFound),
     };
-    Ok(who.respond(resp))
+    Ok(http::renewed(&who, resp))
 }

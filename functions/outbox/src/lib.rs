@@ -12,6 +12,9 @@ use lambda_runtime::Error;
 use shared::App;
 use shared::store::DynamoStore;
 
+/// What this function uses besides its table (its cold start builds only these).
+pub const USES: shared::Uses = shared::Uses { sms: true, ..shared::Uses::TABLE_ONLY };
+
 #[derive(serde::Deserialize)]
 struct Keys {
     pk: String,

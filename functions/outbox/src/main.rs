@@ -1,3 +1,3 @@
 //! Lambda entry point: builds the clients once per cold start, then handles stream batches.
 
-shared::event_main!(outbox::handle);
+lambda_adapter::event_main!(outbox::handle, outbox::USES);

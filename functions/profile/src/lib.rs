@@ -1,10 +1,14 @@
 //! `profile` function: GET /api/me, GET|PUT /api/profile, POST /api/password and the
 //! security-question routes.
 
+use lambda_adapter::http;
 use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use shared::service::profile::ContactChange;
-use shared::{App, AppError, http};
+use shared::{App, AppError};
+
+/// What this function uses besides its table (its cold start builds only these).
+pub const USES: shared::Uses = shared::Uses { sessions: true, ..shared::Uses::TABLE_ONLY };
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,7 +61,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
     if !known {
         return Err(AppError::NotFound);
     }
-    let who = app.authenticate(req).await?;
+    let who = http::authenticate(app, req).await?;
     let resp = match (req.method().as_str(), req.uri().path()) {
         // Allowed during a forced password change: the page needs the user bar.
         ("GET", "/api/me") => http::json(StatusCode::OK, &app.me(&who).await?),
@@ -93,5 +97,5 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
             }
         }
     };
-    Ok(who.respond(resp))
+    Ok(http::renewed(&who, resp))
 }

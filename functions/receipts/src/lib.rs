@@ -9,10 +9,14 @@
 //! print stylesheet) and never cached.
 
 use askama::Template;
+use lambda_adapter::http;
 use lambda_http::{Body, Request, RequestExt, Response, http::StatusCode};
 use serde::Serialize;
 use shared::service::receipts::{LinkRefused, ReceiptView};
-use shared::{App, AppError, http};
+use shared::{App, AppError};
+
+/// What this function uses besides its table (its cold start builds only these).
+pub const USES: shared::Uses = shared::Uses { sessions: true, ..shared::Uses::TABLE_ONLY };
 
 #[derive(Template)]
 #[template(path = "receipt.html")]
@@ -61,18 +65,18 @@ fn param<'a>(req: &'a Request, name: &str) -> &'a str {
 
 /// 票据查询: `{"receipts": [...]}`, newest first.
 async fn list(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
-    let who = app.authenticate(req).await?;
+    let who = http::authenticate(app, req).await?;
     who.require_ready()?;
     let receipts = app.my_receipts(&who).await?;
-    Ok(who.respond(http::json(StatusCode::OK, &ReceiptList { receipts })))
+    Ok(http::renewed(&who, http::json(StatusCode::OK, &ReceiptList { receipts })))
 }
 
 async fn own_page(app: &App, req: &Request) -> Response<Body> {
     let shown = async {
-        let who = app.authenticate(req).await?;
+        let who = http::authenticate(app, req).await?;
         who.require_ready()?;
         let r = app.my_receipt(&who, param(req, "order_no")).await?;
-        Ok::<_, AppError>(who.respond(receipt_page(&r, false)))
+        Ok::<_, AppError>(http::renewed(&who, receipt_page(&r, false)))
     };
     shown.await.unwrap_or_else(|e| error_page(&e))
 }

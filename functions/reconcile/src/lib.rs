@@ -11,23 +11,24 @@
 //! could not be had fails the invocation (after the others are done), so the schedule's retry
 //! or the operator runs it again; a re-run changes nothing that is already right.
 
-use aws_lambda_events::cloudwatch_events::CloudWatchEvent;
 use chrono::NaiveDate;
+use lambda_adapter::events::Trigger;
 use lambda_runtime::Error;
 use serde_json::{Value, json};
 use shared::App;
 use shared::domain::{Actor, OperatorName};
 use shared::service::reconcile::ChannelResult;
 
+/// What this function uses besides its table (its cold start builds only these).
+pub const USES: shared::Uses = shared::Uses { gateways: true, ops_files: true, ..shared::Uses::TABLE_ONLY };
+
 /// What the event asks for: the day and who runs it.
 pub fn parse_event(event: &Value, today: NaiveDate) -> Result<(NaiveDate, Actor), String> {
+    let event = match Trigger::parse(event.clone())? {
+        Trigger::Schedule(_) => return Ok((today.pred_opt().ok_or("no previous day")?, Actor::Reconciliation)),
+        Trigger::Console(event) => event,
+    };
     let text = |k: &str| event.get(k).and_then(Value::as_str);
-    let scheduled = matches!(text("source"), Some("aws.events" | "aws.scheduler")) || text("detail-type") == Some("Scheduled Event");
-    if scheduled {
-        // The schedule's event as EventBridge sends it (`aws_lambda_events`), whole.
-        serde_json::from_value::<CloudWatchEvent>(event.clone()).map_err(|e| format!("not an EventBridge scheduled event: {e}"))?;
-        return Ok((today.pred_opt().ok_or("no previous day")?, Actor::Reconciliation));
-    }
     let operator = text("operator")
         .ok_or("the event needs \"operator\" (your name), e.g. {\"date\": \"2026-11-29\", \"operator\": \"财务处-张敏\"}")?;
     let operator = OperatorName::parse(operator).map_err(|e| e.to_string())?;

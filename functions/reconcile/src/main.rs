@@ -1,4 +1,4 @@
 //! Lambda entry point: builds the clients once per cold start, then reconciles on every event
 //! (the daily schedule, or an operator's console test event).
 
-shared::event_main!(reconcile::handle);
+lambda_adapter::event_main!(reconcile::handle, reconcile::USES);

@@ -2,8 +2,12 @@
 //! GET /api/paid/{id} (已缴费信息 and its 明细), GET /api/enrolment (报名信息), and the public
 //! GET /api/announcements (系统公告).
 
+use lambda_adapter::http;
 use lambda_http::{Body, Request, RequestExt, Response, http::StatusCode};
-use shared::{App, AppError, http};
+use shared::{App, AppError};
+
+/// What this function uses besides its table (its cold start builds only these).
+pub const USES: shared::Uses = shared::Uses { sessions: true, ..shared::Uses::TABLE_ONLY };
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     http::serve(&req, route(app, &req)).await
@@ -23,7 +27,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
     if !matches!(path, "/api/transactions" | "/api/paid" | "/api/enrolment") && paid_id.is_none() {
         return Err(AppError::NotFound);
     }
-    let who = app.authenticate(req).await?;
+    let who = http::authenticate(app, req).await?;
     who.require_ready()?;
     let resp = match (path, paid_id) {
         (_, Some(id)) => http::json(StatusCode::OK, &app.paid_record(&who, &id).await?),
@@ -34,5 +38,5 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
         }
         _ => http::json(StatusCode::OK, &app.enrolment(&who).await?),
     };
-    Ok(who.respond(resp))
+    Ok(http::renewed(&who, resp))
 }

@@ -7,6 +7,9 @@
 use lambda_runtime::Error;
 use shared::App;
 
+/// What this function uses besides its table (its cold start builds only these).
+pub const USES: shared::Uses = shared::Uses { gateways: true, ..shared::Uses::TABLE_ONLY };
+
 /// Handles one refund event: the refund's state (`refunding`: the gateway's answer is awaited;
 /// `refunded`), or an error saying why nothing was refunded.
 pub async fn handle(app: &App, event: serde_json::Value, request_id: &str) -> Result<serde_json::Value, Error> {

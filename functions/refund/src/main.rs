@@ -1,3 +1,3 @@
 //! Lambda entry point: builds the clients once per cold start, then serves console events.
 
-shared::event_main!(refund::handle);
+lambda_adapter::event_main!(refund::handle, refund::USES);

@@ -1,3 +1,3 @@
 //! Lambda entry point: builds the clients once per cold start, then handles events.
 
-shared::event_main!(sweeper::handle);
+lambda_adapter::event_main!(sweeper::handle, sweeper::USES);

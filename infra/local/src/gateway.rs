@@ -58,7 +58,7 @@ pub fn api_router(app: Arc<App>, template: &Template) -> Router {
                     let method = req.method().as_str().to_owned();
                     let Some(handler) = table.get(&method).copied() else {
                         // API Gateway answers an undeclared method on a known path with 404.
-                        return from_lambda(shared::http::not_found());
+                        return from_lambda(lambda_adapter::http::not_found());
                     };
                     let params: Map<String, Value> = params.iter().map(|(k, v)| (k.to_owned(), Value::String(v.to_owned()))).collect();
                     match to_lambda(req, &format!("{method} {path}"), params, peer).await {
@@ -76,7 +76,7 @@ pub fn api_router(app: Arc<App>, template: &Template) -> Router {
         );
     }
     // API Gateway answers any other path with 404; keep /api/* from falling through to the site.
-    router.route("/api/{*rest}", axum::routing::any(|| async { from_lambda(shared::http::not_found()) }))
+    router.route("/api/{*rest}", axum::routing::any(|| async { from_lambda(lambda_adapter::http::not_found()) }))
 }
 
 /// Builds the API Gateway payload-v2 event and lets `lambda_http` turn it into its request.

@@ -38,17 +38,38 @@ pub fn build_app(
     clock: Arc<dyn Clock>,
     payments: shared::gateway::Payments,
 ) -> App {
-    App {
-        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(cfg), table),
-        sms: Arc::new(SnsSms::new(aws_sdk_sns::Client::new(cfg))),
-        tokens: Some(shared::auth::TokenKeys::from_secret(jwt_secret).expect("secret of 32+ bytes")),
-        hasher: shared::auth::Hasher::new(),
-        clock,
+    // One process serves every function: it uses everything (`Uses::ALL`).
+    App::builder(DynamoStore::new(aws_sdk_dynamodb::Client::new(cfg), table))
+        .sessions(shared::auth::TokenKeys::from_secret(jwt_secret).expect("secret of 32+ bytes"))
+        .sms(Arc::new(SnsSms::new(aws_sdk_sns::Client::new(cfg))))
+        .clock(clock)
         // Plain http locally: a Secure cookie would never come back.
-        settings: Settings { cookie_secure: false, ops_bucket: Some(ops_bucket(table)), ..Settings::default() },
-        payments,
-        s3: s3_client(cfg),
-    }
+        .settings(Settings { cookie_secure: false, ops_bucket: Some(ops_bucket(table)), ..Settings::default() })
+        .payments(payments)
+        .s3(s3_client(cfg))
+        .build()
+}
+
+/// What every function's code asks for at cold start (its `USES`), by cargo binary name; the
+/// template is checked against it (`template.rs`).
+pub fn function_uses() -> std::collections::HashMap<&'static str, shared::Uses> {
+    [
+        ("login", login::USES),
+        ("profile", profile::USES),
+        ("fees", fees::USES),
+        ("orders", orders::USES),
+        ("notify", notify::USES),
+        ("records", records::USES),
+        ("receipts", receipts::USES),
+        ("sweeper", sweeper::USES),
+        ("outbox", outbox::USES),
+        ("refund", refund::USES),
+        ("import", import::USES),
+        ("reconcile", reconcile::USES),
+        ("audit", audit::USES),
+    ]
+    .into_iter()
+    .collect()
 }
 
 /// The local operators' bucket of a table (moto keeps one per table, like a deployed stack).
@@ -63,11 +84,11 @@ pub fn s3_client(cfg: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
 
 /// Creates the operators' bucket if it is not there yet.
 pub async fn ensure_ops_bucket(app: &App) -> Result<(), String> {
-    let Some(bucket) = &app.settings.ops_bucket else { return Ok(()) };
-    if app.s3.head_bucket().bucket(bucket).send().await.is_ok() {
+    let (Some(bucket), Some(s3)) = (&app.settings.ops_bucket, &app.s3) else { return Ok(()) };
+    if s3.head_bucket().bucket(bucket).send().await.is_ok() {
         return Ok(());
     }
-    app.s3.create_bucket().bucket(bucket).send().await.map(|_| ()).map_err(|e| format!("create bucket {bucket}: {e:?}"))
+    s3.create_bucket().bucket(bucket).send().await.map(|_| ()).map_err(|e| format!("create bucket {bucket}: {e:?}"))
 }
 
 /// The whole site: API routes from the template, everything else from `static_dir`.

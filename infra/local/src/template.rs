@@ -303,18 +303,15 @@ mod tests {
     }
 
     /// A function reads its secrets at cold start (shared/src/config.rs): each `*_SECRET_ARN`
-    /// needs the policy that allows reading it, and a function without the session key must say
-    /// `SESSIONS: none`, or it fails to start.
+    /// needs the policy that allows reading it.
     #[test]
     fn every_function_may_read_the_secrets_it_is_given() {
         let doc = raw_template();
-        let policy_for = [
-            ("JWT_SECRET_ARN", "JwtSecretPolicy"),
-            ("ORIGIN_VERIFY_SECRET_ARN", "OriginVerifySecretPolicy"),
-            ("ALIPAY_MERCHANT_SECRET_ARN", "AlipaySecretPolicy"),
-            ("WECHAT_MERCHANT_SECRET_ARN", "WechatSecretPolicy"),
-            ("UNIONPAY_MERCHANT_SECRET_ARN", "UnionpaySecretPolicy"),
-        ];
+        let mut policy_for =
+            vec![("JWT_SECRET_ARN", "JwtSecretPolicy".to_owned()), ("ORIGIN_VERIFY_SECRET_ARN", "OriginVerifySecretPolicy".into())];
+        for r in shared::gateway::REGISTRY {
+            policy_for.push((r.setting_arn, format!("{}SecretPolicy", capitalised(r.channel.as_str()))));
+        }
         for (name, f) in functions(&doc) {
             let env = f["Properties"]["Environment"]["Variables"].as_mapping().cloned().unwrap_or_default();
             let policies = serde_yaml::to_string(&f["Properties"]["Policies"]).unwrap();
@@ -323,14 +320,55 @@ mod tests {
                 if key.ends_with("_SECRET_ARN") {
                     let (_, policy) =
                         policy_for.iter().find(|(k, _)| *k == key).unwrap_or_else(|| panic!("{name}: {key} has no known policy"));
-                    assert!(policies.contains(policy), "{name}: {key} without {policy}");
+                    assert!(policies.contains(policy.as_str()), "{name}: {key} without {policy}");
                 }
             }
-            let sessions = env.get("SESSIONS").and_then(Value::as_str);
+        }
+    }
+
+    /// Every registered gateway can reach us: its notification route goes to the one notify
+    /// function, and nothing else is routed there but the cashiers' returns.
+    #[test]
+    fn every_registered_gateway_has_its_notification_route() {
+        let t = Template::load_default().unwrap();
+        for r in shared::gateway::REGISTRY {
+            let path = format!("/api/notify/{}", r.channel.as_str());
             assert!(
-                env.contains_key("JWT_SECRET_ARN") != (sessions == Some("none")),
-                "{name}: give it JWT_SECRET_ARN (it serves sessions) or SESSIONS: none"
+                t.routes.iter().any(|x| x.method == "POST" && x.path == path && x.function == "notify"),
+                "POST {path} → notify (an Events entry on NotifyFunction)"
             );
+        }
+        for x in t.routes.iter().filter(|x| x.function == "notify") {
+            assert!(x.path.starts_with("/api/notify/") || x.path.starts_with("/api/return/"), "{} on notify", x.path);
+        }
+    }
+
+    fn capitalised(s: &str) -> String {
+        let mut c = s.chars();
+        c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+    }
+
+    /// What each function's code asks for at cold start (`USES` in its lib.rs) is what the
+    /// template gives it, no more and no less: the session key, the merchant secrets, the SMS
+    /// policy, the operators' bucket. A function asking for something the template does not give
+    /// would fail to start; one given what it does not ask for holds a permission it never uses.
+    #[test]
+    fn every_function_is_given_exactly_what_its_code_uses() {
+        let doc = raw_template();
+        let uses = crate::function_uses();
+        for (name, f) in functions(&doc) {
+            let binary = str_at(&f["Metadata"]["BuildProperties"], "Binary").unwrap().to_owned();
+            let u = uses.get(binary.as_str()).unwrap_or_else(|| panic!("{name}: no USES for {binary} in local::function_uses"));
+            let env = f["Properties"]["Environment"]["Variables"].as_mapping().cloned().unwrap_or_default();
+            let has = |k: &str| env.contains_key(k);
+            let policies = serde_yaml::to_string(&f["Properties"]["Policies"]).unwrap();
+            assert_eq!(u.sessions, has("JWT_SECRET_ARN"), "{name}: sessions vs JWT_SECRET_ARN");
+            for r in shared::gateway::REGISTRY {
+                assert_eq!(u.gateways, has(r.setting_arn), "{name}: gateways vs {}", r.setting_arn);
+            }
+            assert_eq!(u.sms, policies.contains("SmsPublishPolicy"), "{name}: sms vs SmsPublishPolicy");
+            assert_eq!(u.ops_files, has("OPS_BUCKET"), "{name}: ops_files vs OPS_BUCKET");
+            assert!(!has("SESSIONS"), "{name}: SESSIONS is gone: the code says whether it serves sessions (USES)");
         }
     }
 

@@ -13,6 +13,7 @@ pub mod alipay;
 pub mod form;
 pub mod net;
 pub mod notice;
+pub mod rsa_keys;
 pub mod rsa_verify;
 pub mod statement;
 pub mod unionpay;
@@ -221,8 +222,18 @@ pub struct Wiring {
 /// Every gateway, one line each: the one place a gateway is registered
 /// (docs/architecture.md, "Adding a gateway").
 pub const REGISTRY: &[Registration] = &[
-    Registration { channel: Channel::Alipay, setting: "ALIPAY_MERCHANT", setting_arn: "ALIPAY_MERCHANT_SECRET_ARN", build: alipay::client::configure },
-    Registration { channel: Channel::Wechat, setting: "WECHAT_MERCHANT", setting_arn: "WECHAT_MERCHANT_SECRET_ARN", build: wechat::client::configure },
+    Registration {
+        channel: Channel::Alipay,
+        setting: "ALIPAY_MERCHANT",
+        setting_arn: "ALIPAY_MERCHANT_SECRET_ARN",
+        build: alipay::client::configure,
+    },
+    Registration {
+        channel: Channel::Wechat,
+        setting: "WECHAT_MERCHANT",
+        setting_arn: "WECHAT_MERCHANT_SECRET_ARN",
+        build: wechat::client::configure,
+    },
     Registration {
         channel: Channel::Unionpay,
         setting: "UNIONPAY_MERCHANT",

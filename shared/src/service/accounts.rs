@@ -317,7 +317,11 @@ impl<S: AccountStores> App<S> {
             "【校园统一支付平台】您正在找回密码，验证码{code}，{}分钟内有效。如非本人操作请忽略。",
             self.settings.reset_code_ttl.num_minutes()
         );
-        if let Err(e) = self.sms.send(&phone, &text).await {
+        let sent = match self.sms() {
+            Ok(sms) => sms.send(&phone, &text).await,
+            Err(none) => Err(none),
+        };
+        if let Err(e) = sent {
             // Nothing was sent, so the student may ask again at once.
             self.store.delete_reset_code(&student.student_no).await?;
             return Err(AppError::Sms(e.0));

@@ -150,8 +150,8 @@ impl<S: ImportStores> App<S> {
         if is_report_key(key) || !key.starts_with("imports/") {
             return Ok(ImportOutcome::new(ImportStatus::Ignored, key, "不是导入文件（只导入 imports/ 下的 .csv，不含 .report.csv）"));
         }
-        let object = self
-            .s3
+        let s3 = self.s3.as_ref().ok_or_else(|| ImportFailure::S3("this function has no S3 client (Uses::ops_files)".into()))?;
+        let object = s3
             .get_object()
             .bucket(bucket)
             .key(key)
@@ -161,8 +161,7 @@ impl<S: ImportStores> App<S> {
         let bytes = object.body.collect().await.map_err(|e| ImportFailure::S3(format!("read {key}: {e}")))?.into_bytes();
         let (outcome, report) = self.import_file(key, &bytes, by).await?;
         if let (Some(report), Some(report_key)) = (report, &outcome.report_key) {
-            self.s3
-                .put_object()
+            s3.put_object()
                 .bucket(bucket)
                 .key(report_key)
                 .content_type("text/csv; charset=utf-8")

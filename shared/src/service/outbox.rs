@@ -70,7 +70,11 @@ impl<S: OutboxStore> App<S> {
             count_failed(m, "no text");
             return Ok(SmsDelivery::Failed);
         };
-        match self.sms.send(&m.phone, text).await {
+        let sent = match self.sms() {
+            Ok(sms) => sms.send(&m.phone, text).await,
+            Err(none) => Err(none),
+        };
+        match sent {
             Ok(_) => {
                 self.store.sms_sent(m, self.clock.now()).await?;
                 tracing::info!(sms_id = %m.id, tries = m.tries, "SMS sent");

@@ -249,8 +249,8 @@ impl<S: ReconcileStores> App<S> {
     }
 
     async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), ReconcileError> {
-        self.s3
-            .put_object()
+        let s3 = self.s3.as_ref().ok_or(ReconcileError::NoBucket)?;
+        s3.put_object()
             .bucket(bucket)
             .key(key)
             .content_type(content_type)

@@ -1,12 +1,10 @@
 //! Sessions: issuing the cookie at login, checking it on every request, sliding renewal, logout.
 
 use crate::app::App;
-use crate::auth::{self, Claims, Purpose, SESSION_COOKIE};
+use crate::auth::{self, Claims, Purpose};
 use crate::domain::{PersonName, StudentNo};
 use crate::error::AppError;
-use crate::http;
 use crate::store::{SessionRecord, SessionStore};
-use lambda_http::{Body, Request, Response};
 
 /// A request whose session checked out.
 #[derive(Debug, Clone)]
@@ -31,13 +29,6 @@ impl Authed {
     /// Refuses everything but the password change while the initial password is in use.
     pub fn require_ready(&self) -> Result<(), AppError> {
         if self.must_change_password { Err(AppError::PasswordChangeRequired) } else { Ok(()) }
-    }
-    /// Adds the renewed cookie, if any, to a response.
-    pub fn respond(&self, resp: Response<Body>) -> Response<Body> {
-        match &self.renewed_cookie {
-            Some(c) => http::with_cookie(resp, c),
-            None => resp,
-        }
     }
 }
 
@@ -73,15 +64,16 @@ impl<S: SessionStore> App<S> {
         Ok(auth::session_cookie(&token, (exp - now).num_seconds().max(0), self.settings.cookie_secure))
     }
 
-    /// The session key, which a function deployed with `SESSIONS=none` does not have.
+    /// The session key, which a function that serves no sessions (`Uses::sessions`) does not have.
     pub(crate) fn keys(&self) -> Result<&crate::auth::TokenKeys, AppError> {
         self.tokens.as_ref().ok_or(AppError::NoSessions)
     }
 
-    /// Checks the session cookie: signature, expiry, and that the session still exists.
-    pub async fn authenticate(&self, req: &Request) -> Result<Authed, AppError> {
+    /// Checks the session cookie's value (`token`, the `auth::SESSION_COOKIE`): signature, expiry,
+    /// and that the session still exists.
+    pub async fn authenticate(&self, token: Option<&str>) -> Result<Authed, AppError> {
         let now = self.clock.now();
-        let token = http::cookie(req, SESSION_COOKIE).ok_or(AppError::Unauthenticated)?;
+        let token = token.ok_or(AppError::Unauthenticated)?;
         let claims = self.keys()?.verify(token, Purpose::Session, now).ok_or(AppError::Unauthenticated)?;
         let record = self.store.get_session(&claims.sid).await?.ok_or(AppError::Unauthenticated)?;
         if record.expires_at <= now || record.student_no.as_str() != claims.sub {
@@ -100,10 +92,11 @@ impl<S: SessionStore> App<S> {
         })
     }
 
-    /// Ends the session named by the cookie, if any; returns the clearing `Set-Cookie` value.
-    pub async fn logout(&self, req: &Request) -> Result<String, AppError> {
+    /// Ends the session named by the cookie's value, if any; returns the clearing `Set-Cookie`
+    /// value.
+    pub async fn logout(&self, token: Option<&str>) -> Result<String, AppError> {
         // An expired token still names a session worth deleting, so decode without the clock.
-        if let Some(token) = http::cookie(req, SESSION_COOKIE)
+        if let Some(token) = token
             && let Some(claims) = self.keys()?.verify(token, Purpose::Session, chrono::DateTime::UNIX_EPOCH)
         {
             self.store.delete_session(&claims.sid).await?;

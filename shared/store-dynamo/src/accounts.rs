@@ -73,62 +73,21 @@ impl ThrottleStore for DynamoStore {
         let cutoff = (now - window).timestamp();
         let ttl = (now + window.max(lock_for) + chrono::Duration::days(1)).timestamp();
         let mut state = None;
+        let at = [(":one", 1), (":now", now.timestamp()), (":cutoff", cutoff), (":ttl", ttl)];
         for _ in 0..4 {
             // Count inside the current window …
-            let counted = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(k.to_owned(), "THR")))
-                .update_expression(
-                    "SET failures = if_not_exists(failures, :zero) + :one, \
-                     window_start = if_not_exists(window_start, :now), #ttl = :ttl",
-                )
-                .condition_expression("attribute_not_exists(window_start) OR window_start > :cutoff")
-                .expression_attribute_names("#ttl", TTL)
-                .expression_attribute_values(":zero", n(0))
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":now", n(now.timestamp()))
-                .expression_attribute_values(":cutoff", n(cutoff))
-                .expression_attribute_values(":ttl", n(ttl))
-                .return_values(ReturnValue::AllNew)
-                .send()
-                .await;
-            match counted {
-                Ok(out) => {
-                    state = Some(parse_failures(out.attributes())?);
-                    break;
-                }
-                Err(e) => match map_err(e) {
-                    StoreError::Conflict => {}
-                    other => return Err(other),
-                },
+            let count =
+                "SET failures = if_not_exists(failures, :zero) + :one, window_start = if_not_exists(window_start, :now), #ttl = :ttl";
+            let in_window = "attribute_not_exists(window_start) OR window_start > :cutoff";
+            state = self.throttle_step(k, count, in_window, &[&at[..], &[(":zero", 0)]].concat()).await?;
+            if state.is_some() {
+                break;
             }
             // … or restart a stale window at 1 (only if it is still stale).
-            let restarted = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(k.to_owned(), "THR")))
-                .update_expression("SET failures = :one, window_start = :now, #ttl = :ttl")
-                .condition_expression("window_start <= :cutoff")
-                .expression_attribute_names("#ttl", TTL)
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":now", n(now.timestamp()))
-                .expression_attribute_values(":cutoff", n(cutoff))
-                .expression_attribute_values(":ttl", n(ttl))
-                .return_values(ReturnValue::AllNew)
-                .send()
-                .await;
-            match restarted {
-                Ok(out) => {
-                    state = Some(parse_failures(out.attributes())?);
-                    break;
-                }
-                Err(e) => match map_err(e) {
-                    StoreError::Conflict => continue,
-                    other => return Err(other),
-                },
+            let restart = "SET failures = :one, window_start = :now, #ttl = :ttl";
+            state = self.throttle_step(k, restart, "window_start <= :cutoff", &at).await?;
+            if state.is_some() {
+                break;
             }
         }
         // Four lost races in a row: the key is under heavy contention; report it as a store fault.
@@ -233,5 +192,36 @@ impl ResetCodeStore for DynamoStore {
     async fn delete_reset_code(&self, no: &StudentNo) -> Result<(), StoreError> {
         self.client.delete_item().table_name(&self.table).set_key(Some(key(student_pk(no), "RESET"))).send().await.map_err(map_err)?;
         Ok(())
+    }
+}
+
+impl DynamoStore {
+    /// One conditional update of a throttle counter (`THR`): `Some(state)` when applied, `None`
+    /// when its condition failed (a concurrent request moved the window first).
+    async fn throttle_step(
+        &self,
+        k: &str,
+        update: &str,
+        condition: &str,
+        values: &[(&str, i64)],
+    ) -> Result<Option<FailureState>, StoreError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(k.to_owned(), "THR")))
+            .update_expression(update)
+            .condition_expression(condition)
+            .expression_attribute_names("#ttl", TTL);
+        for (name, v) in values {
+            req = req.expression_attribute_values(*name, n(*v));
+        }
+        match req.return_values(ReturnValue::AllNew).send().await {
+            Ok(out) => parse_failures(out.attributes()).map(Some),
+            Err(e) => match map_err(e) {
+                StoreError::Conflict => Ok(None),
+                other => Err(other),
+            },
+        }
     }
 }

@@ -2,24 +2,14 @@
 #![allow(dead_code)] // each test binary uses its own part
 
 use shared::App;
-use shared::auth::{Hasher, TokenKeys};
+use shared::auth::TokenKeys;
 use shared::clock::{Clock, ShiftedClock};
 use shared::domain::*;
-use shared::sms::{SmsError, SmsSender};
 use shared::store::memory::MemStore;
 use std::sync::Arc;
 
 pub const ITEMS: [(&str, i64); 3] = [("TUITION", 392_000), ("BOOKS", 28_000), ("EXAM", 12_000)];
 pub const YEAR: &str = "2025-2026";
-
-struct NoSms;
-
-#[async_trait::async_trait]
-impl SmsSender for NoSms {
-    async fn send(&self, _: &Phone, _: &str) -> Result<String, SmsError> {
-        Err(SmsError("not in these tests".into()))
-    }
-}
 
 pub fn student_no() -> StudentNo {
     StudentNo::parse("2021010101").unwrap()
@@ -63,18 +53,6 @@ pub async fn app_and_clock() -> (App<MemStore>, Arc<ShiftedClock>) {
         };
         store.create_fee_item(&no, &item).await.unwrap();
     }
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder().behavior_version(aws_sdk_s3::config::BehaviorVersion::latest()).build(),
-    );
-    let app = App {
-        store,
-        sms: Arc::new(NoSms),
-        tokens: Some(TokenKeys::from_secret(&[7; 32]).unwrap()),
-        hasher: Hasher::new(),
-        clock: clock.clone(),
-        settings: shared::Settings::default(),
-        payments: Default::default(),
-        s3,
-    };
+    let app = App::builder(store).sessions(TokenKeys::from_secret(&[7; 32]).unwrap()).clock(clock.clone()).build();
     (app, clock)
 }

@@ -56,12 +56,12 @@ fn bill_row(t: &TestApp, no: &str, name: &str, id: &str, item: &str, item_name: 
 
 async fn upload(t: &TestApp, key: &str, bytes: Vec<u8>) {
     let bucket = t.app.settings.ops_bucket.clone().unwrap();
-    t.app.s3.put_object().bucket(bucket).key(key).body(bytes.into()).send().await.unwrap();
+    t.app.s3.as_ref().unwrap().put_object().bucket(bucket).key(key).body(bytes.into()).send().await.unwrap();
 }
 
 async fn object(t: &TestApp, key: &str) -> Option<Vec<u8>> {
     let bucket = t.app.settings.ops_bucket.clone().unwrap();
-    let o = t.app.s3.get_object().bucket(bucket).key(key).send().await.ok()?;
+    let o = t.app.s3.as_ref().unwrap().get_object().bucket(bucket).key(key).send().await.ok()?;
     Some(o.body.collect().await.unwrap().into_bytes().to_vec())
 }
 

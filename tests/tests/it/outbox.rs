@@ -67,7 +67,7 @@ async fn the_gateway_is_acknowledged_while_sns_has_not_answered() {
     let gate = Arc::new(Semaphore::new(0));
     let begun = Arc::new(AtomicUsize::new(0));
     let (g, b) = (Arc::clone(&gate), Arc::clone(&begun));
-    let t = spawn_with(move |app| app.sms = Arc::new(Gated { inner: Arc::clone(&app.sms), gate: g, begun: b })).await;
+    let t = spawn_with(move |app| app.sms = Some(Arc::new(Gated { inner: app.sms.clone().expect("SMS"), gate: g, begun: b }))).await;
     let phone = own_phone();
     let (no, otn, total) = paying(&t, &phone).await;
 

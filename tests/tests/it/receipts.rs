@@ -42,7 +42,8 @@ impl SmsSender for Refusing {
 async fn spawn_refusing(refuse: usize) -> (TestApp, Arc<AtomicUsize>) {
     let asked = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&asked);
-    let t = spawn_with(move |app| app.sms = Arc::new(Refusing { inner: Arc::clone(&app.sms), refuse, asked: counter })).await;
+    let t =
+        spawn_with(move |app| app.sms = Some(Arc::new(Refusing { inner: app.sms.clone().expect("SMS"), refuse, asked: counter }))).await;
     (t, asked)
 }
 

@@ -105,7 +105,7 @@ async fn invoke(t: &TestApp, event: Value) -> (StatusCode, Value) {
 
 async fn s3_object(t: &TestApp, key: &str) -> Vec<u8> {
     let bucket = t.app.settings.ops_bucket.clone().unwrap();
-    let out = t.app.s3.get_object().bucket(bucket).key(key).send().await.unwrap_or_else(|e| panic!("{key}: {e:?}"));
+    let out = t.app.s3.as_ref().unwrap().get_object().bucket(bucket).key(key).send().await.unwrap_or_else(|e| panic!("{key}: {e:?}"));
     out.body.collect().await.unwrap().into_bytes().to_vec()
 }
 

@@ -35,19 +35,13 @@ pub use merchant::{
 pub use sandbox::{IncomingRequest, PaidTrade, Sandbox, SandboxSettings};
 
 use super::GatewayError;
+use crate::rsa_keys::{self, RsaSigner};
 use crate::rsa_verify::{HashAlg, RsaVerifier};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
-use rsa::pkcs1v15::SigningKey;
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use rsa::signature::{SignatureEncoding, Signer};
-use rsa::traits::PublicKeyParts;
-use rsa::{RsaPrivateKey, RsaPublicKey};
-use sha2::Sha256;
 use std::collections::BTreeMap;
-use std::fmt;
 
 /// The body that acknowledges a verified, stored notification: exactly these 7 bytes (§1.7.7).
 pub const ACK: &str = "success";
@@ -96,74 +90,31 @@ impl Method {
     }
 }
 
-/// An RSA private key (≥ 2048 bits) that signs RSA2: PKCS#1 (`RSA PRIVATE KEY`) or PKCS#8
-/// (`PRIVATE KEY`) PEM, or the bare Base64 DER the Alipay key tool prints (§1.1).
-#[derive(Clone)]
-pub struct PrivateKey(SigningKey<Sha256>);
+/// An RSA private key (≥ 2048 bits) that signs RSA2: PKCS#1 or PKCS#8 PEM, or the bare Base64
+/// DER the Alipay key tool prints (§1.1; `crate::rsa_keys`).
+#[derive(Debug, Clone)]
+pub struct PrivateKey(RsaSigner);
 
 impl PrivateKey {
     pub fn parse(text: &str) -> Result<Self, GatewayError> {
-        let text = text.trim();
-        let key = if text.contains("-----BEGIN RSA PRIVATE KEY-----") {
-            RsaPrivateKey::from_pkcs1_pem(text).map_err(|_| key_error("PKCS#1 private key PEM"))?
-        } else if text.contains("-----BEGIN PRIVATE KEY-----") {
-            RsaPrivateKey::from_pkcs8_pem(text).map_err(|_| key_error("PKCS#8 private key PEM"))?
-        } else {
-            let der = bare_base64(text)?;
-            RsaPrivateKey::from_pkcs8_der(&der)
-                .or_else(|_| RsaPrivateKey::from_pkcs1_der(&der))
-                .map_err(|_| key_error("private key (neither PKCS#8 nor PKCS#1)"))?
-        };
-        check_size(&RsaPublicKey::from(&key))?;
-        Ok(Self(SigningKey::new(key)))
+        RsaSigner::parse(text).map(Self)
     }
 
     /// The matching public key (what the other side verifies with).
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(RsaVerifier::new(&RsaPublicKey::from(self.0.as_ref())))
+        PublicKey(RsaVerifier::new(&self.0.public_key()))
     }
 }
 
-impl fmt::Debug for PrivateKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PrivateKey(<redacted>)")
-    }
-}
-
-/// An RSA public key (≥ 2048 bits): SubjectPublicKeyInfo PEM (`PUBLIC KEY`), PKCS#1 PEM, or the
-/// bare Base64 SPKI the Alipay console shows (§1.1).
+/// An RSA public key (≥ 2048 bits): SPKI or PKCS#1 PEM, or the bare Base64 SPKI the Alipay
+/// console shows (§1.1; `crate::rsa_keys`).
 #[derive(Debug, Clone)]
 pub struct PublicKey(RsaVerifier);
 
 impl PublicKey {
     pub fn parse(text: &str) -> Result<Self, GatewayError> {
-        let text = text.trim();
-        let key = if text.contains("-----BEGIN PUBLIC KEY-----") {
-            RsaPublicKey::from_public_key_pem(text).map_err(|_| key_error("SPKI public key PEM"))?
-        } else if text.contains("-----BEGIN RSA PUBLIC KEY-----") {
-            RsaPublicKey::from_pkcs1_pem(text).map_err(|_| key_error("PKCS#1 public key PEM"))?
-        } else {
-            RsaPublicKey::from_public_key_der(&bare_base64(text)?).map_err(|_| key_error("Base64 SPKI public key"))?
-        };
-        check_size(&key)?;
-        Ok(Self(RsaVerifier::new(&key)))
+        Ok(Self(RsaVerifier::new(&rsa_keys::public_key(text)?)))
     }
-}
-
-fn key_error(what: &str) -> GatewayError {
-    GatewayError::Key(format!("invalid {what}"))
-}
-
-fn bare_base64(text: &str) -> Result<Vec<u8>, GatewayError> {
-    let compact: String = text.split_ascii_whitespace().collect();
-    B64.decode(compact).map_err(|_| GatewayError::Key("key is neither PEM nor Base64".into()))
-}
-
-fn check_size(key: &RsaPublicKey) -> Result<(), GatewayError> {
-    if key.size() * 8 < 2048 {
-        return Err(GatewayError::Key("RSA2 needs a key of at least 2048 bits".into()));
-    }
-    Ok(())
 }
 
 /// The canonical string of a request (§1.3): non-empty pairs sorted by key bytes, raw `k=v`
@@ -197,7 +148,7 @@ fn canonical(params: &BTreeMap<String, String>, excluded: &[&str]) -> String {
 
 /// Base64 (standard, padded, one line) of SHA256withRSA over the UTF-8 bytes of `content`.
 pub fn rsa2_sign(content: &str, key: &PrivateKey) -> String {
-    B64.encode(key.0.sign(content.as_bytes()).to_bytes())
+    B64.encode(key.0.0.sign(content.as_bytes()).to_bytes())
 }
 
 /// Checks a Base64 RSA2 signature over the UTF-8 bytes of `content`.

@@ -7,6 +7,7 @@ use super::*;
 use crate::domain::{Channel, Fen};
 use crate::form;
 use serde_json::{Value, json};
+use std::fmt;
 
 macro_rules! fixture {
     ($name:literal) => {

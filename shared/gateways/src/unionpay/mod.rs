@@ -29,16 +29,14 @@ pub use merchant::{
 pub use sandbox::{FrontConsume, RefundAsked, Sandbox, SandboxChain, SandboxRefund, SandboxSettings, SandboxTrade, TradeProgress};
 
 use super::GatewayError;
+use crate::rsa_keys::RsaSigner;
 use crate::rsa_verify::{HashAlg, RsaVerifier};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs1v15::SigningKey;
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use rsa::RsaPublicKey;
+use rsa::pkcs8::DecodePublicKey;
 use rsa::signature::{SignatureEncoding, Signer};
-use rsa::traits::PublicKeyParts;
-use rsa::{RsaPrivateKey, RsaPublicKey};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -92,45 +90,27 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 
 /// An RSA private key (≥ 2048 bits), PKCS#8 or PKCS#1 PEM: the merchant's `acp_*_sign.pfx` key
 /// converted once to PEM, or the sandbox's signing key.
-#[derive(Clone)]
-pub struct SignKey(SigningKey<Sha256>);
+#[derive(Debug, Clone)]
+pub struct SignKey(RsaSigner);
 
 impl SignKey {
     pub fn parse(pem: &str) -> Result<Self, GatewayError> {
-        let pem = pem.trim();
-        let key = RsaPrivateKey::from_pkcs8_pem(pem)
-            .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem))
-            .map_err(|_| GatewayError::Key("signing key is neither PKCS#8 nor PKCS#1 PEM".into()))?;
-        check_size(&RsaPublicKey::from(&key))?;
-        Ok(Self(SigningKey::new(key)))
+        RsaSigner::parse(pem).map(Self)
     }
 
     /// The sandbox issues its certificate for this key.
     #[cfg(feature = "sandbox")]
     fn public_key(&self) -> RsaPublicKey {
-        RsaPublicKey::from(self.0.as_ref())
+        self.0.public_key()
     }
 
     /// Sets `signature` = Base64(SHA256withRSA(hex(SHA-256(canonical)))) over the fields as given.
     fn sign(&self, mut params: BTreeMap<String, String>) -> BTreeMap<String, String> {
         params.remove("signature");
         let digest = digest_hex(&canonical(&params));
-        params.insert("signature".into(), B64.encode(self.0.sign(digest.as_bytes()).to_bytes()));
+        params.insert("signature".into(), B64.encode(self.0.0.sign(digest.as_bytes()).to_bytes()));
         params
     }
-}
-
-impl fmt::Debug for SignKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SignKey(<redacted>)")
-    }
-}
-
-fn check_size(key: &RsaPublicKey) -> Result<(), GatewayError> {
-    if key.size() * 8 < 2048 {
-        return Err(GatewayError::Key("RSA key shorter than 2048 bits".into()));
-    }
-    Ok(())
 }
 
 /// Checks `signature` against the double hash of the canonical string with `key` (§3.2).
@@ -195,7 +175,7 @@ impl Cert {
             .ok()
             .and_then(|der| RsaPublicKey::from_public_key_der(&der).ok())
             .ok_or_else(|| GatewayError::Key("certificate key is not RSA".into()))?;
-        check_size(&key)?;
+        crate::rsa_keys::check_size(&key)?;
         Ok(key)
     }
 

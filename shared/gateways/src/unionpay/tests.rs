@@ -171,7 +171,10 @@ fn d3_front_consume_matches_the_published_vector() {
     assert_eq!(form.txn_time(), "20240901120000");
     assert!(form.url.ends_with("/frontTransReq.do"));
     // The same key as PKCS#1 signs identically.
-    let pkcs1 = rsa::RsaPrivateKey::from_pkcs8_pem(&chain().merchant_key).unwrap().to_pkcs1_pem(LineEnding::LF).unwrap();
+    let pkcs1 = <rsa::RsaPrivateKey as rsa::pkcs8::DecodePrivateKey>::from_pkcs8_pem(&chain().merchant_key)
+        .unwrap()
+        .to_pkcs1_pem(LineEnding::LF)
+        .unwrap();
     assert_eq!(SignKey::parse(&pkcs1).unwrap().sign(form.fields.clone())["signature"], form.fields["signature"]);
     let phone = m.front_consume(&ConsumeRequest { device: Device::Phone, ..order }, utc("2024-09-01T04:00:00Z"));
     assert_eq!(phone.unwrap().fields["channelType"], "08");

@@ -28,6 +28,7 @@ pub use merchant::{
 pub use sandbox::{AuthorizedRequest, Sandbox, SandboxRefund, SandboxSettings, SandboxTransaction, SignedNotification};
 
 use super::GatewayError;
+use crate::rsa_keys::{self, RsaSigner};
 use crate::rsa_verify::{HashAlg, RsaVerifier};
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes128Gcm, Aes256Gcm, KeyInit, Nonce};
@@ -35,13 +36,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
 use rand::Rng as _;
-use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
-use rsa::pkcs1v15::SigningKey;
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use rsa::signature::{SignatureEncoding, Signer};
-use rsa::traits::PublicKeyParts;
-use rsa::{RsaPrivateKey, RsaPublicKey};
-use sha2::Sha256;
 use std::fmt;
 
 /// The only signature type of APIv3 (§2.2, §2.3).
@@ -128,30 +123,20 @@ fn random_alphanumeric(len: usize) -> String {
     rand::rng().sample_iter(rand::distr::Alphanumeric).take(len).map(char::from).collect()
 }
 
-/// An RSA private key (merchant API key, or the sandbox's WeChat Pay key), PKCS#8 or PKCS#1 PEM.
-#[derive(Clone)]
-pub struct PrivateKey(SigningKey<Sha256>);
+/// An RSA private key (merchant API key, or the sandbox's WeChat Pay key), PKCS#8 or PKCS#1 PEM
+/// (`crate::rsa_keys`).
+#[derive(Debug, Clone)]
+pub struct PrivateKey(RsaSigner);
 
 impl PrivateKey {
     pub fn from_pem(pem: &str) -> Result<Self, GatewayError> {
-        let pem = pem.trim();
-        let key = RsaPrivateKey::from_pkcs8_pem(pem)
-            .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem))
-            .map_err(|_| GatewayError::Key("private key is neither PKCS#8 nor PKCS#1 PEM".into()))?;
-        check_size(&RsaPublicKey::from(&key))?;
-        Ok(Self(SigningKey::new(key)))
+        RsaSigner::parse(pem).map(Self)
     }
 
     /// Base64(SHA256withRSA(message)) (§2.2).
     pub fn sign(&self, message: &[u8]) -> Result<String, GatewayError> {
-        let sig = self.0.try_sign(message).map_err(|_| GatewayError::Key("RSA signing failed".into()))?;
+        let sig = self.0.0.try_sign(message).map_err(|_| GatewayError::Key("RSA signing failed".into()))?;
         Ok(B64.encode(sig.to_bytes()))
-    }
-}
-
-impl fmt::Debug for PrivateKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PrivateKey(<redacted>)")
     }
 }
 
@@ -161,12 +146,7 @@ pub struct PublicKey(RsaVerifier);
 
 impl PublicKey {
     pub fn from_pem(pem: &str) -> Result<Self, GatewayError> {
-        let pem = pem.trim();
-        let key = RsaPublicKey::from_public_key_pem(pem)
-            .or_else(|_| RsaPublicKey::from_pkcs1_pem(pem))
-            .map_err(|_| GatewayError::Key("public key is neither SPKI nor PKCS#1 PEM".into()))?;
-        check_size(&key)?;
-        Ok(Self(RsaVerifier::new(&key)))
+        Ok(Self(RsaVerifier::new(&rsa_keys::public_key(pem)?)))
     }
 
     /// Checks a Base64 SHA256withRSA signature over `message`. Probes are refused (§2.3).
@@ -180,13 +160,6 @@ impl PublicKey {
         }
         Ok(())
     }
-}
-
-fn check_size(key: &RsaPublicKey) -> Result<(), GatewayError> {
-    if key.size() * 8 < 2048 {
-        return Err(GatewayError::Key("RSA key shorter than 2048 bits".into()));
-    }
-    Ok(())
 }
 
 /// WeChat Pay public keys by id (`PUB_KEY_ID_…`, or a platform certificate serial), several live

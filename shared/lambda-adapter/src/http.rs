@@ -1,9 +1,11 @@
-//! Thin HTTP plumbing shared by every function: JSON in and out, errors, cookies, client address.
+//! Thin HTTP plumbing shared by every function: JSON in and out, errors, cookies, sessions,
+//! client address, notifications.
 
-use crate::error::AppError;
 use lambda_http::{Body, Request, RequestExt, Response, http::HeaderValue, http::StatusCode, request::RequestContext};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use shared::AppError;
+use shared::service::session::Authed;
 
 /// Bodies above this size are refused with 413 before parsing.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -91,7 +93,7 @@ pub fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 }
 
 /// The token CloudFront sends with every request it forwards (`x-origin-verify`), set once per
-/// cold start from `ORIGIN_VERIFY` / `ORIGIN_VERIFY_SECRET_ARN` (see [`crate::config`]).
+/// cold start from `ORIGIN_VERIFY` / `ORIGIN_VERIFY_SECRET_ARN` (see `shared::config`).
 static CDN_TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// Trusts requests carrying `token` in `x-origin-verify` to come through the CDN. At most once
@@ -134,8 +136,8 @@ fn cdn_viewer_ip(req: &Request, token: Option<&str>) -> Option<String> {
 
 /// The 404 answer for a path or method a function does not serve.
 /// A gateway's notification, `POST /api/notify/<channel>`: one flow for every channel
-/// ([`crate::App::answer_notification`]), answered in the gateway's own terms.
-pub async fn notification(app: &crate::App, channel: crate::domain::Channel, req: &Request) -> Response<Body> {
+/// (`App::answer_notification`), answered in the gateway's own terms.
+pub async fn notification(app: &shared::App, channel: shared::domain::Channel, req: &Request) -> Response<Body> {
     let a = app.answer_notification(channel, req.headers(), req.body().as_ref()).await;
     let mut b = Response::builder().status(a.status);
     if let Some(content_type) = a.content_type {
@@ -164,43 +166,22 @@ pub async fn serve(req: &Request, route: impl std::future::Future<Output = Resul
     finish(req.method().as_str(), req.uri().path(), started, result)
 }
 
-/// A function's `main`: tracing, the clients built once per cold start, then `lambda_http::run`
-/// with the given handler (`async fn(&App, Request) -> Response<Body>`).
-#[macro_export]
-macro_rules! http_main {
-    ($handler:path) => {
-        #[tokio::main]
-        async fn main() -> Result<(), lambda_http::Error> {
-            $crate::app::tune_allocator();
-            $crate::app::init_tracing();
-            let app = std::sync::Arc::new($crate::App::from_env().await?);
-            lambda_http::run(lambda_http::service_fn(move |req| {
-                let app = std::sync::Arc::clone(&app);
-                async move { Ok::<_, lambda_http::Error>($handler(&app, req).await) }
-            }))
-            .await
-        }
-    };
+/// Checks the request's session cookie (`App::authenticate`).
+pub async fn authenticate(app: &shared::App, req: &Request) -> Result<Authed, AppError> {
+    app.authenticate(cookie(req, shared::auth::SESSION_COOKIE)).await
 }
 
-/// An event-driven function's `main` (schedules, S3 events, console invocations): tracing, the
-/// clients built once per cold start, then `lambda_runtime::run` with the given handler
-/// (`async fn(&App, serde_json::Value, &str request id) -> Result<serde_json::Value, Error>`).
-#[macro_export]
-macro_rules! event_main {
-    ($handler:path) => {
-        #[tokio::main]
-        async fn main() -> Result<(), lambda_runtime::Error> {
-            $crate::app::tune_allocator();
-            $crate::app::init_tracing();
-            let app = std::sync::Arc::new($crate::App::from_env().await?);
-            lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
-                let app = std::sync::Arc::clone(&app);
-                async move { $handler(&app, event.payload, &event.context.request_id).await }
-            }))
-            .await
-        }
-    };
+/// Ends the request's session, if any (`App::logout`); returns the clearing `Set-Cookie` value.
+pub async fn logout(app: &shared::App, req: &Request) -> Result<String, AppError> {
+    app.logout(cookie(req, shared::auth::SESSION_COOKIE)).await
+}
+
+/// Adds the session's renewed cookie, if any (sliding expiry), to a response.
+pub fn renewed(who: &Authed, resp: Response<Body>) -> Response<Body> {
+    match &who.renewed_cookie {
+        Some(c) => with_cookie(resp, c),
+        None => resp,
+    }
 }
 
 #[cfg(test)]
