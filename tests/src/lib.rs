@@ -213,17 +213,7 @@ pub mod notifications {
     /// A WeChat Pay TRANSACTION.SUCCESS notification (headers and body), signed at `signed_at`
     /// by the sandbox of merchant `mchid`.
     pub fn wechat_paid(mchid: &str, out_trade_no: &str, total: Fen, signed_at: DateTime<Utc>) -> wechat::SignedNotification {
-        let keys = local_keys();
-        let gateway = wechat::Sandbox::new(&wechat::SandboxSettings {
-            mchid: mchid.into(),
-            appid: WECHAT_APPID.into(),
-            merchant_serial_no: WECHAT_MERCHANT_SERIAL.into(),
-            merchant_public_key_pem: keys.wechat_merchant.public_pem.clone(),
-            key_id: WECHAT_KEY_ID.into(),
-            private_key_pem: keys.wechat_platform.private_pem.clone(),
-            api_v3_key: keys.wechat_api_v3_key.clone(),
-        })
-        .expect("sandbox settings");
+        let gateway = wechat::Sandbox::new(&local::payments::wechat_sandbox_settings(mchid)).expect("sandbox settings");
         let tx = wechat::SandboxTransaction {
             out_trade_no: out_trade_no.into(),
             transaction_id: Some("4200000000202611260000000077".into()),

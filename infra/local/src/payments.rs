@@ -17,6 +17,20 @@ pub const WECHAT_KEY_ID: &str = "PUB_KEY_ID_0114232026112600000000000001";
 pub const UNIONPAY_MER_ID: &str = "777290058165621";
 pub const UNIONPAY_CERT_ID: &str = "69903319369";
 
+/// The sandbox WeChat Pay of merchant `mchid`, with this process's keys.
+pub fn wechat_sandbox_settings(mchid: &str) -> wechat::SandboxSettings {
+    let keys = local_keys();
+    wechat::SandboxSettings {
+        mchid: mchid.into(),
+        appid: WECHAT_APPID.into(),
+        merchant_serial_no: WECHAT_MERCHANT_SERIAL.into(),
+        merchant_public_key_pem: keys.wechat_merchant.public_pem.clone(),
+        key_id: WECHAT_KEY_ID.into(),
+        private_key_pem: keys.wechat_platform.private_pem.clone(),
+        api_v3_key: keys.wechat_api_v3_key.clone(),
+    }
+}
+
 /// The running sandboxes and the platform configuration that uses them.
 pub struct LocalPayments {
     pub payments: Payments,
@@ -58,19 +72,7 @@ pub async fn start(site_base: &str, retry_scale: f64, clock: Arc<dyn Clock>) -> 
     )
     .expect("Alipay sandbox settings");
     let (wx_router, wx_control) = sandbox::try_wechat(
-        sandbox::WechatConfig {
-            settings: wechat::SandboxSettings {
-                mchid: WECHAT_MCHID.into(),
-                appid: WECHAT_APPID.into(),
-                merchant_serial_no: WECHAT_MERCHANT_SERIAL.into(),
-                merchant_public_key_pem: keys.wechat_merchant.public_pem.clone(),
-                key_id: WECHAT_KEY_ID.into(),
-                private_key_pem: keys.wechat_platform.private_pem.clone(),
-                api_v3_key: keys.wechat_api_v3_key.clone(),
-            },
-            public_base: wechat_base.clone(),
-            retry_scale,
-        },
+        sandbox::WechatConfig { settings: wechat_sandbox_settings(WECHAT_MCHID), public_base: wechat_base.clone(), retry_scale },
         clock.clone(),
     )
     .expect("WeChat Pay sandbox settings");

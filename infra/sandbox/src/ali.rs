@@ -131,6 +131,21 @@ impl Status {
 }
 
 impl Trade {
+    /// A trade not yet scanned or paid, as a precreate or a wap pay makes it.
+    fn open(order: &Order, notify_url: Option<String>, return_url: Option<String>, quit_url: Option<String>) -> Self {
+        Trade {
+            subject: order.subject.clone(),
+            total: order.total,
+            notify_url,
+            expires_at: order.expires_at,
+            return_url,
+            quit_url,
+            scanned: None,
+            stage: Stage::Open,
+            refunds: Vec::new(),
+        }
+    }
+
     /// The state at `now`: an open trade past its expiry is closed (§1.5 `time_expire`).
     fn status(&self, now: DateTime<Utc>) -> Status {
         match self.stage {
@@ -230,21 +245,8 @@ impl Ali {
                 Status::NotScanned | Status::WaitBuyerPay => {}
             }
         } else {
-            trades.insert(
-                order.out_trade_no.clone(),
-                Trade {
-                    subject: order.subject,
-                    total: order.total,
-                    notify_url: param(req, "notify_url"),
-                    expires_at: order.expires_at,
-                    return_url: None,
-                    quit_url: None,
-                    scanned: None,
-                    stage: Stage::Open,
-                    refunds: Vec::new(),
-                },
-            );
             tracing::info!(gateway = "alipay", out_trade_no = order.out_trade_no, "trade precreated");
+            trades.insert(order.out_trade_no.clone(), Trade::open(&order, param(req, "notify_url"), None, None));
         }
         let mut fields = Map::new();
         fields.insert("out_trade_no".into(), order.out_trade_no.clone().into());
@@ -279,20 +281,7 @@ impl Ali {
             }
         } else {
             tracing::info!(gateway = "alipay", out_trade_no = order.out_trade_no, "wap trade created");
-            trades.insert(
-                order.out_trade_no.clone(),
-                Trade {
-                    subject: order.subject,
-                    total: order.total,
-                    notify_url: param(req, "notify_url"),
-                    expires_at: order.expires_at,
-                    return_url,
-                    quit_url,
-                    scanned: None,
-                    stage: Stage::Open,
-                    refunds: Vec::new(),
-                },
-            );
+            trades.insert(order.out_trade_no.clone(), Trade::open(&order, param(req, "notify_url"), return_url, quit_url));
         }
         let trade = trades.get_mut(&order.out_trade_no).expect("just found or inserted");
         if trade.scanned.is_none() {

@@ -35,38 +35,26 @@ pub fn capitals(amount: Fen) -> String {
     if yuan >= 10_000_000_000_000_000 {
         return amount.to_display_yuan();
     }
-    let mut written = false;
-    // A zero seen after something was written, not yet followed by a non-zero digit.
-    let mut zero = false;
+    let mut w = Digits { out, written: false, zero: false };
     let digits: Vec<usize> = yuan.to_string().bytes().map(|b| usize::from(b - b'0')).collect();
     if yuan > 0 {
         let n = digits.len();
         for (i, &d) in digits.iter().enumerate() {
             let pos = n - 1 - i;
-            if d == 0 {
-                zero = written;
-            } else {
-                if zero {
-                    out.push('零');
-                    zero = false;
-                }
-                out.push(DIGITS[d]);
-                out.push_str(SMALL[pos % 4]);
-                written = true;
-            }
+            w.digit(d, SMALL[pos % 4]);
             // The section unit after the last digit of a group that has a non-zero digit.
             if pos.is_multiple_of(4) && pos > 0 {
                 // The group's digits: positions pos..pos+3, i.e. indices i-3..=i.
                 let group_nonzero = digits[i.saturating_sub(3)..=i].iter().any(|&x| x != 0);
                 if group_nonzero {
                     match pos {
-                        4 => out.push('万'),
-                        8 => out.push('亿'),
+                        4 => w.out.push('万'),
+                        8 => w.out.push('亿'),
                         12 => {
-                            out.push('万');
+                            w.out.push('万');
                             // 万亿 when the 亿 group below is empty: 壹万亿, but 壹万零壹亿.
                             if digits[n - 12..n - 8].iter().all(|&x| x == 0) {
-                                out.push('亿');
+                                w.out.push('亿');
                             }
                         }
                         // Not reached: u64 yuan below 10^16 has at most four groups.
@@ -75,25 +63,42 @@ pub fn capitals(amount: Fen) -> String {
                 }
             }
         }
-        out.push('元');
+        w.out.push('元');
     }
-    for (d, unit) in [(jiao, '角'), (fen, '分')] {
-        if d == 0 {
-            zero = written;
-        } else {
-            if zero {
-                out.push('零');
-                zero = false;
-            }
-            out.push(DIGITS[d]);
-            out.push(unit);
-            written = true;
-        }
+    for (d, unit) in [(jiao, "角"), (fen, "分")] {
+        w.digit(d, unit);
     }
+    let mut out = w.out;
     if fen == 0 {
         out.push('整');
     }
     out
+}
+
+/// The capitals written so far, and whether a zero waits to be written.
+struct Digits {
+    out: String,
+    written: bool,
+    /// A zero seen after something was written, not yet followed by a non-zero digit.
+    zero: bool,
+}
+
+impl Digits {
+    /// Digit `d` with its unit; a zero is only remembered, and written as one 零 before the
+    /// next non-zero digit.
+    fn digit(&mut self, d: usize, unit: &str) {
+        if d == 0 {
+            self.zero = self.written;
+            return;
+        }
+        if self.zero {
+            self.out.push('零');
+            self.zero = false;
+        }
+        self.out.push(DIGITS[d]);
+        self.out.push_str(unit);
+        self.written = true;
+    }
 }
 
 #[cfg(test)]

@@ -33,6 +33,37 @@ pub enum GatewayError {
 }
 
 use crate::domain::{Channel, Fen, OutTradeNo};
+
+/// A gateway's verified notification **not yet matched with our attempt** (`N`: its
+/// `Notification`): look the attempt up by what it names, then `check` it against the attempt
+/// (gateways.md §4.3) — the only way to an `N`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "check the notification against the payment attempt before trusting it"]
+pub struct Unchecked<N>(pub(crate) N);
+
+/// Why a notification does not belong to the attempt it names: alert, do not credit (§4.3).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Mismatch {
+    /// Another merchant order id (Alipay and WeChat Pay `out_trade_no`, UnionPay `orderId`).
+    #[error("notification is for {got}, expected {expected}")]
+    Trade { expected: String, got: String },
+    #[error("notification amount {got} differs from the attempt's {expected}")]
+    Amount { expected: Fen, got: Fen },
+}
+
+impl Mismatch {
+    /// The one comparison every gateway's notification goes through: the trade it names and
+    /// its amount (integer fen, so `5000` and `5000.00` are equal) against our attempt's.
+    pub fn check(expected: &str, got: &str, expected_amount: Fen, got_amount: Fen) -> Result<(), Mismatch> {
+        if got != expected {
+            return Err(Mismatch::Trade { expected: expected.to_owned(), got: got.to_owned() });
+        }
+        if got_amount != expected_amount {
+            return Err(Mismatch::Amount { expected: expected_amount, got: got_amount });
+        }
+        Ok(())
+    }
+}
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 

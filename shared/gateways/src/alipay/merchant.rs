@@ -5,6 +5,7 @@ use super::{
     CODE_SUCCESS, Method, PrivateKey, PublicKey, SIGN_TYPE, TRADE_NOT_EXIST, format_time, is_utf8_charset, malformed, parse_time,
     rsa2_sign, sign_content, verify_response, verify_v1,
 };
+pub use crate::Mismatch;
 use crate::domain::Fen;
 use crate::{GatewayError, form};
 use chrono::{DateTime, Utc};
@@ -145,9 +146,7 @@ pub enum CloseOutcome {
 
 /// A verified notification from our app and seller that has **not** yet been matched with our
 /// attempt. Look the attempt up by [`Self::out_trade_no`], then [`Self::check`] (§1.7.6).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[must_use = "check the notification against the payment attempt before trusting it"]
-pub struct UncheckedNotification(Notification);
+pub type UncheckedNotification = crate::Unchecked<Notification>;
 
 /// A notification whose app, seller, out-trade-no and amount are ours (§1.7.6, §4.3).
 /// Only [`UncheckedNotification::check`] makes one, even inside this crate.
@@ -167,15 +166,6 @@ pub struct Notification {
     _checked: (),
 }
 
-/// Why a notification does not belong to the attempt it names: alert, do not credit (§4.3).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Mismatch {
-    #[error("notification is for out_trade_no {got}, expected {expected}")]
-    OutTradeNo { expected: String, got: String },
-    #[error("notification amount {got} differs from the attempt's {expected}")]
-    Amount { expected: Fen, got: Fen },
-}
-
 impl UncheckedNotification {
     pub fn notify_id(&self) -> &str {
         &self.0.notify_id
@@ -191,14 +181,8 @@ impl UncheckedNotification {
     /// Matches the notification with our attempt's out-trade-no and amount (integer fen, so
     /// `5000` and `5000.00` are equal).
     pub fn check(self, out_trade_no: &str, amount: Fen) -> Result<Notification, Mismatch> {
-        let n = self.0;
-        if n.out_trade_no != out_trade_no {
-            return Err(Mismatch::OutTradeNo { expected: out_trade_no.into(), got: n.out_trade_no });
-        }
-        if n.total_amount != amount {
-            return Err(Mismatch::Amount { expected: amount, got: n.total_amount });
-        }
-        Ok(n)
+        Mismatch::check(out_trade_no, &self.0.out_trade_no, amount, self.0.total_amount)?;
+        Ok(self.0)
     }
 }
 
@@ -352,7 +336,7 @@ impl Merchant {
         let required = |k: &str| get(k).map(str::to_owned).ok_or_else(|| GatewayError::Malformed(format!("notification has no {k}")));
         let trade_status =
             get("trade_status").and_then(TradeStatus::parse).ok_or_else(|| malformed("notification has no known trade_status"))?;
-        Ok(UncheckedNotification(Notification {
+        Ok(crate::Unchecked(Notification {
             notify_id: required("notify_id")?,
             out_trade_no: required("out_trade_no")?,
             trade_no: required("trade_no")?,

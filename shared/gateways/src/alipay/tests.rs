@@ -246,7 +246,7 @@ fn tampered_notifications_are_refused() {
         unchecked.clone().check(OUT, Fen::new(499_999)),
         Err(Mismatch::Amount { expected: Fen::new(499_999), got: Fen::new(500_000) })
     );
-    assert!(matches!(unchecked.check("T2", Fen::new(500_000)), Err(Mismatch::OutTradeNo { .. })));
+    assert!(matches!(unchecked.check("T2", Fen::new(500_000)), Err(Mismatch::Trade { .. })));
 }
 
 #[test]

@@ -102,12 +102,12 @@ impl PaymentGateway for UnionpayGateway {
         let txn_time = unionpay::format_time(r.requested_at);
         let form = self.merchant.refund(&r.refund_no, &r.gateway_trade_no, r.amount, &txn_time)?;
         let body = self.post_form(form).await?;
-        Ok(self.merchant.parse_refund_response(&r.refund_no, &txn_time, &body, now)?)
+        Ok(self.merchant.verified_answer(&r.refund_no, &txn_time, &body, now)?.refund_outcome())
     }
     async fn query_refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError> {
         let txn_time = unionpay::format_time(r.requested_at);
         let body = self.post_form(self.merchant.query_refund(&r.refund_no, &txn_time)?).await?;
-        Ok(self.merchant.parse_refund_query(&r.refund_no, &txn_time, &body, now)?)
+        Ok(self.merchant.verified_answer(&r.refund_no, &txn_time, &body, now)?.refund_query_outcome()?)
     }
     /// The day's settlement file: the signed file-transfer form; the file comes inside the
     /// signed answer.

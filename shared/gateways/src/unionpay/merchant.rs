@@ -2,6 +2,7 @@
 //! notifications (§3.5).
 
 use super::{CURRENCY_CNY, ENCODING, SIGN_METHOD, SignKey, TrustChain, VERSION, format_time, parse_fen, parse_response, parse_time};
+pub use crate::Mismatch;
 use crate::domain::{Fen, OutTradeNo};
 use crate::{Device, GatewayError, PaymentAction, TradeState, form};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
@@ -98,9 +99,7 @@ impl SignedForm {
 
 /// A verified notification from our merchant id, **not yet matched with our attempt**: find the
 /// attempt by [`Self::order_id`] (and [`Self::txn_time`]), then [`Self::check`] it (§3.5, §4.3).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[must_use = "check the notification against the payment attempt before trusting it"]
-pub struct UncheckedNotification(Notification);
+pub type UncheckedNotification = crate::Unchecked<Notification>;
 
 /// A notification whose merId, orderId and amount are ours. Only
 /// [`UncheckedNotification::check`] makes one.
@@ -121,15 +120,6 @@ pub struct Notification {
     _checked: (),
 }
 
-/// Why a notification does not belong to the attempt it names: alert, do not credit (§4.3).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Mismatch {
-    #[error("notification is for orderId {got}, expected {expected}")]
-    OrderId { expected: String, got: String },
-    #[error("notification amount {got} differs from the attempt's {expected}")]
-    Amount { expected: Fen, got: Fen },
-}
-
 impl UncheckedNotification {
     pub fn order_id(&self) -> &str {
         &self.0.order_id
@@ -142,14 +132,8 @@ impl UncheckedNotification {
         &self.0.raw
     }
     pub fn check(self, out_trade_no: &OutTradeNo, amount: Fen) -> Result<Notification, Mismatch> {
-        let n = self.0;
-        if n.order_id != out_trade_no.as_str() {
-            return Err(Mismatch::OrderId { expected: out_trade_no.to_string(), got: n.order_id });
-        }
-        if n.txn_amt != amount {
-            return Err(Mismatch::Amount { expected: amount, got: n.txn_amt });
-        }
-        Ok(n)
+        Mismatch::check(out_trade_no.as_str(), &self.0.order_id, amount, self.0.txn_amt)?;
+        Ok(self.0)
     }
 }
 
@@ -271,24 +255,15 @@ impl Merchant {
         now: DateTime<Utc>,
     ) -> Result<TradeState, GatewayError> {
         let p = self.verified_answer(out_trade_no.as_str(), txn_time, body, now)?;
-        let get = |k: &str| p.get(k).map(String::as_str).filter(|v| !v.is_empty());
-        match get("respCode") {
-            Some("00") => {}
-            Some("34") => return Ok(TradeState::NotFound),
-            code => {
-                let (code, message) = (code.unwrap_or("-").to_owned(), get("respMsg").unwrap_or("").to_owned());
-                return Err(GatewayError::Refused { code, message });
-            }
-        }
-        Ok(match get("origRespCode") {
+        Ok(match p.queried()? {
+            None => TradeState::NotFound,
             Some("00" | "A6") => TradeState::Paid {
-                gateway_trade_no: get("queryId").ok_or_else(|| missing("queryId"))?.to_owned(),
-                amount: parse_fen(get("txnAmt").ok_or_else(|| missing("txnAmt"))?)?,
-                paid_at: paid_at(txn_time, get("traceTime"))?,
+                gateway_trade_no: p.get("queryId").ok_or_else(|| missing("queryId"))?.to_owned(),
+                amount: parse_fen(p.get("txnAmt").ok_or_else(|| missing("txnAmt"))?)?,
+                paid_at: paid_at(txn_time, p.get("traceTime"))?,
             },
             Some("03" | "04" | "05") => TradeState::Pending,
             Some(_) => TradeState::Closed,
-            None => return Err(missing("origRespCode")),
         })
     }
 
@@ -302,7 +277,7 @@ impl Merchant {
             return Err(GatewayError::Malformed("notification merId is not ours".into()));
         }
         let required = |k: &str| get(k).map(str::to_owned).ok_or_else(|| missing(k));
-        Ok(UncheckedNotification(Notification {
+        Ok(crate::Unchecked(Notification {
             order_id: required("orderId")?,
             query_id: required("queryId")?,
             txn_amt: parse_fen(&required("txnAmt")?)?,

@@ -279,7 +279,7 @@ fn notification_round_trip_and_attempt_check() {
     let no = out("T20240901120000ABCD1234");
     let wrong = n.clone().check(&no, Fen::new(499_999));
     assert!(matches!(wrong, Err(Mismatch::Amount { .. })));
-    assert!(matches!(n.clone().check(&out("T20240901120000ABCD9999"), Fen::new(500_000)), Err(Mismatch::OrderId { .. })));
+    assert!(matches!(n.clone().check(&out("T20240901120000ABCD9999"), Fen::new(500_000)), Err(Mismatch::Trade { .. })));
     let n = n.check(&no, Fen::new(500_000)).unwrap();
     assert!(n.is_paid());
     assert_eq!((n.query_id.as_str(), n.txn_amt, n.trace_time.as_deref()), ("782609011202000000001", Fen::new(500_000), Some("0901120200")));

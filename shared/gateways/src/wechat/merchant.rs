@@ -2,6 +2,7 @@
 //! parsing (§2.3, §2.5), payment notifications (§2.6).
 
 use super::{ApiV3Key, Headers, PrivateKey, SIGNATURE_TYPE, Stamp, TradeStatus, WechatPayKeys, request_message};
+pub use crate::Mismatch;
 use crate::domain::{Fen, OutTradeNo};
 use crate::{GatewayError, TradeState};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -75,9 +76,7 @@ pub struct SignedRequest {
 
 /// A verified, decrypted payment notification **not yet matched with our attempt**: look the
 /// attempt up by [`Self::out_trade_no`], then [`Self::check`] it (§2.6 step 5, §4.3).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[must_use = "check the notification against the payment attempt before trusting it"]
-pub struct UncheckedNotification(Notification);
+pub type UncheckedNotification = crate::Unchecked<Notification>;
 
 /// A payment notification whose mchid, appid, out-trade-no and amount match ours (§2.6, §4.3).
 /// Only [`UncheckedNotification::check`] makes one.
@@ -94,15 +93,6 @@ pub struct Notification {
     pub payer_total: Option<Fen>,
     pub success_time: Option<DateTime<Utc>>,
     _checked: (),
-}
-
-/// Why a notification does not belong to the attempt it names: alert, do not mark paid (§4.3).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Mismatch {
-    #[error("notification is for out_trade_no {got}, expected {expected}")]
-    OutTradeNo { expected: String, got: String },
-    #[error("notification amount {got} differs from the attempt's {expected}")]
-    Amount { expected: Fen, got: Fen },
 }
 
 /// Our HTTP answer to a notification (§2.6 step 6).
@@ -137,14 +127,8 @@ impl UncheckedNotification {
     }
     /// Matches the notification with our attempt's out-trade-no and amount (integer fen).
     pub fn check(self, out_trade_no: &OutTradeNo, total: Fen) -> Result<Notification, Mismatch> {
-        let n = self.0;
-        if n.out_trade_no != out_trade_no.as_str() {
-            return Err(Mismatch::OutTradeNo { expected: out_trade_no.to_string(), got: n.out_trade_no });
-        }
-        if n.total != total {
-            return Err(Mismatch::Amount { expected: total, got: n.total });
-        }
-        Ok(n)
+        Mismatch::check(out_trade_no.as_str(), &self.0.out_trade_no, total, self.0.total)?;
+        Ok(self.0)
     }
 }
 
@@ -452,7 +436,7 @@ impl Merchant {
         }
         let tx: Transaction = json(&self.api_v3_key.open(&r.nonce, &r.associated_data, &r.ciphertext)?)?;
         self.check_identity(&tx)?;
-        Ok(UncheckedNotification(Notification {
+        Ok(crate::Unchecked(Notification {
             create_time: rfc3339(&env.create_time)?,
             id: env.id,
             event_type: env.event_type,

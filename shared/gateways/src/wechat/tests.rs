@@ -260,7 +260,7 @@ fn notification_round_trip_and_attempt_check() {
         unchecked.clone().check(&OTN, Fen::new(499_999)),
         Err(Mismatch::Amount { expected: Fen::new(499_999), got: Fen::new(500_000) })
     );
-    assert!(matches!(unchecked.clone().check(&OTHER, Fen::new(500_000)), Err(Mismatch::OutTradeNo { .. })));
+    assert!(matches!(unchecked.clone().check(&OTHER, Fen::new(500_000)), Err(Mismatch::Trade { .. })));
     let ok = unchecked.check(&OTN, Fen::new(500_000)).unwrap();
     assert!(ok.is_paid());
     assert_eq!(ok.event_type, "TRANSACTION.SUCCESS");

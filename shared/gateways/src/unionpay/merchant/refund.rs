@@ -69,73 +69,18 @@ impl Merchant {
 
     /// A signed answer about `order_id` at `txn_time` (a query's or a refund's): verified
     /// through the certificate chain, from our merId, and about that transaction — or an error.
-    pub(super) fn verified_answer(
-        &self,
-        order_id: &str,
-        txn_time: &str,
-        body: &[u8],
-        now: DateTime<Utc>,
-    ) -> Result<BTreeMap<String, String>, GatewayError> {
+    pub fn verified_answer(&self, order_id: &str, txn_time: &str, body: &[u8], now: DateTime<Utc>) -> Result<Answer, GatewayError> {
         let text = std::str::from_utf8(body).map_err(|_| GatewayError::Malformed("response is not UTF-8".into()))?;
-        let p = parse_response(text)?;
-        self.chain.verify(&p, now)?;
-        let get = |k: &str| p.get(k).map(String::as_str).filter(|v| !v.is_empty());
-        if get("merId") != Some(self.mer_id.as_str()) {
+        let answer = Answer(parse_response(text)?);
+        self.chain.verify(&answer.0, now)?;
+        if answer.get("merId") != Some(self.mer_id.as_str()) {
             return Err(GatewayError::Malformed("response merId is not ours".into()));
         }
-        if get("orderId").is_some_and(|o| o != order_id) || get("txnTime").is_some_and(|t| t != txn_time) {
+        if answer.get("orderId").is_some_and(|o| o != order_id) || answer.get("txnTime").is_some_and(|t| t != txn_time) {
             return Err(GatewayError::Malformed("response is about another transaction".into()));
         }
-        Ok(p)
+        Ok(answer)
     }
-
-    /// The synchronous refund answer: `respCode=00` accepted (`Pending`: the result follows);
-    /// 03/04/05 unknown (`Pending`: query later); anything else refuses for good.
-    pub fn parse_refund_response(
-        &self,
-        refund_no: &str,
-        txn_time: &str,
-        body: &[u8],
-        now: DateTime<Utc>,
-    ) -> Result<RefundOutcome, GatewayError> {
-        let p = self.verified_answer(refund_no, txn_time, body, now)?;
-        let get = |k: &str| p.get(k).map(String::as_str).filter(|v| !v.is_empty());
-        Ok(match get("respCode") {
-            Some("00" | "03" | "04" | "05") => RefundOutcome::Pending,
-            code => RefundOutcome::Refused { code: code.unwrap_or("-").to_owned(), message: get("respMsg").unwrap_or("").to_owned() },
-        })
-    }
-
-    /// A refund query answer: `respCode=34` → `NotFound`; `00` with `origRespCode` 00/A6 →
-    /// `Succeeded`, 03/04/05 → `Pending`, other → `Refused`. Another `respCode`: the query
-    /// itself failed (error).
-    pub fn parse_refund_query(
-        &self,
-        refund_no: &str,
-        txn_time: &str,
-        body: &[u8],
-        now: DateTime<Utc>,
-    ) -> Result<RefundOutcome, GatewayError> {
-        let p = self.verified_answer(refund_no, txn_time, body, now)?;
-        let get = |k: &str| p.get(k).map(String::as_str).filter(|v| !v.is_empty());
-        match get("respCode") {
-            Some("00") => {}
-            Some("34") => return Ok(RefundOutcome::NotFound),
-            code => {
-                return Err(GatewayError::Refused {
-                    code: code.unwrap_or("-").to_owned(),
-                    message: get("respMsg").unwrap_or("").to_owned(),
-                });
-            }
-        }
-        Ok(match get("origRespCode") {
-            Some("00" | "A6") => RefundOutcome::Succeeded { gateway_refund_no: get("queryId").map(str::to_owned), at: None },
-            Some("03" | "04" | "05") => RefundOutcome::Pending,
-            Some(code) => RefundOutcome::Refused { code: code.to_owned(), message: get("origRespMsg").unwrap_or("").to_owned() },
-            None => return Err(missing("origRespCode")),
-        })
-    }
-
     /// Whether a backUrl body is a refund's (`txnType=04`; unverified: only to route it).
     pub fn is_refund_notification(body: &[u8]) -> bool {
         form::parse(body).ok().and_then(|f| f.get("txnType").cloned()).as_deref() == Some("04")
@@ -155,6 +100,49 @@ impl Merchant {
             txn_amt: n.txn_amt,
             resp_code: n.resp_code,
             raw: n.raw,
+        })
+    }
+}
+
+/// A verified answer of UnionPay's ([`Merchant::verified_answer`]), read field by field.
+#[derive(Debug, Clone)]
+pub struct Answer(BTreeMap<String, String>);
+
+impl Answer {
+    /// A field, if given and not empty.
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    /// A `queryTrans.do` answer (§3.4): `respCode=34` → `None` (no such transaction); `00` →
+    /// the transaction's own result, `origRespCode`. Another `respCode`: the query itself failed.
+    pub(super) fn queried(&self) -> Result<Option<&str>, GatewayError> {
+        match self.get("respCode") {
+            Some("00") => self.get("origRespCode").map(Some).ok_or_else(|| missing("origRespCode")),
+            Some("34") => Ok(None),
+            code => {
+                Err(GatewayError::Refused { code: code.unwrap_or("-").to_owned(), message: self.get("respMsg").unwrap_or("").to_owned() })
+            }
+        }
+    }
+
+    /// The synchronous refund answer: `respCode=00` accepted (`Pending`: the result follows);
+    /// 03/04/05 unknown (`Pending`: query later); anything else refuses for good.
+    pub fn refund_outcome(&self) -> RefundOutcome {
+        match self.get("respCode") {
+            Some("00" | "03" | "04" | "05") => RefundOutcome::Pending,
+            code => RefundOutcome::Refused { code: code.unwrap_or("-").to_owned(), message: self.get("respMsg").unwrap_or("").to_owned() },
+        }
+    }
+
+    /// A refund query answer: no such refund → `NotFound`; `origRespCode` 00/A6 → `Succeeded`,
+    /// 03/04/05 → `Pending`, other → `Refused`. The query itself failing is an error.
+    pub fn refund_query_outcome(&self) -> Result<RefundOutcome, GatewayError> {
+        Ok(match self.queried()? {
+            None => RefundOutcome::NotFound,
+            Some("00" | "A6") => RefundOutcome::Succeeded { gateway_refund_no: self.get("queryId").map(str::to_owned), at: None },
+            Some("03" | "04" | "05") => RefundOutcome::Pending,
+            Some(code) => RefundOutcome::Refused { code: code.to_owned(), message: self.get("origRespMsg").unwrap_or("").to_owned() },
         })
     }
 }
