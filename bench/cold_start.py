@@ -30,7 +30,8 @@ PASSWORDS = ["Campus2026a", "Campus2026b"]  # 李四's, in turn, after the initi
 
 
 def http_event(method, path, body=None, cookie=None, headers=None):
-    h = {"content-type": "application/json", "host": "bench.local", **(headers or {})}
+    # As our pages' fetches arrive: JSON, same-origin (the cross-site guard refuses others).
+    h = {"content-type": "application/json", "sec-fetch-site": "same-origin", "host": "bench.local", **(headers or {})}
     e = {
         "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "", "headers": h,
         "requestContext": {
@@ -120,7 +121,7 @@ def outcome(answer):
 def session_cookie(answer):
     payload = answer[1] or {}
     for c in payload.get("cookies", []):
-        if c.startswith("cp_session=") and not c.startswith("cp_session=;"):
+        if c.startswith("cp_session=") and not c.startswith("cp_session=;"):  # plain http: no __Host- prefix
             return c.split(";", 1)[0]
     raise SystemExit(f"no session cookie in {payload}")
 

@@ -52,7 +52,7 @@ class Student:
 
     def call(self, method: str, path: str, body=None):
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base + path, data=data, method=method, headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers={"Content-Type": "application/json", "Sec-Fetch-Site": "same-origin"})
         try:
             with self.http.open(req) as r:
                 raw = r.read()

@@ -144,11 +144,18 @@ pub fn random_id() -> String {
     hex::encode(bytes)
 }
 
-pub const SESSION_COOKIE: &str = "cp_session";
+/// The session cookie's name: `__Host-cp_session` wherever cookies are `Secure` (the cloud) —
+/// the prefix makes browsers refuse it unless it is Secure, for `/` and without `Domain`, so a
+/// sibling `*.edu.cn` site cannot plant one for us (cookie tossing) — and `cp_session` on the
+/// plain-http local platform, where a `__Host-` cookie would be refused.
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure { "__Host-cp_session" } else { "cp_session" }
+}
 
 /// `Set-Cookie` value for a session token.
 pub fn session_cookie(token: &str, max_age_secs: i64, secure: bool) -> String {
-    format!("{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Strict{}", if secure { "; Secure" } else { "" })
+    let name = session_cookie_name(secure);
+    format!("{name}={token}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Strict{}", if secure { "; Secure" } else { "" })
 }
 
 /// `Set-Cookie` value that removes the session cookie.

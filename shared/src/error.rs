@@ -10,6 +10,13 @@ pub enum AppError {
     BadRequest(String),
     #[error("request body too large")]
     PayloadTooLarge,
+    /// A state-changing request whose body is not `application/json`.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// A state-changing request that does not come from our own site (`Sec-Fetch-Site`,
+    /// `Origin`): cross-site request forgery.
+    #[error("cross-site request refused")]
+    CrossSite,
     #[error("invalid fields")]
     Validation(BTreeMap<&'static str, String>),
     #[error("not authenticated")]
@@ -70,7 +77,8 @@ impl AppError {
         match self {
             BadRequest(_) | Validation(_) | IdentityMismatch | WrongAnswer | CodeInvalid | CodeExpired => StatusCode::BAD_REQUEST,
             Unauthenticated | InvalidCredentials | TicketExpired => StatusCode::UNAUTHORIZED,
-            PasswordChangeRequired => StatusCode::FORBIDDEN,
+            PasswordChangeRequired | CrossSite => StatusCode::FORBIDDEN,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             NotFound => StatusCode::NOT_FOUND,
             NoSecurityQuestion | NoPhone | OrderInProgress(_) | OrderNotOpen | StillPayable { .. } => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -87,6 +95,8 @@ impl AppError {
         match self {
             BadRequest(_) => "BAD_REQUEST",
             PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            CrossSite => "CROSS_SITE",
             Validation(_) => "VALIDATION",
             Unauthenticated => "UNAUTHENTICATED",
             InvalidCredentials => "INVALID_CREDENTIALS",
@@ -118,6 +128,8 @@ impl AppError {
         match self {
             BadRequest(_) => "请求内容格式不正确，请刷新页面后重试".into(),
             PayloadTooLarge => "提交的内容过大（不能超过64KB），请精简后重试".into(),
+            UnsupportedMediaType => "请求内容格式不正确，请刷新页面后重试".into(),
+            CrossSite => "请求来源不正确，请直接在校园统一支付平台页面上操作".into(),
             Validation(_) => "填写的信息有误，请按提示修改后重新提交".into(),
             Unauthenticated => "登录已过期或未登录，请重新登录".into(),
             InvalidCredentials => "用户名或密码错误，请检查后重新输入（学生初始密码为身份证号后8位，末尾X大写）".into(),

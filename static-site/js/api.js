@@ -23,10 +23,10 @@ export function redirect(url) {
 // login page and a pending forced password change sends them to the password page.
 export async function api(method, path, body, { auth = true } = {}) {
   const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
-  if (body !== undefined) {
-    init.headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
+  // Every request that changes something is JSON, even without a body: the server refuses any
+  // other (415), so no other site's form can post here.
+  if (method !== 'GET' && method !== 'HEAD') init.headers['Content-Type'] = 'application/json';
+  if (body !== undefined) init.body = JSON.stringify(body);
   let res;
   try {
     res = await fetch(path, init);

@@ -87,9 +87,13 @@ pub async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
-/// A browser-like client: keeps cookies.
+/// A browser-like client on one of our own pages: keeps cookies, and says its requests come
+/// from our own site (`Sec-Fetch-Site: same-origin`, as a browser's fetch from our pages does;
+/// the cross-site guard refuses state changes without it or an `Origin` of ours).
 pub fn browser() -> Client {
-    Client::builder().cookie_store(true).build().unwrap()
+    let mut own_site = reqwest::header::HeaderMap::new();
+    own_site.insert("sec-fetch-site", reqwest::header::HeaderValue::from_static("same-origin"));
+    Client::builder().cookie_store(true).default_headers(own_site).build().unwrap()
 }
 
 impl TestApp {
@@ -97,11 +101,13 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// A POST as our own pages send it: JSON, from our own origin (the cross-site guard).
     pub async fn post(&self, c: &Client, path: &str, body: Value) -> Response {
-        c.post(self.url(path)).json(&body).send().await.unwrap()
+        c.post(self.url(path)).header("origin", &self.base).json(&body).send().await.unwrap()
     }
+    /// A PUT as our own pages send it (see [`Self::post`]).
     pub async fn put(&self, c: &Client, path: &str, body: Value) -> Response {
-        c.put(self.url(path)).json(&body).send().await.unwrap()
+        c.put(self.url(path)).header("origin", &self.base).json(&body).send().await.unwrap()
     }
     pub async fn get(&self, c: &Client, path: &str) -> Response {
         c.get(self.url(path)).send().await.unwrap()

@@ -8,7 +8,7 @@ use shared::{App, AppError};
 pub const USES: shared::Uses = shared::Uses { sessions: true, ..shared::Uses::TABLE_ONLY };
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    http::serve(&req, route(app, &req)).await
+    http::serve(app, &req, route(app, &req)).await
 }
 
 async fn route(app: &App, req: &Request) -> Result<Response<Body>, AppError> {

@@ -69,7 +69,7 @@ struct ResetBody {
 
 /// Serves one request.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    http::serve(&req, route(app, &req)).await
+    http::serve(app, &req, route(app, &req)).await
 }
 
 async fn route(app: &App, req: &Request) -> Result<Response<Body>, AppError> {

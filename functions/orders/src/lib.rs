@@ -41,7 +41,7 @@ struct PayBody {
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    http::serve(&req, route(app, &req)).await
+    http::serve(app, &req, route(app, &req)).await
 }
 
 /// The `{order_no}` path parameter and what follows it (`""`, `"phone"`, `"cancel"`).

@@ -46,7 +46,7 @@ struct QuestionView {
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    http::serve(&req, route(app, &req)).await
+    http::serve(app, &req, route(app, &req)).await
 }
 
 async fn route(app: &App, req: &Request) -> Result<Response<Body>, AppError> {

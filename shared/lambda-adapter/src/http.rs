@@ -79,17 +79,77 @@ pub fn with_cookie(mut resp: Response<Body>, cookie: &str) -> Response<Body> {
     resp
 }
 
-/// The value of cookie `name`, from any `Cookie` header.
-pub fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+/// Every value of cookie `name`, from every `Cookie` header, in order.
+fn cookies<'a>(req: &'a Request, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     req.headers()
         .get_all("cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
+        .filter(move |(k, _)| *k == name)
         .map(|(_, v)| v)
-        .filter(|v| !v.is_empty())
+}
+
+/// The value of cookie `name`, from any `Cookie` header.
+pub fn cookie<'a>(req: &'a Request, name: &'a str) -> Option<&'a str> {
+    cookies(req, name).next().filter(|v| !v.is_empty())
+}
+
+/// The session cookie's value. Two session cookies on one request are refused: one of them was
+/// planted by another site (cookie tossing), and which one the browser put first is not ours
+/// to guess.
+fn session_token<'a>(app: &shared::App, req: &'a Request) -> Result<Option<&'a str>, AppError> {
+    let name = shared::auth::session_cookie_name(app.settings.cookie_secure);
+    let mut all = cookies(req, name);
+    let first = all.next();
+    if all.next().is_some() {
+        tracing::warn!("request with two session cookies refused");
+        return Err(AppError::Unauthenticated);
+    }
+    Ok(first.filter(|v| !v.is_empty()))
+}
+
+/// Methods that change state: they must come from our own site, with a JSON body.
+fn changes_state(method: &lambda_http::http::Method) -> bool {
+    !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS")
+}
+
+/// The cross-site request guard of the student site's routes (ASVS 5.0 3.5): a request that
+/// changes state must say it comes from our own site — `Sec-Fetch-Site: same-origin`, which
+/// every current browser sends and no page of another site can forge, or, from a browser
+/// without it, an `Origin` equal to `site` (`PUBLIC_BASE_URL`) — and must carry
+/// `application/json`, which no cross-site form can send without a CORS preflight we never
+/// grant. 403 `CROSS_SITE` or 415 `UNSUPPORTED_MEDIA_TYPE` otherwise. The gateways'
+/// notification routes do not come through here: they are verified by signature.
+pub fn same_site_json(req: &Request, site: &str) -> Result<(), AppError> {
+    if !changes_state(req.method()) {
+        return Ok(());
+    }
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let ours = match (header("sec-fetch-site"), header("origin")) {
+        (Some(fetch_site), _) => fetch_site.eq_ignore_ascii_case("same-origin"),
+        (None, Some(origin)) => origin.trim_end_matches('/').eq_ignore_ascii_case(site_origin(site)),
+        (None, None) => false,
+    };
+    if !ours {
+        tracing::warn!(method = req.method().as_str(), path = req.uri().path(), "cross-site request refused");
+        return Err(AppError::CrossSite);
+    }
+    let media = header("content-type").and_then(|c| c.split(';').next()).map(str::trim);
+    if !media.is_some_and(|m| m.eq_ignore_ascii_case("application/json")) {
+        return Err(AppError::UnsupportedMediaType);
+    }
+    Ok(())
+}
+
+/// `scheme://host[:port]` of a base URL (what a browser sends as `Origin`).
+fn site_origin(site: &str) -> &str {
+    let after_scheme = site.find("://").map_or(0, |i| i + 3);
+    match site[after_scheme..].find('/') {
+        Some(i) => &site[..after_scheme + i],
+        None => site.trim_end_matches('/'),
+    }
 }
 
 /// The token CloudFront sends with every request it forwards (`x-origin-verify`), set once per
@@ -158,22 +218,31 @@ pub fn finish(req_method: &str, path: &str, started: std::time::Instant, result:
     resp
 }
 
-/// Runs a function's router for `req` (the future is lazy: timing starts here), mapping errors
-/// to their JSON answers and logging the request line.
-pub async fn serve(req: &Request, route: impl std::future::Future<Output = Result<Response<Body>, AppError>>) -> Response<Body> {
+/// Runs a student-site function's router for `req` (the future is lazy: timing starts here)
+/// behind the cross-site guard ([`same_site_json`]), mapping errors to their JSON answers and
+/// logging the request line.
+pub async fn serve(
+    app: &shared::App,
+    req: &Request,
+    route: impl std::future::Future<Output = Result<Response<Body>, AppError>>,
+) -> Response<Body> {
     let started = std::time::Instant::now();
-    let result = route.await;
+    let result = match same_site_json(req, &app.settings.public_base_url) {
+        Ok(()) => route.await,
+        Err(e) => Err(e),
+    };
     finish(req.method().as_str(), req.uri().path(), started, result)
 }
 
 /// Checks the request's session cookie (`App::authenticate`).
 pub async fn authenticate(app: &shared::App, req: &Request) -> Result<Authed, AppError> {
-    app.authenticate(cookie(req, shared::auth::SESSION_COOKIE)).await
+    app.authenticate(session_token(app, req)?).await
 }
 
 /// Ends the request's session, if any (`App::logout`); returns the clearing `Set-Cookie` value.
 pub async fn logout(app: &shared::App, req: &Request) -> Result<String, AppError> {
-    app.logout(cookie(req, shared::auth::SESSION_COOKIE)).await
+    // Two session cookies: nothing to end that is surely ours; the cookie is cleared all the same.
+    app.logout(session_token(app, req).unwrap_or(None)).await
 }
 
 /// Adds the session's renewed cookie, if any (sliding expiry), to a response.

@@ -196,8 +196,10 @@ impl<S: AccountStores> App<S> {
             .entry(AuditAction::PasswordChanged, AuditSubject::Student, &student.student_no)
             .reason(if cred.must_change { "首次登录修改初始密码" } else { "密码修改" });
         self.store.replace_credential(&student.student_no, cred.version, &next, &audit).await?;
-        let record = self.store.get_session(&who.session_id).await?.ok_or(AppError::Unauthenticated)?;
-        tracing::info!("password changed");
+        // Whoever else held a session (the one who knew the old password) is out now.
+        let ended = self.store.end_sessions(&student.student_no, Some(&who.session_id)).await?;
+        let record = self.store.get_session(&student.student_no, &who.session_id).await?.ok_or(AppError::Unauthenticated)?;
+        tracing::info!(other_sessions_ended = ended, "password changed");
         self.session_cookie(&record, false)
     }
 
@@ -382,7 +384,9 @@ impl<S: AccountStores> App<S> {
             Err(StoreError::Conflict) => return Err(AppError::TicketExpired),
             other => other?,
         }
-        tracing::info!("password reset");
+        // Recovery ends every session: whoever was logged in with the forgotten password is out.
+        let ended = self.store.end_sessions(no, None).await?;
+        tracing::info!(sessions_ended = ended, "password reset");
         Ok(())
     }
 }

@@ -69,13 +69,14 @@ impl<S: SessionStore> App<S> {
         self.tokens.as_ref().ok_or(AppError::NoSessions)
     }
 
-    /// Checks the session cookie's value (`token`, the `auth::SESSION_COOKIE`): signature, expiry,
+    /// Checks the session cookie's value (`token`; `auth::session_cookie_name`): signature, expiry,
     /// and that the session still exists.
     pub async fn authenticate(&self, token: Option<&str>) -> Result<Authed, AppError> {
         let now = self.clock.now();
         let token = token.ok_or(AppError::Unauthenticated)?;
         let claims = self.keys()?.verify(token, Purpose::Session, now).ok_or(AppError::Unauthenticated)?;
-        let record = self.store.get_session(&claims.sid).await?.ok_or(AppError::Unauthenticated)?;
+        let student = StudentNo::parse(&claims.sub).map_err(|_| AppError::Unauthenticated)?;
+        let record = self.store.get_session(&student, &claims.sid).await?.ok_or(AppError::Unauthenticated)?;
         if record.expires_at <= now || record.student_no.as_str() != claims.sub {
             return Err(AppError::Unauthenticated);
         }
@@ -98,8 +99,9 @@ impl<S: SessionStore> App<S> {
         // An expired token still names a session worth deleting, so decode without the clock.
         if let Some(token) = token
             && let Some(claims) = self.keys()?.verify(token, Purpose::Session, chrono::DateTime::UNIX_EPOCH)
+            && let Ok(student) = StudentNo::parse(&claims.sub)
         {
-            self.store.delete_session(&claims.sid).await?;
+            self.store.delete_session(&student, &claims.sid).await?;
         }
         Ok(auth::clear_session_cookie(self.settings.cookie_secure))
     }

@@ -5,7 +5,7 @@ use super::*;
 #[async_trait]
 impl SessionStore for DynamoStore {
     async fn create_session(&self, sess: &SessionRecord) -> Result<(), StoreError> {
-        let mut item = key(format!("SESS#{}", sess.session_id), "SESS");
+        let mut item = key(session_pk(&sess.student_no), &session_sk(&sess.session_id));
         item.insert("student_no".into(), s(sess.student_no.as_str()));
         item.insert("created_at".into(), n(sess.created_at.timestamp()));
         item.insert("expires_at".into(), n(sess.expires_at.timestamp()));
@@ -20,28 +20,45 @@ impl SessionStore for DynamoStore {
         })
     }
 
-    async fn get_session(&self, session_id: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let item = self.get_consistent(format!("SESS#{session_id}"), "SESS").await?;
-        let Some(item) = item.as_ref() else { return Ok(None) };
-        Ok(Some(SessionRecord {
-            session_id: session_id.to_owned(),
-            student_no: StudentNo::parse(get_s(item, "student_no")?).map_err(corrupt("student_no"))?,
-            created_at: instant(get_i64(item, "created_at")?)?,
-            expires_at: instant(get_i64(item, "expires_at")?)?,
-            name: get_opt_s(item, "name").map(PersonName::parse).transpose().map_err(corrupt("name"))?,
-        }))
+    async fn get_session(&self, student: &StudentNo, session_id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let item = self.get_consistent(session_pk(student), &session_sk(session_id)).await?;
+        item.as_ref().map(|item| parse_session(session_id, item)).transpose()
     }
 
-    async fn delete_session(&self, session_id: &str) -> Result<(), StoreError> {
+    async fn delete_session(&self, student: &StudentNo, session_id: &str) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(key(format!("SESS#{session_id}"), "SESS")))
+            .set_key(Some(key(session_pk(student), &session_sk(session_id))))
             .send()
             .await
             .map_err(map_err)?;
         Ok(())
     }
+
+    async fn end_sessions(&self, student: &StudentNo, keep: Option<&str>) -> Result<usize, StoreError> {
+        let keep = keep.map(session_sk);
+        let mut ended = 0;
+        for item in self.query_prefix(session_pk(student), SESSION_PREFIX, true).await? {
+            let sk = get_s(&item, "sk")?;
+            if Some(sk) != keep.as_deref() {
+                let id = sk.strip_prefix(SESSION_PREFIX).unwrap_or(sk).to_owned();
+                self.delete_session(student, &id).await?;
+                ended += 1;
+            }
+        }
+        Ok(ended)
+    }
+}
+
+fn parse_session(session_id: &str, item: &Item) -> Result<SessionRecord, StoreError> {
+    Ok(SessionRecord {
+        session_id: session_id.to_owned(),
+        student_no: StudentNo::parse(get_s(item, "student_no")?).map_err(corrupt("student_no"))?,
+        created_at: instant(get_i64(item, "created_at")?)?,
+        expires_at: instant(get_i64(item, "expires_at")?)?,
+        name: get_opt_s(item, "name").map(PersonName::parse).transpose().map_err(corrupt("name"))?,
+    })
 }
 
 // ---------- throttling ----------

@@ -11,6 +11,15 @@ pub(super) fn sweep_sk(at: DateTime<Utc>, id: &str) -> String {
     format!("{:012}#{id}", at.timestamp().max(0))
 }
 
+/// A student's sessions share one partition, so that a password change can end them all.
+pub(super) fn session_pk(no: &StudentNo) -> String {
+    format!("SESS#{}", no.as_str())
+}
+pub(super) const SESSION_PREFIX: &str = "SESS#";
+pub(super) fn session_sk(session_id: &str) -> String {
+    format!("{SESSION_PREFIX}{session_id}")
+}
+
 pub(super) fn student_pk(no: &StudentNo) -> String {
     format!("STU#{}", no.as_str())
 }

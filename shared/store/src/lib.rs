@@ -131,8 +131,12 @@ pub struct SessionRecord {
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     async fn create_session(&self, s: &SessionRecord) -> Result<(), StoreError>;
-    async fn get_session(&self, session_id: &str) -> Result<Option<SessionRecord>, StoreError>;
-    async fn delete_session(&self, session_id: &str) -> Result<(), StoreError>;
+    /// A session is named by its student and its id (the token carries both).
+    async fn get_session(&self, student: &StudentNo, session_id: &str) -> Result<Option<SessionRecord>, StoreError>;
+    async fn delete_session(&self, student: &StudentNo, session_id: &str) -> Result<(), StoreError>;
+    /// Ends every session of `student` but `keep` (after a password change or reset); returns
+    /// how many ended.
+    async fn end_sessions(&self, student: &StudentNo, keep: Option<&str>) -> Result<usize, StoreError>;
 }
 
 /// Failure counter of one key (an account name or a client address) inside a window.

@@ -38,7 +38,7 @@ async fn malformed_bodies_get_400_and_oversized_ones_413() {
             assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "BAD_REQUEST"), "{method} {path} with {what}");
         }
         let big = format!(r#"{{"address": "{}"}}"#, "a".repeat(65 * 1024));
-        let r = c.request(method.parse().unwrap(), t.url(path)).body(big).send().await.unwrap();
+        let r = c.request(method.parse().unwrap(), t.url(path)).header("content-type", "application/json").body(big).send().await.unwrap();
         let (status, code, _) = error_code(r).await;
         assert_eq!((status, code.as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"), "{method} {path}");
     }

@@ -6,6 +6,7 @@
 mod audit;
 mod bad_input;
 mod counter;
+mod csrf;
 mod fees;
 mod gateways;
 mod import;
@@ -21,5 +22,6 @@ mod reconcile;
 mod records;
 mod refunds;
 mod secrets;
+mod sessions;
 mod sweeper;
 mod unionpay;

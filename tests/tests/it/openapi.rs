@@ -438,6 +438,8 @@ fn every_error() -> Vec<AppError> {
     let all = vec![
         BadRequest("x".into()),
         PayloadTooLarge,
+        UnsupportedMediaType,
+        CrossSite,
         AppError::field("f", "m"),
         Unauthenticated,
         InvalidCredentials,
@@ -466,6 +468,8 @@ fn every_error() -> Vec<AppError> {
         match e {
             BadRequest(_)
             | PayloadTooLarge
+            | UnsupportedMediaType
+            | CrossSite
             | Validation(_)
             | Unauthenticated
             | InvalidCredentials
@@ -571,6 +575,14 @@ impl Api {
         let (p, values) = self.doc.route(m, path.split('?').next().unwrap_or(path));
         let p = p.as_str();
         let mut req = c.request(m.parse().unwrap(), self.t.url(path));
+        if self.doc.caller(m, p).is_none() && m != "GET" {
+            // As our pages send a change (static-site/js/api.js): from our own origin, and JSON
+            // even without a body — or the cross-site guard answers 403 / 415 first.
+            req = req.header("origin", &self.t.base);
+            if body.is_none() {
+                req = req.header("content-type", "application/json");
+            }
+        }
         if let Some(b) = body {
             req = req.header("content-type", b.media).body(b.text);
             for (name, value) in &b.headers {

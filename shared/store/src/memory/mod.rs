@@ -223,13 +223,23 @@ impl SessionStore for MemStore {
         Ok(())
     }
 
-    async fn get_session(&self, session_id: &str) -> Result<Option<SessionRecord>, StoreError> {
-        Ok(self.lock().sessions.get(session_id).cloned())
+    async fn get_session(&self, student: &StudentNo, session_id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self.lock().sessions.get(session_id).filter(|s| &s.student_no == student).cloned())
     }
 
-    async fn delete_session(&self, session_id: &str) -> Result<(), StoreError> {
-        self.lock().sessions.remove(session_id);
+    async fn delete_session(&self, student: &StudentNo, session_id: &str) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        if t.sessions.get(session_id).is_some_and(|s| &s.student_no == student) {
+            t.sessions.remove(session_id);
+        }
         Ok(())
+    }
+
+    async fn end_sessions(&self, student: &StudentNo, keep: Option<&str>) -> Result<usize, StoreError> {
+        let mut t = self.lock();
+        let before = t.sessions.len();
+        t.sessions.retain(|id, s| &s.student_no != student || Some(id.as_str()) == keep);
+        Ok(before - t.sessions.len())
     }
 }
 
