@@ -41,6 +41,8 @@ pub struct Settings {
     /// The operators' bucket (`OPS_BUCKET`): fee-bill imports and their reports under
     /// `imports/`, reconciliation reports under `reconcile/`. Only the operators' functions have it.
     pub ops_bucket: Option<String>,
+    /// The largest fee-bill or offline-payment file imported (bytes), checked before it is read.
+    pub import_max_bytes: u64,
 }
 
 impl Default for Settings {
@@ -62,6 +64,7 @@ impl Default for Settings {
             public_base_url: "https://pay.lut.edu.cn".into(),
             receipt_link_days: 30,
             ops_bucket: None,
+            import_max_bytes: 20 * 1024 * 1024,
         }
     }
 }

@@ -95,6 +95,14 @@ async fn id_numbers_phones_passwords_and_codes_stay_out_of_the_logs() {
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("\"path\":\"/api/login\""), "the capture works: {} bytes", logs.len());
     assert!(logs.contains("login succeeded"));
+    // Authentication events name the account and the client (ASVS 16.3.1): the failed login typed
+    // 赵六's ID-card number, and the log names his user number instead.
+    let events: Vec<serde_json::Value> = logs.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let event = |name: &str, no: &str| {
+        events.iter().any(|e| e["fields"]["event"] == name && e["fields"]["student_no"] == no && e["fields"]["client"].is_string())
+    };
+    assert!(event("login_failed", "U0001"), "a failed login with the account's number and the client");
+    assert!(event("login_succeeded", "2021010101"), "a successful login with the student's number and the client");
     assert!(logs.contains("outbox message handled") && logs.contains("\"path\":\"/r/{token}\""), "the receipt flow ran");
     for secret in [
         "620502198501010023",

@@ -302,6 +302,18 @@ mod tests {
         }
     }
 
+    /// The API's access log names routes, never paths: a receipt link's path is its token
+    /// (`/r/<token>`), which opens the student's receipt to whoever reads the log.
+    #[test]
+    fn the_access_log_records_route_keys_not_paths() {
+        let doc = raw_template();
+        let format = str_at(&doc["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"], "Format").unwrap().to_owned();
+        assert!(format.contains("$context.routeKey"), "{format}");
+        for leak in ["$context.path", "$context.resourcePath", "$request.", "$context.requestOverride"] {
+            assert!(!format.contains(leak), "the access log must not record {leak}: {format}");
+        }
+    }
+
     /// A function reads its secrets at cold start (shared/src/config.rs): each `*_SECRET_ARN`
     /// needs the policy that allows reading it.
     #[test]

@@ -613,7 +613,7 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 fn csv_bytes(rows: &[Vec<String>]) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(BOM.to_vec());
     for r in rows {
-        w.write_record(r).expect("writing to memory");
+        w.write_record(r.iter().map(|c| crate::spreadsheet::cell(c).into_owned())).expect("writing to memory");
     }
     w.into_inner().expect("writing to memory")
 }

@@ -23,6 +23,7 @@ pub mod reconcile;
 pub mod records;
 pub mod refund;
 pub mod refunding;
+pub mod spreadsheet;
 pub mod student;
 pub mod time;
 

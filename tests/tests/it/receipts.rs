@@ -364,6 +364,7 @@ async fn an_sms_refused_every_time_is_given_up_after_the_last_try() {
     assert_eq!(asked.load(Ordering::SeqCst), SMS_MAX_TRIES as usize);
     let m = t.app.store.get_sms(&id).await.unwrap().unwrap();
     assert_eq!((m.state, m.tries, m.last_error.as_deref()), (SmsState::Failed, SMS_MAX_TRIES, Some("Throttling")));
+    assert_eq!(m.text, None, "a given-up message keeps no text: it held the receipt's link");
     assert!(sms(&t, &phone).await.is_empty());
     // The receipt itself is there (logged in again: the sweeps took 40 minutes).
     assert_eq!(t.login(&c, "2021010101", "Campus2026a").await.status(), StatusCode::OK);
@@ -390,7 +391,8 @@ async fn a_send_whose_sender_vanished_is_given_up_not_repeated() {
     assert_eq!(t.app.sweep().await.unwrap().outbox, OutboxReport::default());
     t.clock.advance(120);
     assert_eq!(t.app.sweep().await.unwrap().outbox, OutboxReport { sms_failed: 1, ..OutboxReport::default() });
-    assert_eq!(t.app.store.get_sms(&id).await.unwrap().unwrap().state, SmsState::Failed);
+    let m = t.app.store.get_sms(&id).await.unwrap().unwrap();
+    assert_eq!((m.state, m.text), (SmsState::Failed, None), "given up, and its link gone with its text");
     t.clock.advance(600);
     assert_eq!(t.app.sweep().await.unwrap().outbox, OutboxReport::default());
     assert_eq!(asked.load(Ordering::SeqCst), 1, "only the refused first try reached the sender");

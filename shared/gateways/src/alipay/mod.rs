@@ -40,7 +40,7 @@ use crate::rsa_verify::{HashAlg, RsaVerifier};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use rsa::signature::{SignatureEncoding, Signer};
+
 use std::collections::BTreeMap;
 
 /// The body that acknowledges a verified, stored notification: exactly these 7 bytes (§1.7.7).
@@ -148,7 +148,7 @@ fn canonical(params: &BTreeMap<String, String>, excluded: &[&str]) -> String {
 
 /// Base64 (standard, padded, one line) of SHA256withRSA over the UTF-8 bytes of `content`.
 pub fn rsa2_sign(content: &str, key: &PrivateKey) -> String {
-    B64.encode(key.0.0.sign(content.as_bytes()).to_bytes())
+    B64.encode(key.0.sign(content.as_bytes()).expect("an RSA key of ours signs"))
 }
 
 /// Checks a Base64 RSA2 signature over the UTF-8 bytes of `content`.

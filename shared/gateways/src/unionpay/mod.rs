@@ -36,7 +36,6 @@ use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use rsa::RsaPublicKey;
 use rsa::pkcs8::DecodePublicKey;
-use rsa::signature::{SignatureEncoding, Signer};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -108,7 +107,7 @@ impl SignKey {
     fn sign(&self, mut params: BTreeMap<String, String>) -> BTreeMap<String, String> {
         params.remove("signature");
         let digest = digest_hex(&canonical(&params));
-        params.insert("signature".into(), B64.encode(self.0.0.sign(digest.as_bytes()).to_bytes()));
+        params.insert("signature".into(), B64.encode(self.0.sign(digest.as_bytes()).expect("an RSA key of ours signs")));
         params
     }
 }

@@ -36,7 +36,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
 use rand::Rng as _;
-use rsa::signature::{SignatureEncoding, Signer};
+
 use std::fmt;
 
 /// The only signature type of APIv3 (§2.2, §2.3).
@@ -135,8 +135,7 @@ impl PrivateKey {
 
     /// Base64(SHA256withRSA(message)) (§2.2).
     pub fn sign(&self, message: &[u8]) -> Result<String, GatewayError> {
-        let sig = self.0.0.try_sign(message).map_err(|_| GatewayError::Key("RSA signing failed".into()))?;
-        Ok(B64.encode(sig.to_bytes()))
+        Ok(B64.encode(self.0.sign(message)?))
     }
 }
 

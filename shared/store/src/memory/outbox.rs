@@ -76,6 +76,7 @@ impl OutboxStore for MemStore {
         self.settle(m, |s| {
             s.state = SmsState::Failed;
             s.last_error = Some(error.to_owned());
+            s.text = None;
             s.lease_until = None;
         })
     }
