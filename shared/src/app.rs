@@ -29,6 +29,13 @@ pub struct Settings {
     pub reset_code_ttl: Duration,
     pub reset_code_tries: u32,
     pub sms_cooldown: Duration,
+    /// Recovery failures of one student (identity, answer or code) within `recovery_window`
+    /// before recovery is locked for the rest of it; recovery SMS per student and per client
+    /// address within the same window.
+    pub recovery_window: Duration,
+    pub recovery_lock_after: u32,
+    pub sms_per_student_per_day: u32,
+    pub sms_per_client_per_day: u32,
     /// An unpaid order expires this long after it was made.
     pub order_ttl: Duration,
     /// The 5-character unit id in order numbers (`LUTAU`).
@@ -59,6 +66,10 @@ impl Default for Settings {
             reset_code_ttl: Duration::minutes(10),
             reset_code_tries: 5,
             sms_cooldown: Duration::seconds(60),
+            recovery_window: Duration::days(1),
+            recovery_lock_after: 10,
+            sms_per_student_per_day: 5,
+            sms_per_client_per_day: 20,
             order_ttl: Duration::hours(2),
             unit_id: crate::domain::UnitId::parse("LUTAU").expect("valid unit id"),
             public_base_url: "https://pay.lut.edu.cn".into(),

@@ -11,6 +11,8 @@ const smsButton = document.getElementById('btn-sms');
 const field = (form, name) => form.elements.namedItem(name);
 let ticket = null;
 let timer = null;
+// A phone on file: the security answer alone is not enough, it goes with the SMS code.
+let hasPhone = false;
 
 function showStep(n) {
   identityForm.hidden = n !== 1;
@@ -30,7 +32,7 @@ function restart(message) {
 
 function selectMethod(method) {
   document.getElementById('answer-box').hidden = method !== 'answer';
-  document.getElementById('sms-box').hidden = method !== 'sms';
+  document.getElementById('sms-box').hidden = method !== 'sms' && !(method === 'answer' && hasPhone);
 }
 
 function stopCountdown() {
@@ -66,11 +68,13 @@ identityForm.addEventListener('submit', async (ev) => {
   try {
     const res = await api('POST', '/api/password/forgot', body, { auth: false });
     ticket = res.ticket;
+    hasPhone = Boolean(res.phone_masked);
     const answerRadio = document.getElementById('method-answer');
     const smsRadio = document.getElementById('method-sms');
     answerRadio.disabled = !res.question;
     smsRadio.disabled = !res.phone_masked;
-    answerRadio.parentElement.lastChild.textContent = res.question ? ' 密保问题' : ' 密保问题（未设置）';
+    answerRadio.parentElement.lastChild.textContent = !res.question ? ' 密保问题（未设置）'
+      : hasPhone ? ' 密保问题＋短信验证码' : ' 密保问题';
     smsRadio.parentElement.lastChild.textContent = res.phone_masked ? ' 短信验证码' : ' 短信验证码（未绑定手机）';
     document.getElementById('question-text').textContent = res.question || '';
     document.getElementById('phone-text').textContent = res.phone_masked || '';
@@ -119,7 +123,8 @@ resetForm.addEventListener('submit', async (ev) => {
   if (method === 'answer') {
     body.answer = field(resetForm, 'answer').value.trim();
     if (!body.answer) { ok = false; setFieldError(resetForm, 'answer', '请输入密保答案'); }
-  } else {
+  }
+  if (method === 'sms' || hasPhone) {
     body.code = field(resetForm, 'code').value.trim();
     if (!body.code) { ok = false; setFieldError(resetForm, 'code', '请输入短信验证码'); }
   }

@@ -3,8 +3,8 @@
 use lambda_adapter::http;
 use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::{Deserialize, Serialize};
-use shared::service::accounts::ResetProof;
 use shared::service::profile::MeView;
+use shared::service::recovery::ResetProof;
 use shared::{App, AppError};
 
 /// What this function uses besides its table (its cold start builds only these).
@@ -97,14 +97,17 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
         }
         ("POST", "/api/password/forgot/sms") => {
             let body: TicketBody = http::json_body(req)?;
-            let phone_masked = app.forgot_send_code(&body.ticket).await?;
+            let phone_masked = app.forgot_send_code(&body.ticket, &http::client_ip(req)).await?;
             let expires_in_seconds = app.settings.reset_code_ttl.num_seconds();
             Ok(http::json(StatusCode::OK, &CodeSent { phone_masked, expires_in_seconds }))
         }
         ("POST", "/api/password/forgot/reset") => {
             let body: ResetBody = http::json_body(req)?;
             let proof = match body.method {
-                Method::Answer => ResetProof::Answer(body.answer.ok_or_else(|| AppError::field("answer", "请输入密保答案"))?),
+                Method::Answer => ResetProof::Answer {
+                    answer: body.answer.ok_or_else(|| AppError::field("answer", "请输入密保答案"))?,
+                    code: body.code,
+                },
                 Method::Sms => ResetProof::SmsCode(body.code.ok_or_else(|| AppError::field("code", "请输入短信验证码"))?),
             };
             app.forgot_reset(&body.ticket, proof, &body.new_password).await?;

@@ -14,6 +14,7 @@ pub mod profile;
 pub mod receipts;
 pub mod reconcile;
 pub mod records;
+pub mod recovery;
 pub mod refunds;
 pub mod session;
 

@@ -20,6 +20,7 @@ mod profile;
 mod receipts;
 mod reconcile;
 mod records;
+mod recovery;
 mod refunds;
 mod secrets;
 mod sessions;

@@ -1355,9 +1355,15 @@ async fn every_route_answers_only_what_the_document_lists() {
     let r = "/api/password/forgot/reset";
     api.expect(&c, "POST", r, reset("answer", json!({}), "Found2026c"), (400, "VALIDATION")).await;
     api.expect(&c, "POST", r, reset("answer", json!({"answer": "七里河小学"}), "short"), (400, "VALIDATION")).await;
-    api.expect(&c, "POST", r, reset("answer", json!({"answer": "兰州小学"}), "Found2026c"), (400, "WRONG_ANSWER")).await;
-    api.expect(&c, "POST", r, reset("answer", json!({"answer": "七里河 小学"}), "Found2026c"), (204, "")).await;
-    api.expect(&c, "POST", r, reset("answer", json!({"answer": "七里河小学"}), "Again2026d"), (401, "TICKET_EXPIRED")).await;
+    // 张三 has a phone on file: the answer alone is not enough, it comes with the SMS code.
+    api.expect(&c, "POST", r, reset("answer", json!({"answer": "七里河小学"}), "Found2026c"), (400, "VALIDATION")).await;
+    api.expect(&c, "POST", "/api/password/forgot/sms", Some(json!({"ticket": ticket})), (200, "")).await;
+    let zhang_sms = api.t.sms_sent_to("+8618712346579").await;
+    let zhang_code: String = zhang_sms.last().expect("an SMS to 张三").chars().filter(char::is_ascii_digit).take(6).collect();
+    let with_code = |answer: &str| json!({"answer": answer, "code": zhang_code});
+    api.expect(&c, "POST", r, reset("answer", with_code("兰州小学"), "Found2026c"), (400, "WRONG_ANSWER")).await;
+    api.expect(&c, "POST", r, reset("answer", with_code("七里河 小学"), "Found2026c"), (204, "")).await;
+    api.expect(&c, "POST", r, reset("answer", with_code("七里河小学"), "Again2026d"), (401, "TICKET_EXPIRED")).await;
 
     // 忘记密码 without a phone or a question (王五), and by SMS (赵六).
     let step1 = api.expect(&c, "POST", "/api/password/forgot", forgot("2021010103", "620105199811227895", "王五"), (200, "")).await;
@@ -1379,12 +1385,16 @@ async fn every_route_answers_only_what_the_document_lists() {
     api.expect(&c, "POST", r, Some(used), (400, "CODE_EXPIRED")).await;
     api.expect(&c, "POST", "/api/password/forgot/sms", Some(json!({"ticket": "forged"})), (401, "TICKET_EXPIRED")).await;
 
-    // Locks: five failures for one name lock it (login, recovery, and the password re-check).
+    // Locks: five failures for one name lock its login and password re-check; ten recovery
+    // failures of one student in a day (identities, answers, codes alike) lock its recovery.
     api.until(&c, "POST", "/api/login", |_| Some(json!({"username": "2099999998", "password": "x"})), "LOCKED", 5).await;
-    api.until(&c, "POST", "/api/password/forgot", |_| forgot("2099999998", "620102199903151235", "张三"), "LOCKED", 5).await;
+    api.until(&c, "POST", "/api/password/forgot", |_| forgot("2099999998", "620102199903151235", "张三"), "LOCKED", 10).await;
     let step1 = api.expect(&c, "POST", "/api/password/forgot", forgot("2021010101", "620102199903151235", "张三"), (200, "")).await;
-    let wrong = json!({"ticket": step1["ticket"], "method": "answer", "answer": "兰州小学", "new_password": "Found2026h"});
-    api.until(&c, "POST", r, |_| Some(wrong.clone()), "LOCKED", 5).await;
+    api.t.clock.advance(61);
+    api.expect(&c, "POST", "/api/password/forgot/sms", Some(json!({"ticket": step1["ticket"]})), (200, "")).await;
+    let code: String = api.t.sms_sent_to("+8618712346579").await.last().unwrap().chars().filter(char::is_ascii_digit).take(6).collect();
+    let wrong = json!({"ticket": step1["ticket"], "method": "answer", "answer": "兰州小学", "code": code, "new_password": "Found2026h"});
+    api.until(&c, "POST", r, |_| Some(wrong.clone()), "LOCKED", 10).await;
     let z6 = browser();
     api.login(&z6, "U0001", "Found2026e").await;
     api.until(&z6, "POST", "/api/security-question/verify", |_| Some(json!({"password": "Wrong2026x"})), "LOCKED", 5).await;

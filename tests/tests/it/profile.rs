@@ -96,20 +96,22 @@ async fn start_forgot(t: &TestApp, no: &str, id: &str, name: &str) -> Value {
 async fn forgotten_password_by_security_answer() {
     let t = spawn().await;
     let c = browser();
-    t.login_ready(&c, "2021010101", "03151235", "Campus2026a").await;
+    // 王五 has no phone on file: for him the answer alone is the way (with a phone, the answer
+    // comes with the SMS code: recovery.rs).
+    t.login_ready(&c, "2021010103", "11227895", "Campus2026a").await;
     set_question(&t, &c, "Campus2026a").await;
 
     // Identity must match exactly; a near miss says nothing about which part was wrong.
     let (status, code, _) = error_code(
-        t.post(&browser(), "/api/password/forgot", json!({"student_no": "2021010101", "id_card": "620102199903151235", "name": "张四"}))
+        t.post(&browser(), "/api/password/forgot", json!({"student_no": "2021010103", "id_card": "620105199811227895", "name": "王六"}))
             .await,
     )
     .await;
     assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "IDENTITY_MISMATCH"));
 
-    let step1 = start_forgot(&t, "2021010101", "620102199903151235", "张三").await;
+    let step1 = start_forgot(&t, "2021010103", "620105199811227895", "王五").await;
     assert_eq!(step1["question"], "我的小学名称？");
-    assert_eq!(step1["phone_masked"], "187****6579");
+    assert_eq!(step1["phone_masked"], serde_json::Value::Null);
     let ticket = step1["ticket"].as_str().unwrap();
 
     let (_, code, _) = error_code(
@@ -131,7 +133,7 @@ async fn forgotten_password_by_security_answer() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert_eq!(t.login(&browser(), "2021010101", "Found2026c").await.status(), StatusCode::OK);
+    assert_eq!(t.login(&browser(), "2021010103", "Found2026c").await.status(), StatusCode::OK);
     // The ticket is spent once the password changed.
     let (status, code, _) = error_code(
         t.post(
