@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use common::{Answer, KeyPair, RETRY_SCALE, Receiver, bind, client, eventually, form, keypair, query_of, receiver};
 use sandbox::{AlipayConfig, Control, try_alipay};
 use shared::clock::{Clock, ShiftedClock};
-use shared::domain::Fen;
+use shared::domain::{Fen, OutTradeNo};
 use shared::gateway::GatewayError;
 use shared::gateway::alipay::{
     CloseOutcome, Delivery, Merchant, MerchantSettings, OrderRequest, PublicKey, SandboxSettings, SignedRequest, TradeState, verify_v1,
@@ -91,7 +91,9 @@ impl Env {
         self.clock.now()
     }
 
-    fn order<'a>(&self, no: &'a str) -> OrderRequest<'a> {
+    /// An order for `no` (leaked: a test's few out-trade-nos live as long as it does).
+    fn order(&self, no: &str) -> OrderRequest<'static> {
+        let no: &'static OutTradeNo = Box::leak(Box::new(OutTradeNo::parse(no).expect("an out-trade-no")));
         OrderRequest { out_trade_no: no, amount: TUITION, subject: "2026学年学费", time_expire: self.now() + Duration::minutes(30) }
     }
 
@@ -111,7 +113,7 @@ impl Env {
 
     async fn precreate(&self, order: &OrderRequest<'_>) -> Result<String, GatewayError> {
         let body = self.post(self.merchant.precreate(order, self.now()).unwrap()).await;
-        self.merchant.parse_precreate(order.out_trade_no, &body)
+        self.merchant.parse_precreate(order.out_trade_no.as_str(), &body)
     }
 
     async fn query(&self, no: &str) -> TradeState {

@@ -146,7 +146,7 @@ fn otn(s: &str) -> OutTradeNo {
 }
 
 fn order<'a>(env: &Env, no: &'a OutTradeNo) -> OrderRequest<'a> {
-    OrderRequest { out_trade_no: no, amount: TUITION, description: "2026学年学费", time_expire: env.now() + Duration::minutes(30) }
+    OrderRequest { out_trade_no: no, amount: TUITION, subject: "2026学年学费", time_expire: env.now() + Duration::minutes(30) }
 }
 
 fn refused_with<T: std::fmt::Debug>(r: Result<T, GatewayError>, code: &str) -> bool {

@@ -34,6 +34,17 @@ pub enum GatewayError {
 
 use crate::domain::{Channel, Fen, OutTradeNo};
 
+/// A payment attempt as every gateway's protocol module takes it (Alipay §1.5, WeChat Pay
+/// §2.4): our out-trade-no, the amount, what is paid for (Alipay `subject`, WeChat Pay
+/// `description`; each gateway checks its own length rules) and the last moment it may be paid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRequest<'a> {
+    pub out_trade_no: &'a OutTradeNo,
+    pub amount: Fen,
+    pub subject: &'a str,
+    pub time_expire: DateTime<Utc>,
+}
+
 /// A gateway's verified notification **not yet matched with our attempt** (`N`: its
 /// `Notification`): look the attempt up by what it names, then `check` it against the attempt
 /// (gateways.md §4.3) — the only way to an `N`.

@@ -9,6 +9,7 @@ use crate::domain::import::{
 };
 use crate::domain::{AccountKind, By, Contact, FeeItem, OfflineOutcome, OfflinePayment, OrderLine, Student, StudentNo};
 use crate::service::records::{OfflineItem, OfflineRejected, OfflineSubmission, RecordStores};
+use crate::store::import::ImportRejection;
 use crate::store::{BillWrite, Credential, ImportStore, OrderStore, StoreError};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -213,7 +214,7 @@ impl<S: ImportStores> App<S> {
             Ok(p) => p,
             Err(file) => {
                 outcome.errors = vec![RowError { row: 0, student_no: String::new(), reason: file.to_string() }];
-                return self.reject(outcome, key, &id, attempt, None, 0, &by).await;
+                return self.reject(outcome, key, &id, attempt, &by).await;
             }
         };
         outcome.kind = Some(parsed.rows.kind());
@@ -226,9 +227,7 @@ impl<S: ImportStores> App<S> {
         if !errors.is_empty() {
             errors.sort_by_key(|e| e.row);
             outcome.errors = errors;
-            let kind = outcome.kind;
-            let rows = outcome.rows;
-            return self.reject(outcome, key, &id, attempt, kind, rows, &by).await;
+            return self.reject(outcome, key, &id, attempt, &by).await;
         }
         match self.store.start_applying_import(&id, attempt, parsed.rows.kind(), parsed.total_rows, &by).await {
             Ok(()) => {}
@@ -259,18 +258,16 @@ impl<S: ImportStores> App<S> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn reject(
         &self,
         mut outcome: ImportOutcome,
         key: &str,
         id: &ImportId,
         attempt: u64,
-        kind: Option<ImportKind>,
-        rows: usize,
         by: &By,
     ) -> Result<(ImportOutcome, Option<Vec<u8>>), ImportFailure> {
-        match self.store.reject_import(id, attempt, kind, rows, outcome.errors.len(), by).await {
+        let found = ImportRejection { attempt, kind: outcome.kind, rows: outcome.rows, errors: outcome.errors.len() };
+        match self.store.reject_import(id, &found, by).await {
             Ok(()) => {}
             Err(StoreError::Conflict) => return self.overtaken(outcome, id).await,
             Err(e) => return Err(e.into()),

@@ -6,7 +6,7 @@ use super::*;
 use crate::domain::import::{ImportId, ImportKind, ImportState, ImportSummary};
 use crate::domain::{AuditAction, AuditEntry, AuditSubject, By};
 use aws_sdk_dynamodb::types::{ConditionCheck, Update};
-use store::import::{BillWrite, ImportManifest, ImportStore};
+use store::import::{BillWrite, ImportManifest, ImportRejection, ImportStore};
 
 const MANIFEST: &str = "MANIFEST";
 /// DynamoDB's limit of items in one transaction.
@@ -222,15 +222,8 @@ impl ImportStore for DynamoStore {
         Ok(get_i64(&attrs, "attempt")?.max(0) as u64)
     }
 
-    async fn reject_import(
-        &self,
-        id: &ImportId,
-        attempt: u64,
-        kind: Option<ImportKind>,
-        rows: usize,
-        errors: usize,
-        by: &By,
-    ) -> Result<(), StoreError> {
+    async fn reject_import(&self, id: &ImportId, r: &ImportRejection, by: &By) -> Result<(), StoreError> {
+        let ImportRejection { attempt, kind, rows, errors } = *r;
         let set = if kind.is_some() {
             "row_count = :rows, error_count = :errors, kind = :kind"
         } else {
@@ -302,17 +295,10 @@ impl ImportStore for DynamoStore {
             .collect()
     }
 
-    async fn apply_bill_writes(
-        &self,
-        no: &StudentNo,
-        writes: &[BillWrite],
-        id: &ImportId,
-        file_key: &str,
-        by: &By,
-    ) -> Result<(), StoreError> {
+    async fn apply_bill_writes(&self, no: &StudentNo, writes: &[BillWrite], id: &ImportId, file: &str, by: &By) -> Result<(), StoreError> {
         let mut batches: Vec<Vec<TransactWriteItem>> = vec![vec![]];
         for w in writes {
-            let items = self.bill_write_items(no, w, id, file_key, by)?;
+            let items = self.bill_write_items(no, w, id, file, by)?;
             if batches.last().is_some_and(|b| b.len() + items.len() > MAX_TRANSACTION_ITEMS) {
                 batches.push(vec![]);
             }

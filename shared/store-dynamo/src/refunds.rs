@@ -153,18 +153,12 @@ impl RefundStore for DynamoStore {
         item.as_ref().map(parse_refund).transpose()
     }
 
-    async fn refund_succeeded(
-        &self,
-        r: &Refund,
-        order: Option<&Order>,
-        gateway_refund_no: Option<&str>,
-        by: &By,
-    ) -> Result<(), StoreError> {
+    async fn refund_succeeded(&self, r: &Refund, order: Option<&Order>, gateway_no: Option<&str>, by: &By) -> Result<(), StoreError> {
         let at = by.at;
         let otn = r.out_trade_no.as_str();
         let entry = by.refund_succeeded(r);
         let mut items = vec![
-            self.settle_refund(r, RefundState::Succeeded, at, gateway_refund_no.map(|g| ("gateway_refund_no", g)))?,
+            self.settle_refund(r, RefundState::Succeeded, at, gateway_no.map(|g| ("gateway_refund_no", g)))?,
             self.move_attempt(r, AttemptState::Refunding, AttemptState::Refunded)?,
             self.update_item(
                 student_pk(&r.student_no),

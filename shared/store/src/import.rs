@@ -52,6 +52,16 @@ pub enum BillWrite {
     },
 }
 
+/// What a rejected validation of a file found: the attempt it was, what kind of file, how many
+/// rows and how many bad ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportRejection {
+    pub attempt: u64,
+    pub kind: Option<ImportKind>,
+    pub rows: usize,
+    pub errors: usize,
+}
+
 #[async_trait]
 pub trait ImportStore: Send + Sync {
     async fn get_import(&self, id: &ImportId) -> Result<Option<ImportManifest>, StoreError>;
@@ -61,15 +71,7 @@ pub trait ImportStore: Send + Sync {
     async fn begin_import_validation(&self, id: &ImportId, key: &str, by: &By) -> Result<u64, StoreError>;
     /// `validating` (at `attempt`) → `rejected`, with the `import.rejected` entry (`Conflict` if
     /// another validation claimed the file since).
-    async fn reject_import(
-        &self,
-        id: &ImportId,
-        attempt: u64,
-        kind: Option<ImportKind>,
-        rows: usize,
-        errors: usize,
-        by: &By,
-    ) -> Result<(), StoreError>;
+    async fn reject_import(&self, id: &ImportId, r: &ImportRejection, by: &By) -> Result<(), StoreError>;
     /// `validating` (at `attempt`) → `applying` (`Conflict` if another validation claimed it).
     async fn start_applying_import(&self, id: &ImportId, attempt: u64, kind: ImportKind, rows: usize, by: &By) -> Result<(), StoreError>;
     /// `applying` → `applied` with the summary and the `import.applied` entry; `Conflict` if it
@@ -82,14 +84,7 @@ pub trait ImportStore: Send + Sync {
     /// first). Creations are `attribute_not_exists`; an update is conditional on the version
     /// read, on `paid_fen` not exceeding the new amount and, when the amount changes, on no
     /// open order holding the item. `Conflict`: re-read and decide again.
-    async fn apply_bill_writes(
-        &self,
-        no: &StudentNo,
-        writes: &[BillWrite],
-        id: &ImportId,
-        file_key: &str,
-        by: &By,
-    ) -> Result<(), StoreError>;
+    async fn apply_bill_writes(&self, no: &StudentNo, writes: &[BillWrite], id: &ImportId, file: &str, by: &By) -> Result<(), StoreError>;
     /// The entries about the file as a whole (rejections, completion), oldest first.
     async fn audit_for_import(&self, id: &ImportId) -> Result<Vec<AuditEntry>, StoreError>;
 }

@@ -18,13 +18,7 @@ pub trait RefundStore: Send + Sync {
     /// had paid its order (`order` given): each fee item `paid_fen − line` (once: the
     /// out-trade-no leaves `credited_by`), the order and its receipt marked refunded.
     /// `Conflict` if it was settled meanwhile.
-    async fn refund_succeeded(
-        &self,
-        refund: &Refund,
-        order: Option<&Order>,
-        gateway_refund_no: Option<&str>,
-        by: &By,
-    ) -> Result<(), StoreError>;
+    async fn refund_succeeded(&self, refund: &Refund, order: Option<&Order>, gateway_no: Option<&str>, by: &By) -> Result<(), StoreError>;
     /// One transaction: refund `requested → failed` with the gateway's words, attempt
     /// `refunding → prior state`, the `RefundFailed` entry. `Conflict` if settled meanwhile.
     async fn refund_failed(&self, refund: &Refund, message: &str, by: &By) -> Result<(), StoreError>;

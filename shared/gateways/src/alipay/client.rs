@@ -53,12 +53,8 @@ impl PaymentGateway for AlipayGateway {
     }
 
     async fn start(&self, r: &StartRequest) -> Result<PaymentAction, CallError> {
-        let order = alipay::OrderRequest {
-            out_trade_no: r.out_trade_no.as_str(),
-            amount: r.amount,
-            subject: &r.subject,
-            time_expire: r.expires_at,
-        };
+        let order =
+            alipay::OrderRequest { out_trade_no: &r.out_trade_no, amount: r.amount, subject: &r.subject, time_expire: r.expires_at };
         match r.device {
             Device::Pc => {
                 let body = self.send(self.merchant.precreate(&order, r.now)?).await?;

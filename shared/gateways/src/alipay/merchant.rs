@@ -55,18 +55,9 @@ pub struct Merchant {
     return_url: String,
 }
 
-/// A payment attempt in domain terms (§1.5).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrderRequest<'a> {
-    /// 1–64 characters of `[A-Za-z0-9_]`.
-    pub out_trade_no: &'a str,
-    /// 0.01 – 100,000,000.00 元.
-    pub amount: Fen,
-    /// 1–256 characters, without `/`, `=`, `&`.
-    pub subject: &'a str,
-    /// Last moment Alipay accepts payment; sent as `time_expire` in Beijing time.
-    pub time_expire: DateTime<Utc>,
-}
+/// A payment attempt (§1.5): Alipay takes 0.01 – 100,000,000.00 元 and a `subject` of 1–256
+/// characters without `/`, `=`, `&`; `time_expire` is sent in Beijing time.
+pub use crate::OrderRequest;
 
 /// How to send a [`SignedRequest`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -390,7 +381,7 @@ fn pay_biz(
     product_code: &'static str,
     quit_url: Option<&str>,
 ) -> Result<String, GatewayError> {
-    check_out_trade_no(order.out_trade_no)?;
+    check_out_trade_no(order.out_trade_no.as_str())?;
     if order.amount < MIN_AMOUNT || order.amount > MAX_AMOUNT {
         return Err(malformed("total_amount must be within 0.01–100000000.00"));
     }
@@ -402,7 +393,7 @@ fn pay_biz(
         return Err(malformed("time_expire is not in the future"));
     }
     to_json(&PayBiz {
-        out_trade_no: order.out_trade_no,
+        out_trade_no: order.out_trade_no.as_str(),
         total_amount: order.amount.to_string(),
         subject: order.subject,
         product_code,

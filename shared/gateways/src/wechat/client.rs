@@ -87,7 +87,7 @@ impl PaymentGateway for WechatGateway {
 
     async fn start(&self, r: &StartRequest) -> Result<PaymentAction, CallError> {
         let order =
-            wechat::OrderRequest { out_trade_no: &r.out_trade_no, amount: r.amount, description: &r.subject, time_expire: r.expires_at };
+            wechat::OrderRequest { out_trade_no: &r.out_trade_no, amount: r.amount, subject: &r.subject, time_expire: r.expires_at };
         let stamp = wechat::Stamp::fresh(r.now);
         let req = match r.device {
             Device::Pc => self.merchant.native_order(&order, &stamp)?,

@@ -54,16 +54,9 @@ pub struct Merchant {
     keys: WechatPayKeys,
 }
 
-/// A create-order request in domain terms (§2.4).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrderRequest<'a> {
-    pub out_trade_no: &'a OutTradeNo,
-    pub amount: Fen,
-    /// Shown in the payer's bill; 1–127 characters.
-    pub description: &'a str,
-    /// Last moment the payer may pay; sent as RFC 3339 in Beijing time (§2.4, §2.7.5).
-    pub time_expire: DateTime<Utc>,
-}
+/// A create-order request (§2.4): its `subject` is WeChat Pay's `description`, shown in the
+/// payer's bill (1–127 characters); `time_expire` is sent as RFC 3339 in Beijing time (§2.7.5).
+pub use crate::OrderRequest;
 
 /// A signed request for the API host (§2.1); `path` includes the query string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,13 +279,13 @@ impl Merchant {
         if o.amount.get() <= 0 {
             return Err(GatewayError::Malformed("amount must be at least 1 fen".into()));
         }
-        if o.description.is_empty() || o.description.chars().count() > 127 {
+        if o.subject.is_empty() || o.subject.chars().count() > 127 {
             return Err(GatewayError::Malformed("description must be 1-127 characters".into()));
         }
         let body = OrderBody {
             appid: &self.appid,
             mchid: &self.mchid,
-            description: o.description,
+            description: o.subject,
             out_trade_no: o.out_trade_no.as_str(),
             time_expire: o.time_expire.with_timezone(&beijing()).to_rfc3339_opts(SecondsFormat::Secs, false),
             notify_url: &self.notify_url,

@@ -87,7 +87,7 @@ fn order() -> OrderRequest<'static> {
     OrderRequest {
         out_trade_no: &OTN,
         amount: Fen::new(500_000),
-        description: "2024学年学费",
+        subject: "2024学年学费",
         time_expire: at(1_725_165_000), // 12:30 Beijing
     }
 }
@@ -331,7 +331,7 @@ fn h5_order_carries_scene_info() {
     assert!(req.body.ends_with(
         r#""amount":{"total":500000,"currency":"CNY"},"scene_info":{"payer_client_ip":"203.0.113.7","h5_info":{"type":"Wap"}}}"#
     ));
-    let bad = OrderRequest { description: "", ..order() };
+    let bad = OrderRequest { subject: "", ..order() };
     assert!(merchant().native_order(&bad, &Stamp::fresh(now())).is_err());
     let zero = OrderRequest { amount: Fen::ZERO, ..order() };
     assert!(merchant().native_order(&zero, &Stamp::fresh(now())).is_err());

@@ -28,13 +28,7 @@ impl RefundStore for MemStore {
         Ok(self.lock().refunds.get(&(*order, no.clone())).cloned())
     }
 
-    async fn refund_succeeded(
-        &self,
-        r: &Refund,
-        order: Option<&Order>,
-        gateway_refund_no: Option<&str>,
-        by: &By,
-    ) -> Result<(), StoreError> {
+    async fn refund_succeeded(&self, r: &Refund, order: Option<&Order>, gateway_no: Option<&str>, by: &By) -> Result<(), StoreError> {
         self.pause().await;
         let mut t = self.lock();
         let (key, otn) = ((r.order_no, r.refund_no.clone()), &r.out_trade_no);
@@ -55,7 +49,7 @@ impl RefundStore for MemStore {
         let refund = t.refunds.get_mut(&key).expect("checked");
         refund.state = RefundState::Succeeded;
         refund.settled_at = Some(by.at);
-        if let Some(g) = gateway_refund_no {
+        if let Some(g) = gateway_no {
             refund.gateway_refund_no = Some(g.to_owned());
         }
         t.attempts.get_mut(otn).expect("checked").state = AttemptState::Refunded;
