@@ -268,9 +268,9 @@ fn settings_from_env(uses: Uses) -> Result<Settings, ConfigError> {
 /// cashier sends the browser back). Keys never live in code.
 fn payments_from(settings: Vec<Option<String>>) -> Result<crate::gateway::Payments, ConfigError> {
     use crate::gateway::{Payments, REGISTRY, Wiring, net};
-    let by_channel = |r: &crate::gateway::Registration| {
-        REGISTRY.iter().position(|x| x.channel == r.channel).and_then(|i| settings.get(i).cloned().flatten())
-    };
+    let by_setting: std::collections::HashMap<&str, String> =
+        REGISTRY.iter().zip(settings).filter_map(|(r, json)| Some((r.setting, json?))).collect();
     let wiring = Wiring { http: net::http_client(), order_page: std::env::var("ORDER_PAGE_URL").ok().filter(|u| !u.is_empty()) };
-    Payments::configure(by_channel, &wiring).map_err(|(setting, e)| ConfigError::Gateway(setting, e.to_string()))
+    Payments::configure(|r| by_setting.get(r.setting).cloned(), &wiring)
+        .map_err(|(setting, e)| ConfigError::Gateway(setting, e.to_string()))
 }

@@ -183,9 +183,7 @@ pub fn client_ip(req: &Request) -> String {
 fn cdn_viewer_ip(req: &Request, token: Option<&str>) -> Option<String> {
     let token = token?;
     let sent = req.headers().get("x-origin-verify")?.as_bytes();
-    // Constant time in the token's content.
-    let same = sent.len() == token.len() && sent.iter().zip(token.as_bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-    if !same {
+    if !shared::auth::constant_time_eq(sent, token.as_bytes()) {
         return None;
     }
     let viewer = req.headers().get("cloudfront-viewer-address")?.to_str().ok()?;
@@ -194,7 +192,6 @@ fn cdn_viewer_ip(req: &Request, token: Option<&str>) -> Option<String> {
     ip.parse::<std::net::IpAddr>().ok().map(|a| a.to_string())
 }
 
-/// The 404 answer for a path or method a function does not serve.
 /// A gateway's notification, `POST /api/notify/<channel>`: one flow for every channel
 /// (`App::answer_notification`), answered in the gateway's own terms.
 pub async fn notification(app: &shared::App, channel: shared::domain::Channel, req: &Request) -> Response<Body> {
@@ -206,6 +203,7 @@ pub async fn notification(app: &shared::App, channel: shared::domain::Channel, r
     b.body(if a.body.is_empty() { Body::Empty } else { Body::Text(a.body) }).expect("valid response")
 }
 
+/// The 404 answer for a path or method a function does not serve.
 pub fn not_found() -> Response<Body> {
     error_response(&AppError::NotFound)
 }

@@ -178,8 +178,9 @@ impl<S: AccountStores> App<S> {
     }
 
     /// The SMS code the student typed, against the one last sent for this ticket: every wrong
-    /// code counts toward the day's recovery lock, and each code allows only a few tries.
-    async fn check_code(&self, no: &StudentNo, ticket_id: &str, code: &str) -> Result<(), AppError> {
+    /// code counts toward the day's recovery lock, and each code allows only a few tries. A
+    /// right code is used up.
+    async fn use_code(&self, no: &StudentNo, ticket_id: &str, code: &str) -> Result<(), AppError> {
         let stored = self.store.get_reset_code(no).await?.ok_or(AppError::CodeExpired)?;
         if stored.expires_at <= self.clock.now() {
             return Err(AppError::CodeExpired);
@@ -192,6 +193,7 @@ impl<S: AccountStores> App<S> {
         if !constant_time_eq(given.as_bytes(), stored.code_hash.as_bytes()) {
             return Err(self.recovery_failed(no, AppError::CodeInvalid).await);
         }
+        self.store.delete_reset_code(no).await?;
         Ok(())
     }
 
@@ -215,16 +217,15 @@ impl<S: AccountStores> App<S> {
                     return Err(self.recovery_failed(no, AppError::WrongAnswer).await);
                 }
                 if let Some(code) = code {
-                    self.check_code(no, &ticket_id, &code).await?;
+                    self.use_code(no, &ticket_id, &code).await?;
                 }
                 "忘记密码：密保问题重置"
             }
             ResetProof::SmsCode(code) => {
-                self.check_code(no, &ticket_id, &code).await?;
+                self.use_code(no, &ticket_id, &code).await?;
                 "忘记密码：短信验证码重置"
             }
         };
-        self.store.delete_reset_code(no).await?;
         let next = Credential {
             password: Password::Hash(self.hasher.hash(new.expose().to_owned()).await),
             must_change: false,
