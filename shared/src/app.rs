@@ -50,6 +50,9 @@ pub struct Settings {
     pub ops_bucket: Option<String>,
     /// The largest fee-bill or offline-payment file imported (bytes), checked before it is read.
     pub import_max_bytes: u64,
+    /// A new account's initial password works this long after its import; then only recovery
+    /// (which proves the phone) opens the account.
+    pub initial_password_ttl: Duration,
 }
 
 impl Default for Settings {
@@ -76,6 +79,7 @@ impl Default for Settings {
             receipt_link_days: 30,
             ops_bucket: None,
             import_max_bytes: 20 * 1024 * 1024,
+            initial_password_ttl: Duration::days(30),
         }
     }
 }
@@ -255,6 +259,13 @@ fn settings_from_env(uses: Uses) -> Result<Settings, ConfigError> {
             return Err(ConfigError::Invalid("RECEIPT_LINK_DAYS", "must be 1 to 3650"));
         }
         settings.receipt_link_days = days;
+    }
+    if let Ok(v) = std::env::var("INITIAL_PASSWORD_DAYS") {
+        let days: i64 = v.parse().map_err(|_| ConfigError::Invalid("INITIAL_PASSWORD_DAYS", "not a number"))?;
+        if !(1..=365).contains(&days) {
+            return Err(ConfigError::Invalid("INITIAL_PASSWORD_DAYS", "must be 1 to 365"));
+        }
+        settings.initial_password_ttl = Duration::days(days);
     }
     if uses.ops_files {
         let bucket = std::env::var("OPS_BUCKET").ok().filter(|b| !b.is_empty());

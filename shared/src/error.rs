@@ -25,6 +25,13 @@ pub enum AppError {
     InvalidCredentials,
     #[error("password change required")]
     PasswordChangeRequired,
+    /// The right initial password, past its expiry: recovery is the way in.
+    #[error("initial password expired")]
+    InitialPasswordExpired,
+    /// The right initial password of an account with no phone on file, which therefore cannot
+    /// prove the phone at its first login.
+    #[error("first login needs a phone on file")]
+    NoPhoneForFirstLogin,
     #[error("locked")]
     Locked,
     #[error("too many requests")]
@@ -77,7 +84,7 @@ impl AppError {
         match self {
             BadRequest(_) | Validation(_) | IdentityMismatch | WrongAnswer | CodeInvalid | CodeExpired => StatusCode::BAD_REQUEST,
             Unauthenticated | InvalidCredentials | TicketExpired => StatusCode::UNAUTHORIZED,
-            PasswordChangeRequired | CrossSite => StatusCode::FORBIDDEN,
+            PasswordChangeRequired | CrossSite | InitialPasswordExpired | NoPhoneForFirstLogin => StatusCode::FORBIDDEN,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             NotFound => StatusCode::NOT_FOUND,
             NoSecurityQuestion | NoPhone | OrderInProgress(_) | OrderNotOpen | StillPayable { .. } => StatusCode::CONFLICT,
@@ -101,6 +108,8 @@ impl AppError {
             Unauthenticated => "UNAUTHENTICATED",
             InvalidCredentials => "INVALID_CREDENTIALS",
             PasswordChangeRequired => "PASSWORD_CHANGE_REQUIRED",
+            InitialPasswordExpired => "INITIAL_PASSWORD_EXPIRED",
+            NoPhoneForFirstLogin => "NO_PHONE_FOR_FIRST_LOGIN",
             Locked => "LOCKED",
             TooManyRequests => "TOO_MANY_REQUESTS",
             IdentityMismatch => "IDENTITY_MISMATCH",
@@ -132,8 +141,13 @@ impl AppError {
             CrossSite => "请求来源不正确，请直接在校园统一支付平台页面上操作".into(),
             Validation(_) => "填写的信息有误，请按提示修改后重新提交".into(),
             Unauthenticated => "登录已过期或未登录，请重新登录".into(),
-            InvalidCredentials => "用户名或密码错误，请检查后重新输入（学生初始密码为身份证号后8位，末尾X大写）".into(),
-            PasswordChangeRequired => "首次登录请先修改初始密码".into(),
+            // Says nothing about how passwords are made: the login page explains that.
+            InvalidCredentials => "用户名或密码错误，请检查后重新输入".into(),
+            InitialPasswordExpired => "初始密码已过期，请通过“忘记密码”验证身份和手机后设置新密码".into(),
+            NoPhoneForFirstLogin => {
+                "您的账户未登记手机号码，无法完成首次登录验证。请联系学院登记手机号码：学院电话 2755282、2973633".into()
+            }
+            PasswordChangeRequired => "首次登录请先验证手机并修改初始密码".into(),
             Locked => "尝试次数过多，账户已临时锁定，请15分钟后再试；如需帮助请联系学院电话 2755282、2973633".into(),
             TooManyRequests => "操作过于频繁，请稍后再试".into(),
             IdentityMismatch => "学号、身份证号或姓名不正确，请核对后重新输入".into(),

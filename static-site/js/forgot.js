@@ -1,6 +1,7 @@
 // 忘记密码: verify identity, then reset the password by security answer or SMS code.
 import { api } from './api.js';
 import { clearErrors, setFieldError, setMessage, showError } from './dom.js';
+import { codeButton } from './code-button.js';
 import { initPublicPage } from './layout.js';
 
 initPublicPage();
@@ -10,7 +11,6 @@ const msg = document.getElementById('form-message');
 const smsButton = document.getElementById('btn-sms');
 const field = (form, name) => form.elements.namedItem(name);
 let ticket = null;
-let timer = null;
 // A phone on file: the security answer alone is not enough, it goes with the SMS code.
 let hasPhone = false;
 
@@ -23,7 +23,7 @@ function showStep(n) {
 
 function restart(message) {
   ticket = null;
-  stopCountdown();
+  countdown.stop();
   resetForm.reset();
   clearErrors(resetForm);
   showStep(1);
@@ -33,24 +33,6 @@ function restart(message) {
 function selectMethod(method) {
   document.getElementById('answer-box').hidden = method !== 'answer';
   document.getElementById('sms-box').hidden = method !== 'sms' && !(method === 'answer' && hasPhone);
-}
-
-function stopCountdown() {
-  clearInterval(timer);
-  timer = null;
-  smsButton.disabled = false;
-  smsButton.textContent = '获取验证码';
-}
-
-function startCountdown(seconds) {
-  let left = seconds;
-  smsButton.disabled = true;
-  smsButton.textContent = `重新获取(${left}s)`;
-  timer = setInterval(() => {
-    left -= 1;
-    if (left <= 0) stopCountdown();
-    else smsButton.textContent = `重新获取(${left}s)`;
-  }, 1000);
 }
 
 identityForm.addEventListener('submit', async (ev) => {
@@ -95,21 +77,18 @@ resetForm.addEventListener('change', (ev) => {
   if (ev.target.name === 'method') selectMethod(ev.target.value);
 });
 
-smsButton.addEventListener('click', async () => {
-  clearErrors(resetForm);
-  setMessage(msg, '');
-  smsButton.disabled = true;
-  try {
+const countdown = codeButton(smsButton, msg, {
+  async send() {
+    clearErrors(resetForm);
+    setMessage(msg, '');
     const res = await api('POST', '/api/password/forgot/sms', { ticket }, { auth: false });
-    const minutes = Math.round((res.expires_in_seconds || 600) / 60);
-    setMessage(msg, `验证码已发送至 ${res.phone_masked}，${minutes}分钟内有效`, 'success');
-    startCountdown(60);
     field(resetForm, 'code').focus();
-  } catch (err) {
-    smsButton.disabled = false;
+    return res;
+  },
+  failed(err) {
     if (err.code === 'TICKET_EXPIRED') restart(err.message);
     else setMessage(msg, err.message, 'error');
-  }
+  },
 });
 
 resetForm.addEventListener('submit', async (ev) => {
@@ -135,7 +114,7 @@ resetForm.addEventListener('submit', async (ev) => {
   if (!ok) return;
   try {
     await api('POST', '/api/password/forgot/reset', body, { auth: false });
-    stopCountdown();
+    countdown.stop();
     resetForm.reset();
     setMessage(msg, '');
     showStep(3);

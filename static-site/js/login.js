@@ -1,6 +1,6 @@
 // Login page (index.html).
 import { api } from './api.js';
-import { setMessage } from './dom.js';
+import { h, setMessage } from './dom.js';
 import { initPublicPage } from './layout.js';
 import { announcementList, loadAnnouncements } from './announcements.js';
 
@@ -30,7 +30,13 @@ form.addEventListener('submit', async (ev) => {
     sessionStorage.clear();
     window.location.assign(res && res.must_change_password ? 'password.html?forced=1' : 'home.html');
   } catch (err) {
-    setMessage(msg, err.message, 'error');
+    if (err.code === 'INITIAL_PASSWORD_EXPIRED') {
+      // The initial password no longer opens the account: recovery (identity + phone) does.
+      setMessage(msg, err.message, 'warn');
+      msg.append(' ', h('a', { href: 'forgot.html', 'data-testid': 'expired-forgot-link' }, '前往找回密码'));
+    } else {
+      setMessage(msg, err.message, err.code === 'NO_PHONE_FOR_FIRST_LOGIN' ? 'warn' : 'error');
+    }
     form.password.value = '';
     form.password.focus();
     button.disabled = false;

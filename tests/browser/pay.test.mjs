@@ -41,8 +41,9 @@ test('(a) PC: 王五 pays 学费 by 支付宝 QR and the order page turns 支付
       },
     });
     assert.equal(await byId(page, 'phone-total').innerText(), '4,000.00');
-    // No phone on file: one must be entered.
-    assert.match(await byId(page, 'profile-phone').innerText(), /未登记/);
+    // The phone on file is offered; another one for this order's e-receipt must be entered.
+    assert.equal(await byId(page, 'profile-phone').innerText(), '138****2345');
+    await byId(page, 'phone-change').check();
     await page.getByRole('button', { name: '确认缴费' }).click();
     await visible(byId(page, 'error-phone'));
     assert.match(await byId(page, 'error-phone').innerText(), /请填写接收电子票据的手机号码/);

@@ -5,7 +5,7 @@
 // by 支付宝 in the sandbox, then finds the payment in 银行交易记录 and 已交费信息.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openBrowser, shot, url, byId, visible } from './harness.mjs';
+import { openBrowser, shot, url, byId, visible, signIn as signInAs } from './harness.mjs';
 
 const USER = '2021010105';
 const INITIAL = '05054523';
@@ -16,38 +16,8 @@ const PHONE = {
   userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1',
 };
 
-async function login(page, password) {
-  await page.goto(url('index.html'));
-  await page.getByLabel('用户名').fill(USER);
-  await page.getByLabel('密码', { exact: true }).fill(password);
-  await page.getByRole('button', { name: '登录' }).click();
-}
-
-// Where a login landed: 'forced' (initial password), 'home', or 'failed'.
-async function landing(page) {
-  for (const end = Date.now() + 15000; Date.now() < end; await page.waitForTimeout(100)) {
-    if (/\/password\.html\?forced=1$/.test(page.url())) return 'forced';
-    if (/\/home\.html$/.test(page.url())) return 'home';
-    if (await byId(page, 'login-message').isVisible().catch(() => false)) return 'failed';
-  }
-  return 'timeout';
-}
-
-// First login changes the initial password; a later one (the phone test) uses the new one.
 async function signIn(page) {
-  await login(page, INITIAL);
-  const first = await landing(page);
-  if (first === 'home') return;
-  if (first === 'forced') {
-    await page.getByLabel('原密码').fill(INITIAL);
-    await page.getByLabel('新密码', { exact: true }).fill(CHANGED);
-    await page.getByLabel('确认新密码').fill(CHANGED);
-    await page.getByRole('button', { name: '确认' }).click();
-    await page.waitForURL(/\/home\.html$/);
-    return;
-  }
-  await login(page, CHANGED);
-  assert.equal(await landing(page), 'home', `cannot log in as ${USER}`);
+  await signInAs(page, USER, INITIAL, CHANGED);
 }
 
 const rowsOf = (page) => byId(page, 'paid-record');

@@ -3,7 +3,7 @@
 //   CAMPUS_BASE_URL=http://127.0.0.1:3000 MOTO_ENDPOINT=http://127.0.0.1:4566 node --test recovery.test.mjs
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, openBrowser, shot, url, byId, visible, signIn, smsSentTo } from './harness.mjs';
+import { BASE, openBrowser, shot, url, byId, visible, signIn, smsSentTo, codeSentTo } from './harness.mjs';
 
 // 周八 of the demo data, after records.test.mjs (which runs first and changes her initial
 // password to Campus2026r); this test runs last, as it changes her password again.
@@ -53,13 +53,7 @@ test('周八 recovers her password with her answer and the SMS code; her old ses
   const before = (await smsSentTo(ZHOU.phone)).length;
   await byId(page, 'btn-sms').click();
   await visible(page.getByText('验证码已发送至 135****5678'));
-  let sms = [];
-  for (let i = 0; i < 50 && sms.length <= before; i += 1) {
-    sms = await smsSentTo(ZHOU.phone);
-    if (sms.length <= before) await page.waitForTimeout(100);
-  }
-  const code = sms[sms.length - 1].match(/验证码(\d{6})/)[1];
-  await byId(page, 'input-code').fill(code);
+  await byId(page, 'input-code').fill(await codeSentTo(ZHOU.phone, '找回密码', before));
   await shot(page, 'recovery-desktop-answer-and-code');
   await byId(page, 'btn-reset-password').click();
   await visible(byId(page, 'reset-done'));

@@ -3,7 +3,7 @@
 // Uses Debian's Chromium (/usr/bin/chromium) through playwright-core; no browser download.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openBrowser, shot, url, byId, visible } from './harness.mjs';
+import { openBrowser, shot, url, byId, visible, completeFirstLogin } from './harness.mjs';
 
 const navLink = (page, name) => page.getByRole('navigation', { name: '主导航' }).getByRole('link', { name, exact: true });
 const amount = (text) => text.replace(/[^\d.]/g, '');
@@ -15,17 +15,13 @@ async function login(page, username, password) {
   await page.getByRole('button', { name: '登录' }).click();
 }
 
-async function forcedPasswordChange(page, oldPassword, newPassword) {
+async function forcedPasswordChange(page, username, oldPassword, newPassword, shotName) {
   await page.waitForURL(/\/password\.html\?forced=1$/);
-  await visible(page.getByText('首次登录，请先修改初始密码'));
+  await visible(page.getByText('首次登录，请先验证学院登记的手机号码'));
   // Only 退出登录 is offered until the initial password is changed.
   await visible(byId(page, 'nav-logout'));
   assert.equal(await navLink(page, '当前费用').count(), 0, 'nav must be hidden during the forced change');
-  await page.getByLabel('原密码').fill(oldPassword);
-  await page.getByLabel('新密码', { exact: true }).fill(newPassword);
-  await page.getByLabel('确认新密码').fill(newPassword);
-  await page.getByRole('button', { name: '确认' }).click();
-  await page.waitForURL(/\/home\.html$/);
+  await completeFirstLogin(page, username, oldPassword, newPassword, shotName);
 }
 
 test('student with arrears: first login, fees, profile edit, logout', { timeout: 120000 }, async () => {
@@ -47,10 +43,10 @@ test('student with arrears: first login, fees, profile edit, logout', { timeout:
       throw new Error('login as 2021010101/03151235 did not reach the forced password change — is the demo data freshly seeded?');
     });
     await shot(page, 'password-forced');
-    await forcedPasswordChange(page, '03151235', 'Campus2026a');
+    await forcedPasswordChange(page, '2021010101', '03151235', 'Campus2026a', 'password-forced-code');
 
     // Home: arrears with a non-zero total, user bar with the masked ID card.
-    await visible(page.getByText('密码修改成功'));
+    await visible(page.getByText('首次登录验证完成，密码已修改'));
     const total = byId(page, 'total-outstanding');
     await visible(total);
     assert.ok(Number(amount(await total.innerText())) > 0, 'outstanding total must be non-zero');
@@ -82,8 +78,8 @@ test('student with arrears: first login, fees, profile edit, logout', { timeout:
     await visible(page.getByText('请先确认个人信息无误后再进行缴费，避免误交费。'));
     await page.getByRole('link', { name: '个人信息修改' }).click();
     await page.waitForURL(/\/profile-edit\.html$/);
-    // The form works once the profile is loaded (the phone placeholder shows the masked number).
-    await page.waitForFunction(() => document.getElementById('phone').placeholder.includes('*'));
+    // The form works once the profile is loaded (the masked phone shows).
+    await page.waitForFunction(() => document.getElementById('phone-current').textContent.includes('*'));
     const postcode = page.getByLabel('邮编');
     const email = page.getByLabel('邮箱');
     await postcode.fill('12ab');
@@ -135,7 +131,7 @@ test('student without arrears on a phone', { timeout: 120000 }, async () => {
     await page.goto(url('index.html'));
     await shot(page, 'login-mobile');
     await login(page, '2021010102', '0708456X');
-    await forcedPasswordChange(page, '0708456X', 'Campus2026b');
+    await forcedPasswordChange(page, '2021010102', '0708456X', 'Campus2026b', 'password-forced-code-mobile');
     await visible(page.getByText('您当前没有欠费'));
     await visible(navLink(page, '当前费用'));
     // The page itself must not scroll sideways at phone width (nav and tables scroll inside).

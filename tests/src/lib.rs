@@ -21,6 +21,44 @@ pub struct TestApp {
     pub table: String,
     /// The table's stream delivered to the outbox function, as deployed (`local::streams`).
     pub stream: local::streams::StreamDelivery,
+    /// Every SMS this platform got through to SNS (moto), in order.
+    pub sms: Arc<SmsTap>,
+}
+
+/// Sits between the platform and its SMS sender (SNS on moto, or whatever a test wrapped
+/// around it) and notes every message the sender accepted: what this platform sent, apart
+/// from what other tests running at the same time send to the same demo phones.
+pub struct SmsTap {
+    inner: Arc<dyn shared::sms::SmsSender>,
+    sent: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+#[async_trait::async_trait]
+impl shared::sms::SmsSender for SmsTap {
+    async fn send(&self, to: &shared::domain::Phone, text: &str) -> Result<String, shared::sms::SmsError> {
+        let id = self.inner.send(to, text).await?;
+        self.sent.lock().unwrap().push((to.e164(), text.to_owned()));
+        Ok(id)
+    }
+}
+
+impl SmsTap {
+    /// The texts accepted for `phone_e164` so far, oldest first.
+    pub fn to(&self, phone_e164: &str) -> Vec<String> {
+        self.sent.lock().unwrap().iter().filter(|(p, _)| p == phone_e164).map(|(_, t)| t.clone()).collect()
+    }
+    /// Every text accepted so far, oldest first, whichever phone it went to.
+    pub fn texts(&self) -> Vec<String> {
+        self.sent.lock().unwrap().iter().map(|(_, t)| t.clone()).collect()
+    }
+    /// The code of the last verification SMS sent for `action` ("首次登录验证", "更换绑定手机",
+    /// "找回密码") to a phone ending in `last4`.
+    pub fn last_code(&self, action: &str, last4: &str) -> Option<String> {
+        let sent = self.sent.lock().unwrap();
+        let (_, text) = sent.iter().rev().find(|(p, t)| p.ends_with(last4) && t.contains(action) && t.contains("验证码"))?;
+        let code = text.split("验证码").nth(1)?.chars().take_while(char::is_ascii_digit).collect::<String>();
+        (code.len() == 6).then_some(code)
+    }
 }
 
 /// CPU time (user + system) of `clock` in milliseconds, at nanosecond resolution:
@@ -60,6 +98,8 @@ pub async fn spawn_with(configure: impl FnOnce(&mut App)) -> TestApp {
     // Receipt SMS links point at this platform.
     app.settings.public_base_url = base.clone();
     configure(&mut app);
+    let sms = Arc::new(SmsTap { inner: app.sms.clone().expect("the local platform sends SMS"), sent: Default::default() });
+    app.sms = Some(sms.clone());
     let app = Arc::new(app);
     template.create_table(app.store.client(), &table).await.expect("create table");
     let stream = local::streams::start(Arc::clone(&app), &cfg, &table, &template, std::time::Duration::from_millis(50))
@@ -71,7 +111,7 @@ pub async fn spawn_with(configure: impl FnOnce(&mut App)) -> TestApp {
     tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
     });
-    TestApp { base, app, clock, endpoint, table, sandboxes, stream }
+    TestApp { base, app, clock, endpoint, table, sandboxes, stream, sms }
 }
 
 /// Waits up to 5 s for `cond` to hold (checked every 20 ms); whether it did. For effects that
@@ -117,12 +157,23 @@ impl TestApp {
         self.post(c, "/api/login", json!({"username": username, "password": password})).await
     }
 
-    /// Logs in with the initial password and completes the forced change to `new_password`.
+    /// Logs in with the initial password and completes the first login: the SMS code to the
+    /// phone on file, and the forced change to `new_password`.
     pub async fn login_ready(&self, c: &Client, username: &str, initial: &str, new_password: &str) {
         let r = self.login(c, username, initial).await;
         assert_eq!(r.status(), StatusCode::OK, "login {username}");
-        let r = self.post(c, "/api/password", json!({"old_password": initial, "new_password": new_password})).await;
+        let code = self.activation_code(c).await;
+        let r = self.post(c, "/api/password", json!({"old_password": initial, "new_password": new_password, "code": code})).await;
         assert_eq!(r.status(), StatusCode::NO_CONTENT, "forced change for {username}");
+    }
+
+    /// Asks for the first login's SMS code (in the session of `c`) and reads it from the SMS.
+    pub async fn activation_code(&self, c: &Client) -> String {
+        let r = self.post(c, "/api/password/code", json!({})).await;
+        assert_eq!(r.status(), StatusCode::OK, "first-login code");
+        let sent: Value = r.json().await.unwrap();
+        let masked = sent["phone_masked"].as_str().unwrap();
+        self.sms.last_code("首次登录验证", &masked[masked.len() - 4..]).expect("the code SMS")
     }
 
     /// The bodies of the notifications kept for `subject` (an out-trade-no or refund number) on
@@ -142,36 +193,16 @@ impl TestApp {
         out.items().iter().map(|it| it["raw"].as_s().unwrap().clone()).collect()
     }
 
-    /// SMS moto recorded as sent to `phone_e164`, oldest first, once the table's stream has
-    /// been delivered up to now (receipt SMS leave through the outbox function).
+    /// SMS this platform got through to SNS for `phone_e164`, oldest first, once the table's
+    /// stream has been delivered up to now (receipt SMS leave through the outbox function).
     pub async fn sms_sent_to(&self, phone_e164: &str) -> Vec<String> {
         self.stream.drained().await;
         self.sms_sent_to_now(phone_e164).await
     }
 
-    /// SMS moto has recorded for `phone_e164` so far, without waiting for the stream.
+    /// SMS sent to `phone_e164` so far, without waiting for the stream.
     pub async fn sms_sent_to_now(&self, phone_e164: &str) -> Vec<String> {
-        let data: Value = reqwest::get(format!("{}/moto-api/data.json", self.endpoint)).await.unwrap().json().await.unwrap();
-        let mut out = Vec::new();
-        collect_sms(&data, phone_e164, &mut out);
-        out
-    }
-}
-
-/// Walks moto's state dump for SNS SMS records (`phone_number`, `message`).
-fn collect_sms(v: &Value, phone: &str, out: &mut Vec<String>) {
-    match v {
-        Value::Object(m) => {
-            if m.get("phone_number").and_then(Value::as_str) == Some(phone)
-                && let Some(msg) = m.get("message").and_then(Value::as_str)
-            {
-                out.push(msg.to_owned());
-                return;
-            }
-            m.values().for_each(|x| collect_sms(x, phone, out));
-        }
-        Value::Array(a) => a.iter().for_each(|x| collect_sms(x, phone, out)),
-        _ => {}
+        self.sms.to(phone_e164)
     }
 }
 

@@ -38,9 +38,15 @@ async fn id_numbers_phones_passwords_and_codes_stay_out_of_the_logs() {
     t.login(&browser(), "U0001", "赵六").await;
     t.login(&c, "2021010101", "0315123x").await;
     t.login_ready(&c, "2021010101", "03151235", "Campus2026a").await;
-    let r = t.put(&c, "/api/profile", json!({"phone": "13912345678", "email": "zs@lut.edu.cn", "address": "兰工坪路287号"})).await;
+    let r = t.put(&c, "/api/profile", json!({"email": "zs@lut.edu.cn", "address": "兰工坪路287号"})).await;
     assert_eq!(r.status(), StatusCode::OK);
     t.put(&c, "/api/profile", json!({"phone": "1391234567"})).await;
+    // A phone change: a code to the new number, the notice to the old one.
+    let r = t.post(&c, "/api/profile/phone/code", json!({"phone": "13987650021", "password": "Campus2026a"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let phone_code = t.sms.last_code("更换绑定手机", "0021").unwrap();
+    let r = t.put(&c, "/api/profile/phone", json!({"phone": "13987650021", "code": phone_code})).await;
+    assert_eq!(r.status(), StatusCode::OK);
     // Forgotten password by SMS, with the code.
     let step1: serde_json::Value = t
         .post(&browser(), "/api/password/forgot", json!({"student_no": "2021010102", "id_card": "62010220000708456X", "name": "李四"}))
@@ -49,8 +55,7 @@ async fn id_numbers_phones_passwords_and_codes_stay_out_of_the_logs() {
         .await
         .unwrap();
     t.post(&browser(), "/api/password/forgot/sms", json!({"ticket": step1["ticket"]})).await;
-    let sms = t.sms_sent_to("+8613912345678").await;
-    let code: String = sms.last().unwrap().chars().filter(char::is_ascii_digit).take(6).collect();
+    let code = t.sms.last_code("找回密码", "5678").unwrap();
     let r = t
         .post(
             &browser(),
@@ -113,6 +118,7 @@ async fn id_numbers_phones_passwords_and_codes_stay_out_of_the_logs() {
         "13912345678",
         "18712346579",
         "1391234567",
+        "13987650021",
         "Campus2026a",
         "Secret2026z",
         "赵六",
@@ -122,6 +128,7 @@ async fn id_numbers_phones_passwords_and_codes_stay_out_of_the_logs() {
         "兰工坪路",
         step1["ticket"].as_str().unwrap(),
         &format!("\"{code}\""),
+        &format!("\"{phone_code}\""),
         "cp_session=",
         "13987654321",
         &token,

@@ -5,6 +5,7 @@ pub mod gateway;
 pub mod invoke;
 pub mod keys;
 pub mod payments;
+pub mod phone;
 pub mod seed;
 pub mod streams;
 pub mod template;

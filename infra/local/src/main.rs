@@ -122,6 +122,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut app = local::build_app(&cfg, &table, secret.as_bytes(), clock.clone(), sandboxes.payments.clone());
     // The receipt SMS links back to this platform.
     app.settings.public_base_url = site_base.clone();
+    // SMS are shown here as the phones would show them (codes, receipt links).
+    app.sms = app.sms.take().map(|sns| Arc::new(local::phone::TerminalPhones { sns }) as Arc<dyn shared::sms::SmsSender>);
     let app = Arc::new(app);
     let exists = app.store.client().describe_table().table_name(&table).send().await.is_ok();
     if !exists {
@@ -157,7 +159,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         sandboxes.alipay_base, sandboxes.wechat_base, sandboxes.unionpay_base
     );
     println!("  {} routes from infra/template.yaml, table {table} at {endpoint}", template.routes.len());
-    println!("  demo logins (first login asks for a new password):");
+    println!("  demo logins (the first login asks for the SMS code, shown here, and a new password):");
     for d in DEMO_LOGINS {
         println!("    {:<12} {:<10} {}", d.username, d.password, d.who);
     }

@@ -588,6 +588,8 @@ impl ImportState {
 pub struct ImportSummary {
     pub rows: usize,
     pub students_created: usize,
+    /// Existing students without a phone on file given the file's.
+    pub phones_added: usize,
     pub items_created: usize,
     pub items_updated: usize,
     /// Rows whose student and item already read as the file says.
@@ -649,6 +651,7 @@ pub fn applied_report(file_key: &str, kind: ImportKind, id: &ImportId, s: &Impor
     match kind {
         ImportKind::FeeBill => {
             rows.push(line("新建学生", s.students_created.to_string()));
+            rows.push(line("补登手机号码", s.phones_added.to_string()));
             rows.push(line("新建收费项目", s.items_created.to_string()));
             rows.push(line("更新收费项目", s.items_updated.to_string()));
             rows.push(line("未变化的收费项目", s.items_unchanged.to_string()));

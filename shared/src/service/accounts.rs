@@ -1,15 +1,21 @@
 //! Login, password and security-question changes (recovery: `recovery.rs`).
 
+use super::verification::{CodeFor, account_notice, notice_time};
 use crate::app::App;
 use crate::domain::{AccountKind, AuditAction, AuditSubject, IdCardNo, NewPassword, PasswordRuleError, Student, StudentNo};
 use crate::error::AppError;
 use crate::service::Authed;
 use crate::store::dynamo::hashed_key;
-use crate::store::{Credential, CredentialStore, Password, ResetCodeStore, SessionStore, StudentStore, ThrottleStore};
+use crate::store::{Credential, CredentialStore, OutboxStore, Password, ResetCodeStore, SessionStore, StudentStore, ThrottleStore};
 
-/// Everything the store must offer for account use cases.
-pub trait AccountStores: StudentStore + CredentialStore + ThrottleStore + SessionStore + ResetCodeStore {}
-impl<T: StudentStore + CredentialStore + ThrottleStore + SessionStore + ResetCodeStore> AccountStores for T {}
+/// Everything the store must offer for account use cases (the outbox carries the notices).
+pub trait AccountStores: StudentStore + CredentialStore + ThrottleStore + SessionStore + ResetCodeStore + OutboxStore {}
+impl<T: StudentStore + CredentialStore + ThrottleStore + SessionStore + ResetCodeStore + OutboxStore> AccountStores for T {}
+
+/// A first-login code is bound to the session that asked for it.
+fn activation_context(session_id: &str) -> String {
+    format!("ACTIVATE:{session_id}")
+}
 
 pub const PASSWORD_RULE: &str = "新密码为8-32位，须同时包含字母和数字，不能与初始密码（身份证号后8位或姓名）或学号相同";
 
@@ -121,6 +127,13 @@ impl<S: AccountStores> App<S> {
                 AppError::InvalidCredentials
             });
         };
+        // The initial password (guessable by whoever knows the ID number) opens only the first
+        // login, which proves the phone on file; after its expiry, recovery is the way in.
+        if let Err(refused) = self.first_login_possible(&student, &cred) {
+            let reason = if matches!(refused, AppError::InitialPasswordExpired) { "initial password expired" } else { "no phone on file" };
+            tracing::warn!(event = "login_refused", student_no = student.student_no.as_str(), client = client_ip, reason, "login refused");
+            return Err(refused);
+        }
         self.store.clear_failures(&acct).await?;
         if let Some(own) = &own {
             self.store.clear_failures(own).await?;
@@ -142,8 +155,32 @@ impl<S: AccountStores> App<S> {
     async fn password_matches(&self, typed: String, student: &Student, cred: &Credential) -> bool {
         match &cred.password {
             Password::Hash(phc) => self.hasher.verify(typed, Some(phc.clone())).await,
-            Password::Initial => self.hasher.verify_derived(typed, student.initial_password().to_owned()).await,
+            Password::Initial { .. } => self.hasher.verify_derived(typed, student.initial_password().to_owned()).await,
         }
+    }
+
+    /// While the account is on its initial password: refused once it expired, or when there is
+    /// no phone on file to prove at the first login.
+    fn first_login_possible(&self, student: &Student, cred: &Credential) -> Result<(), AppError> {
+        match cred.password {
+            Password::Initial { expires_at } if expires_at <= self.clock.now() => Err(AppError::InitialPasswordExpired),
+            Password::Initial { .. } if student.contact.phone.is_none() => Err(AppError::NoPhoneForFirstLogin),
+            _ => Ok(()),
+        }
+    }
+
+    /// 首次登录验证: sends a code to the phone on file, for the first login's password change;
+    /// returns the phone masked.
+    pub async fn send_activation_code(&self, who: &Authed, client_ip: &str) -> Result<String, AppError> {
+        let (student, cred) = self.account(&who.student_no).await?;
+        if !cred.is_initial() {
+            return Err(AppError::BadRequest("the account is already activated".into()));
+        }
+        self.first_login_possible(&student, &cred)?;
+        let phone = student.contact.phone.clone().ok_or(AppError::NoPhoneForFirstLogin)?;
+        let what = CodeFor { action: "首次登录验证", context: activation_context(&who.session_id) };
+        self.send_code(&student.student_no, &phone, what, client_ip).await?;
+        Ok(phone.masked())
     }
 
     pub(super) async fn account(&self, no: &StudentNo) -> Result<(Student, Credential), AppError> {
@@ -154,7 +191,13 @@ impl<S: AccountStores> App<S> {
 
     /// Re-checks the logged-in user's password (for changes that need it). Failures count
     /// toward the same lock as login.
-    async fn check_password(&self, student: &Student, cred: &Credential, password: &str, field: &'static str) -> Result<(), AppError> {
+    pub(super) async fn check_password(
+        &self,
+        student: &Student,
+        cred: &Credential,
+        password: &str,
+        field: &'static str,
+    ) -> Result<(), AppError> {
         let key = account_key(student.student_no.as_str());
         if self.is_locked(&key).await? {
             return Err(AppError::Locked);
@@ -168,29 +211,57 @@ impl<S: AccountStores> App<S> {
         Err(AppError::field(field, if field == "old_password" { "原密码不正确" } else { "密码不正确" }))
     }
 
-    /// 密码修改. Ends a forced change; returns the session cookie re-issued without the flag.
-    pub async fn change_password(&self, who: &Authed, old: &str, new: &str) -> Result<String, AppError> {
+    /// 密码修改. At the first login (the initial password) it also needs `code`, the SMS code
+    /// sent to the phone on file ([`Self::send_activation_code`]): that is the activation.
+    /// Every other session of the student ends; the phone on file is told by SMS. Returns the
+    /// session cookie re-issued without the forced-change flag.
+    pub async fn change_password(&self, who: &Authed, old: &str, new: &str, code: Option<&str>) -> Result<String, AppError> {
         let (student, cred) = self.account(&who.student_no).await?;
+        self.first_login_possible(&student, &cred)?;
         self.check_password(&student, &cred, &typed_initial(&student, &cred, old), "old_password").await?;
         let new = NewPassword::parse(new, &student).map_err(|e| AppError::field("new_password", rule_message(e)))?;
         if old == new.expose() {
             return Err(AppError::field("new_password", "新密码不能与原密码相同"));
         }
+        let activation = cred.is_initial();
+        if activation {
+            let code = code.map(str::trim).filter(|c| !c.is_empty()).ok_or_else(|| AppError::field("code", "请输入短信验证码"))?;
+            self.use_code(&student.student_no, &activation_context(&who.session_id), code).await?;
+        }
+        let now = self.clock.now();
+        let notice = student.contact.phone.as_ref().map(|phone| {
+            let text = if activation {
+                format!(
+                    "【校园统一支付平台】您的账户已于{}完成首次登录验证并设置了新密码。如非本人操作，请立即联系学院电话 2755282、2973633。",
+                    notice_time(now)
+                )
+            } else {
+                format!(
+                    "【校园统一支付平台】您的账户密码已于{}修改。如非本人操作，请立即通过“忘记密码”找回或联系学院电话 2755282、2973633。",
+                    notice_time(now)
+                )
+            };
+            account_notice(&student.student_no, phone, &text, now)
+        });
         let next = Credential {
             password: Password::Hash(self.hasher.hash(new.expose().to_owned()).await),
             must_change: false,
             version: cred.version + 1,
             ..cred.clone()
         };
-        let audit = who
-            .by(self.clock.now())
-            .entry(AuditAction::PasswordChanged, AuditSubject::Student, &student.student_no)
-            .reason(if cred.must_change { "首次登录修改初始密码" } else { "密码修改" });
-        self.store.replace_credential(&student.student_no, cred.version, &next, &audit).await?;
+        let audit = who.by(now).entry(AuditAction::PasswordChanged, AuditSubject::Student, &student.student_no).reason(if activation {
+            "首次登录：验证预留手机并修改初始密码"
+        } else {
+            "密码修改"
+        });
+        self.store.replace_credential(&student.student_no, cred.version, &next, &audit, notice.as_ref()).await?;
         // Whoever else held a session (the one who knew the old password) is out now.
         let ended = self.store.end_sessions(&student.student_no, Some(&who.session_id)).await?;
         let record = self.store.get_session(&student.student_no, &who.session_id).await?.ok_or(AppError::Unauthenticated)?;
-        tracing::info!(other_sessions_ended = ended, "password changed");
+        tracing::info!(other_sessions_ended = ended, activation, "password changed");
+        if let Some(m) = &notice {
+            self.notify_now(m).await;
+        }
         self.session_cookie(&record, false)
     }
 
@@ -226,9 +297,20 @@ impl<S: AccountStores> App<S> {
             version: cred.version + 1,
             ..cred.clone()
         };
-        let audit = who.by(self.clock.now()).entry(AuditAction::SecurityQuestionChanged, AuditSubject::Student, &student.student_no);
-        self.store.replace_credential(&student.student_no, cred.version, &next, &audit).await?;
+        let now = self.clock.now();
+        let audit = who.by(now).entry(AuditAction::SecurityQuestionChanged, AuditSubject::Student, &student.student_no);
+        let notice = student.contact.phone.as_ref().map(|phone| {
+            let text = format!(
+                "【校园统一支付平台】您的账户密保问题已于{}修改。如非本人操作，请立即修改密码或联系学院电话 2755282、2973633。",
+                notice_time(now)
+            );
+            account_notice(&student.student_no, phone, &text, now)
+        });
+        self.store.replace_credential(&student.student_no, cred.version, &next, &audit, notice.as_ref()).await?;
         tracing::info!("security question changed");
+        if let Some(m) = &notice {
+            self.notify_now(m).await;
+        }
         Ok(())
     }
 }
@@ -237,7 +319,7 @@ impl<S: AccountStores> App<S> {
 /// as X while that initial password is still in use.
 fn typed_initial(student: &Student, cred: &Credential, password: &str) -> String {
     match password.strip_suffix('x') {
-        Some(head) if cred.must_change && student.kind == AccountKind::Student => format!("{head}X"),
+        Some(head) if cred.is_initial() && student.kind == AccountKind::Student => format!("{head}X"),
         _ => password.to_owned(),
     }
 }

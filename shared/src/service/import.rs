@@ -417,6 +417,7 @@ impl<S: ImportStores> App<S> {
                     let done: Vec<ImportSummary> = futures::stream::iter(applies).buffered(CONCURRENT_STUDENTS).try_collect().await?;
                     for s in done {
                         summary.students_created += s.students_created;
+                        summary.phones_added += s.phones_added;
                         summary.items_created += s.items_created;
                         summary.items_updated += s.items_updated;
                         summary.items_unchanged += s.items_unchanged;
@@ -495,6 +496,12 @@ impl<S: ImportStores> App<S> {
                         row: first.row, reason: "学号已存在，但姓名或身份证号与系统中的不同".into()
                     });
                 }
+                // The college gives the phone of a student who had none (the first login needs it).
+                Some(s) if s.contact.phone.is_none() => {
+                    if let Some(phone) = rows.iter().find_map(|r| r.phone.clone()) {
+                        writes.push(BillWrite::AddPhone { phone, row: first.row });
+                    }
+                }
                 Some(_) => {}
                 None => {
                     let student = Student {
@@ -507,7 +514,11 @@ impl<S: ImportStores> App<S> {
                         kind: AccountKind::Student,
                         contact: Contact { phone: first.phone.clone(), ..Contact::default() },
                     };
-                    writes.push(BillWrite::CreateStudent { student: Box::new(student), credential: Credential::initial(), row: first.row });
+                    writes.push(BillWrite::CreateStudent {
+                        student: Box::new(student),
+                        credential: Credential::initial(self.clock.now() + self.settings.initial_password_ttl),
+                        row: first.row,
+                    });
                 }
             }
             let items = if stored.is_some() { self.store.fee_items_versioned(no).await? } else { vec![] };
@@ -540,6 +551,7 @@ impl<S: ImportStores> App<S> {
             for w in &writes {
                 match w {
                     BillWrite::CreateStudent { .. } => summary.students_created += 1,
+                    BillWrite::AddPhone { .. } => summary.phones_added += 1,
                     BillWrite::CreateItem { .. } => summary.items_created += 1,
                     BillWrite::UpdateItem { .. } => summary.items_updated += 1,
                 }

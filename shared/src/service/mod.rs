@@ -17,5 +17,6 @@ pub mod records;
 pub mod recovery;
 pub mod refunds;
 pub mod session;
+mod verification;
 
 pub use session::Authed;

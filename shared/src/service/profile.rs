@@ -1,10 +1,12 @@
 //! 个人信息: who is logged in, and the contact details they maintain.
 
+use super::accounts::AccountStores;
+use super::verification::{CodeFor, account_notice, notice_time};
 use crate::app::App;
-use crate::domain::{Address, Contact, Email, Phone, Postcode, Student};
+use crate::domain::{Address, AuditAction, AuditSubject, Contact, Email, Phone, Postcode, Student};
 use crate::error::{AppError, FieldErrors};
 use crate::service::Authed;
-use crate::store::{CredentialStore, StudentStore};
+use crate::store::{CredentialStore, StoreError, StudentStore};
 use serde::Serialize;
 
 /// The user bar: 编号, 姓名, 性别, 身份证号 (masked), 部门, 班级.
@@ -72,6 +74,13 @@ pub const PHONE_MESSAGE: &str = "请输入11位中国大陆手机号码，例如
 pub const EMAIL_MESSAGE: &str = "邮箱格式不正确，例如 name@example.com";
 pub const POSTCODE_MESSAGE: &str = "邮编应为6位数字，例如 730050";
 pub const ADDRESS_MESSAGE: &str = "地址不能超过100个字，且不能包含特殊控制字符";
+/// The phone receives recovery codes: it changes only through [`App::change_phone`].
+pub const PHONE_CHANGE_MESSAGE: &str = "更换手机号码须验证登录密码和新号码的短信验证码，请使用“更换手机号码”";
+
+/// A phone-change code is bound to the session that asked for it and to the new number.
+fn phone_context(session_id: &str, phone: &Phone) -> String {
+    format!("PHONE:{session_id}:{}", phone.expose())
+}
 
 /// Applies a change to the current contact details, reporting every invalid field at once.
 pub fn apply_change(current: &Contact, change: &ContactChange) -> Result<Contact, AppError> {
@@ -123,16 +132,77 @@ impl<S: StudentStore + CredentialStore> App<S> {
     pub async fn update_profile(&self, who: &Authed, change: &ContactChange) -> Result<ProfileView, AppError> {
         let mut s = self.store.get_student(&who.student_no).await?.ok_or(AppError::Unauthenticated)?;
         let contact = apply_change(&s.contact, change)?;
+        if contact.phone != s.contact.phone {
+            return Err(AppError::field("phone", PHONE_CHANGE_MESSAGE));
+        }
         let audit = who
             .by(self.clock.now())
-            .entry(crate::domain::AuditAction::ContactChanged, crate::domain::AuditSubject::Student, &s.student_no)
+            .entry(AuditAction::ContactChanged, AuditSubject::Student, &s.student_no)
             .change(Some(&s.contact.audit_summary()), &contact.audit_summary());
-        self.store.update_contact(&s.student_no, &contact, &audit).await.map_err(|e| match e {
-            crate::store::StoreError::NotFound => AppError::Unauthenticated,
+        self.store.update_contact(&s.student_no, &contact, &audit, None).await.map_err(|e| match e {
+            StoreError::NotFound => AppError::Unauthenticated,
             other => other.into(),
         })?;
         s.contact = contact;
         tracing::info!("profile updated");
+        Ok(ProfileView::new(&s, who.must_change_password))
+    }
+}
+
+fn new_phone(raw: &str, current: Option<&Phone>) -> Result<Phone, AppError> {
+    let phone = Phone::parse(raw.trim()).map_err(|_| AppError::field("phone", PHONE_MESSAGE))?;
+    if current == Some(&phone) {
+        return Err(AppError::field("phone", "新手机号码与当前绑定的号码相同"));
+    }
+    Ok(phone)
+}
+
+impl<S: AccountStores> App<S> {
+    /// 更换手机号码, step 1: the current password, then a code sent to the new number. Returns
+    /// the new number masked.
+    pub async fn send_phone_code(&self, who: &Authed, phone: &str, password: &str, client_ip: &str) -> Result<String, AppError> {
+        let (student, cred) = self.account(&who.student_no).await?;
+        let phone = new_phone(phone, student.contact.phone.as_ref())?;
+        self.check_password(&student, &cred, password, "password").await?;
+        let what = CodeFor { action: "更换绑定手机", context: phone_context(&who.session_id, &phone) };
+        self.send_code(&student.student_no, &phone, what, client_ip).await?;
+        Ok(phone.masked())
+    }
+
+    /// 更换手机号码, step 2: the code sent to the new number. The replaced number is told by
+    /// SMS (masked numbers only), queued with the change.
+    pub async fn change_phone(&self, who: &Authed, phone: &str, code: &str) -> Result<ProfileView, AppError> {
+        let mut s = self.store.get_student(&who.student_no).await?.ok_or(AppError::Unauthenticated)?;
+        let phone = new_phone(phone, s.contact.phone.as_ref())?;
+        if code.trim().is_empty() {
+            return Err(AppError::field("code", "请输入短信验证码"));
+        }
+        self.use_code(&s.student_no, &phone_context(&who.session_id, &phone), code).await?;
+        let contact = Contact { phone: Some(phone.clone()), ..s.contact.clone() };
+        let now = self.clock.now();
+        let audit = who
+            .by(now)
+            .entry(AuditAction::ContactChanged, AuditSubject::Student, &s.student_no)
+            .change(Some(&s.contact.audit_summary()), &contact.audit_summary())
+            .reason("更换手机号码（已验证登录密码和新号码）");
+        let notice = s.contact.phone.as_ref().map(|old| {
+            let text = format!(
+                "【校园统一支付平台】您账户绑定的手机号码已于{}由{}更换为{}。如非本人操作，请立即联系学院电话 2755282、2973633。",
+                notice_time(now),
+                old.masked(),
+                phone.masked()
+            );
+            account_notice(&s.student_no, old, &text, now)
+        });
+        self.store.update_contact(&s.student_no, &contact, &audit, notice.as_ref()).await.map_err(|e| match e {
+            StoreError::NotFound => AppError::Unauthenticated,
+            other => other.into(),
+        })?;
+        tracing::info!("phone changed");
+        if let Some(m) = &notice {
+            self.notify_now(m).await;
+        }
+        s.contact = contact;
         Ok(ProfileView::new(&s, who.must_change_password))
     }
 }

@@ -15,13 +15,12 @@
 //!   them, so they remain only where there is no phone, as the reference's only route).
 
 use super::accounts::{AccountStores, client_key, normalise_answer, rule_message};
+use super::verification::{CodeFor, account_notice, notice_time};
 use crate::app::App;
-use crate::auth::{Claims, Purpose, constant_time_eq, random_id};
+use crate::auth::{Claims, Purpose, random_id};
 use crate::domain::{AuditAction, AuditSubject, IdCardNo, NewPassword, PersonName, Student, StudentNo};
 use crate::error::AppError;
-use crate::store::dynamo::hashed_key;
-use crate::store::{Credential, Password, ResetCode, StoreError};
-use sha2::{Digest, Sha256};
+use crate::store::{Credential, Password, StoreError};
 
 /// What step 1 of the forgotten-password flow reveals to someone who proved who they are.
 pub struct ResetTicket {
@@ -40,41 +39,7 @@ pub enum ResetProof {
     SmsCode(String),
 }
 
-/// The per-student recovery failure count.
-fn reset_key(no: &StudentNo) -> String {
-    hashed_key("THR#RESET", no.as_str())
-}
-/// Recovery SMS sent to a student today.
-fn sms_student_key(no: &StudentNo) -> String {
-    hashed_key("THR#SMS", no.as_str())
-}
-/// Recovery SMS asked for from a client address today.
-fn sms_client_key(ip: &str) -> String {
-    hashed_key("THR#SMSIP", ip)
-}
-
-fn code_hash(ticket_id: &str, code: &str) -> String {
-    hex::encode(Sha256::digest(format!("{ticket_id}:{code}").as_bytes()))
-}
-
 impl<S: AccountStores> App<S> {
-    /// Counts one use of `key` within the recovery window (a day); `true` once `limit` is
-    /// reached, and then for the rest of the window.
-    async fn count_today(&self, key: &str, limit: u32) -> Result<bool, AppError> {
-        let (now, day) = (self.clock.now(), self.settings.recovery_window);
-        let state = self.store.record_failure(key, now, day, limit, day).await?;
-        Ok(state.locked_until.is_some_and(|t| t > now))
-    }
-
-    /// One recovery failure of `no`: `Locked` once the day's count is reached, else `otherwise`.
-    async fn recovery_failed(&self, no: &StudentNo, otherwise: AppError) -> AppError {
-        match self.count_today(&reset_key(no), self.settings.recovery_lock_after).await {
-            Ok(true) => AppError::Locked,
-            Ok(false) => otherwise,
-            Err(e) => e,
-        }
-    }
-
     /// 忘记密码, step 1: student number + full ID-card number + name. The ticket is bound to the
     /// credential version, so it stops working once the password changes.
     pub async fn forgot_start(&self, student_no: &str, id_card: &str, name: &str, client_ip: &str) -> Result<ResetTicket, AppError> {
@@ -88,7 +53,7 @@ impl<S: AccountStores> App<S> {
         let name = errs.check("name", PersonName::parse(name), "请输入身份证上的姓名");
         errs.finish()?;
         let (no, id, name) = (no.expect("checked"), id.expect("checked"), name.expect("checked"));
-        if self.is_locked(&reset_key(&no)).await? {
+        if self.verification_locked(&no).await? {
             return Err(AppError::Locked);
         }
         let found = match self.store.get_student(&no).await? {
@@ -98,7 +63,7 @@ impl<S: AccountStores> App<S> {
         // Right or wrong, an identity check costs the client the same.
         self.fail(&client, self.settings.client_lock_after).await?;
         let Some((student, cred)) = found else {
-            return Err(self.recovery_failed(&no, AppError::IdentityMismatch).await);
+            return Err(self.verification_failed(&no, AppError::IdentityMismatch).await);
         };
         let now = self.clock.now();
         let ticket = self.keys()?.issue(&Claims {
@@ -131,70 +96,13 @@ impl<S: AccountStores> App<S> {
         Ok((student, cred, claims.sid))
     }
 
-    /// 忘记密码, SMS route: sends a 6-digit code to the registered phone — one a minute, and at
-    /// most `sms_per_student_per_day` to the student and `sms_per_client_per_day` from the
-    /// client address a day; none once recovery is locked.
+    /// 忘记密码, SMS route: sends a 6-digit code to the registered phone, within the limits of
+    /// every verification code (`verification.rs`).
     pub async fn forgot_send_code(&self, ticket: &str, client_ip: &str) -> Result<String, AppError> {
         let (student, _, ticket_id) = self.open_ticket(ticket).await?;
-        let no = &student.student_no;
-        if self.is_locked(&reset_key(no)).await? {
-            return Err(AppError::Locked);
-        }
         let phone = student.contact.phone.clone().ok_or(AppError::NoPhone)?;
-        let (per_student, per_client) = (sms_student_key(no), sms_client_key(client_ip));
-        if self.is_locked(&per_student).await? || self.is_locked(&per_client).await? {
-            tracing::warn!(event = "recovery_sms_capped", student_no = no.as_str(), client = client_ip, "recovery SMS refused: daily cap");
-            return Err(AppError::TooManyRequests);
-        }
-        let now = self.clock.now();
-        let code = format!("{:06}", rand::random_range(0..1_000_000u32));
-        let record = ResetCode {
-            code_hash: code_hash(&ticket_id, &code),
-            sent_at: now,
-            expires_at: now + self.settings.reset_code_ttl,
-            tries_left: self.settings.reset_code_tries,
-        };
-        match self.store.put_reset_code(no, &record, now - self.settings.sms_cooldown).await {
-            Err(StoreError::Conflict) => return Err(AppError::TooManyRequests),
-            other => other?,
-        }
-        let text = format!(
-            "【校园统一支付平台】您正在找回密码，验证码{code}，{}分钟内有效。如非本人操作请忽略。",
-            self.settings.reset_code_ttl.num_minutes()
-        );
-        let sent = match self.sms() {
-            Ok(sms) => sms.send(&phone, &text).await,
-            Err(none) => Err(none),
-        };
-        if let Err(e) = sent {
-            // Nothing was sent, so the student may ask again at once.
-            self.store.delete_reset_code(no).await?;
-            return Err(AppError::Sms(e.0));
-        }
-        self.count_today(&per_student, self.settings.sms_per_student_per_day).await?;
-        self.count_today(&per_client, self.settings.sms_per_client_per_day).await?;
-        tracing::info!("reset code sent");
+        self.send_code(&student.student_no, &phone, CodeFor { action: "找回密码", context: ticket_id }, client_ip).await?;
         Ok(phone.masked())
-    }
-
-    /// The SMS code the student typed, against the one last sent for this ticket: every wrong
-    /// code counts toward the day's recovery lock, and each code allows only a few tries. A
-    /// right code is used up.
-    async fn use_code(&self, no: &StudentNo, ticket_id: &str, code: &str) -> Result<(), AppError> {
-        let stored = self.store.get_reset_code(no).await?.ok_or(AppError::CodeExpired)?;
-        if stored.expires_at <= self.clock.now() {
-            return Err(AppError::CodeExpired);
-        }
-        match self.store.take_reset_try(no).await {
-            Err(StoreError::Conflict) => return Err(AppError::CodeExpired),
-            other => other?,
-        };
-        let given = code_hash(ticket_id, code.trim());
-        if !constant_time_eq(given.as_bytes(), stored.code_hash.as_bytes()) {
-            return Err(self.recovery_failed(no, AppError::CodeInvalid).await);
-        }
-        self.store.delete_reset_code(no).await?;
-        Ok(())
     }
 
     /// 忘记密码, last step: prove control (the SMS code, or the security answer — with the code
@@ -203,7 +111,7 @@ impl<S: AccountStores> App<S> {
         let (student, cred, ticket_id) = self.open_ticket(ticket).await?;
         let no = &student.student_no;
         let new = NewPassword::parse(new_password, &student).map_err(|e| AppError::field("new_password", rule_message(e)))?;
-        if self.is_locked(&reset_key(no)).await? {
+        if self.verification_locked(no).await? {
             return Err(AppError::Locked);
         }
         let route = match proof {
@@ -214,7 +122,7 @@ impl<S: AccountStores> App<S> {
                     (_, code) => code,
                 };
                 if !self.hasher.verify(normalise_answer(&answer), Some(hash)).await {
-                    return Err(self.recovery_failed(no, AppError::WrongAnswer).await);
+                    return Err(self.verification_failed(no, AppError::WrongAnswer).await);
                 }
                 if let Some(code) = code {
                     self.use_code(no, &ticket_id, &code).await?;
@@ -232,16 +140,27 @@ impl<S: AccountStores> App<S> {
             version: cred.version + 1,
             ..cred.clone()
         };
-        let audit = crate::domain::By::new(crate::domain::Actor::Student(no.clone()), self.clock.now())
+        let now = self.clock.now();
+        let audit = crate::domain::By::new(crate::domain::Actor::Student(no.clone()), now)
             .entry(AuditAction::PasswordChanged, AuditSubject::Student, no)
             .reason(route);
-        match self.store.replace_credential(no, cred.version, &next, &audit).await {
+        let notice = student.contact.phone.as_ref().map(|phone| {
+            let text = format!(
+                "【校园统一支付平台】您的账户密码已于{}通过“忘记密码”重置。如非本人操作，请立即联系学院电话 2755282、2973633。",
+                notice_time(now)
+            );
+            account_notice(no, phone, &text, now)
+        });
+        match self.store.replace_credential(no, cred.version, &next, &audit, notice.as_ref()).await {
             Err(StoreError::Conflict) => return Err(AppError::TicketExpired),
             other => other?,
         }
         // Recovery ends every session: whoever was logged in with the forgotten password is out.
         let ended = self.store.end_sessions(no, None).await?;
         tracing::info!(sessions_ended = ended, "password reset");
+        if let Some(m) = &notice {
+            self.notify_now(m).await;
+        }
         Ok(())
     }
 }

@@ -29,6 +29,7 @@ fn parse_manifest(item: &Item) -> Result<ImportManifest, StoreError> {
         Some(AttributeValue::M(m)) => Some(ImportSummary {
             rows: count(m, "rows")?,
             students_created: count(m, "students_created")?,
+            phones_added: count(m, "phones_added")?,
             items_created: count(m, "items_created")?,
             items_updated: count(m, "items_updated")?,
             items_unchanged: count(m, "items_unchanged")?,
@@ -56,6 +57,7 @@ fn summary_value(s: &ImportSummary) -> AttributeValue {
     AttributeValue::M(HashMap::from([
         ("rows".to_owned(), n(s.rows)),
         ("students_created".to_owned(), n(s.students_created)),
+        ("phones_added".to_owned(), n(s.phones_added)),
         ("items_created".to_owned(), n(s.items_created)),
         ("items_updated".to_owned(), n(s.items_updated)),
         ("items_unchanged".to_owned(), n(s.items_unchanged)),
@@ -124,6 +126,23 @@ impl DynamoStore {
                     .target(no.as_str())
                     .change(None, &format!("created id={} must_change_password={}", student.id_card.masked(), credential.must_change));
                 vec![self.put_new(profile)?, self.put_new(credential_item(no, credential))?, self.audit_put(&audit)?]
+            }
+            BillWrite::AddPhone { phone, row } => {
+                let update = built(
+                    Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key(student_pk(no), "PROFILE")))
+                        .update_expression("SET phone = :phone, version = version + :one, last_import = :import")
+                        .condition_expression("attribute_exists(pk) AND attribute_not_exists(phone)")
+                        .expression_attribute_values(":phone", s(phone.expose()))
+                        .expression_attribute_values(":one", n(1))
+                        .expression_attribute_values(":import", s(id.as_str()))
+                        .build(),
+                )?;
+                let audit = entry(AuditAction::ContactChanged, *row)
+                    .target(no.as_str())
+                    .change(Some("phone=none"), &format!("phone={}", phone.masked()));
+                vec![TransactWriteItem::builder().update(update).build(), self.audit_put(&audit)?]
             }
             BillWrite::CreateItem { item, row } => {
                 let mut fee = fee_item_item(no, item);
@@ -274,9 +293,10 @@ impl ImportStore for DynamoStore {
         let entry = by.import_entry(AuditAction::ImportApplied, id).change(
             Some(ImportState::Applying.as_str()),
             &format!(
-                "applied rows={} students_created={} items_created={} items_updated={} items_unchanged={} offline_recorded={} offline_already_recorded={}",
+                "applied rows={} students_created={} phones_added={} items_created={} items_updated={} items_unchanged={} offline_recorded={} offline_already_recorded={}",
                 summary.rows,
                 summary.students_created,
+                summary.phones_added,
                 summary.items_created,
                 summary.items_updated,
                 summary.items_unchanged,

@@ -23,6 +23,14 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// The put that queues `m` (a new pending message) inside a caller's transaction.
+    pub(super) fn outbox_put(&self, m: &OutboxSms) -> Result<TransactWriteItem, StoreError> {
+        let text = m.text.as_deref().ok_or_else(|| StoreError::Corrupt("a queued SMS without text".into()))?;
+        self.put_new(new_sms_item(&m.id, &m.phone, text, m.next_try_at))
+    }
+}
+
 /// A new pending message, due at `at`.
 pub(super) fn new_sms_item(id: &str, phone: &Phone, text: &str, at: DateTime<Utc>) -> Item {
     let mut item = key(outbox_pk(id), OUTBOX_SK);

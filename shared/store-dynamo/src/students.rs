@@ -49,7 +49,10 @@ pub(super) fn credential_item(no: &StudentNo, c: &Credential) -> Item {
     let mut item = key(student_pk(no), "CRED");
     match &c.password {
         Password::Hash(phc) => item.insert("password_hash".into(), s(phc)),
-        Password::Initial => item.insert("initial_password".into(), AttributeValue::Bool(true)),
+        Password::Initial { expires_at } => {
+            item.insert("initial_until".into(), n(expires_at.timestamp()));
+            item.insert("initial_password".into(), AttributeValue::Bool(true))
+        }
     };
     item.insert("must_change".into(), AttributeValue::Bool(c.must_change));
     if let Some(q) = &c.security_question {
@@ -100,7 +103,13 @@ impl StudentStore for DynamoStore {
         self.transact(vec![self.put_new(profile)?, self.put_new(credential_item(&student.student_no, credential))?]).await
     }
 
-    async fn update_contact(&self, no: &StudentNo, c: &Contact, audit: &crate::domain::AuditEntry) -> Result<(), StoreError> {
+    async fn update_contact(
+        &self,
+        no: &StudentNo,
+        c: &Contact,
+        audit: &crate::domain::AuditEntry,
+        notice: Option<&OutboxSms>,
+    ) -> Result<(), StoreError> {
         let mut sets = vec!["version = version + :one".to_owned()];
         let mut removes = vec![];
         let mut values: Item = HashMap::from([(":one".to_owned(), n(1))]);
@@ -131,16 +140,12 @@ impl StudentStore for DynamoStore {
                 .set_expression_attribute_values(Some(values))
                 .build(),
         )?;
-        self.client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(self.audit_put(audit)?)
-            .send()
-            .await
-            .map_err(|e| match map_err(e) {
-                StoreError::Conflict => StoreError::NotFound,
-                other => other,
-            })?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build(), self.audit_put(audit)?];
+        items.extend(notice.map(|m| self.outbox_put(m)).transpose()?);
+        self.transact(items).await.map_err(|e| match e {
+            StoreError::Conflict => StoreError::NotFound,
+            other => other,
+        })?;
         Ok(())
     }
 }
@@ -153,7 +158,10 @@ impl CredentialStore for DynamoStore {
         Ok(Some(Credential {
             password: match get_opt_s(item, "password_hash") {
                 Some(phc) => Password::Hash(phc.to_owned()),
-                None if get_bool(item, "initial_password") => Password::Initial,
+                // Without its date an initial password is taken as expired (fail closed).
+                None if get_bool(item, "initial_password") => Password::Initial {
+                    expires_at: get_opt_i64(item, "initial_until")?.map(instant).transpose()?.unwrap_or(DateTime::UNIX_EPOCH),
+                },
                 None => return Err(StoreError::Corrupt("credential without a password".into())),
             },
             must_change: get_bool(item, "must_change"),
@@ -169,6 +177,7 @@ impl CredentialStore for DynamoStore {
         expected_version: u64,
         next: &Credential,
         audit: &crate::domain::AuditEntry,
+        notice: Option<&OutboxSms>,
     ) -> Result<(), StoreError> {
         debug_assert_eq!(next.version, expected_version + 1);
         let put = built(
@@ -179,13 +188,8 @@ impl CredentialStore for DynamoStore {
                 .expression_attribute_values(":v", n(expected_version))
                 .build(),
         )?;
-        self.client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(self.audit_put(audit)?)
-            .send()
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        let mut items = vec![TransactWriteItem::builder().put(put).build(), self.audit_put(audit)?];
+        items.extend(notice.map(|m| self.outbox_put(m)).transpose()?);
+        self.transact(items).await
     }
 }

@@ -43,6 +43,13 @@ pub enum BillWrite {
         item: FeeItem,
         row: usize,
     },
+    /// The file gives a phone for an existing student with none on file (who could not make
+    /// the first login without one). Never replaces a phone: that is the student's own,
+    /// changed only through the verified phone change.
+    AddPhone {
+        phone: domain::Phone,
+        row: usize,
+    },
     /// `before` as read at `version`; `after` keeps `before.paid`.
     UpdateItem {
         before: FeeItem,

@@ -48,7 +48,10 @@ pub enum Password {
     /// from anyone who can read the table, and hashing 30,000 of them makes an import spend
     /// most of its time in argon2id. It is checked against the profile at the same cost as a
     /// hash (`Hasher::verify_derived`) and replaced by a hash at the first change.
-    Initial,
+    ///
+    /// It stops working at `expires_at` (issue #12: a guessable password must not wait for
+    /// whoever guesses it first); a stored one without the date is taken as expired.
+    Initial { expires_at: DateTime<Utc> },
     /// The argon2id PHC string of a password the user chose.
     Hash(String),
 }
@@ -64,9 +67,21 @@ pub struct Credential {
 }
 
 impl Credential {
-    /// A new account's: the initial password, to be changed at first login.
-    pub fn initial() -> Self {
-        Self { password: Password::Initial, must_change: true, security_question: None, security_answer_hash: None, version: 1 }
+    /// A new account's: the initial password until `expires_at`, to be changed at first login
+    /// (after proving the phone on file).
+    pub fn initial(expires_at: DateTime<Utc>) -> Self {
+        Self {
+            password: Password::Initial { expires_at },
+            must_change: true,
+            security_question: None,
+            security_answer_hash: None,
+            version: 1,
+        }
+    }
+
+    /// Still on the initial password: the first login has not been completed.
+    pub fn is_initial(&self) -> bool {
+        matches!(self.password, Password::Initial { .. })
     }
 }
 
@@ -89,8 +104,15 @@ pub trait StudentStore: Send + Sync {
     async fn find_by_id_card(&self, id: &IdCardNo) -> Result<Option<StudentNo>, StoreError>;
     /// Creates a student and their initial credential together; `Conflict` if either exists.
     async fn create_student(&self, student: &Student, credential: &Credential) -> Result<(), StoreError>;
-    /// Replaces the contact details of an existing student, with its audit entry.
-    async fn update_contact(&self, no: &StudentNo, contact: &Contact, audit: &domain::AuditEntry) -> Result<(), StoreError>;
+    /// Replaces the contact details of an existing student, with its audit entry and, when
+    /// given, an SMS queued in the outbox (the notice to the replaced phone), all or nothing.
+    async fn update_contact(
+        &self,
+        no: &StudentNo,
+        contact: &Contact,
+        audit: &domain::AuditEntry,
+        notice: Option<&OutboxSms>,
+    ) -> Result<(), StoreError>;
 }
 
 #[async_trait]
@@ -98,13 +120,15 @@ pub trait CredentialStore: Send + Sync {
     async fn get_credential(&self, no: &StudentNo) -> Result<Option<Credential>, StoreError>;
     /// Writes `next` if the stored version still equals `expected_version`; `next.version`
     /// must be `expected_version + 1`.
-    /// `audit` describes the change (written in the same transaction).
+    /// `audit` describes the change and `notice`, when given, is the SMS telling the student
+    /// about it (queued in the outbox): both written in the same transaction.
     async fn replace_credential(
         &self,
         no: &StudentNo,
         expected_version: u64,
         next: &Credential,
         audit: &domain::AuditEntry,
+        notice: Option<&OutboxSms>,
     ) -> Result<(), StoreError>;
 }
 

@@ -37,7 +37,7 @@ pub async fn app_and_clock() -> (App<MemStore>, Arc<ShiftedClock>) {
         contact: Contact { phone: Some(Phone::parse("13800138000").unwrap()), ..Contact::default() },
     };
     use shared::store::{FeeStore, StudentStore};
-    store.create_student(&student, &shared::store::Credential::initial()).await.unwrap();
+    store.create_student(&student, &shared::store::Credential::initial(chrono::Utc::now() + chrono::Duration::days(30))).await.unwrap();
     let today = shared::clock::beijing_date(clock.now());
     for (id, due) in ITEMS {
         let item = FeeItem {

@@ -135,14 +135,14 @@ async fn account_changes_are_logged_without_the_details_themselves() {
     let c = browser();
     // The first login forces a new password: that change is logged.
     t.login_ready(&c, "2021010101", "03151235", "Campus2026a").await;
-    let r = t.put(&c, "/api/profile", json!({"phone": "13912345678", "email": "zhangsan@lut.edu.cn"})).await;
+    let r = t.put(&c, "/api/profile", json!({"email": "zhangsan@lut.edu.cn"})).await;
     assert_eq!(r.status(), StatusCode::OK);
     let (_, log) = invoke(&t, "audit", json!({"student_no": "2021010101"})).await;
     let entries = log["entries"].as_array().unwrap();
     let pw = entries.iter().find(|e| e["action"] == "account.password_changed").expect("password change logged");
-    assert_eq!((pw["actor"].as_str(), pw["reason"].as_str()), (Some("student:2021010101"), Some("首次登录修改初始密码")));
+    assert_eq!((pw["actor"].as_str(), pw["reason"].as_str()), (Some("student:2021010101"), Some("首次登录：验证预留手机并修改初始密码")));
     let contact = entries.iter().find(|e| e["action"] == "profile.contact_changed").expect("contact change logged");
-    assert_eq!(contact["after"], "phone=139****5678 email=已填写 postcode=未填写 address=未填写");
+    assert_eq!(contact["after"], "phone=187****6579 email=已填写 postcode=未填写 address=未填写");
     let text = log.to_string();
     assert!(!text.contains("zhangsan@") && !text.contains("Campus2026a") && !text.contains("$argon2"), "no secrets or personal data");
 }

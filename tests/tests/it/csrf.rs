@@ -12,9 +12,11 @@ const EVIL: &str = "https://evil.example";
 /// sent by hand, with exactly the headers each attack has.
 async fn ready_cookie(t: &TestApp) -> String {
     let pair = session_pair(t, "2021010101", "03151235").await;
-    let change = json!({"old_password": "03151235", "new_password": "Campus2026a"});
-    let r =
-        Client::new().post(t.url("/api/password")).header("cookie", &pair).header("origin", &t.base).json(&change).send().await.unwrap();
+    let own = |path: &str| Client::new().post(t.url(path)).header("cookie", &pair).header("origin", &t.base);
+    assert_eq!(own("/api/password/code").json(&json!({})).send().await.unwrap().status(), StatusCode::OK);
+    let code = t.sms.last_code("首次登录验证", "6579").unwrap();
+    let change = json!({"old_password": "03151235", "new_password": "Campus2026a", "code": code});
+    let r = own("/api/password").json(&change).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     match r.headers().get("set-cookie") {
         Some(renewed) => renewed.to_str().unwrap().split(';').next().unwrap().to_owned(),

@@ -54,6 +54,16 @@ fn bill_row(t: &TestApp, no: &str, name: &str, id: &str, item: &str, item_name: 
     format!("{no},{name},{id},{},{item},{item_name},{fee_type},{due},{s},{e},收费", year(t, 0))
 }
 
+/// A fee-bill file's rows with the optional 手机号 column: each student's phone made from
+/// their number (`2026990101` → `13826990101`), so new students can make their first login.
+fn with_phones(rows: Vec<String>) -> String {
+    let phoned = rows.into_iter().map(|r| {
+        let no = r.split(',').next().unwrap().trim().to_owned();
+        format!("{r},138{}", &no[no.len() - 8..])
+    });
+    std::iter::once(format!("{HEADER},手机号")).chain(phoned).collect::<Vec<_>>().join("\n")
+}
+
 async fn upload(t: &TestApp, key: &str, bytes: Vec<u8>) {
     let bucket = t.app.settings.ops_bucket.clone().unwrap();
     t.app.s3.as_ref().unwrap().put_object().bucket(bucket).key(key).body(bytes.into()).send().await.unwrap();
@@ -174,8 +184,7 @@ async fn a_good_file_creates_students_and_items_the_students_see_with_audit_entr
     let chen = id_no("20010203", "123");
     let lin = id_no("20020304", "246");
     let (s, e) = window(&t);
-    let file = [
-        HEADER.to_owned(),
+    let file = with_phones(vec![
         bill_row(&t, "2026990101", "陈一", &chen, "TUITION", "学费", "学费", "\"3,500.00\""),
         bill_row(&t, "2026990101", "陈一", &chen, "BOOKS", "教材费", "其他", "420.5"),
         // Columns may carry spaces; a stopped item.
@@ -185,15 +194,14 @@ async fn a_good_file_creates_students_and_items_the_students_see_with_audit_entr
         bill_row(&t, ZHANG, "张三", ZHANG_ID, "INSURANCE", "保险费", "其他", "100"),
         // …and this year's 学费 stays as it is.
         bill_row(&t, ZHANG, "张三", ZHANG_ID, "TUITION", "学费", "学费", "3800"),
-    ]
-    .join("\n");
+    ]);
     let out = import(&t, "imports/2026-fees.csv", file.into_bytes()).await;
     assert_eq!(out["status"], "applied", "{out}");
     assert_eq!(out["kind"], "fee_bill");
     assert_eq!(out["report_key"], "imports/2026-fees.report.csv");
     assert_eq!(
         out["summary"],
-        json!({"rows": 6, "students_created": 2, "items_created": 4, "items_updated": 1, "items_unchanged": 1, "offline_recorded": 0, "offline_already_recorded": 0})
+        json!({"rows": 6, "students_created": 2, "phones_added": 0, "items_created": 4, "items_updated": 1, "items_unchanged": 1, "offline_recorded": 0, "offline_already_recorded": 0})
     );
     let text = report(&t, "imports/2026-fees.report.csv").await;
     for line in ["结果,已全部导入", "导入行数,6", "新建学生,2", "新建收费项目,4", "更新收费项目,1", "未变化的收费项目,1"]
@@ -330,7 +338,7 @@ async fn a_file_with_bad_rows_writes_nothing_and_its_report_names_each_row() {
 async fn a_gbk_file_uploaded_to_s3_is_imported_as_its_uploader() {
     let t = spawn().await;
     let wang = id_no("19990506", "357");
-    let text = [HEADER.to_owned(), bill_row(&t, "2026990301", "欧阳·娜娜", &wang, "TUITION", "学费", "学费", "2600")].join("\n") + "\n";
+    let text = with_phones(vec![bill_row(&t, "2026990301", "欧阳·娜娜", &wang, "TUITION", "学费", "学费", "2600")]) + "\n";
     let (gbk, _, unmappable) = encoding_rs::GBK.encode(&text);
     assert!(!unmappable && std::str::from_utf8(&gbk).is_err(), "really GBK bytes");
     let key = "imports/2026 秋季 名单.csv";
@@ -400,12 +408,10 @@ async fn the_same_file_twice_changes_nothing() {
 async fn offline_payments_are_imported_once_and_show_in_paid_records() {
     let t = spawn().await;
     let chen = id_no("20010203", "123");
-    let bill = [
-        HEADER.to_owned(),
+    let bill = with_phones(vec![
         bill_row(&t, "2026990501", "陈一", &chen, "TUITION", "学费", "学费", "3500"),
         bill_row(&t, "2026990501", "陈一", &chen, "BOOKS", "教材费", "其他", "420.50"),
-    ]
-    .join("\n");
+    ]);
     assert_eq!(import(&t, "imports/bill.csv", bill.into_bytes()).await["status"], "applied");
 
     let y = year(&t, 0);
@@ -499,7 +505,7 @@ async fn an_interrupted_import_is_finished_by_the_next_run() {
         kind: AccountKind::Student,
         contact: Contact::default(),
     };
-    let credential = Credential::initial();
+    let credential = Credential::initial(t.clock.now() + chrono::Duration::days(30));
     let writes = [
         BillWrite::CreateStudent { student: Box::new(student), credential, row: 2 },
         BillWrite::CreateItem { item: first.item.clone(), row: 2 },
@@ -627,4 +633,27 @@ async fn a_file_over_the_size_limit_is_refused_unread() {
     assert_eq!(snapshot(&t).await, before, "nothing stored, not even a manifest");
     let text = report(&t, "imports/huge.report.csv").await;
     assert!(text.contains("文件过大") && text.contains("上限 0.0 MB"), "{text}");
+}
+
+/// 郑十 has no phone on file, so his first login is refused (issue #12). The college's next
+/// file gives his phone: it is filled in, audited, and the first login works. A phone already
+/// on file (张三's, the student's own) is never replaced by a file.
+#[tokio::test]
+async fn a_file_fills_in_a_missing_phone_and_never_replaces_one() {
+    let t = spawn().await;
+    assert_eq!(error_code(t.login(&browser(), "2021010107", "02182716").await).await.1, "NO_PHONE_FOR_FIRST_LOGIN");
+    let file = with_phones(vec![
+        bill_row(&t, "2021010107", "郑十", "620102199602182716", "TUITION", "学费", "学费", "3200"),
+        bill_row(&t, ZHANG, "张三", ZHANG_ID, "TUITION", "学费", "学费", "3800"),
+    ]);
+    let out = import(&t, "imports/phones.csv", file.into_bytes()).await;
+    assert_eq!((out["status"].as_str(), out["summary"]["phones_added"].as_u64()), (Some("applied"), Some(1)), "{out}");
+    assert!(report(&t, "imports/phones.report.csv").await.contains("补登手机号码,1"));
+    let zheng = t.app.store.get_student(&sno("2021010107")).await.unwrap().unwrap();
+    assert_eq!(zheng.contact.phone.unwrap().masked(), "138****0107");
+    let zhang = t.app.store.get_student(&sno(ZHANG)).await.unwrap().unwrap();
+    assert_eq!(zhang.contact.phone.unwrap().masked(), "187****6579", "the student's own phone stays");
+    let log = t.app.store.audit_for_student(&sno("2021010107")).await.unwrap();
+    assert!(log.iter().any(|e| e.action == AuditAction::ContactChanged && e.after.as_deref() == Some("phone=138****0107")), "{log:?}");
+    t.login_ready(&browser(), "2021010107", "02182716", "Campus2026z").await;
 }

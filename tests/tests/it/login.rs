@@ -31,7 +31,9 @@ async fn first_login_forces_a_password_change_before_anything_else() {
     assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "VALIDATION"));
     assert!(body["fields"]["new_password"].as_str().unwrap().contains("8-32"));
 
-    let r = t.post(&c, "/api/password", json!({"old_password": "03151235", "new_password": "Campus2026a"})).await;
+    // With the SMS code sent to the phone on file (issue #12: the first login proves it).
+    let code = t.activation_code(&c).await;
+    let r = t.post(&c, "/api/password", json!({"old_password": "03151235", "new_password": "Campus2026a", "code": code})).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(t.get(&c, "/api/fees").await.status(), StatusCode::OK);
 

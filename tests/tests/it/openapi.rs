@@ -453,6 +453,8 @@ fn every_error() -> Vec<AppError> {
         CodeExpired,
         NoSecurityQuestion,
         NoPhone,
+        InitialPasswordExpired,
+        NoPhoneForFirstLogin,
         NotFound,
         OrderInProgress("XF261126LUTAU000001".into()),
         OrderNotOpen,
@@ -474,6 +476,8 @@ fn every_error() -> Vec<AppError> {
             | Unauthenticated
             | InvalidCredentials
             | PasswordChangeRequired
+            | InitialPasswordExpired
+            | NoPhoneForFirstLogin
             | Locked
             | TooManyRequests
             | IdentityMismatch
@@ -795,8 +799,17 @@ impl Api {
     async fn ready(&self, user: &str, initial: &str, new: &str) -> Client {
         let c = browser();
         self.login(&c, user, initial).await;
-        self.expect(&c, "POST", "/api/password", Some(json!({"old_password": initial, "new_password": new})), (204, "")).await;
+        let code = self.first_login_code(&c).await;
+        let change = json!({"old_password": initial, "new_password": new, "code": code});
+        self.expect(&c, "POST", "/api/password", Some(change), (204, "")).await;
         c
+    }
+
+    /// The first login's SMS code, asked for in the session of `c`.
+    async fn first_login_code(&self, c: &Client) -> String {
+        let sent = self.expect(c, "POST", "/api/password/code", None, (200, "")).await;
+        let masked = sent["phone_masked"].as_str().unwrap();
+        self.t.sms.last_code("首次登录验证", &masked[masked.len() - 4..]).expect("the code SMS")
     }
 
     /// The demo data's current academic year starts in this year (see infra/local/src/seed.rs).
@@ -1098,7 +1111,28 @@ async fn every_route_answers_only_what_the_document_lists() {
         (400, "VALIDATION"),
     )
     .await;
-    api.expect(&forced, "POST", "/api/password", Some(json!({"old_password": "11227895", "new_password": "Campus2026w"})), (204, "")).await;
+    // The first login proves the phone on file: no code, a wrong one, then the one sent.
+    let first = |code: Option<&str>| Some(json!({"old_password": "11227895", "new_password": "Campus2026w", "code": code}));
+    api.expect(&forced, "POST", "/api/password", first(None), (400, "VALIDATION")).await;
+    // (The round of every route above asked for a code already: a minute later, a fresh one.)
+    api.t.clock.advance(61);
+    let code = api.first_login_code(&forced).await;
+    api.expect(&forced, "POST", "/api/password/code", None, (429, "TOO_MANY_REQUESTS")).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    api.expect(&forced, "POST", "/api/password", first(Some(wrong)), (400, "CODE_INVALID")).await;
+    api.expect(&forced, "POST", "/api/password", first(Some(&code)), (204, "")).await;
+    api.expect(&forced, "POST", "/api/password/code", None, (400, "BAD_REQUEST")).await;
+    // No phone on file: no first login (郑十).
+    let v = api
+        .expect(
+            &browser(),
+            "POST",
+            "/api/login",
+            Some(json!({"username": "2021010107", "password": "02182716"})),
+            (403, "NO_PHONE_FOR_FIRST_LOGIN"),
+        )
+        .await;
+    assert!(v["message"].as_str().unwrap().contains("2755282"));
     let fees = api.expect(&forced, "GET", "/api/fees", None, (200, "")).await;
     assert!(fees.to_string().contains("暂停收费") && fees.to_string().contains("不在收费时间内"));
 
@@ -1119,6 +1153,20 @@ async fn every_route_answers_only_what_the_document_lists() {
     let q = json!({"password": "Campus2026a", "question": "我的小学名称？", "answer": "七里河小学"});
     api.expect(&c, "PUT", "/api/security-question", Some(q), (204, "")).await;
     assert_eq!(api.expect(&c, "GET", "/api/security-question", None, (200, "")).await["question"], "我的小学名称？");
+    // 更换手机号码: not through the profile; the password, then the code to the new number.
+    let v = api.expect(&c, "PUT", "/api/profile", Some(json!({"phone": "13987650003"})), (400, "VALIDATION")).await;
+    assert!(v["fields"]["phone"].is_string());
+    let ask = |password: &str| Some(json!({"phone": "13987650003", "password": password}));
+    api.expect(&c, "POST", "/api/profile/phone/code", ask("Wrong2026x"), (400, "VALIDATION")).await;
+    api.expect(&c, "PUT", "/api/profile/phone", Some(json!({"phone": "13987650003", "code": "123456"})), (400, "CODE_EXPIRED")).await;
+    api.t.clock.advance(61);
+    assert_eq!(api.expect(&c, "POST", "/api/profile/phone/code", ask("Campus2026a"), (200, "")).await["phone_masked"], "139****0003");
+    let phone_code = api.t.sms.last_code("更换绑定手机", "0003").unwrap();
+    let wrong = if phone_code == "000000" { "111111" } else { "000000" };
+    api.expect(&c, "PUT", "/api/profile/phone", Some(json!({"phone": "13987650003", "code": wrong})), (400, "CODE_INVALID")).await;
+    api.expect(&c, "PUT", "/api/profile/phone", Some(json!({"phone": "1398765000", "code": wrong})), (400, "VALIDATION")).await;
+    let p = api.expect(&c, "PUT", "/api/profile/phone", Some(json!({"phone": "13987650003", "code": phone_code})), (200, "")).await;
+    assert_eq!(p["phone_masked"], "139****0003");
     api.expect(&c, "POST", "/api/password", Some(json!({"old_password": "Campus2026a", "new_password": "Campus2026b"})), (204, "")).await;
 
     // 学费缴费 (张三): a new order, the same items reused (any listing order, a new phone), an
@@ -1134,7 +1182,7 @@ async fn every_route_answers_only_what_the_document_lists() {
         )
     };
     let some = |state: &str, total: &str, masked: &str| (Some(state.to_owned()), Some(total.to_owned()), Some(masked.to_owned()));
-    assert_eq!(what(&order), some("open", "3920.00", "187****6579"));
+    assert_eq!(what(&order), some("open", "3920.00", "139****0003"));
     let again = json!({"items": [pick(y, "EXAM"), pick(y, "TUITION")], "phone": "13800001111"});
     let again = api.expect(&c, "POST", "/api/orders", Some(again), (200, "")).await;
     assert_eq!((again["order_no"].as_str(), what(&again)), (Some(no.as_str()), some("open", "3920.00", "138****1111")));
@@ -1157,13 +1205,14 @@ async fn every_route_answers_only_what_the_document_lists() {
     let fresh = api.expect(&c, "POST", "/api/orders", Some(json!({"items": [pick(y, "TUITION")]})), (201, "")).await;
     let fresh = fresh["order_no"].as_str().unwrap().to_owned();
     assert_ne!(fresh, no, "a new order, a new number");
-    // 王五: an item 暂停收费 cannot be ordered; without a phone on file one must be given; 张三's
+    // 王五: an item 暂停收费 cannot be ordered; a receipt phone must be a mobile number; 张三's
     // order does not exist for him, nor does an unknown or malformed number.
     let v = api
         .expect(&forced, "POST", "/api/orders", Some(json!({"items": [pick(y, "BOOKS")], "phone": "13912345678"})), (400, "VALIDATION"))
         .await;
     assert!(v["fields"]["items"].as_str().is_some_and(|m| m.contains("暂停收费")), "{v}");
-    let v = api.expect(&forced, "POST", "/api/orders", Some(json!({"items": [pick(y, "TUITION")]})), (400, "VALIDATION")).await;
+    let v =
+        api.expect(&forced, "POST", "/api/orders", Some(json!({"items": [pick(y, "TUITION")], "phone": "123"})), (400, "VALIDATION")).await;
     assert!(v["fields"]["phone"].is_string(), "{v}");
     for other in [fresh.as_str(), "XF200101LUTAU999999", "NOT-AN-ORDER", "xf261126lutau000001"] {
         api.expect(&forced, "GET", &format!("/api/orders/{other}"), None, (404, "NOT_FOUND")).await;
@@ -1181,7 +1230,7 @@ async fn every_route_answers_only_what_the_document_lists() {
     }
     assert_eq!(
         what(&api.expect(&c, "GET", &format!("/api/orders/{fresh}"), None, (200, "")).await),
-        some("open", "3800.00", "187****6579")
+        some("open", "3800.00", "139****0003")
     );
 
     // 选择缴费方式 (张三's `fresh` order): each channel offered, on a PC (a QR code) and on a phone
@@ -1248,7 +1297,8 @@ async fn every_route_answers_only_what_the_document_lists() {
     api.expect(&forced, "GET", &format!("/receipts/{fresh}"), None, (404, "")).await;
     api.expect(&forced, "GET", "/api/receipts", None, (200, "")).await;
     let ours = format!("{}/r/", api.t.base);
-    let sms = api.t.sms_sent_to("+8618712346579").await;
+    api.t.stream.drained().await;
+    let sms = api.t.sms.texts();
     let link = sms.iter().rev().find(|m| m.contains(fresh.as_str()) && m.contains(&ours)).expect("the receipt SMS");
     let link = &link[link.find(&ours).unwrap() + api.t.base.len()..];
     api.expect(&Client::new(), "GET", link, None, (200, "")).await;
@@ -1358,15 +1408,14 @@ async fn every_route_answers_only_what_the_document_lists() {
     // 张三 has a phone on file: the answer alone is not enough, it comes with the SMS code.
     api.expect(&c, "POST", r, reset("answer", json!({"answer": "七里河小学"}), "Found2026c"), (400, "VALIDATION")).await;
     api.expect(&c, "POST", "/api/password/forgot/sms", Some(json!({"ticket": ticket})), (200, "")).await;
-    let zhang_sms = api.t.sms_sent_to("+8618712346579").await;
-    let zhang_code: String = zhang_sms.last().expect("an SMS to 张三").chars().filter(char::is_ascii_digit).take(6).collect();
+    let zhang_code = api.t.sms.last_code("找回密码", "0003").expect("an SMS to 张三's phone");
     let with_code = |answer: &str| json!({"answer": answer, "code": zhang_code});
     api.expect(&c, "POST", r, reset("answer", with_code("兰州小学"), "Found2026c"), (400, "WRONG_ANSWER")).await;
     api.expect(&c, "POST", r, reset("answer", with_code("七里河 小学"), "Found2026c"), (204, "")).await;
     api.expect(&c, "POST", r, reset("answer", with_code("七里河小学"), "Again2026d"), (401, "TICKET_EXPIRED")).await;
 
-    // 忘记密码 without a phone or a question (王五), and by SMS (赵六).
-    let step1 = api.expect(&c, "POST", "/api/password/forgot", forgot("2021010103", "620105199811227895", "王五"), (200, "")).await;
+    // 忘记密码 without a phone or a question (郑十), and by SMS (赵六).
+    let step1 = api.expect(&c, "POST", "/api/password/forgot", forgot("2021010107", "620102199602182716", "郑十"), (200, "")).await;
     api.expect(&c, "POST", "/api/password/forgot/sms", Some(json!({"ticket": step1["ticket"]})), (409, "NO_PHONE")).await;
     let no_q = json!({"ticket": step1["ticket"], "method": "answer", "answer": "x", "new_password": "Found2026c"});
     api.expect(&c, "POST", r, Some(no_q), (409, "NO_SECURITY_QUESTION")).await;
@@ -1374,8 +1423,7 @@ async fn every_route_answers_only_what_the_document_lists() {
     let t6 = || Some(json!({"ticket": step1["ticket"]}));
     api.expect(&c, "POST", "/api/password/forgot/sms", t6(), (200, "")).await;
     api.expect(&c, "POST", "/api/password/forgot/sms", t6(), (429, "TOO_MANY_REQUESTS")).await;
-    let sms = api.t.sms_sent_to("+8613609311234").await;
-    let code: String = sms.last().expect("an SMS to 赵六").chars().filter(char::is_ascii_digit).take(6).collect();
+    let code = api.t.sms.last_code("找回密码", "1234").expect("an SMS to 赵六");
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let by_sms = |code: &str| Some(json!({"ticket": step1["ticket"], "method": "sms", "code": code, "new_password": "Found2026e"}));
     api.expect(&c, "POST", r, by_sms(wrong), (400, "CODE_INVALID")).await;
@@ -1392,7 +1440,7 @@ async fn every_route_answers_only_what_the_document_lists() {
     let step1 = api.expect(&c, "POST", "/api/password/forgot", forgot("2021010101", "620102199903151235", "张三"), (200, "")).await;
     api.t.clock.advance(61);
     api.expect(&c, "POST", "/api/password/forgot/sms", Some(json!({"ticket": step1["ticket"]})), (200, "")).await;
-    let code: String = api.t.sms_sent_to("+8618712346579").await.last().unwrap().chars().filter(char::is_ascii_digit).take(6).collect();
+    let code = api.t.sms.last_code("找回密码", "0003").unwrap();
     let wrong = json!({"ticket": step1["ticket"], "method": "answer", "answer": "兰州小学", "code": code, "new_password": "Found2026h"});
     api.until(&c, "POST", r, |_| Some(wrong.clone()), "LOCKED", 10).await;
     let z6 = browser();

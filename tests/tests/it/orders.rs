@@ -97,12 +97,10 @@ async fn only_payable_items_can_be_ordered() {
     let dup = json!([{"academic_year": ay(y), "item_id": "TUITION"}, {"academic_year": ay(y), "item_id": "TUITION"}]);
     let (_, _, body) = error_code(t.post(&c, "/api/orders", json!({"items": dup, "phone": "13912345678"})).await).await;
     assert!(body["fields"]["items"].as_str().unwrap().contains("重复"));
-    // 王五 has no phone on file: the wizard must supply one.
-    let (_, _, body) =
-        error_code(t.post(&c, "/api/orders", json!({"items": [{"academic_year": ay(y), "item_id": "TUITION"}]})).await).await;
-    assert!(body["fields"]["phone"].as_str().unwrap().contains("手机号码"));
-    let r = t.post(&c, "/api/orders", json!({"items": [{"academic_year": ay(y), "item_id": "TUITION"}], "phone": "13912345678"})).await;
+    // Without a phone given, the phone on file receives the e-receipt.
+    let r = t.post(&c, "/api/orders", json!({"items": [{"academic_year": ay(y), "item_id": "TUITION"}]})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.json::<Value>().await.unwrap()["receipt_phone_masked"], "138****2345");
 
     // Nothing owed, nothing to order.
     let c2 = ready(&t, "2021010102", "0708456X").await;

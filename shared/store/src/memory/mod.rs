@@ -177,11 +177,21 @@ impl StudentStore for MemStore {
         Ok(())
     }
 
-    async fn update_contact(&self, no: &StudentNo, contact: &Contact, audit: &AuditEntry) -> Result<(), StoreError> {
+    async fn update_contact(
+        &self,
+        no: &StudentNo,
+        contact: &Contact,
+        audit: &AuditEntry,
+        notice: Option<&OutboxSms>,
+    ) -> Result<(), StoreError> {
         let mut t = self.lock();
-        let student = t.students.get_mut(no).ok_or(StoreError::Conflict)?;
+        check(notice.is_none_or(|m| !t.outbox.contains_key(&m.id)))?;
+        let student = t.students.get_mut(no).ok_or(StoreError::NotFound)?;
         student.contact = contact.clone();
         t.audit.push(audit.clone());
+        if let Some(m) = notice {
+            t.outbox.insert(m.id.clone(), m.clone());
+        }
         Ok(())
     }
 }
