@@ -43,9 +43,22 @@ def moto_stats(moto: str) -> dict:
         return json.load(r)
 
 
+def first_login_code(moto: str, phone: str) -> str:
+    """The code of the newest first-login SMS to `phone` (11 digits), as moto recorded it."""
+    url = f"{moto}/_campus/sms?phone=%2B86{phone}"
+    for _ in range(50):
+        with urllib.request.urlopen(url) as r:
+            texts = json.loads(r.read())
+        codes = [t.split("验证码", 1)[1][:6] for t in texts if "首次登录验证" in t]
+        if codes:
+            return codes[-1]
+        time.sleep(0.1)
+    raise AssertionError(f"no first-login code sent to {phone}")
+
+
 class Student:
-    def __init__(self, base: str, no: str, id_card: str):
-        self.base, self.no, self.id_card = base, no, id_card
+    def __init__(self, base: str, moto: str, no: str, id_card: str, phone: str):
+        self.base, self.moto, self.no, self.id_card, self.phone = base, moto, no, id_card, phone
         self.jar = http.cookiejar.CookieJar()
         self.http = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
         self.order_no = None
@@ -62,7 +75,7 @@ class Student:
 
     def activate(self, activated: set):
         """Logs in; the first time (not in `activated`, the school's record of earlier runs)
-        with the initial password and the forced change. Never a wrong password: 50 failures
+        with the initial password, the SMS code to the phone on file and the forced change. Never a wrong password: 50 failures
         from one address throttle it."""
         if self.no in activated:
             status, _ = self.call("POST", "/api/login", {"username": self.no, "password": NEW_PASSWORD})
@@ -70,7 +83,11 @@ class Student:
             return
         status, _ = self.call("POST", "/api/login", {"username": self.no, "password": self.id_card[-8:]})
         assert status == 200, f"first login {self.no}: {status}"
-        status, body = self.call("POST", "/api/password", {"old_password": self.id_card[-8:], "new_password": NEW_PASSWORD})
+        status, body = self.call("POST", "/api/password/code", {})
+        assert status == 200, f"first-login code {self.no}: {status} {body}"
+        code = first_login_code(self.moto, self.phone)
+        change = {"old_password": self.id_card[-8:], "new_password": NEW_PASSWORD, "code": code}
+        status, body = self.call("POST", "/api/password", change)
         assert status == 204, f"password change {self.no}: {status} {body}"
         activated.add(self.no)
 
@@ -98,7 +115,7 @@ def school_students(school: str, n: int):
         with open(path, encoding="utf-8") as f:
             for row in csv.DictReader(f):
                 if row["学号"] not in seen and row["状态"] == "收费":
-                    seen[row["学号"]] = row["身份证号"]
+                    seen[row["学号"]] = (row["身份证号"], row["手机号"])
                     if len(seen) == n:
                         return list(seen.items())
     return list(seen.items())
@@ -190,7 +207,7 @@ def main():
     args = ap.parse_args()
 
     t0 = time.time()
-    students = [Student(args.base, no, idc) for no, idc in school_students(args.school, args.students)]
+    students = [Student(args.base, args.moto, no, idc, tel) for no, (idc, tel) in school_students(args.school, args.students)]
     record = os.path.join(args.school, f"activated-{args.table}.txt")
     activated = set(open(record).read().split()) if os.path.exists(record) else set()
     try:

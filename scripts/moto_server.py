@@ -14,6 +14,10 @@ For benchmarks it answers `GET /_campus/stats`: the requests it served per Dynam
 (and the rest by service), the SMS published, and its own CPU seconds, so that a bench can
 report store calls per request and the emulator's CPU beside ours.
 
+`GET /_campus/sms?phone=+8613912345678` answers the texts SNS accepted for one phone, oldest
+first: what the browser tests and the peak bench read as the student's phone (moto's own
+`/moto-api/data.json` dumps every service's whole state, which grows with every test run).
+
 usage: python moto_server.py HOST PORT
 """
 import collections
@@ -44,12 +48,29 @@ def stats():
     return {"requests": dict(served), "sms_published": sms, "cpu_seconds": time.process_time()}
 
 
+def sms_to(phone):
+    from moto.sns.models import sns_backends
+
+    return [m for _, _, b in sns_backends.iter_backends() for (p, m) in b.sms_messages.values() if p == phone]
+
+
+def answer(start_response, value):
+    body = json.dumps(value, ensure_ascii=False).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
 def serial_app(environ, start_response):
-    if environ.get("PATH_INFO") == "/_campus/stats":
+    path = environ.get("PATH_INFO")
+    if path == "/_campus/stats":
         with one_at_a_time:
-            body = json.dumps(stats()).encode()
-        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-        return [body]
+            return answer(start_response, stats())
+    if path == "/_campus/sms":
+        from urllib.parse import parse_qs
+
+        phone = parse_qs(environ.get("QUERY_STRING", "")).get("phone", [""])[0]
+        with one_at_a_time:
+            return answer(start_response, sms_to(phone))
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target.startswith("DynamoDB_"):
         kind = "dynamodb." + target.split(".", 1)[1]

@@ -229,6 +229,16 @@ impl App<DynamoStore> {
     }
 }
 
+/// `SMS_PER_CLIENT_PER_DAY`: verification SMS one client address may ask for in a day. A
+/// campus whose computer rooms share one public address raises it for the first days of term.
+pub fn sms_per_client_per_day(v: &str) -> Result<u32, ConfigError> {
+    let n: u32 = v.parse().map_err(|_| ConfigError::Invalid("SMS_PER_CLIENT_PER_DAY", "not a number"))?;
+    if !(1..=1_000_000).contains(&n) {
+        return Err(ConfigError::Invalid("SMS_PER_CLIENT_PER_DAY", "must be 1 to 1000000"));
+    }
+    Ok(n)
+}
+
 /// The plain settings from the environment (see [`App::from_env`]).
 fn settings_from_env(uses: Uses) -> Result<Settings, ConfigError> {
     let mut settings = Settings::default();
@@ -259,6 +269,9 @@ fn settings_from_env(uses: Uses) -> Result<Settings, ConfigError> {
             return Err(ConfigError::Invalid("RECEIPT_LINK_DAYS", "must be 1 to 3650"));
         }
         settings.receipt_link_days = days;
+    }
+    if let Ok(v) = std::env::var("SMS_PER_CLIENT_PER_DAY") {
+        settings.sms_per_client_per_day = sms_per_client_per_day(&v)?;
     }
     if let Ok(v) = std::env::var("INITIAL_PASSWORD_DAYS") {
         let days: i64 = v.parse().map_err(|_| ConfigError::Invalid("INITIAL_PASSWORD_DAYS", "not a number"))?;

@@ -40,9 +40,9 @@ async fn moto_stats(moto: &str) -> Value {
     reqwest::get(format!("{moto}/_campus/stats")).await.unwrap().json().await.unwrap()
 }
 
-/// (student number, ID-card number) of students with an item being charged today (收费, inside
-/// its window) and not paid offline (`offline-payments.csv`), in file order.
-fn students(dir: &str, skip: usize, n: usize) -> Vec<(String, String)> {
+/// (student number, ID-card number, phone) of students with an item being charged today (收费,
+/// inside its window) and not paid offline (`offline-payments.csv`), in file order.
+fn students(dir: &str, skip: usize, n: usize) -> Vec<(String, String, String)> {
     let today = shared::clock::beijing_date(chrono::Utc::now()).to_string();
     // (student, year, item) of every offline payment: such an item may be paid in full already.
     let offline: HashSet<(String, String, String)> = std::fs::read_to_string(format!("{dir}/offline-payments.csv"))
@@ -65,7 +65,7 @@ fn students(dir: &str, skip: usize, n: usize) -> Vec<(String, String)> {
             let open = cols[8] <= today.as_str() && today.as_str() <= cols[9];
             let paid_offline = offline.contains(&(cols[0].to_owned(), cols[3].to_owned(), cols[4].to_owned()));
             if cols[10] == "收费" && open && !paid_offline && seen.insert(cols[0].to_owned()) {
-                out.push((cols[0].to_owned(), cols[2].to_owned()));
+                out.push((cols[0].to_owned(), cols[2].to_owned(), cols[12].to_owned()));
             }
         }
     }
@@ -93,11 +93,11 @@ async fn call(c: &Client, method: reqwest::Method, url: String, body: Option<Val
     Ok(if text.is_empty() { Value::Null } else { serde_json::from_str(&text).map_err(|e| e.to_string())? })
 }
 
-/// Activates one student (first login, forced change), untimed. Never a wrong password (50
+/// Activates one student (first login: the SMS code, read from moto, and the forced change), untimed. Never a wrong password (50
 /// failures throttle the address): students activated by an earlier run are on record in
 /// `SCHOOL_DIR/activated-peak-<TABLE>.txt` and skipped (a school imported into another table
 /// starts from its initial passwords again).
-async fn activate(base: &str, no: &str, id_card: &str) -> Result<(), String> {
+async fn activate(base: &str, moto: &str, (no, id_card, phone): (&str, &str, &str)) -> Result<(), String> {
     let c = client();
     let initial = &id_card[id_card.len() - 8..];
     if call(&c, reqwest::Method::POST, format!("{base}/api/login"), Some(json!({"username": no, "password": initial}))).await.is_err() {
@@ -106,9 +106,30 @@ async fn activate(base: &str, no: &str, id_card: &str) -> Result<(), String> {
             .await
             .map(|_| ());
     }
-    call(&c, reqwest::Method::POST, format!("{base}/api/password"), Some(json!({"old_password": initial, "new_password": PASSWORD})))
-        .await?;
+    call(&c, reqwest::Method::POST, format!("{base}/api/password/code"), Some(json!({}))).await?;
+    let code = first_login_code(moto, phone).await?;
+    let change = json!({"old_password": initial, "new_password": PASSWORD, "code": code});
+    call(&c, reqwest::Method::POST, format!("{base}/api/password"), Some(change)).await?;
     Ok(())
+}
+
+/// The code of the newest first-login SMS to `phone` (11 digits), as moto recorded it.
+async fn first_login_code(moto: &str, phone: &str) -> Result<String, String> {
+    for _ in 0..50 {
+        let texts: Vec<String> = reqwest::get(format!("{moto}/_campus/sms?phone=%2B86{phone}"))
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let code =
+            texts.iter().rev().find(|t| t.contains("首次登录验证")).and_then(|t| t.split("验证码").nth(1)).map(|c| c[..6].to_owned());
+        if let Some(code) = code {
+            return Ok(code);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("no first-login code sent to {phone}"))
 }
 
 struct Journey {
@@ -213,11 +234,11 @@ async fn main() {
     let mut activations = Vec::new();
     let record = format!("{dir}/activated-peak-{}.txt", env("TABLE", "campus-pay-local"));
     let mut activated: HashSet<String> = std::fs::read_to_string(&record).unwrap_or_default().lines().map(str::to_owned).collect();
-    for (no, idc) in who.clone().into_iter().filter(|(no, _)| !activated.contains(no)) {
-        let (base, gate) = (Arc::clone(&base), Arc::clone(&gate));
+    for (no, idc, tel) in who.clone().into_iter().filter(|(no, ..)| !activated.contains(no)) {
+        let (base, gate, moto) = (Arc::clone(&base), Arc::clone(&gate), moto.clone());
         activations.push(tokio::spawn(async move {
             let _slot = gate.acquire().await.unwrap();
-            activate(&base, &no, &idc).await.map(|()| no)
+            activate(&base, &moto, (&no, &idc, &tel)).await.map(|()| no)
         }));
     }
     let mut failed = None;
@@ -238,7 +259,7 @@ async fn main() {
     let (cpu0, moto0) = (cpu_seconds(pid), moto_stats(&moto).await);
     let start = Instant::now();
     let mut runs = Vec::new();
-    for (i, (no, _)) in who.into_iter().enumerate() {
+    for (i, (no, ..)) in who.into_iter().enumerate() {
         let (base, gate) = (Arc::clone(&base), Arc::clone(&gate));
         let channel = if i % 2 == 0 { "alipay" } else { "wechat" };
         runs.push(tokio::spawn(async move {

@@ -152,18 +152,10 @@ export async function wizardToStep4(page, shots, checks = {}) {
 }
 
 // SMS the local platform sent through SNS, as moto recorded them (MOTO_ENDPOINT, set by
-// scripts/test), for one phone number in E.164 form; oldest first.
+// scripts/test; our moto wrapper's `/_campus/sms`), for one phone number in E.164 form; oldest first.
 export async function smsSentTo(phoneE164) {
   const endpoint = (process.env.MOTO_ENDPOINT || 'http://127.0.0.1:4566').replace(/\/+$/, '');
-  const data = await (await fetch(`${endpoint}/moto-api/data.json`)).json();
-  const found = [];
-  const walk = (v) => {
-    if (Array.isArray(v)) v.forEach(walk);
-    else if (v && typeof v === 'object') {
-      if (v.phone_number === phoneE164 && typeof v.message === 'string') found.push(v.message);
-      else Object.values(v).forEach(walk);
-    }
-  };
-  walk(data);
-  return found;
+  const answer = await fetch(`${endpoint}/_campus/sms?phone=${encodeURIComponent(phoneE164)}`);
+  assert.equal(answer.status, 200, 'moto is run by scripts/moto_server.py');
+  return answer.json();
 }
