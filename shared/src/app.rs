@@ -36,6 +36,10 @@ pub struct Settings {
     pub recovery_lock_after: u32,
     pub sms_per_student_per_day: u32,
     pub sms_per_client_per_day: u32,
+    /// New orders one student may make within a day. Each spends one of the day's 999,999
+    /// order serials for good; 10 a day for 30,000 students is at most 600,000 in any Beijing
+    /// day (a rolling day may straddle two), so no loop of cancels can stop everyone ordering.
+    pub orders_per_student_per_day: u32,
     /// An unpaid order expires this long after it was made.
     pub order_ttl: Duration,
     /// The 5-character unit id in order numbers (`LUTAU`).
@@ -73,6 +77,7 @@ impl Default for Settings {
             recovery_lock_after: 10,
             sms_per_student_per_day: 5,
             sms_per_client_per_day: 20,
+            orders_per_student_per_day: 10,
             order_ttl: Duration::hours(2),
             unit_id: crate::domain::UnitId::parse("LUTAU").expect("valid unit id"),
             public_base_url: "https://pay.lut.edu.cn".into(),

@@ -36,6 +36,9 @@ pub enum AppError {
     Locked,
     #[error("too many requests")]
     TooManyRequests,
+    /// The student made the day's most new orders (each spends an order serial for good).
+    #[error("daily order limit reached")]
+    DailyOrderLimit,
     #[error("identity does not match")]
     IdentityMismatch,
     #[error("reset ticket expired or invalid")]
@@ -89,7 +92,7 @@ impl AppError {
             NotFound => StatusCode::NOT_FOUND,
             NoSecurityQuestion | NoPhone | OrderInProgress(_) | OrderNotOpen | StillPayable { .. } => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Locked | TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Locked | TooManyRequests | DailyOrderLimit => StatusCode::TOO_MANY_REQUESTS,
             Sms(_) | GatewayUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ChannelUnavailable => StatusCode::CONFLICT,
             Store(StoreError::Conflict) => StatusCode::CONFLICT,
@@ -111,6 +114,7 @@ impl AppError {
             InitialPasswordExpired => "INITIAL_PASSWORD_EXPIRED",
             NoPhoneForFirstLogin => "NO_PHONE_FOR_FIRST_LOGIN",
             Locked => "LOCKED",
+            DailyOrderLimit => "ORDER_LIMIT",
             TooManyRequests => "TOO_MANY_REQUESTS",
             IdentityMismatch => "IDENTITY_MISMATCH",
             TicketExpired => "TICKET_EXPIRED",
@@ -150,6 +154,7 @@ impl AppError {
             PasswordChangeRequired => "首次登录请先验证手机并修改初始密码".into(),
             Locked => "尝试次数过多，账户已临时锁定，请15分钟后再试；如需帮助请联系学院电话 2755282、2973633".into(),
             TooManyRequests => "操作过于频繁，请稍后再试".into(),
+            DailyOrderLimit => "今日新建缴费单的次数已达上限，请继续支付已有的缴费单，或明天再试".into(),
             IdentityMismatch => "学号、身份证号或姓名不正确，请核对后重新输入".into(),
             TicketExpired => "身份验证已过期，请重新验证身份".into(),
             WrongAnswer => "密保答案不正确".into(),

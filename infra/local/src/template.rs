@@ -314,6 +314,84 @@ mod tests {
         }
     }
 
+    /// The API throttles every route, and the abused ones (login, recovery, codes, orders) more
+    /// tightly; each tightened route exists, so renaming a route cannot quietly drop its limit.
+    #[test]
+    fn the_api_throttles_every_route_and_the_abused_ones_tighter() {
+        let doc = raw_template();
+        let api = &doc["Resources"]["HttpApi"]["Properties"];
+        let rate = |v: &Value| v["ThrottlingRateLimit"].as_u64().unwrap();
+        let default = rate(&api["DefaultRouteSettings"]);
+        assert!(api["DefaultRouteSettings"]["ThrottlingBurstLimit"].as_u64().is_some());
+        let routes = Template::load_default().unwrap().routes;
+        let tightened = api["RouteSettings"].as_mapping().expect("RouteSettings");
+        for key in [
+            "POST /api/login",
+            "POST /api/password/forgot",
+            "POST /api/password/forgot/sms",
+            "POST /api/password/code",
+            "POST /api/profile/phone/code",
+            "POST /api/orders",
+        ] {
+            let setting = tightened.get(key).unwrap_or_else(|| panic!("no throttle for {key}"));
+            assert!(rate(setting) < default, "{key} is not tighter than the default");
+        }
+        for (key, _) in tightened {
+            let (method, path) = key.as_str().unwrap().split_once(' ').unwrap();
+            assert!(routes.iter().any(|r| r.method == method && r.path == path), "{method} {path} is not a route");
+        }
+    }
+
+    /// A login flood has a ceiling and the gateways' notifications a floor of their own.
+    #[test]
+    fn a_login_flood_cannot_starve_the_notifications() {
+        let doc = raw_template();
+        for f in ["LoginFunction", "ProfileFunction", "NotifyFunction"] {
+            let reserved = serde_yaml::to_string(&doc["Resources"][f]["Properties"]["ReservedConcurrentExecutions"]).unwrap();
+            assert!(reserved.contains("Reserves"), "{f}: {reserved}");
+        }
+    }
+
+    /// Production cannot deploy without the WAF or with the execute-api endpoint open, and the
+    /// endpoint is disabled whenever the API has its own origin domain, which CloudFront then uses.
+    #[test]
+    fn prod_runs_behind_the_waf_with_the_execute_api_endpoint_disabled() {
+        let doc = raw_template();
+        let rule = serde_yaml::to_string(&doc["Rules"]["ProdIsShielded"]).unwrap();
+        for needed in ["WebAclArn", "ApiOriginDomainName", "ApiOriginCertificateArn", "prod"] {
+            assert!(rule.contains(needed), "{needed}: {rule}");
+        }
+        let disabled = serde_yaml::to_string(&doc["Resources"]["HttpApi"]["Properties"]["DisableExecuteApiEndpoint"]).unwrap();
+        assert!(disabled.contains("HasApiOriginDomain") && disabled.contains("true"), "{disabled}");
+        let cf = &doc["Resources"]["SiteDistribution"]["Properties"]["DistributionConfig"];
+        assert!(serde_yaml::to_string(&cf["WebACLId"]).unwrap().contains("WebAclArn"));
+        let origins = serde_yaml::to_string(&cf["Origins"]).unwrap();
+        assert!(origins.contains("ApiOriginDomainName"), "CloudFront reaches the API by its own domain: {origins}");
+    }
+
+    /// The web ACL (infra/waf.yaml) limits login, recovery and codes, and order creation per
+    /// client address — the address CloudFront saw, never a header the client writes.
+    #[test]
+    fn the_waf_limits_login_recovery_codes_and_orders_per_client_address() {
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../waf.yaml")).unwrap();
+        let doc: Value = serde_yaml::from_str(&text).unwrap();
+        let acl = &doc["Resources"]["WebAcl"]["Properties"];
+        assert_eq!(str_at(acl, "Scope"), Some("CLOUDFRONT"));
+        let rules = acl["Rules"].as_sequence().unwrap();
+        let limited = |path: &str| {
+            rules.iter().any(|r| {
+                let rate = &r["Statement"]["RateBasedStatement"];
+                str_at(rate, "AggregateKeyType") == Some("IP")
+                    && serde_yaml::to_string(&rate["ScopeDownStatement"]).unwrap().contains(path)
+                    && r["Action"].get("Block").is_some()
+            })
+        };
+        for path in ["/api/login", "/api/password/forgot", "/api/password/code", "/api/profile/phone/code", "/api/orders"] {
+            assert!(limited(path), "no per-address rate limit on {path}");
+        }
+        assert!(!text.contains("FORWARDED_IP"), "a forwarded address is the client's to forge");
+    }
+
     /// A function reads its secrets at cold start (shared/src/config.rs): each `*_SECRET_ARN`
     /// needs the policy that allows reading it.
     #[test]

@@ -5,6 +5,7 @@
 pub mod academic_year;
 pub mod audit;
 pub mod capital;
+pub mod client;
 pub mod contact;
 pub mod entries;
 pub mod expiry;

@@ -29,8 +29,9 @@ pub struct LoggedIn {
 fn account_key(username: &str) -> String {
     hashed_key("THR#ACCT", &username.trim().to_uppercase())
 }
+/// A client's failure count: an IPv6 client's whole /64 counts as one.
 pub(super) fn client_key(ip: &str) -> String {
-    hashed_key("THR#IP", ip)
+    hashed_key("THR#IP", &crate::domain::client::throttle_bucket(ip))
 }
 
 /// Security answers are compared case- and space-insensitively.

@@ -6,13 +6,18 @@ use crate::clock::beijing_date;
 use crate::domain::{AcademicYear, FeeItem, Fen, ItemId, NotPayable, Order, OrderLine, OrderNo, OrderState, OrderType, Phone, item_set};
 use crate::error::AppError;
 use crate::service::Authed;
-use crate::store::{FeeStore, OrderStore, SerialCounter, StoreError, StudentStore};
+use crate::store::{FeeStore, OrderStore, SerialCounter, StoreError, StudentStore, ThrottleStore};
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 
 /// Everything the order use cases need from the store.
-pub trait OrderStores: FeeStore + OrderStore + StudentStore + SerialCounter {}
-impl<T: FeeStore + OrderStore + StudentStore + SerialCounter> OrderStores for T {}
+pub trait OrderStores: FeeStore + OrderStore + StudentStore + SerialCounter + ThrottleStore {}
+impl<T: FeeStore + OrderStore + StudentStore + SerialCounter + ThrottleStore> OrderStores for T {}
+
+/// New orders a student made today (`THR#ORDERS#<h(no)>`).
+fn new_orders_key(no: &crate::domain::StudentNo) -> String {
+    crate::store::dynamo::hashed_key("THR#ORDERS", no.as_str())
+}
 
 pub const PAYEE: &str = "甘肃省财政厅";
 /// At most this many items in one order.
@@ -146,8 +151,17 @@ impl<S: OrderStores> App<S> {
             None => None,
         };
         let wanted = item_set(items.iter().map(FeeItem::item_key));
-        // Two tries: a concurrent request for the same items may win the locks in between.
-        for _ in 0..3 {
+        // Each new order spends one of the day's 999,999 serials for good (numbers never
+        // repeat): a student's new orders are capped a day, so a cancel-and-recreate loop cannot
+        // exhaust the serials and stop everyone ordering (issue #12, item 6). A request over the
+        // cap may still be a double submit whose twin is creating the order: it looks for that
+        // order a few more times before it is refused.
+        let (mut counted, mut capped) = (false, false);
+        // Three tries: a concurrent request for the same items may win the locks in between
+        // (ten more, a tenth of a second apart, when over the cap).
+        let mut tries = 0;
+        while tries < if capped { 13 } else { 3 } {
+            tries += 1;
             // Whole seconds: what is stored is what the student is shown.
             let now = self.clock.now().trunc_subsecs(0);
             if let Some(existing) = self.open_order_blocking(who, &items, &wanted, now).await? {
@@ -173,6 +187,14 @@ impl<S: OrderStores> App<S> {
                     .and_then(|s| s.contact.phone)
                     .ok_or_else(|| AppError::field("phone", "请填写接收电子票据的手机号码"))?,
             };
+            if !counted {
+                counted = true;
+                capped = self.new_order_over_cap(who).await?;
+            }
+            if capped {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
             let lines: Vec<OrderLine> = items
                 .iter()
                 .map(|i| OrderLine {
@@ -206,7 +228,18 @@ impl<S: OrderStores> App<S> {
                 Err(e) => return Err(e.into()),
             }
         }
+        if capped {
+            tracing::warn!(event = "order_cap", student_no = who.student_no.as_str(), "new order refused: daily cap");
+            return Err(AppError::DailyOrderLimit);
+        }
         Err(AppError::Store(StoreError::Conflict))
+    }
+
+    /// Counts a new order of `who` today; whether that is over the day's cap.
+    async fn new_order_over_cap(&self, who: &Authed) -> Result<bool, AppError> {
+        let (cap, day, now) = (self.settings.orders_per_student_per_day, chrono::Duration::days(1), self.clock.now());
+        let state = self.store.record_failure(&new_orders_key(&who.student_no), now, day, cap + 1, day).await?;
+        Ok(state.locked_until.is_some_and(|t| t > now))
     }
 
     /// Looks at the orders holding the picked items: the open order for exactly these items is

@@ -28,9 +28,9 @@ fn failures_key(no: &StudentNo) -> String {
 fn sms_student_key(no: &StudentNo) -> String {
     hashed_key("THR#SMS", no.as_str())
 }
-/// Codes asked for from a client address today.
+/// Codes asked for from a client address today (an IPv6 client's whole /64 as one).
 fn sms_client_key(ip: &str) -> String {
-    hashed_key("THR#SMSIP", ip)
+    hashed_key("THR#SMSIP", &crate::domain::client::throttle_bucket(ip))
 }
 
 fn code_hash(context: &str, code: &str) -> String {

@@ -186,3 +186,18 @@ async fn sessions_slide_while_used_and_expire_when_idle() {
     t.clock.advance(31 * 60);
     assert_eq!(error_code(t.get(&c, "/api/fees").await).await.1, "UNAUTHENTICATED");
 }
+
+/// An IPv6 client holds a whole /64: rotating through its addresses must not buy fresh tries.
+/// Five failures (the limit here) from five addresses of one /64 throttle every address of it;
+/// the next /64 is another client.
+#[tokio::test]
+async fn rotating_addresses_within_one_ipv6_slash_64_count_as_one_client() {
+    let t = spawn_with(|app| app.settings.client_lock_after = 5).await;
+    for i in 1..=5 {
+        let wrong = t.app.login(&format!("20999999{i:02}"), "wrong-pass", &format!("2001:db8:7:9::{i:x}")).await;
+        assert!(matches!(wrong, Err(shared::AppError::InvalidCredentials | shared::AppError::TooManyRequests)), "{i}");
+    }
+    let same_64 = t.app.login("2021010101", "03151235", "2001:db8:7:9:ffff:eeee:dddd:1").await;
+    assert!(matches!(same_64, Err(shared::AppError::TooManyRequests)), "the right password, from the same /64");
+    assert!(t.app.login("2021010101", "03151235", "2001:db8:7:a::1").await.is_ok(), "another /64");
+}

@@ -453,6 +453,7 @@ fn every_error() -> Vec<AppError> {
         CodeExpired,
         NoSecurityQuestion,
         NoPhone,
+        DailyOrderLimit,
         InitialPasswordExpired,
         NoPhoneForFirstLogin,
         NotFound,
@@ -480,6 +481,7 @@ fn every_error() -> Vec<AppError> {
             | NoPhoneForFirstLogin
             | Locked
             | TooManyRequests
+            | DailyOrderLimit
             | IdentityMismatch
             | TicketExpired
             | WrongAnswer

@@ -217,3 +217,31 @@ async fn a_thousand_concurrent_order_numbers_across_midnight_are_unique_and_well
     assert_eq!((on_26, on_27), (500, 500));
     assert!(seen.contains("XF261126LUTAU000500") && seen.contains("XF261127LUTAU000500") && !seen.contains("XF261127LUTAU000501"));
 }
+
+/// Before: an order made and cancelled in a loop spent one of the day's 999,999 order serials
+/// every two requests, and once they ran out nobody could order that day. Now a student makes
+/// at most 10 new orders a day, and the loop stops there: the next student's order takes the
+/// 11th serial of the day.
+#[tokio::test]
+async fn a_cancel_and_recreate_loop_stops_at_the_daily_order_cap() {
+    let t = spawn().await;
+    let c = ready(&t, "2021010101", "03151235").await;
+    let items = json!({"items": [{"academic_year": ay(cur_year()), "item_id": "TUITION"}]});
+    for i in 1..=10 {
+        let r = t.post(&c, "/api/orders", items.clone()).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "order {i}");
+        let no = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_owned();
+        assert!(t.post(&c, &format!("/api/orders/{no}/cancel"), json!({})).await.status().is_success());
+    }
+    let (status, code, _) = error_code(t.post(&c, "/api/orders", items.clone()).await).await;
+    assert_eq!((status, code.as_str()), (StatusCode::TOO_MANY_REQUESTS, "ORDER_LIMIT"));
+    let other = ready(&t, "2021010104", "04120030").await;
+    let r = t.post(&other, "/api/orders", items.clone()).await;
+    let no = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_owned();
+    assert!(no.ends_with("000011"), "{no}: the loop spent ten serials, not more");
+    // A day later the student may order again (in a new session: the old one ended meanwhile).
+    t.clock.advance(24 * 3600 + 1);
+    let c = browser();
+    assert_eq!(t.login(&c, "2021010101", "Campus2026a").await.status(), StatusCode::OK);
+    assert_eq!(t.post(&c, "/api/orders", items).await.status(), StatusCode::CREATED);
+}

@@ -16,7 +16,7 @@ mod outbox;
 mod refunds;
 
 use crate::{AuditStore, Credential, OutboxSms, RawNotification, ReceiptLink};
-use crate::{FeeStore, SerialCounter, SessionRecord, SessionStore, StoreError, StudentStore};
+use crate::{FailureState, FeeStore, SerialCounter, SessionRecord, SessionStore, StoreError, StudentStore, ThrottleStore};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::{
@@ -70,6 +70,7 @@ struct Tables {
     refunds: BTreeMap<(OrderNo, RefundNo), Refund>,
     audit: Vec<AuditEntry>,
     sessions: BTreeMap<String, SessionRecord>,
+    throttles: HashMap<String, FailureState>,
 }
 
 /// The in-memory store. Cheap to clone: clones share the tables (as two functions share a table).
@@ -250,6 +251,40 @@ impl SessionStore for MemStore {
         let before = t.sessions.len();
         t.sessions.retain(|id, s| &s.student_no != student || Some(id.as_str()) == keep);
         Ok(before - t.sessions.len())
+    }
+}
+
+#[async_trait]
+impl ThrottleStore for MemStore {
+    async fn get_failures(&self, key: &str) -> Result<FailureState, StoreError> {
+        Ok(self.lock().throttles.get(key).copied().unwrap_or_default())
+    }
+
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: chrono::Duration,
+        lock_after: u32,
+        lock_for: chrono::Duration,
+    ) -> Result<FailureState, StoreError> {
+        let mut t = self.lock();
+        let s = t.throttles.entry(key.to_owned()).or_default();
+        match s.window_start {
+            Some(start) if start > now - window => s.failures += 1,
+            _ => (s.failures, s.window_start) = (1, Some(now)),
+        }
+        if s.failures >= lock_after {
+            (s.locked_until, s.failures, s.window_start) = (Some(now + lock_for), 0, None);
+        }
+        Ok(*s)
+    }
+
+    async fn clear_failures(&self, key: &str) -> Result<(), StoreError> {
+        if let Some(s) = self.lock().throttles.get_mut(key) {
+            (s.failures, s.window_start) = (0, None);
+        }
+        Ok(())
     }
 }
 
