@@ -117,6 +117,12 @@ impl FeeItem {
         self.due.saturating_outstanding(self.paid)
     }
 
+    /// Whether a payment of `amount` made elsewhere (offline) may credit this item: not more
+    /// than it still owes.
+    pub fn accepts_credit(&self, amount: Fen) -> bool {
+        amount <= self.outstanding()
+    }
+
     /// Whether the student may pay this item on `today` (Beijing date).
     pub fn payability(&self, today: NaiveDate) -> Result<(), NotPayable> {
         if self.outstanding().is_zero() {

@@ -4,25 +4,26 @@
 use crate::app::App;
 use crate::domain::records::{OfflinePaymentError, years_of};
 use crate::domain::{
-    AcademicYear, Announcement, Attempt, Channel, FeeType, Fen, OfflineMethod, OfflineOutcome, OfflinePayment, OrderLine, OrderState,
-    PaidRecordId, PaymentRef, StudentNo, TransactionStatus,
+    AcademicYear, Announcement, Attempt, Channel, FeeItem, FeeType, Fen, OfflineMethod, OfflineOutcome, OfflinePayment, OrderLine,
+    OrderState, PaidRecordId, PaymentRef, StudentNo, TransactionStatus,
 };
 use crate::error::AppError;
 use crate::service::Authed;
 use crate::service::orders::OrderLineView;
 use crate::store::{
-    AnnouncementStore, EnrolmentStore, FeeStore, HistoryStore, OfflinePaymentStore, OrderRecord, PaymentStore, StoreError, StudentStore,
+    AnnouncementStore, EnrolmentStore, FeeStore, HistoryStore, OfflinePaymentStore, OrderRecord, OrderStore, PaymentStore, StoreError,
+    StudentStore,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// Everything the record use cases need from the store.
 pub trait RecordStores:
-    HistoryStore + PaymentStore + OfflinePaymentStore + AnnouncementStore + EnrolmentStore + FeeStore + StudentStore
+    HistoryStore + PaymentStore + OfflinePaymentStore + AnnouncementStore + EnrolmentStore + FeeStore + StudentStore + OrderStore
 {
 }
-impl<T: HistoryStore + PaymentStore + OfflinePaymentStore + AnnouncementStore + EnrolmentStore + FeeStore + StudentStore> RecordStores
-    for T
+impl<T: HistoryStore + PaymentStore + OfflinePaymentStore + AnnouncementStore + EnrolmentStore + FeeStore + StudentStore + OrderStore>
+    RecordStores for T
 {
 }
 
@@ -292,6 +293,12 @@ pub enum OfflineRejected {
     Invalid(#[from] OfflinePaymentError),
     #[error("the reference already names a different payment")]
     ReferenceReused,
+    /// An open order holds the item: the student may be paying it online right now.
+    #[error("收费项目 {item} 在未完成的缴费单 {order} 中，线下缴费暂不能入账：请在该缴费单支付或关闭后再导入")]
+    ItemHeld { item: String, order: String },
+    /// More than the item still owes.
+    #[error("线下缴费 {amount} 元超过收费项目 {item} 的未缴金额 {outstanding} 元，未入账")]
+    AboveDue { item: String, amount: crate::domain::Fen, outstanding: crate::domain::Fen },
     #[error("store: {0}")]
     Store(#[from] StoreError),
 }
@@ -390,37 +397,83 @@ impl<S: RecordStores> App<S> {
         if self.store.get_student(&student_no).await?.is_none() {
             return Err(OfflineRejected::UnknownStudent);
         }
-        let fees = self.store.list_fee_items(&student_no).await?;
-        let lines = sub
-            .items
-            .iter()
-            .map(|i| {
-                let named = format!("{}#{}", i.academic_year.trim(), i.item_id.trim());
-                let fee = fees
-                    .iter()
-                    .find(|f| f.academic_year.to_string() == i.academic_year.trim() && f.item_id.as_str() == i.item_id.trim())
-                    .ok_or(OfflineRejected::UnknownItem(named))?;
-                Ok(OrderLine {
-                    academic_year: fee.academic_year,
-                    item_id: fee.item_id.clone(),
-                    name: fee.name.clone(),
-                    fee_type: fee.fee_type,
-                    amount: i.amount,
-                })
-            })
-            .collect::<Result<Vec<_>, OfflineRejected>>()?;
-        let now = self.clock.now();
-        let payment =
-            OfflinePayment::new(reference, student_no, lines, method, sub.paid_at, sub.receipt_no.as_deref(), &sub.recorded_by, now)?;
-        let outcome = match self.store.record_offline_payment(&payment, by).await {
-            Err(StoreError::Conflict) => return Err(OfflineRejected::ReferenceReused),
-            Err(StoreError::NotFound) => {
-                return Err(OfflineRejected::UnknownItem(payment.lines.iter().map(OrderLine::item_key).collect::<Vec<_>>().join(",")));
+        // Three tries: an item may change (an import, an order) between the read and the write.
+        for _ in 0..3 {
+            let (payment, items) = self.offline_payment(&reference, &student_no, method, sub).await?;
+            match self.store.get_offline_payment(&reference).await? {
+                Some(existing) if existing.same_payment(&payment) => return Ok(OfflineOutcome::AlreadyRecorded),
+                Some(_) => return Err(OfflineRejected::ReferenceReused),
+                None => {}
             }
-            other => other?,
-        };
-        tracing::info!(reference = %payment.reference, total = %payment.total, ?outcome, "offline payment");
-        Ok(outcome)
+            self.offline_creditable(&payment, &items).await?;
+            let dues: Vec<_> = items.iter().map(|f| f.due).collect();
+            let outcome = match self.store.record_offline_payment(&payment, &dues, by).await {
+                Err(StoreError::Conflict) => continue,
+                Err(StoreError::NotFound) => {
+                    return Err(OfflineRejected::UnknownItem(payment.lines.iter().map(OrderLine::item_key).collect::<Vec<_>>().join(",")));
+                }
+                other => other?,
+            };
+            tracing::info!(reference = %payment.reference, total = %payment.total, ?outcome, "offline payment");
+            return Ok(outcome);
+        }
+        Err(OfflineRejected::Store(StoreError::Unavailable("offline payment: its items kept changing".into())))
+    }
+
+    /// The payment as submitted, against the student's fee items as they are now, with each
+    /// line's item as read.
+    async fn offline_payment(
+        &self,
+        reference: &PaymentRef,
+        student_no: &StudentNo,
+        method: OfflineMethod,
+        sub: &OfflineSubmission,
+    ) -> Result<(OfflinePayment, Vec<FeeItem>), OfflineRejected> {
+        let fees = self.store.list_fee_items(student_no).await?;
+        let mut lines = Vec::with_capacity(sub.items.len());
+        let mut read = Vec::with_capacity(sub.items.len());
+        for i in &sub.items {
+            let named = format!("{}#{}", i.academic_year.trim(), i.item_id.trim());
+            let fee = fees
+                .iter()
+                .find(|f| f.academic_year.to_string() == i.academic_year.trim() && f.item_id.as_str() == i.item_id.trim())
+                .ok_or(OfflineRejected::UnknownItem(named))?;
+            lines.push(OrderLine {
+                academic_year: fee.academic_year,
+                item_id: fee.item_id.clone(),
+                name: fee.name.clone(),
+                fee_type: fee.fee_type,
+                amount: i.amount,
+            });
+            read.push(fee.clone());
+        }
+        let paid_at = sub.paid_at;
+        let payment = OfflinePayment::new(
+            reference.clone(),
+            student_no.clone(),
+            lines,
+            method,
+            paid_at,
+            sub.receipt_no.as_deref(),
+            &sub.recorded_by,
+            self.clock.now(),
+        )?;
+        Ok((payment, read))
+    }
+
+    /// An offline payment credits an item only up to what it still owes, and never an item an
+    /// open order holds (the student may be paying it online at this moment: both would count).
+    async fn offline_creditable(&self, payment: &OfflinePayment, items: &[FeeItem]) -> Result<(), OfflineRejected> {
+        for (line, fee) in payment.lines.iter().zip(items) {
+            let key = line.item_key();
+            if let Some(order) = self.store.open_order_for_item(&payment.student_no, &key).await? {
+                return Err(OfflineRejected::ItemHeld { item: key, order: order.to_string() });
+            }
+            if !fee.accepts_credit(line.amount) {
+                return Err(OfflineRejected::AboveDue { item: key, amount: line.amount, outstanding: fee.outstanding() });
+            }
+        }
+        Ok(())
     }
 }
 

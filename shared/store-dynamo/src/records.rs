@@ -87,15 +87,39 @@ impl HistoryStore for DynamoStore {
 }
 
 impl DynamoStore {
-    /// Credits one fee item with an offline payment's line, once per payment.
-    fn credit_offline(&self, p: &OfflinePayment, line: &OrderLine) -> Result<TransactWriteItem, StoreError> {
-        self.credit_fee(&p.student_no, line, &offline_tag(&p.reference))
+    /// Credits one fee item with an offline payment's line, once per payment, only while the
+    /// item still owes what it owed when the decision was made (`due` as read, `paid` at most
+    /// `due - amount`: never above what is due), and a check that no open order holds it.
+    fn credit_offline(&self, p: &OfflinePayment, line: &OrderLine, due: Fen) -> Result<[TransactWriteItem; 2], StoreError> {
+        let limit = due.get() - line.amount.get();
+        let update = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(student_pk(&p.student_no), &fee_sk(&line.item_key()))))
+                .update_expression("SET paid_fen = paid_fen + :amt, version = version + :one ADD credited_by :tag_set")
+                .condition_expression("attribute_exists(pk) AND NOT contains(credited_by, :tag) AND due_fen = :due AND paid_fen <= :limit")
+                .expression_attribute_values(":amt", n(line.amount.get()))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":tag", s(offline_tag(&p.reference)))
+                .expression_attribute_values(":tag_set", AttributeValue::Ss(vec![offline_tag(&p.reference)]))
+                .expression_attribute_values(":due", n(due.get()))
+                .expression_attribute_values(":limit", n(limit))
+                .build(),
+        )?;
+        let unheld = built(
+            aws_sdk_dynamodb::types::ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(lock_pk(&p.student_no, &line.item_key()), "LOCK")))
+                .condition_expression("attribute_not_exists(pk)")
+                .build(),
+        )?;
+        Ok([TransactWriteItem::builder().update(update).build(), TransactWriteItem::builder().condition_check(unheld).build()])
     }
 }
 
 #[async_trait]
 impl OfflinePaymentStore for DynamoStore {
-    async fn record_offline_payment(&self, p: &OfflinePayment, by: &crate::domain::By) -> Result<OfflineOutcome, StoreError> {
+    async fn record_offline_payment(&self, p: &OfflinePayment, dues: &[Fen], by: &crate::domain::By) -> Result<OfflineOutcome, StoreError> {
         let entry = by
             .entry(crate::domain::AuditAction::OfflinePaymentRecorded, crate::domain::AuditSubject::Student, &p.student_no)
             .target(p.reference.as_str())
@@ -108,30 +132,31 @@ impl OfflinePaymentStore for DynamoStore {
                     p.lines.iter().map(OrderLine::item_key).collect::<Vec<_>>().join(",")
                 ),
             );
-        for _ in 0..3 {
-            let mut items = vec![self.put_new(offline_item(p))?, self.audit_put(&entry)?];
-            for line in &p.lines {
-                items.push(self.credit_offline(p, line)?);
-            }
-            match self.client.transact_write_items().set_transact_items(Some(items)).send().await.map_err(map_err) {
-                Ok(_) => return Ok(OfflineOutcome::Recorded),
-                Err(StoreError::Conflict) => {}
-                Err(e) => return Err(e),
-            }
-            // Cancelled: the reference is taken (by this payment or another), or an item is missing.
-            match self.get_offline_payment(&p.reference).await? {
-                Some(existing) if existing.same_payment(p) => return Ok(OfflineOutcome::AlreadyRecorded),
-                Some(_) => return Err(StoreError::Conflict),
-                None => {}
-            }
-            for line in &p.lines {
-                if self.get_consistent(student_pk(&p.student_no), &fee_sk(&line.item_key())).await?.is_none() {
-                    return Err(StoreError::NotFound);
-                }
-            }
-            // A concurrent submission of the same payment was in flight: read again.
+        if dues.len() != p.lines.len() {
+            return Err(StoreError::Corrupt("one due per line".into()));
         }
-        Err(StoreError::Unavailable("offline payment contended or an item credited without its record".into()))
+        let mut items = vec![self.put_new(offline_item(p))?, self.audit_put(&entry)?];
+        for (line, due) in p.lines.iter().zip(dues) {
+            items.extend(self.credit_offline(p, line, *due)?);
+        }
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await.map_err(map_err) {
+            Ok(_) => return Ok(OfflineOutcome::Recorded),
+            Err(StoreError::Conflict) => {}
+            Err(e) => return Err(e),
+        }
+        // Cancelled: this payment was recorded already, an item is missing, or (`Conflict`) the
+        // reference names another payment or an item changed or is held since it was read.
+        if let Some(existing) = self.get_offline_payment(&p.reference).await?
+            && existing.same_payment(p)
+        {
+            return Ok(OfflineOutcome::AlreadyRecorded);
+        }
+        for line in &p.lines {
+            if self.get_consistent(student_pk(&p.student_no), &fee_sk(&line.item_key())).await?.is_none() {
+                return Err(StoreError::NotFound);
+            }
+        }
+        Err(StoreError::Conflict)
     }
 
     async fn get_offline_payment(&self, r: &PaymentRef) -> Result<Option<OfflinePayment>, StoreError> {

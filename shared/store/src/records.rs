@@ -41,7 +41,16 @@ pub trait OfflinePaymentStore: Send + Sync {
     /// conditional on the reference being new and on no item having been credited by it.
     /// The same payment again is `AlreadyRecorded`; the reference already naming a different
     /// payment is `Conflict`; a fee item that does not exist is `NotFound` (nothing written).
-    async fn record_offline_payment(&self, payment: &OfflinePayment, by: &domain::By) -> Result<OfflineOutcome, StoreError>;
+    /// Records `payment` and credits its items, all or nothing, if each item still has the due
+    /// it had when read (`dues`, one per line), owes at least its line, and is held by no open
+    /// order. `AlreadyRecorded` for the same payment again; `NotFound` for a missing item;
+    /// `Conflict` when the reference names another payment or an item changed or is held.
+    async fn record_offline_payment(
+        &self,
+        payment: &OfflinePayment,
+        dues: &[domain::Fen],
+        by: &domain::By,
+    ) -> Result<OfflineOutcome, StoreError>;
     async fn get_offline_payment(&self, reference: &PaymentRef) -> Result<Option<OfflinePayment>, StoreError>;
 }
 

@@ -657,3 +657,69 @@ async fn a_file_fills_in_a_missing_phone_and_never_replaces_one() {
     assert!(log.iter().any(|e| e.action == AuditAction::ContactChanged && e.after.as_deref() == Some("phone=138****0107")), "{log:?}");
     t.login_ready(&browser(), "2021010107", "02182716", "Campus2026z").await;
 }
+
+/// Before: an offline payment credited an item an open order held (the student could pay it
+/// online at the same time, and it would count twice) and any amount, above what was owed.
+/// Now both are refused with nothing written, and the payment goes in once the order is closed
+/// — once, even when submitted again.
+#[tokio::test]
+async fn an_offline_payment_never_credits_a_held_item_or_more_than_is_owed() {
+    use shared::service::records::{OfflineItem, OfflineRejected, OfflineSubmission};
+    use shared::store::OfflinePaymentStore;
+    let t = spawn().await;
+    let c = browser();
+    t.login_ready(&c, ZHANG, "03151235", "Campus2026a").await;
+    let y = year(&t, 0);
+    let order: Value = t.post(&c, "/api/orders", json!({"items": [{"academic_year": y, "item_id": "EXAM"}]})).await.json().await.unwrap();
+    let order_no = order["order_no"].as_str().unwrap().to_owned();
+    let cash = |reference: &str, fen: i64| OfflineSubmission {
+        reference: reference.into(),
+        student_no: ZHANG.into(),
+        items: vec![OfflineItem { academic_year: y.clone(), item_id: "EXAM".into(), amount: Fen::new(fen) }],
+        method: "cash".into(),
+        paid_at: t.clock.now(),
+        receipt_no: None,
+        recorded_by: "财务处-张敏".into(),
+    };
+    let by = by_operator();
+    match t.app.record_offline_payment(&cash("CASH-1", 12_000), &by).await {
+        Err(OfflineRejected::ItemHeld { order, .. }) => assert_eq!(order, order_no),
+        other => panic!("an item held by an open order was credited: {other:?}"),
+    }
+    // The store refuses it too, for a decision made just before the order took the item.
+    let fees = t.app.store.list_fee_items(&sno(ZHANG)).await.unwrap();
+    let exam_item = fees.iter().find(|f| f.item_id.as_str() == "EXAM" && f.academic_year.to_string() == y).unwrap();
+    let line = OrderLine {
+        academic_year: exam_item.academic_year,
+        item_id: exam_item.item_id.clone(),
+        name: exam_item.name.clone(),
+        fee_type: exam_item.fee_type,
+        amount: Fen::new(12_000),
+    };
+    let raced = OfflinePayment::new(
+        PaymentRef::parse("CASH-0").unwrap(),
+        sno(ZHANG),
+        vec![line],
+        OfflineMethod::Cash,
+        t.clock.now(),
+        None,
+        "财务处-张敏",
+        t.clock.now(),
+    )
+    .unwrap();
+    let answer = t.app.store.record_offline_payment(&raced, &[exam_item.due], &by).await;
+    assert!(matches!(answer, Err(shared::store::StoreError::Conflict)), "{answer:?}");
+    assert!(t.post(&c, &format!("/api/orders/{order_no}/cancel"), json!({})).await.status().is_success());
+    match t.app.record_offline_payment(&cash("CASH-2", 12_001), &by).await {
+        Err(OfflineRejected::AboveDue { outstanding, .. }) => assert_eq!(outstanding, Fen::new(12_000)),
+        other => panic!("more than was owed was credited: {other:?}"),
+    }
+    let exam = |fees: Vec<FeeItem>| fees.into_iter().find(|f| f.item_id.as_str() == "EXAM" && f.academic_year.to_string() == y).unwrap();
+    assert_eq!(exam(t.app.store.list_fee_items(&sno(ZHANG)).await.unwrap()).paid, Fen::ZERO, "nothing credited");
+    for r in ["CASH-1", "CASH-2"] {
+        assert!(t.app.store.get_offline_payment(&PaymentRef::parse(r).unwrap()).await.unwrap().is_none(), "{r} not recorded");
+    }
+    assert_eq!(t.app.record_offline_payment(&cash("CASH-1", 12_000), &by).await.unwrap(), OfflineOutcome::Recorded);
+    assert_eq!(t.app.record_offline_payment(&cash("CASH-1", 12_000), &by).await.unwrap(), OfflineOutcome::AlreadyRecorded);
+    assert_eq!(exam(t.app.store.list_fee_items(&sno(ZHANG)).await.unwrap()).paid, Fen::new(12_000));
+}
