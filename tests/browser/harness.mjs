@@ -23,6 +23,12 @@ export async function openBrowser(options = {}) {
   context.setDefaultTimeout(15000);
   const errors = [];
   context.on('weberror', (err) => errors.push(err.error().message));
+  // Anything a page's content security policy blocked counts as an error too.
+  const watch = (p) => p.on('console', (m) => {
+    if (m.type() === 'error' && m.text().includes('Content Security Policy')) errors.push(m.text());
+  });
+  context.pages().forEach(watch);
+  context.on('page', watch);
   return {
     context, page, errors,
     async close() {

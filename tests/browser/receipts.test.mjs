@@ -70,6 +70,11 @@ test('吴九 pays by 支付宝; the SMS link opens the printable receipt without
     assert.match(await byId(r, 'receipt-items').innerText(), /学费[\s\S]*3,000\.00[\s\S]*考试费[\s\S]*120\.50/);
     assert.match(await byId(r, 'receipt-paid-at').innerText(), /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}（北京时间）$/);
     await shot(r, 'receipt-1-link');
+    // The print button works under the page's policy (its script is allowed by hash only).
+    await r.evaluate(() => { window.printed = 0; window.print = () => { window.printed += 1; }; });
+    await byId(r, 'receipt-print').click();
+    assert.equal(await r.evaluate(() => window.printed), 1, 'the print button opens printing');
+    assert.equal(await byId(r, 'receipt').evaluate((el) => getComputedStyle(el).backgroundColor), 'rgb(255, 255, 255)', 'the style sheet applies');
     // Printed: the receipt alone, without the print button.
     await r.emulateMedia({ media: 'print' });
     assert.equal(await byId(r, 'receipt-print').isVisible(), false);

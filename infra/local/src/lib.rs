@@ -92,11 +92,25 @@ pub async fn ensure_ops_bucket(app: &App) -> Result<(), String> {
     s3.create_bucket().bucket(bucket).send().await.map(|_| ()).map_err(|e| format!("create bucket {bucket}: {e:?}"))
 }
 
-/// The whole site: API routes from the template, everything else from `static_dir`.
+/// The whole site: API routes from the template, everything else from `static_dir` with the
+/// headers CloudFront adds to the static site (`SiteHeadersPolicy`: its content security policy
+/// holds in the browser tests as deployed).
 pub fn router(app: Arc<App>, template: &template::Template, static_dir: &Path) -> axum::Router {
-    gateway::api_router(Arc::clone(&app), template)
-        .merge(invoke::router(app))
-        .fallback_service(tower_http::services::ServeDir::new(static_dir))
+    let headers: Arc<Vec<(axum::http::HeaderName, axum::http::HeaderValue)>> = Arc::new(
+        template.site_headers.iter().map(|(k, v)| (k.parse().expect("a header name"), v.parse().expect("a header value"))).collect(),
+    );
+    let site = axum::Router::new().fallback_service(tower_http::services::ServeDir::new(static_dir)).layer(axum::middleware::map_response(
+        move |mut resp: axum::response::Response| {
+            let headers = Arc::clone(&headers);
+            async move {
+                for (k, v) in headers.iter() {
+                    resp.headers_mut().insert(k.clone(), v.clone());
+                }
+                resp
+            }
+        },
+    ));
+    gateway::api_router(Arc::clone(&app), template).merge(invoke::router(app)).fallback_service(site)
 }
 
 /// The repository's static site folder.

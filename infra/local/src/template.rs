@@ -33,6 +33,9 @@ pub struct StreamTrigger {
 pub struct Template {
     pub routes: Vec<Route>,
     pub stream_triggers: Vec<StreamTrigger>,
+    /// The static site's response headers as CloudFront adds them (`SiteHeadersPolicy`), less
+    /// HSTS (the local platform is plain HTTP): (name, value).
+    pub site_headers: Vec<(String, String)>,
     /// `Properties` of the one `AWS::DynamoDB::Table` resource.
     table: Value,
 }
@@ -90,6 +93,27 @@ fn stream_trigger(name: &str, function: &str, ev: &Value) -> Result<StreamTrigge
     })
 }
 
+/// The headers a CloudFront `SecurityHeadersConfig` adds (HSTS left out: plain HTTP locally).
+fn response_headers(config: &Value) -> Result<Vec<(String, String)>, TemplateError> {
+    let mut out = Vec::new();
+    if let Some(csp) = str_at(&config["ContentSecurityPolicy"], "ContentSecurityPolicy") {
+        out.push(("content-security-policy".to_owned(), csp.to_owned()));
+    }
+    if config.get("ContentTypeOptions").is_some() {
+        out.push(("x-content-type-options".to_owned(), "nosniff".to_owned()));
+    }
+    if let Some(frame) = str_at(&config["FrameOptions"], "FrameOption") {
+        out.push(("x-frame-options".to_owned(), frame.to_owned()));
+    }
+    if let Some(referrer) = str_at(&config["ReferrerPolicy"], "ReferrerPolicy") {
+        out.push(("referrer-policy".to_owned(), referrer.to_owned()));
+    }
+    if out.is_empty() {
+        return Err(shape("SiteHeadersPolicy adds no headers"));
+    }
+    Ok(out)
+}
+
 fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
@@ -111,9 +135,13 @@ impl Template {
         let mut routes = Vec::new();
         let mut stream_triggers = Vec::new();
         let mut table = None;
+        let mut site_headers = Vec::new();
         for (name, res) in resources {
             let name = name.as_str().unwrap_or_default();
             match str_at(res, "Type") {
+                Some("AWS::CloudFront::ResponseHeadersPolicy") if name == "SiteHeadersPolicy" => {
+                    site_headers = response_headers(&res["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"])?;
+                }
                 Some("AWS::DynamoDB::Table") => {
                     let props = res.get("Properties").cloned().ok_or_else(|| shape("table without Properties"))?;
                     if table.replace(props).is_some() {
@@ -151,7 +179,7 @@ impl Template {
                 return Err(shape(format!("route {} {} declared twice", r.method, r.path)));
             }
         }
-        Ok(Self { routes, stream_triggers, table })
+        Ok(Self { routes, stream_triggers, site_headers, table })
     }
 
     /// The table's `StreamSpecification.StreamViewType`, if it has a stream.
@@ -390,6 +418,53 @@ mod tests {
             assert!(limited(path), "no per-address rate limit on {path}");
         }
         assert!(!text.contains("FORWARDED_IP"), "a forwarded address is the client's to forge");
+    }
+
+    /// The static site is served with a content security policy that runs only the site's own
+    /// files (no `'unsafe-inline'`, no `eval`), and no page needs more: no inline script, no
+    /// inline handler or style attribute.
+    #[test]
+    fn the_static_site_runs_only_its_own_scripts_and_styles() {
+        let doc = raw_template();
+        let t = Template::load_default().unwrap();
+        let csp = &t.site_headers.iter().find(|(k, _)| k == "content-security-policy").expect("a CSP").1;
+        assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+        let default = &doc["Resources"]["SiteDistribution"]["Properties"]["DistributionConfig"]["DefaultCacheBehavior"];
+        assert!(serde_yaml::to_string(&default["ResponseHeadersPolicyId"]).unwrap().contains("SiteHeadersPolicy"));
+        let site = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../static-site");
+        for entry in std::fs::read_dir(&site).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "html") {
+                let html = std::fs::read_to_string(&path).unwrap();
+                assert!(!html.contains("<script>") && !html.contains("<script type=\"module\">"), "{path:?}: an inline script");
+                for attribute in [" style=", " onclick=", " onload=", " onsubmit=", "javascript:"] {
+                    assert!(!html.contains(attribute), "{path:?}: {attribute}");
+                }
+            }
+        }
+    }
+
+    /// TLS 1.2 or newer everywhere: the site's own domain (prod must have one: CloudFront's
+    /// default certificate still accepts TLS 1.0), CloudFront to the API, the API's origin
+    /// domain, and both buckets (plain HTTP and older TLS refused).
+    #[test]
+    fn tls_is_1_2_or_newer_everywhere() {
+        let doc = raw_template();
+        let cf = serde_yaml::to_string(&doc["Resources"]["SiteDistribution"]["Properties"]["DistributionConfig"]).unwrap();
+        assert!(cf.contains("MinimumProtocolVersion: TLSv1.2_2021"), "{cf}");
+        let origins = &doc["Resources"]["SiteDistribution"]["Properties"]["DistributionConfig"]["Origins"];
+        let api = origins.as_sequence().unwrap().iter().find(|o| str_at(o, "Id") == Some("api")).unwrap();
+        let protocols = api["CustomOriginConfig"]["OriginSSLProtocols"].as_sequence().unwrap();
+        assert_eq!(protocols.iter().map(|p| p.as_str().unwrap()).collect::<Vec<_>>(), ["TLSv1.2"], "CloudFront to the API");
+        let api_domain = &doc["Resources"]["ApiOriginDomain"]["Properties"]["DomainNameConfigurations"][0];
+        assert_eq!(str_at(api_domain, "SecurityPolicy"), Some("TLS_1_2"));
+        for policy in ["OpsBucketPolicy", "SiteBucketPolicy"] {
+            let text = serde_yaml::to_string(&doc["Resources"][policy]).unwrap();
+            assert!(text.contains("aws:SecureTransport") && text.contains("s3:TlsVersion"), "{policy}: {text}");
+        }
+        let rule = serde_yaml::to_string(&doc["Rules"]["ProdIsShielded"]).unwrap();
+        assert!(rule.contains("SiteDomainName") && rule.contains("SiteCertificateArn"), "{rule}");
     }
 
     /// A function reads its secrets at cold start (shared/src/config.rs): each `*_SECRET_ARN`

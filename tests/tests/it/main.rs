@@ -26,5 +26,6 @@ mod recovery;
 mod refunds;
 mod secrets;
 mod sessions;
+mod site;
 mod sweeper;
 mod unionpay;

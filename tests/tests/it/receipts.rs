@@ -402,3 +402,37 @@ async fn a_send_whose_sender_vanished_is_given_up_not_repeated() {
     assert_eq!(asked.load(Ordering::SeqCst), 1, "only the refused first try reached the sender");
     assert!(sms(&t, &phone).await.is_empty());
 }
+
+/// The blocks between `open` and `close` in `html` (inline style sheets or scripts).
+fn blocks<'a>(html: &'a str, open: &str, close: &str) -> Vec<&'a str> {
+    html.split(open).skip(1).map(|rest| rest.split(close).next().unwrap()).collect()
+}
+
+/// Before: the receipt page's policy allowed `'unsafe-inline'` styles and scripts, so markup
+/// that got into a page (a name, a fee item) could run. Now the policy names its one style
+/// sheet and its one script by hash, the page has no inline handlers or style attributes, and
+/// the print button still works (browser: receipts.test.mjs).
+#[tokio::test]
+async fn the_receipt_page_runs_only_its_own_style_and_script() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let t = spawn().await;
+    let c = zhang(&t).await;
+    let (no, total) = order(&t, &c, 1, "BOOKS", &own_phone()).await;
+    let otn = start(&t, &c, &no, "alipay").await;
+    assert_eq!(notify_alipay(&t, &otn, total).await, "success");
+    let r = c.get(t.url(&format!("/receipts/{no}"))).send().await.unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let html = r.text().await.unwrap();
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-hashes"), "{csp}");
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    let hash = |b: &str| format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(b.as_bytes())));
+    let (styles, scripts) = (blocks(&html, "<style>", "</style>"), blocks(&html, "<script>", "</script>"));
+    assert_eq!((styles.len(), scripts.len()), (1, 1), "one style sheet and one script");
+    for b in styles.iter().chain(&scripts) {
+        assert!(csp.contains(&hash(b)), "an inline block the policy does not name: {csp}");
+    }
+    for attribute in [" style=", " onclick=", " onload=", "javascript:"] {
+        assert!(!html.contains(attribute), "{attribute} would need 'unsafe-inline'");
+    }
+}
