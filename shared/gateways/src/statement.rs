@@ -95,6 +95,39 @@ fn clean_field(f: &str) -> String {
     f.strip_prefix('`').unwrap_or(f).trim().to_owned()
 }
 
+/// The most a statement may hold once decompressed. A day of a school's payments is a few
+/// megabytes; a file that inflates past this (a "zip bomb", or a wrong file) is refused before
+/// more of it is read.
+pub const MAX_STATEMENT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Reads `r` to its end, refusing more than `limit` bytes (`what` names it in the error).
+pub(crate) fn read_capped(r: impl std::io::Read, limit: u64, what: &str) -> Result<Vec<u8>, crate::GatewayError> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    r.take(limit.saturating_add(1)).read_to_end(&mut out).map_err(|e| bad(&format!("{what}: {e}")))?;
+    if out.len() as u64 > limit {
+        return Err(bad(&format!("{what} is larger than {limit} bytes decompressed")));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod capped {
+    use super::read_capped;
+    use std::io::Write;
+
+    #[test]
+    fn reading_stops_past_the_limit() {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&vec![0u8; 1 << 20]).unwrap();
+        let bomb = z.finish().unwrap();
+        assert!(bomb.len() < 4096, "a megabyte of zeros in {} bytes", bomb.len());
+        let err = read_capped(flate2::read::ZlibDecoder::new(bomb.as_slice()), 64 * 1024, "the file").unwrap_err();
+        assert!(err.to_string().contains("the file is larger than 65536 bytes"), "{err}");
+        assert_eq!(read_capped(flate2::read::ZlibDecoder::new(bomb.as_slice()), 1 << 20, "the file").unwrap().len(), 1 << 20);
+    }
+}
+
 pub(crate) fn bad(what: &str) -> crate::GatewayError {
     crate::GatewayError::Malformed(format!("statement: {what}"))
 }

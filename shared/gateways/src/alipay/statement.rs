@@ -16,9 +16,8 @@
 use super::{CODE_SUCCESS, Merchant, Method, SignedRequest};
 use crate::GatewayError;
 use crate::domain::Channel;
-use crate::statement::{Statement, StatementRow, Table, bad, beijing_time, cell, decode_text};
+use crate::statement::{MAX_STATEMENT_BYTES, Statement, StatementRow, Table, bad, beijing_time, cell, decode_text, read_capped};
 use chrono::{DateTime, NaiveDate, Utc};
-use std::io::Read;
 
 /// `sub_code` of "no bill for that day" (账单不存在).
 pub const BILL_NOT_EXIST: &str = "isp.bill_not_exist";
@@ -62,12 +61,18 @@ impl Merchant {
 
 /// Parses the downloaded zip into the day's statement (`raw` keeps the zip).
 pub fn parse_bill_zip(day: NaiveDate, zip_bytes: &[u8]) -> Result<Statement, GatewayError> {
+    parse_bill_zip_within(day, zip_bytes, MAX_STATEMENT_BYTES)
+}
+
+/// [`parse_bill_zip`], reading at most `limit` bytes decompressed over all its files.
+fn parse_bill_zip_within(day: NaiveDate, zip_bytes: &[u8], limit: u64) -> Result<Statement, GatewayError> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).map_err(|e| bad(&format!("not a zip: {e}")))?;
     let mut detail = None;
+    let mut left = limit;
     for i in 0..archive.len() {
-        let mut entry = archive.by_index(i).map_err(|e| bad(&format!("zip entry: {e}")))?;
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).map_err(|e| bad(&format!("zip entry: {e}")))?;
+        let entry = archive.by_index(i).map_err(|e| bad(&format!("zip entry: {e}")))?;
+        let bytes = read_capped(entry, left, "the bill zip")?;
+        left -= bytes.len() as u64;
         // The summary file has no 商户订单号 column: the detail file is the one that does.
         // (Entry names are GBK without the UTF-8 flag, so they are not relied on.)
         let text = decode_text(&bytes);
@@ -132,6 +137,18 @@ mod tests {
 
     fn day() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, 29).unwrap()
+    }
+
+    /// Files that inflate past the limit together (a "zip bomb", spread over entries or not) are
+    /// refused, not read into memory.
+    #[test]
+    fn a_bill_larger_than_the_limit_decompressed_is_refused() {
+        let padding = vec![b'#'; 40 * 1024];
+        let zip = zip_of(&[("summary.csv", padding.clone()), ("detail.csv", [DETAIL.as_bytes(), &padding].concat())]);
+        assert!(zip.len() < 8192, "it compresses well: {} bytes", zip.len());
+        let err = parse_bill_zip_within(day(), &zip, 64 * 1024).unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
+        assert!(parse_bill_zip_within(day(), &zip, 256 * 1024).is_ok());
     }
 
     #[test]

@@ -20,11 +20,10 @@
 use super::{Merchant, SignedForm, parse_response};
 use crate::GatewayError;
 use crate::domain::{Channel, Fen};
-use crate::statement::{Statement, StatementRow, Table, bad, cell, decode_text};
+use crate::statement::{MAX_STATEMENT_BYTES, Statement, StatementRow, Table, bad, cell, decode_text, read_capped};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
-use std::io::Read;
 
 pub const COL_CODE: &str = "交易代码";
 pub const COL_QUERY_ID: &str = "查询流水号";
@@ -83,8 +82,7 @@ impl Merchant {
         }
         let content = get("fileContent").ok_or_else(|| bad("no fileContent"))?;
         let deflated = B64.decode(content.trim()).map_err(|_| bad("fileContent is not Base64"))?;
-        let mut zip = Vec::new();
-        flate2::read::ZlibDecoder::new(deflated.as_slice()).read_to_end(&mut zip).map_err(|_| bad("fileContent does not inflate"))?;
+        let zip = read_capped(flate2::read::ZlibDecoder::new(deflated.as_slice()), MAX_STATEMENT_BYTES, "fileContent")?;
         Ok(Some(SettlementFile { file_name: get("fileName").unwrap_or("settlement.zip").to_owned(), zip }))
     }
 }
@@ -99,15 +97,19 @@ pub fn encode_file_content(zip: &[u8]) -> String {
 
 /// Parses the settlement zip (its `ZM` detail file) for clearing day `day`; `raw` keeps the zip.
 pub fn parse_settlement_zip(day: NaiveDate, mer_id: &str, zip_bytes: &[u8]) -> Result<Statement, GatewayError> {
+    parse_settlement_zip_within(day, mer_id, zip_bytes, MAX_STATEMENT_BYTES)
+}
+
+/// [`parse_settlement_zip`], reading at most `limit` bytes of its ZM file decompressed.
+fn parse_settlement_zip_within(day: NaiveDate, mer_id: &str, zip_bytes: &[u8], limit: u64) -> Result<Statement, GatewayError> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).map_err(|e| bad(&format!("not a zip: {e}")))?;
     let mut text = None;
     for i in 0..archive.len() {
-        let mut entry = archive.by_index(i).map_err(|e| bad(&format!("zip entry: {e}")))?;
+        let entry = archive.by_index(i).map_err(|e| bad(&format!("zip entry: {e}")))?;
         if !entry.name().contains("ZM") {
             continue;
         }
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).map_err(|e| bad(&format!("zip entry: {e}")))?;
+        let bytes = read_capped(entry, limit, "the ZM file")?;
         text = Some(decode_text(&bytes));
         break;
     }
@@ -166,7 +168,7 @@ fn transmission_time(day: NaiveDate, t: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
+    use std::io::{Read, Write};
 
     fn day() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, 29).unwrap()
@@ -201,6 +203,20 @@ mod tests {
         assert_eq!(back, zip);
         let st = parse_settlement_zip(day(), "777290058165621", &zip).unwrap();
         assert_eq!((st.rows.len(), st.raw.len()), (1, zip.len()), "GBK decoded; raw kept");
+    }
+
+    /// A ZM file that inflates past the limit (a "zip bomb") is refused, not read into memory.
+    #[test]
+    fn a_settlement_file_larger_than_the_limit_decompressed_is_refused() {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        w.start_file("INN26112988ZM_777290058165621", zip::write::SimpleFileOptions::default()).unwrap();
+        w.write_all(ZM.as_bytes()).unwrap();
+        w.write_all(&vec![b' '; 64 * 1024]).unwrap();
+        let zip = w.finish().unwrap().into_inner();
+        assert!(zip.len() < 4096, "it compresses well: {} bytes", zip.len());
+        let err = parse_settlement_zip_within(day(), "777290058165621", &zip, 16 * 1024).unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
+        assert!(parse_settlement_zip_within(day(), "777290058165621", &zip, 128 * 1024).is_ok());
     }
 
     #[test]
