@@ -111,6 +111,15 @@ pub(crate) fn read_capped(r: impl std::io::Read, limit: u64, what: &str) -> Resu
     Ok(out)
 }
 
+pub(crate) fn bad(what: &str) -> crate::GatewayError {
+    crate::GatewayError::Malformed(format!("statement: {what}"))
+}
+
+/// The field at `i` of a row (empty when the row is short).
+pub(crate) fn cell(row: &[String], i: usize) -> &str {
+    row.get(i).map_or("", String::as_str)
+}
+
 #[cfg(test)]
 mod capped {
     use super::read_capped;
@@ -126,13 +135,4 @@ mod capped {
         assert!(err.to_string().contains("the file is larger than 65536 bytes"), "{err}");
         assert_eq!(read_capped(flate2::read::ZlibDecoder::new(bomb.as_slice()), 1 << 20, "the file").unwrap().len(), 1 << 20);
     }
-}
-
-pub(crate) fn bad(what: &str) -> crate::GatewayError {
-    crate::GatewayError::Malformed(format!("statement: {what}"))
-}
-
-/// The field at `i` of a row (empty when the row is short).
-pub(crate) fn cell(row: &[String], i: usize) -> &str {
-    row.get(i).map_or("", String::as_str)
 }
