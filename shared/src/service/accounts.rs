@@ -139,7 +139,12 @@ impl<S: AccountStores> App<S> {
         if let Some(own) = &own {
             self.store.clear_failures(own).await?;
         }
-        let cookie = self.start_session(&student.student_no, &student.name, cred.must_change).await?;
+        // Only while the password checked is still the password: a change or reset a moment ago
+        // ended every session, and must end this one too.
+        let cookie = match self.start_session(&student.student_no, &student.name, cred.must_change, cred.version).await {
+            Err(AppError::Store(crate::store::StoreError::Conflict)) => return Err(AppError::InvalidCredentials),
+            other => other?,
+        };
         tracing::info!(
             event = "login_succeeded",
             student_no = student.student_no.as_str(),

@@ -33,8 +33,16 @@ impl Authed {
 }
 
 impl<S: SessionStore> App<S> {
-    /// Starts a session for `no` (named `name`); returns the `Set-Cookie` value.
-    pub async fn start_session(&self, no: &StudentNo, name: &PersonName, must_change: bool) -> Result<String, AppError> {
+    /// Starts a session for `no` (named `name`), whose password was checked at credential
+    /// version `credential_version`; returns the `Set-Cookie` value. `Store(Conflict)` when the
+    /// credential changed since (the session is not opened).
+    pub async fn start_session(
+        &self,
+        no: &StudentNo,
+        name: &PersonName,
+        must_change: bool,
+        credential_version: u64,
+    ) -> Result<String, AppError> {
         // Without the key no cookie could be signed: nothing is stored.
         self.keys()?;
         let now = self.clock.now();
@@ -45,7 +53,7 @@ impl<S: SessionStore> App<S> {
             expires_at: now + self.settings.session_max,
             name: Some(name.clone()),
         };
-        self.store.create_session(&record).await?;
+        self.store.create_session(&record, credential_version).await?;
         self.session_cookie(&record, must_change)
     }
 

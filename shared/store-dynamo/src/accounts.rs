@@ -4,7 +4,7 @@ use super::*;
 
 #[async_trait]
 impl SessionStore for DynamoStore {
-    async fn create_session(&self, sess: &SessionRecord) -> Result<(), StoreError> {
+    async fn create_session(&self, sess: &SessionRecord, credential_version: u64) -> Result<(), StoreError> {
         let mut item = key(session_pk(&sess.student_no), &session_sk(&sess.session_id));
         item.insert("student_no".into(), s(sess.student_no.as_str()));
         item.insert("created_at".into(), n(sess.created_at.timestamp()));
@@ -13,11 +13,26 @@ impl SessionStore for DynamoStore {
         if let Some(name) = &sess.name {
             item.insert("name".into(), s(name.as_str()));
         }
-        self.create_item(item).await.map_err(|e| match e {
-            // A 128-bit random id collided: never expected, and not the user's doing.
-            StoreError::Conflict => StoreError::Unavailable("session id collision".into()),
-            other => other,
-        })
+        let unchanged = built(
+            aws_sdk_dynamodb::types::ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(student_pk(&sess.student_no), "CRED")))
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", n(credential_version))
+                .build(),
+        )?;
+        match self.transact(vec![self.put_new(item)?, TransactWriteItem::builder().condition_check(unchanged).build()]).await {
+            Err(StoreError::Conflict) => {}
+            other => return other,
+        }
+        // Cancelled: the credential changed since the login checked it, or (never expected,
+        // and not the user's doing) a 128-bit random id collided.
+        match self.get_consistent(student_pk(&sess.student_no), "CRED").await? {
+            Some(cred) if get_i64(&cred, "version")? == credential_version as i64 => {
+                Err(StoreError::Unavailable("session id collision".into()))
+            }
+            _ => Err(StoreError::Conflict),
+        }
     }
 
     async fn get_session(&self, student: &StudentNo, session_id: &str) -> Result<Option<SessionRecord>, StoreError> {

@@ -154,7 +154,11 @@ pub struct SessionRecord {
 
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    async fn create_session(&self, s: &SessionRecord) -> Result<(), StoreError>;
+    /// Stores a new session, only while the student's credential is still at
+    /// `credential_version` — the version whose password the login checked. `Conflict` when it
+    /// changed since: a password change (or reset) ends every session, including one being
+    /// opened with the old password at that moment.
+    async fn create_session(&self, s: &SessionRecord, credential_version: u64) -> Result<(), StoreError>;
     /// A session is named by its student and its id (the token carries both).
     async fn get_session(&self, student: &StudentNo, session_id: &str) -> Result<Option<SessionRecord>, StoreError>;
     async fn delete_session(&self, student: &StudentNo, session_id: &str) -> Result<(), StoreError>;

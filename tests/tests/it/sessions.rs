@@ -53,3 +53,32 @@ async fn a_password_reset_ends_every_session_of_the_student() {
     assert_eq!((status, code.as_str()), (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"));
     assert_eq!(t.login(&owner, "2021010102", "Owner2026ok").await.status(), StatusCode::OK);
 }
+
+/// The race the sweep of sessions cannot see: a login checks the old password, the owner
+/// changes it (ending every session), then the login stores its session. The session is
+/// stored only while the credential is still the one whose password was checked, so it is
+/// refused; with the version as it is now, the same session opens.
+#[tokio::test]
+async fn a_session_checked_against_the_old_password_is_not_opened_after_a_change() {
+    use shared::clock::Clock;
+    use shared::store::{CredentialStore, SessionRecord, SessionStore};
+    let t = spawn().await;
+    let no = shared::domain::StudentNo::parse("2021010101").unwrap();
+    let checked = t.app.store.get_credential(&no).await.unwrap().unwrap();
+    // Meanwhile the owner completes the first login: a new password, a new version.
+    t.login_ready(&browser(), "2021010101", "03151235", "Owner2026ok").await;
+    let now = t.clock.now();
+    let record = SessionRecord {
+        session_id: shared::auth::random_id(),
+        student_no: no.clone(),
+        created_at: now,
+        expires_at: now + chrono::Duration::hours(12),
+        name: None,
+    };
+    let late = t.app.store.create_session(&record, checked.version).await;
+    assert!(matches!(late, Err(shared::store::StoreError::Conflict)), "{late:?}");
+    assert!(t.app.store.get_session(&no, &record.session_id).await.unwrap().is_none(), "nothing stored");
+    let current = t.app.store.get_credential(&no).await.unwrap().unwrap().version;
+    t.app.store.create_session(&record, current).await.unwrap();
+    assert!(t.app.store.get_session(&no, &record.session_id).await.unwrap().is_some());
+}

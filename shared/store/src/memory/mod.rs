@@ -227,8 +227,9 @@ impl SerialCounter for MemStore {
 
 #[async_trait]
 impl SessionStore for MemStore {
-    async fn create_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+    async fn create_session(&self, s: &SessionRecord, credential_version: u64) -> Result<(), StoreError> {
         let mut t = self.lock();
+        check(t.credentials.get(&s.student_no).is_some_and(|c| c.version == credential_version))?;
         check(!t.sessions.contains_key(&s.session_id))?;
         t.sessions.insert(s.session_id.clone(), s.clone());
         Ok(())
