@@ -36,8 +36,10 @@ pub struct Template {
     /// The static site's response headers as CloudFront adds them (`SiteHeadersPolicy`), less
     /// HSTS (the local platform is plain HTTP): (name, value).
     pub site_headers: Vec<(String, String)>,
-    /// `Properties` of the one `AWS::DynamoDB::Table` resource.
+    /// `Properties` of the `Table` resource (everything but the audit log).
     table: Value,
+    /// `Properties` of the `AuditTable` resource (`<table>-audit`).
+    audit_table: Value,
 }
 
 #[derive(Debug)]
@@ -134,7 +136,7 @@ impl Template {
         let resources = doc.get("Resources").and_then(Value::as_mapping).ok_or_else(|| shape("no Resources"))?;
         let mut routes = Vec::new();
         let mut stream_triggers = Vec::new();
-        let mut table = None;
+        let (mut table, mut audit_table) = (None, None);
         let mut site_headers = Vec::new();
         for (name, res) in resources {
             let name = name.as_str().unwrap_or_default();
@@ -144,9 +146,12 @@ impl Template {
                 }
                 Some("AWS::DynamoDB::Table") => {
                     let props = res.get("Properties").cloned().ok_or_else(|| shape("table without Properties"))?;
-                    if table.replace(props).is_some() {
-                        return Err(shape("more than one table"));
-                    }
+                    let slot = match name {
+                        "Table" => &mut table,
+                        "AuditTable" => &mut audit_table,
+                        other => return Err(shape(format!("unexpected table {other}"))),
+                    };
+                    *slot = Some(props);
                 }
                 Some("AWS::Serverless::Function") => {
                     let function = res
@@ -172,14 +177,15 @@ impl Template {
                 _ => {}
             }
         }
-        let table = table.ok_or_else(|| shape("no AWS::DynamoDB::Table"))?;
+        let table = table.ok_or_else(|| shape("no Table"))?;
+        let audit_table = audit_table.ok_or_else(|| shape("no AuditTable"))?;
         let mut seen = std::collections::HashSet::new();
         for r in &routes {
             if !seen.insert((r.method.clone(), r.path.clone())) {
                 return Err(shape(format!("route {} {} declared twice", r.method, r.path)));
             }
         }
-        Ok(Self { routes, stream_triggers, site_headers, table })
+        Ok(Self { routes, stream_triggers, site_headers, table, audit_table })
     }
 
     /// The table's `StreamSpecification.StreamViewType`, if it has a stream.
@@ -187,9 +193,16 @@ impl Template {
         self.table.get("StreamSpecification").and_then(|s| str_at(s, "StreamViewType"))
     }
 
-    /// Creates the table as declared (keys, attribute types, GSIs, TTL) under `name`.
+    /// Creates the table as declared (keys, attribute types, GSIs, TTL, stream) under `name`,
+    /// and its audit table beside it (`<name>-audit`).
     pub async fn create_table(&self, client: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), String> {
-        let t = &self.table;
+        create_one(client, name, &self.table).await?;
+        create_one(client, &shared::store::dynamo::audit_table_of(name), &self.audit_table).await
+    }
+}
+
+async fn create_one(client: &aws_sdk_dynamodb::Client, name: &str, t: &Value) -> Result<(), String> {
+    {
         let key_schema = |v: &Value| -> Result<Vec<KeySchemaElement>, String> {
             v.as_sequence()
                 .ok_or("KeySchema is not a list")?
@@ -214,7 +227,7 @@ impl Template {
             );
         }
         req = req.set_key_schema(Some(key_schema(t.get("KeySchema").ok_or("KeySchema")?)?));
-        if let Some(view) = self.stream_view_type() {
+        if let Some(view) = t.get("StreamSpecification").and_then(|s| str_at(s, "StreamViewType")) {
             req = req.stream_specification(stream_specification(view)?);
         }
         for g in t.get("GlobalSecondaryIndexes").and_then(Value::as_sequence).into_iter().flatten() {
@@ -467,6 +480,41 @@ mod tests {
         assert!(rule.contains("SiteDomainName") && rule.contains("SiteCertificateArn"), "{rule}");
     }
 
+    /// The audit log is append-only at the IAM level: its table's resource policy denies
+    /// updates and deletes to every principal, function policies allow nothing on it but
+    /// `PutItem` and (the audit function alone) reads, and its name is the one the store
+    /// derives from the main table's.
+    #[test]
+    fn audit_entries_are_append_only_for_every_function() {
+        let doc = raw_template();
+        let name = |r: &str| serde_yaml::to_string(&doc["Resources"][r]["Properties"]["TableName"]).unwrap();
+        assert!(name("AuditTable").contains(&shared::store::dynamo::audit_table_of("campus-pay-${Stage}")), "{}", name("AuditTable"));
+        assert!(name("Table").contains("campus-pay-${Stage}") && !name("Table").contains("-audit"));
+        let policy = serde_yaml::to_string(&doc["Resources"]["AuditTable"]["Properties"]["ResourcePolicy"]).unwrap();
+        assert!(policy.contains("Effect: Deny") && policy.contains("Principal: '*'"), "{policy}");
+        for action in ["UpdateItem", "DeleteItem", "BatchWriteItem", "PartiQLUpdate", "PartiQLDelete"] {
+            assert!(policy.contains(&format!("dynamodb:{action}")), "{action} is not denied: {policy}");
+        }
+        let resources = doc["Resources"].as_mapping().unwrap();
+        for (policy_name, res) in resources.iter().filter(|(_, r)| str_at(r, "Type") == Some("AWS::IAM::ManagedPolicy")) {
+            let policy_name = policy_name.as_str().unwrap();
+            for stmt in res["Properties"]["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+                if !serde_yaml::to_string(&stmt["Resource"]).unwrap().contains("AuditTable") {
+                    continue;
+                }
+                let actions = serde_yaml::to_string(&stmt["Action"]).unwrap();
+                let allowed: &[&str] = if policy_name == "AuditReadPolicy" { &["GetItem", "Query"] } else { &["PutItem"] };
+                for a in actions.split(|c: char| !c.is_ascii_alphanumeric() && c != ':').filter(|a| a.starts_with("dynamodb:")) {
+                    assert!(allowed.contains(&&a["dynamodb:".len()..]), "{policy_name} allows {a} on the audit table");
+                }
+            }
+        }
+        for (fname, f) in functions(&doc) {
+            let policies = serde_yaml::to_string(&f["Properties"]["Policies"]).unwrap();
+            assert_eq!(policies.contains("AuditReadPolicy"), fname == "AuditFunction", "{fname} and AuditReadPolicy");
+        }
+    }
+
     /// A function reads its secrets at cold start (shared/src/config.rs): each `*_SECRET_ARN`
     /// needs the policy that allows reading it.
     #[test]
@@ -580,7 +628,8 @@ mod tests {
     fn duplicate_routes_are_refused() {
         let yaml = r#"
 Resources:
-  T: {Type: "AWS::DynamoDB::Table", Properties: {}}
+  Table: {Type: "AWS::DynamoDB::Table", Properties: {}}
+  AuditTable: {Type: "AWS::DynamoDB::Table", Properties: {}}
   F:
     Type: AWS::Serverless::Function
     Metadata: {BuildProperties: {Binary: f}}

@@ -1,5 +1,9 @@
-//! Audit items: `pk = ORDER#<no>` or `STU#<no>`, `sk = AUDIT#<rfc3339 µs>#<random>`, listed per
-//! student in `gsi1` under `AUDITS#<student_no>`. Only ever created (`attribute_not_exists`).
+//! Audit items, in the audit table of their own (`<table>-audit`): `pk = ORDER#<no>`, `STU#<no>`
+//! or `IMPORT#<sha256>`, `sk = AUDIT#<rfc3339 µs>#<random>`, listed per student in its `gsi1`
+//! under `AUDITS#<student_no>`. Only ever created (`attribute_not_exists`), in the transaction of
+//! the change they record; the table's resource policy denies updates and deletes to everyone,
+//! and the functions' policies allow them only `PutItem` there (and only the audit function
+//! reads it): no function can change or remove an entry, nor learn a key to overwrite.
 
 use super::*;
 use crate::domain::{Actor, AuditAction, AuditEntry, AuditSubject};
@@ -77,23 +81,54 @@ pub(super) fn parse_audit(item: &Item) -> Result<AuditEntry, StoreError> {
 impl DynamoStore {
     /// The audit entry's put, for the transaction of the change it describes.
     pub(super) fn audit_put(&self, e: &AuditEntry) -> Result<TransactWriteItem, StoreError> {
-        self.put_new(audit_item(e)?)
+        let put = Put::builder()
+            .table_name(&self.audit_table)
+            .set_item(Some(audit_item(e)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    async fn audit_query(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.all_pages(query.table_name(&self.audit_table)).await?.iter().map(parse_audit).collect()
+    }
+
+    /// Every entry under one subject (`ORDER#…`, `IMPORT#…`), oldest first.
+    pub(super) async fn audit_under(&self, pk: String) -> Result<Vec<AuditEntry>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(AUDIT_PREFIX))
+            .consistent_read(true);
+        self.audit_query(query).await
     }
 }
 
 #[async_trait]
 impl AuditStore for DynamoStore {
     async fn append_audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
-        self.create_item(audit_item(e)?).await
+        self.transact(vec![self.audit_put(e)?]).await
     }
 
     async fn audit_for_order(&self, no: &OrderNo) -> Result<Vec<AuditEntry>, StoreError> {
-        self.query_prefix(order_pk(no), AUDIT_PREFIX, true).await?.iter().map(parse_audit).collect()
+        self.audit_under(order_pk(no)).await
     }
 
     async fn audit_for_student(&self, no: &StudentNo) -> Result<Vec<AuditEntry>, StoreError> {
-        let items = self.query_index(GSI1, GSI1_PK, &audits_pk(no)).await?;
-        let mut entries: Vec<AuditEntry> = items.iter().map(parse_audit).collect::<Result<_, _>>()?;
+        let query = self
+            .client
+            .query()
+            .index_name(GSI1)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", GSI1_PK)
+            .expression_attribute_values(":pk", s(audits_pk(no)));
+        let mut entries = self.audit_query(query).await?;
         entries.sort_by_key(|e| e.at);
         Ok(entries)
     }

@@ -1,7 +1,6 @@
 //! Fee-bill imports: the manifest `IMPORT#<sha256>` / `MANIFEST` and the fee-bill writes, each
 //! with its audit entry in the same transaction (see `docs/data-model.md`).
 
-use super::audit::{AUDIT_PREFIX, parse_audit};
 use super::*;
 use crate::domain::import::{ImportId, ImportKind, ImportState, ImportSummary};
 use crate::domain::{AuditAction, AuditEntry, AuditSubject, By};
@@ -331,6 +330,6 @@ impl ImportStore for DynamoStore {
     }
 
     async fn audit_for_import(&self, id: &ImportId) -> Result<Vec<AuditEntry>, StoreError> {
-        self.query_prefix(import_pk(id), AUDIT_PREFIX, true).await?.iter().map(parse_audit).collect()
+        self.audit_under(import_pk(id)).await
     }
 }

@@ -53,6 +53,12 @@ pub const GSI1: &str = "gsi1";
 pub const GSI1_PK: &str = "gsi1pk";
 pub const GSI1_SK: &str = "gsi1sk";
 pub const TTL: &str = "ttl";
+
+/// The audit table of the table `table` (the template names them so: `campus-pay-<stage>` and
+/// `campus-pay-<stage>-audit`).
+pub fn audit_table_of(table: &str) -> String {
+    format!("{table}-audit")
+}
 /// The sweeper's sparse index: open orders by expiry, unsettled attempts by age.
 pub const GSI2: &str = "gsi2";
 pub const GSI2_PK: &str = "gsi2pk";
@@ -62,11 +68,21 @@ pub const GSI2_SK: &str = "gsi2sk";
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// The audit log's own table, `<table>-audit`: append-only at the IAM level (its resource
+    /// policy denies updates and deletes to everyone; functions may only put), written in the
+    /// same transactions as the changes it records.
+    audit_table: String,
 }
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        let table = table.into();
+        Self { client, audit_table: audit_table_of(&table), table }
+    }
+
+    /// The audit table's name.
+    pub fn audit_table(&self) -> &str {
+        &self.audit_table
     }
 
     /// One item by key, strongly consistent (every read here decides a write).

@@ -97,21 +97,24 @@ async fn import(t: &TestApp, key: &str, bytes: Vec<u8>) -> Value {
 }
 
 /// Every item of the table, by key, for "nothing else changed" comparisons.
+/// Every item of the table and of its audit table.
 async fn snapshot(t: &TestApp) -> BTreeMap<(String, String), String> {
     let mut out = BTreeMap::new();
-    let mut start = None;
-    loop {
-        let page = t.app.store.client().scan().table_name(&t.table).set_exclusive_start_key(start.take()).send().await.unwrap();
-        for item in page.items() {
-            let k = |n: &str| match item.get(n) {
-                Some(AttributeValue::S(s)) => s.clone(),
-                _ => panic!("key"),
-            };
-            out.insert((k("pk"), k("sk")), canon(&AttributeValue::M(item.clone())));
-        }
-        match page.last_evaluated_key() {
-            Some(k) if !k.is_empty() => start = Some(k.clone()),
-            _ => break,
+    for table in [t.table.clone(), shared::store::dynamo::audit_table_of(&t.table)] {
+        let mut start = None;
+        loop {
+            let page = t.app.store.client().scan().table_name(&table).set_exclusive_start_key(start.take()).send().await.unwrap();
+            for item in page.items() {
+                let k = |n: &str| match item.get(n) {
+                    Some(AttributeValue::S(s)) => s.clone(),
+                    _ => panic!("key"),
+                };
+                out.insert((k("pk"), k("sk")), canon(&AttributeValue::M(item.clone())));
+            }
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
         }
     }
     out
