@@ -46,19 +46,39 @@ pub fn api_router(app: Arc<App>, template: &Template) -> Router {
         let h = *known.get(r.function.as_str()).unwrap_or_else(|| panic!("template function {} has no handler", r.function));
         by_path.entry(r.path.as_str()).or_default().push((r.method.as_str(), h));
     }
+    // The `$default` route's function, as API Gateway calls it for requests no route matches.
+    let unrouted: Option<Handler> =
+        template.default_route.as_ref().map(|f| *known.get(f.as_str()).unwrap_or_else(|| panic!("$default function {f} has no handler")));
+    let to_default = {
+        let app = Arc::clone(&app);
+        move |peer: SocketAddr, req: AxumRequest| {
+            let app = Arc::clone(&app);
+            async move {
+                let Some(handler) = unrouted else { return from_lambda(lambda_adapter::http::not_found()) };
+                match to_lambda(req, "$default", Map::new(), peer).await {
+                    Ok(lreq) => match tokio::spawn(handler(app, lreq)).await {
+                        Ok(resp) => from_lambda(resp),
+                        Err(_) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "function failed").into_response(),
+                    },
+                    Err(resp) => resp,
+                }
+            }
+        }
+    };
     for (path, methods) in by_path {
         let path_owned = path.to_owned();
+        let to_default = to_default.clone();
         let table: Arc<HashMap<String, Handler>> = Arc::new(methods.into_iter().map(|(m, h)| (m.to_owned(), h)).collect());
         let app = Arc::clone(&app);
         router = router.route(
             path,
             axum::routing::any(move |ConnectInfo(peer): ConnectInfo<SocketAddr>, params: RawPathParams, req: AxumRequest| {
-                let (app, table, path) = (Arc::clone(&app), Arc::clone(&table), path_owned.clone());
+                let (app, table, path, to_default) = (Arc::clone(&app), Arc::clone(&table), path_owned.clone(), to_default.clone());
                 async move {
                     let method = req.method().as_str().to_owned();
                     let Some(handler) = table.get(&method).copied() else {
-                        // API Gateway answers an undeclared method on a known path with 404.
-                        return from_lambda(lambda_adapter::http::not_found());
+                        // No route for this method: API Gateway sends it to `$default`.
+                        return to_default(peer, req).await;
                     };
                     let params: Map<String, Value> = params.iter().map(|(k, v)| (k.to_owned(), Value::String(v.to_owned()))).collect();
                     match to_lambda(req, &format!("{method} {path}"), params, peer).await {
@@ -75,8 +95,11 @@ pub fn api_router(app: Arc<App>, template: &Template) -> Router {
             }),
         );
     }
-    // API Gateway answers any other path with 404; keep /api/* from falling through to the site.
-    router.route("/api/{*rest}", axum::routing::any(|| async { from_lambda(lambda_adapter::http::not_found()) }))
+    // Any other path under /api/ goes to `$default` too (never to the static site).
+    router.route(
+        "/api/{*rest}",
+        axum::routing::any(move |ConnectInfo(peer): ConnectInfo<SocketAddr>, req: AxumRequest| to_default(peer, req)),
+    )
 }
 
 /// Builds the API Gateway payload-v2 event and lets `lambda_http` turn it into its request.

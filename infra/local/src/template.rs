@@ -32,6 +32,9 @@ pub struct StreamTrigger {
 #[derive(Debug, Clone)]
 pub struct Template {
     pub routes: Vec<Route>,
+    /// The function of the API's `$default` route (an `HttpApi` event without path and
+    /// method): every request no route matches, an undeclared method on a known path too.
+    pub default_route: Option<String>,
     pub stream_triggers: Vec<StreamTrigger>,
     /// The static site's response headers as CloudFront adds them (`SiteHeadersPolicy`), less
     /// HSTS (the local platform is plain HTTP): (name, value).
@@ -135,6 +138,7 @@ impl Template {
         let doc: Value = serde_yaml::from_str(text).map_err(TemplateError::Yaml)?;
         let resources = doc.get("Resources").and_then(Value::as_mapping).ok_or_else(|| shape("no Resources"))?;
         let mut routes = Vec::new();
+        let mut default_route = None;
         let mut stream_triggers = Vec::new();
         let (mut table, mut audit_table) = (None, None);
         let mut site_headers = Vec::new();
@@ -169,6 +173,12 @@ impl Template {
                             continue;
                         }
                         let props = ev.get("Properties").ok_or_else(|| shape(format!("{name}: event without Properties")))?;
+                        if props.get("Path").is_none() && props.get("Method").is_none() {
+                            if default_route.replace(function.to_owned()).is_some() {
+                                return Err(shape("two $default routes"));
+                            }
+                            continue;
+                        }
                         let method = str_at(props, "Method").ok_or_else(|| shape(format!("{name}: event without Method")))?;
                         let path = str_at(props, "Path").ok_or_else(|| shape(format!("{name}: event without Path")))?;
                         routes.push(Route { method: method.to_uppercase(), path: path.to_owned(), function: function.to_owned() });
@@ -185,7 +195,7 @@ impl Template {
                 return Err(shape(format!("route {} {} declared twice", r.method, r.path)));
             }
         }
-        Ok(Self { routes, stream_triggers, site_headers, table, audit_table })
+        Ok(Self { routes, default_route, stream_triggers, site_headers, table, audit_table })
     }
 
     /// The table's `StreamSpecification.StreamViewType`, if it has a stream.
@@ -622,6 +632,14 @@ mod tests {
                 assert!(body.contains(&format!("${{{name}.Arn}}")), "{name} is not in the dashboard's alarm widget");
             }
         }
+    }
+
+    /// Deployed, a request no route matches reaches a function only through a `$default` route
+    /// (else API Gateway answers its own `{"message":"Not Found"}`, which the API document does
+    /// not promise): the template has one, served by the fees function.
+    #[test]
+    fn requests_no_route_matches_get_the_documented_404_from_a_function() {
+        assert_eq!(Template::load_default().unwrap().default_route.as_deref(), Some("fees"));
     }
 
     #[test]
