@@ -54,13 +54,9 @@ pub fn api_router(app: Arc<App>, template: &Template) -> Router {
         move |peer: SocketAddr, req: AxumRequest| {
             let app = Arc::clone(&app);
             async move {
-                let Some(handler) = unrouted else { return from_lambda(lambda_adapter::http::not_found()) };
-                match to_lambda(req, "$default", Map::new(), peer).await {
-                    Ok(lreq) => match tokio::spawn(handler(app, lreq)).await {
-                        Ok(resp) => from_lambda(resp),
-                        Err(_) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "function failed").into_response(),
-                    },
-                    Err(resp) => resp,
+                match unrouted {
+                    Some(handler) => invoke(handler, app, req, "$default", Map::new(), peer).await,
+                    None => from_lambda(lambda_adapter::http::not_found()),
                 }
             }
         }
@@ -81,16 +77,7 @@ pub fn api_router(app: Arc<App>, template: &Template) -> Router {
                         return to_default(peer, req).await;
                     };
                     let params: Map<String, Value> = params.iter().map(|(k, v)| (k.to_owned(), Value::String(v.to_owned()))).collect();
-                    match to_lambda(req, &format!("{method} {path}"), params, peer).await {
-                        // As on Lambda, an invocation runs to its end even if the caller
-                        // hangs up (a gateway timing out on a notification must not cut a
-                        // payment's receipt SMS in half): the handler runs in its own task.
-                        Ok(lreq) => match tokio::spawn(handler(app, lreq)).await {
-                            Ok(resp) => from_lambda(resp),
-                            Err(_) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "function failed").into_response(),
-                        },
-                        Err(resp) => resp,
-                    }
+                    invoke(handler, app, req, &format!("{method} {path}"), params, peer).await
                 }
             }),
         );
@@ -100,6 +87,26 @@ pub fn api_router(app: Arc<App>, template: &Template) -> Router {
         "/api/{*rest}",
         axum::routing::any(move |ConnectInfo(peer): ConnectInfo<SocketAddr>, req: AxumRequest| to_default(peer, req)),
     )
+}
+
+/// One invocation of `handler` for the request on `route_key`. As on Lambda, it runs to its end
+/// even if the caller hangs up (a gateway timing out on a notification must not cut a
+/// payment's receipt SMS in half): the handler runs in its own task.
+async fn invoke(
+    handler: Handler,
+    app: Arc<App>,
+    req: AxumRequest,
+    route_key: &str,
+    params: Map<String, Value>,
+    peer: SocketAddr,
+) -> AxumResponse {
+    match to_lambda(req, route_key, params, peer).await {
+        Ok(lreq) => match tokio::spawn(handler(app, lreq)).await {
+            Ok(resp) => from_lambda(resp),
+            Err(_) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "function failed").into_response(),
+        },
+        Err(resp) => resp,
+    }
 }
 
 /// Builds the API Gateway payload-v2 event and lets `lambda_http` turn it into its request.

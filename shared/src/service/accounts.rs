@@ -1,6 +1,6 @@
 //! Login, password and security-question changes (recovery: `recovery.rs`).
 
-use super::verification::{CodeFor, account_notice, notice_time};
+use super::verification::{COLLEGE_PHONES, CodeFor, account_notice};
 use crate::app::App;
 use crate::domain::{AccountKind, AuditAction, AuditSubject, IdCardNo, NewPassword, PasswordRuleError, Student, StudentNo};
 use crate::error::AppError;
@@ -235,19 +235,12 @@ impl<S: AccountStores> App<S> {
             self.use_code(&student.student_no, &activation_context(&who.session_id), code).await?;
         }
         let now = self.clock.now();
-        let notice = student.contact.phone.as_ref().map(|phone| {
-            let text = if activation {
-                format!(
-                    "【校园统一支付平台】您的账户已于{}完成首次登录验证并设置了新密码。如非本人操作，请立即联系学院电话 2755282、2973633。",
-                    notice_time(now)
-                )
+        let notice = account_notice(&student.student_no, student.contact.phone.as_ref(), now, |time| {
+            if activation {
+                format!("【校园统一支付平台】您的账户已于{time}完成首次登录验证并设置了新密码。如非本人操作，请立即联系{COLLEGE_PHONES}。")
             } else {
-                format!(
-                    "【校园统一支付平台】您的账户密码已于{}修改。如非本人操作，请立即通过“忘记密码”找回或联系学院电话 2755282、2973633。",
-                    notice_time(now)
-                )
-            };
-            account_notice(&student.student_no, phone, &text, now)
+                format!("【校园统一支付平台】您的账户密码已于{time}修改。如非本人操作，请立即通过“忘记密码”找回或联系{COLLEGE_PHONES}。")
+            }
         });
         let next = Credential {
             password: Password::Hash(self.hasher.hash(new.expose().to_owned()).await),
@@ -265,9 +258,7 @@ impl<S: AccountStores> App<S> {
         let ended = self.store.end_sessions(&student.student_no, Some(&who.session_id)).await?;
         let record = self.store.get_session(&student.student_no, &who.session_id).await?.ok_or(AppError::Unauthenticated)?;
         tracing::info!(other_sessions_ended = ended, activation, "password changed");
-        if let Some(m) = &notice {
-            self.notify_now(m).await;
-        }
+        self.notify_now(notice.as_ref()).await;
         self.session_cookie(&record, false)
     }
 
@@ -305,18 +296,12 @@ impl<S: AccountStores> App<S> {
         };
         let now = self.clock.now();
         let audit = who.by(now).entry(AuditAction::SecurityQuestionChanged, AuditSubject::Student, &student.student_no);
-        let notice = student.contact.phone.as_ref().map(|phone| {
-            let text = format!(
-                "【校园统一支付平台】您的账户密保问题已于{}修改。如非本人操作，请立即修改密码或联系学院电话 2755282、2973633。",
-                notice_time(now)
-            );
-            account_notice(&student.student_no, phone, &text, now)
+        let notice = account_notice(&student.student_no, student.contact.phone.as_ref(), now, |time| {
+            format!("【校园统一支付平台】您的账户密保问题已于{time}修改。如非本人操作，请立即修改密码或联系{COLLEGE_PHONES}。")
         });
         self.store.replace_credential(&student.student_no, cred.version, &next, &audit, notice.as_ref()).await?;
         tracing::info!("security question changed");
-        if let Some(m) = &notice {
-            self.notify_now(m).await;
-        }
+        self.notify_now(notice.as_ref()).await;
         Ok(())
     }
 }

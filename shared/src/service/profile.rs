@@ -1,7 +1,7 @@
 //! 个人信息: who is logged in, and the contact details they maintain.
 
 use super::accounts::AccountStores;
-use super::verification::{CodeFor, account_notice, notice_time};
+use super::verification::{COLLEGE_PHONES, CodeFor, account_notice};
 use crate::app::App;
 use crate::domain::{Address, AuditAction, AuditSubject, Contact, Email, Phone, Postcode, Student};
 use crate::error::{AppError, FieldErrors};
@@ -118,6 +118,21 @@ pub fn apply_change(current: &Contact, change: &ContactChange) -> Result<Contact
 }
 
 impl<S: StudentStore + CredentialStore> App<S> {
+    /// Stores the student's contact details with the change's audit entry (and a notice); a
+    /// student no longer there is no longer logged in.
+    async fn save_contact(
+        &self,
+        no: &crate::domain::StudentNo,
+        contact: &Contact,
+        audit: &crate::domain::AuditEntry,
+        notice: Option<&crate::store::OutboxSms>,
+    ) -> Result<(), AppError> {
+        self.store.update_contact(no, contact, audit, notice).await.map_err(|e| match e {
+            StoreError::NotFound => AppError::Unauthenticated,
+            other => other.into(),
+        })
+    }
+
     pub async fn me(&self, who: &Authed) -> Result<MeView, AppError> {
         let s = self.store.get_student(&who.student_no).await?.ok_or(AppError::Unauthenticated)?;
         Ok(MeView::new(&s, who.must_change_password))
@@ -139,10 +154,7 @@ impl<S: StudentStore + CredentialStore> App<S> {
             .by(self.clock.now())
             .entry(AuditAction::ContactChanged, AuditSubject::Student, &s.student_no)
             .change(Some(&s.contact.audit_summary()), &contact.audit_summary());
-        self.store.update_contact(&s.student_no, &contact, &audit, None).await.map_err(|e| match e {
-            StoreError::NotFound => AppError::Unauthenticated,
-            other => other.into(),
-        })?;
+        self.save_contact(&s.student_no, &contact, &audit, None).await?;
         s.contact = contact;
         tracing::info!("profile updated");
         Ok(ProfileView::new(&s, who.must_change_password))
@@ -185,23 +197,14 @@ impl<S: AccountStores> App<S> {
             .entry(AuditAction::ContactChanged, AuditSubject::Student, &s.student_no)
             .change(Some(&s.contact.audit_summary()), &contact.audit_summary())
             .reason("更换手机号码（已验证登录密码和新号码）");
-        let notice = s.contact.phone.as_ref().map(|old| {
-            let text = format!(
-                "【校园统一支付平台】您账户绑定的手机号码已于{}由{}更换为{}。如非本人操作，请立即联系学院电话 2755282、2973633。",
-                notice_time(now),
-                old.masked(),
-                phone.masked()
-            );
-            account_notice(&s.student_no, old, &text, now)
+        let old = s.contact.phone.as_ref();
+        let notice = account_notice(&s.student_no, old, now, |time| {
+            let (from, to) = (old.map(Phone::masked).unwrap_or_default(), phone.masked());
+            format!("【校园统一支付平台】您账户绑定的手机号码已于{time}由{from}更换为{to}。如非本人操作，请立即联系{COLLEGE_PHONES}。")
         });
-        self.store.update_contact(&s.student_no, &contact, &audit, notice.as_ref()).await.map_err(|e| match e {
-            StoreError::NotFound => AppError::Unauthenticated,
-            other => other.into(),
-        })?;
+        self.save_contact(&s.student_no, &contact, &audit, notice.as_ref()).await?;
         tracing::info!("phone changed");
-        if let Some(m) = &notice {
-            self.notify_now(m).await;
-        }
+        self.notify_now(notice.as_ref()).await;
         s.contact = contact;
         Ok(ProfileView::new(&s, who.must_change_password))
     }

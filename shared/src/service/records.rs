@@ -447,13 +447,12 @@ impl<S: RecordStores> App<S> {
             });
             read.push(fee.clone());
         }
-        let paid_at = sub.paid_at;
         let payment = OfflinePayment::new(
             reference.clone(),
             student_no.clone(),
             lines,
             method,
-            paid_at,
+            sub.paid_at,
             sub.receipt_no.as_deref(),
             &sub.recorded_by,
             self.clock.now(),

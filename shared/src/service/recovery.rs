@@ -15,7 +15,7 @@
 //!   them, so they remain only where there is no phone, as the reference's only route).
 
 use super::accounts::{AccountStores, client_key, normalise_answer, rule_message};
-use super::verification::{CodeFor, account_notice, notice_time};
+use super::verification::{COLLEGE_PHONES, CodeFor, account_notice};
 use crate::app::App;
 use crate::auth::{Claims, Purpose, random_id};
 use crate::domain::{AuditAction, AuditSubject, IdCardNo, NewPassword, PersonName, Student, StudentNo};
@@ -144,12 +144,8 @@ impl<S: AccountStores> App<S> {
         let audit = crate::domain::By::new(crate::domain::Actor::Student(no.clone()), now)
             .entry(AuditAction::PasswordChanged, AuditSubject::Student, no)
             .reason(route);
-        let notice = student.contact.phone.as_ref().map(|phone| {
-            let text = format!(
-                "【校园统一支付平台】您的账户密码已于{}通过“忘记密码”重置。如非本人操作，请立即联系学院电话 2755282、2973633。",
-                notice_time(now)
-            );
-            account_notice(no, phone, &text, now)
+        let notice = account_notice(no, student.contact.phone.as_ref(), now, |time| {
+            format!("【校园统一支付平台】您的账户密码已于{time}通过“忘记密码”重置。如非本人操作，请立即联系{COLLEGE_PHONES}。")
         });
         match self.store.replace_credential(no, cred.version, &next, &audit, notice.as_ref()).await {
             Err(StoreError::Conflict) => return Err(AppError::TicketExpired),
@@ -158,9 +154,7 @@ impl<S: AccountStores> App<S> {
         // Recovery ends every session: whoever was logged in with the forgotten password is out.
         let ended = self.store.end_sessions(no, None).await?;
         tracing::info!(sessions_ended = ended, "password reset");
-        if let Some(m) = &notice {
-            self.notify_now(m).await;
-        }
+        self.notify_now(notice.as_ref()).await;
         Ok(())
     }
 }

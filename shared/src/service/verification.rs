@@ -44,15 +44,21 @@ pub(super) struct CodeFor {
     pub context: String,
 }
 
-/// An SMS about the account (activation, a password or phone change), queued in the outbox in
-/// the same write as the change it reports, and sent from there (retried, at most once).
-pub(super) fn account_notice(no: &StudentNo, phone: &Phone, text: &str, at: chrono::DateTime<chrono::Utc>) -> OutboxSms {
-    OutboxSms::pending(&format!("ACCT-{}-{}", no.as_str(), random_id()), phone, text, at)
-}
+/// Where a student who did not make a change an SMS reports turns to.
+pub(super) const COLLEGE_PHONES: &str = "学院电话 2755282、2973633";
 
-/// Beijing time of day for a notice ("12月07日 21:40").
-pub(super) fn notice_time(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.with_timezone(&crate::clock::beijing()).format("%m月%d日 %H:%M").to_string()
+/// The SMS telling `phone` (none without one) about a change to the account made at `at`:
+/// `words` gets the Beijing time ("12月07日 21:40") and gives the text. It is queued in the
+/// outbox in the same write as the change it reports, and sent from there (retried, at most
+/// once).
+pub(super) fn account_notice(
+    no: &StudentNo,
+    phone: Option<&Phone>,
+    at: chrono::DateTime<chrono::Utc>,
+    words: impl FnOnce(String) -> String,
+) -> Option<OutboxSms> {
+    let text = words(at.with_timezone(&crate::clock::beijing()).format("%m月%d日 %H:%M").to_string());
+    Some(OutboxSms::pending(&format!("ACCT-{}-{}", no.as_str(), random_id()), phone?, &text, at))
 }
 
 impl<S: AccountStores> App<S> {
@@ -66,8 +72,7 @@ impl<S: AccountStores> App<S> {
 
     /// Whether `no` has failed recovery or verification too often today.
     pub(super) async fn verification_locked(&self, no: &StudentNo) -> Result<bool, AppError> {
-        let now = self.clock.now();
-        Ok(self.store.get_failures(&failures_key(no)).await?.locked_until.is_some_and(|t| t > now))
+        self.is_locked(&failures_key(no)).await
     }
 
     /// One recovery or verification failure of `no`: `Locked` once the day's count is
@@ -125,10 +130,8 @@ impl<S: AccountStores> App<S> {
 
     /// Sends a queued account notice now, once (the outbox function and the sweeper send it
     /// otherwise: it is in the outbox already, so nothing is lost if this does not get through).
-    pub(super) async fn notify_now(&self, m: &OutboxSms) {
-        if self.sms.is_none() {
-            return;
-        }
+    pub(super) async fn notify_now(&self, notice: Option<&OutboxSms>) {
+        let Some(m) = notice.filter(|_| self.sms.is_some()) else { return };
         if let Err(e) = self.deliver_sms(&m.id).await {
             tracing::warn!(error = %e, sms_id = %m.id, "account notice left to the outbox");
         }

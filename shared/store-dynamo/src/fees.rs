@@ -47,20 +47,31 @@ impl FeeStore for DynamoStore {
 impl DynamoStore {
     /// Credits the student's fee item with `line`, once per payment: `tag` (an out-trade-no, or
     /// an offline payment's tag) joins the item's `credited_by`, and an item it is already in
-    /// is not credited again (the transaction fails).
-    pub(super) fn credit_fee(&self, student: &StudentNo, line: &OrderLine, tag: &str) -> Result<TransactWriteItem, StoreError> {
-        let update = built(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(student_pk(student), &fee_sk(&line.item_key()))))
-                .update_expression("SET paid_fen = paid_fen + :amt, version = version + :one ADD credited_by :tag_set")
-                .condition_expression("attribute_exists(pk) AND NOT contains(credited_by, :tag)")
-                .expression_attribute_values(":amt", n(line.amount.get()))
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":tag", s(tag))
-                .expression_attribute_values(":tag_set", AttributeValue::Ss(vec![tag.to_owned()]))
-                .build(),
-        )?;
+    /// is not credited again (the transaction fails). With `due_as_read`, also only while the
+    /// item's due is still that and the credit does not take `paid` above it.
+    pub(super) fn credit_fee(
+        &self,
+        student: &StudentNo,
+        line: &OrderLine,
+        tag: &str,
+        due_as_read: Option<Fen>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(student_pk(student), &fee_sk(&line.item_key()))))
+            .update_expression("SET paid_fen = paid_fen + :amt, version = version + :one ADD credited_by :tag_set")
+            .expression_attribute_values(":amt", n(line.amount.get()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":tag", s(tag))
+            .expression_attribute_values(":tag_set", AttributeValue::Ss(vec![tag.to_owned()]));
+        let mut condition = "attribute_exists(pk) AND NOT contains(credited_by, :tag)".to_owned();
+        if let Some(due) = due_as_read {
+            condition.push_str(" AND due_fen = :due AND paid_fen <= :limit");
+            update = update
+                .expression_attribute_values(":due", n(due.get()))
+                .expression_attribute_values(":limit", n(due.get() - line.amount.get()));
+        }
+        let update = built(update.condition_expression(condition).build())?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 }

@@ -200,7 +200,7 @@ impl PaymentStore for DynamoStore {
                 tx = tx.transact_items(self.pay_attempt(&paid.attempt)?);
                 // Each payment credits an item at most once, whatever else happens.
                 for line in &order.lines {
-                    tx = tx.transact_items(self.credit_fee(&order.student_no, line, p.out_trade_no.as_str())?);
+                    tx = tx.transact_items(self.credit_fee(&order.student_no, line, p.out_trade_no.as_str(), None)?);
                 }
                 for unlock in self.release_locks(order)? {
                     tx = tx.transact_items(unlock);

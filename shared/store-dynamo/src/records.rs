@@ -91,21 +91,7 @@ impl DynamoStore {
     /// item still owes what it owed when the decision was made (`due` as read, `paid` at most
     /// `due - amount`: never above what is due), and a check that no open order holds it.
     fn credit_offline(&self, p: &OfflinePayment, line: &OrderLine, due: Fen) -> Result<[TransactWriteItem; 2], StoreError> {
-        let limit = due.get() - line.amount.get();
-        let update = built(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(student_pk(&p.student_no), &fee_sk(&line.item_key()))))
-                .update_expression("SET paid_fen = paid_fen + :amt, version = version + :one ADD credited_by :tag_set")
-                .condition_expression("attribute_exists(pk) AND NOT contains(credited_by, :tag) AND due_fen = :due AND paid_fen <= :limit")
-                .expression_attribute_values(":amt", n(line.amount.get()))
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":tag", s(offline_tag(&p.reference)))
-                .expression_attribute_values(":tag_set", AttributeValue::Ss(vec![offline_tag(&p.reference)]))
-                .expression_attribute_values(":due", n(due.get()))
-                .expression_attribute_values(":limit", n(limit))
-                .build(),
-        )?;
+        let credit = self.credit_fee(&p.student_no, line, &offline_tag(&p.reference), Some(due))?;
         let unheld = built(
             aws_sdk_dynamodb::types::ConditionCheck::builder()
                 .table_name(&self.table)
@@ -113,7 +99,7 @@ impl DynamoStore {
                 .condition_expression("attribute_not_exists(pk)")
                 .build(),
         )?;
-        Ok([TransactWriteItem::builder().update(update).build(), TransactWriteItem::builder().condition_check(unheld).build()])
+        Ok([credit, TransactWriteItem::builder().condition_check(unheld).build()])
     }
 }
 
@@ -139,8 +125,8 @@ impl OfflinePaymentStore for DynamoStore {
         for (line, due) in p.lines.iter().zip(dues) {
             items.extend(self.credit_offline(p, line, *due)?);
         }
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await.map_err(map_err) {
-            Ok(_) => return Ok(OfflineOutcome::Recorded),
+        match self.transact(items).await {
+            Ok(()) => return Ok(OfflineOutcome::Recorded),
             Err(StoreError::Conflict) => {}
             Err(e) => return Err(e),
         }
