@@ -297,6 +297,33 @@ pub mod notifications {
 
 /// A session of student `no` for a test that calls the services directly (made before sessions
 /// kept the student's name, so its orders read the payer's name from the profile).
+/// The metric lines this test binary emits (EMF documents), captured from the first call on.
+pub mod metrics {
+    use serde_json::Value;
+    use std::sync::{Mutex, Once};
+
+    static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    static SINK: Once = Once::new();
+
+    /// Starts capturing (once per binary; tests run in parallel, so filter what you read).
+    pub fn capture() {
+        SINK.call_once(|| {
+            shared::metrics::set_sink(|line| LINES.lock().unwrap().push(line.to_owned()));
+        });
+    }
+
+    /// The values of metric `name` emitted with dimension `Channel` = `channel`.
+    pub fn values(name: &str, channel: &str) -> Vec<f64> {
+        let lines = LINES.lock().unwrap().clone();
+        lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["metric"] == name && v["Channel"] == channel)
+            .filter_map(|v| v[name].as_f64())
+            .collect()
+    }
+}
+
 pub fn authed(no: &str) -> shared::service::Authed {
     shared::service::Authed {
         student_no: shared::domain::StudentNo::parse(no).expect("a student number"),

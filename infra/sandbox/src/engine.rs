@@ -32,6 +32,8 @@ pub(crate) struct Core {
     pub statements: crate::statements::Statements,
     /// The answer the next close gets instead of closing (HTTP status, error code), once.
     close_fault: Mutex<Option<(u16, String)>>,
+    /// The next refund is taken but cannot reach the payer's account (WeChat Pay `ABNORMAL`).
+    refund_to_card_fails: AtomicBool,
 }
 
 impl Core {
@@ -51,6 +53,7 @@ impl Core {
             retry_scale,
             deliver: AtomicBool::new(true),
             close_fault: Mutex::new(None),
+            refund_to_card_fails: AtomicBool::new(false),
             counts: Mutex::new(HashMap::new()),
             http,
             statements: Default::default(),
@@ -70,6 +73,15 @@ impl Core {
     /// The fault set for the next close, taken (it applies once).
     pub fn take_close_fault(&self) -> Option<(u16, String)> {
         lock(&self.close_fault).take()
+    }
+
+    pub fn fail_next_refund_to_card(&self) {
+        self.refund_to_card_fails.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether this refund is the one set to fail on its way to the card (it applies once).
+    pub fn take_refund_to_card_fault(&self) -> bool {
+        self.refund_to_card_fails.swap(false, Ordering::SeqCst)
     }
 
     pub fn set_deliver(&self, deliver: bool) {

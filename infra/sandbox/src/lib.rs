@@ -54,6 +54,11 @@ pub(crate) trait Book: Send + Sync {
     fn refunds(&self, out_trade_no: &str) -> usize;
     /// Every paid trade (for the daily statements).
     fn paid(&self) -> Vec<statements::PaidRecord>;
+    /// The merchant settled an `ABNORMAL` refund by hand: it succeeds and is notified. False if
+    /// there is no such refund in that state (or the gateway has no such state).
+    fn settle_abnormal_refund(&self, _out_refund_no: &str) -> bool {
+        false
+    }
 }
 
 /// Test control of one sandbox: notification delivery and what happened to a trade.
@@ -96,6 +101,19 @@ impl Control {
     pub fn fail_next_close(&self, status: u16, code: &str) {
         self.core.fail_next_close(status, code);
         tracing::info!(gateway = self.core.gateway, status, code, "sandbox: the next close fails");
+    }
+
+    /// WeChat Pay: the next refund is accepted and taken from the merchant, but the payer's
+    /// account refuses it: status `ABNORMAL`, notified as `REFUND.ABNORMAL`.
+    pub fn fail_next_refund_to_card(&self) {
+        self.core.fail_next_refund_to_card();
+        tracing::info!(gateway = self.core.gateway, "sandbox: the next refund cannot reach the payer's account");
+    }
+
+    /// WeChat Pay: the merchant handled an `ABNORMAL` refund on the merchant platform (异常退款,
+    /// e.g. to another account): it becomes `SUCCESS` and `REFUND.SUCCESS` is notified.
+    pub fn settle_abnormal_refund(&self, out_refund_no: &str) -> bool {
+        self.book.settle_abnormal_refund(out_refund_no)
     }
 
     pub fn deliver_notifications(&self) -> bool {

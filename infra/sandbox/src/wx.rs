@@ -56,6 +56,7 @@ pub fn try_wechat(cfg: WechatConfig, clock: Arc<dyn Clock>) -> Result<(Router, C
         trades: Mutex::new(HashMap::new()),
         seq: AtomicU64::new(0),
         refunds: Mutex::new(HashMap::new()),
+        refund_urls: Mutex::new(HashMap::new()),
     });
     let control = Control::new(Arc::clone(&state.core), state.clone());
     let router = Router::new()
@@ -86,6 +87,8 @@ struct Wx {
     seq: AtomicU64,
     /// Refunds by `out_refund_no`.
     refunds: Mutex<HashMap<String, SandboxRefund>>,
+    /// The `notify_url` each refund gave, by `out_refund_no`.
+    refund_urls: Mutex<HashMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,6 +180,19 @@ impl Book for Wx {
     }
     fn refunds(&self, out_trade_no: &str) -> usize {
         lock(&self.refunds).values().filter(|r| r.out_trade_no == out_trade_no).count()
+    }
+
+    fn settle_abnormal_refund(&self, out_refund_no: &str) -> bool {
+        let settled = {
+            let mut refunds = lock(&self.refunds);
+            let Some(r) = refunds.get_mut(out_refund_no).filter(|r| r.status == "ABNORMAL") else { return false };
+            r.status = "SUCCESS".into();
+            r.success_time = Some(self.now());
+            r.clone()
+        };
+        tracing::info!(gateway = "wechat", out_refund_no, "abnormal refund settled by the merchant");
+        self.notify_refund(settled);
+        true
     }
 
     fn paid(&self) -> Vec<PaidRecord> {
@@ -381,7 +397,9 @@ impl Wx {
 
     /// A refund request (§2.5): a paid order, `amount.total` its total, at most what is left;
     /// the same `out_refund_no` again answers the same refund. Answered `PROCESSING`; the
-    /// refund then succeeds and is notified (`REFUND.SUCCESS`, AAD `refund`) to `notify_url`.
+    /// refund then succeeds and is notified (`REFUND.SUCCESS`, AAD `refund`) to `notify_url` —
+    /// or, when set to fail on its way to the card, is `ABNORMAL` (`REFUND.ABNORMAL`) until the
+    /// merchant handles it.
     fn refund(&self, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
         if let Some(resp) = self.unauthorized("POST", uri, headers, body) {
             return resp;
@@ -442,28 +460,41 @@ impl Wx {
         };
         let answer = self.sandbox.refund_body(&r);
         tracing::info!(gateway = "wechat", out_trade_no, out_refund_no, "refund accepted");
-        // The money goes back at once here; the merchant learns it by notification or query.
-        r.status = "SUCCESS".into();
-        r.success_time = Some(now);
+        if self.core.take_refund_to_card_fault() {
+            // Taken from the merchant, refused by the payer's account: ABNORMAL until the
+            // merchant handles it (settle_abnormal_refund).
+            r.status = "ABNORMAL".into();
+        } else {
+            // The money goes back at once here; the merchant learns it by notification or query.
+            r.status = "SUCCESS".into();
+            r.success_time = Some(now);
+        }
         lock(&self.refunds).insert(out_refund_no.clone(), r.clone());
         if let Some(url) = notify_url {
-            let sandbox = self.sandbox.clone();
-            let id = random_uuid();
-            engine::spawn_notifications(
-                Arc::clone(&self.core),
-                out_refund_no,
-                url,
-                &WECHAT_RETRY_AFTER_SECS,
-                move |now| {
-                    let n = sandbox.refund_notification(&r, &id, now)?;
-                    let mut headers: Vec<(String, String)> = n.headers.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
-                    headers.push(("User-Agent".into(), "Mozilla/4.0".into()));
-                    Ok(Outgoing { headers, body: n.body })
-                },
-                |status, _| NotifyAnswer::is_ack(status),
-            );
+            lock(&self.refund_urls).insert(out_refund_no, url);
         }
+        self.notify_refund(r);
         self.signed(StatusCode::OK, answer)
+    }
+
+    /// Sends `REFUND.<status>` to the refund's `notify_url` (if it gave one), on the schedule.
+    fn notify_refund(&self, r: SandboxRefund) {
+        let Some(url) = lock(&self.refund_urls).get(&r.out_refund_no).cloned() else { return };
+        let sandbox = self.sandbox.clone();
+        let id = random_uuid();
+        engine::spawn_notifications(
+            Arc::clone(&self.core),
+            r.out_refund_no.clone(),
+            url,
+            &WECHAT_RETRY_AFTER_SECS,
+            move |now| {
+                let n = sandbox.refund_notification(&r, &id, now)?;
+                let mut headers: Vec<(String, String)> = n.headers.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+                headers.push(("User-Agent".into(), "Mozilla/4.0".into()));
+                Ok(Outgoing { headers, body: n.body })
+            },
+            |status, _| NotifyAnswer::is_ack(status),
+        );
     }
 
     fn cashier(&self, no: &str, via: &str, redirect_url: Option<&str>) -> Response {

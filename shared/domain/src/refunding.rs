@@ -16,6 +16,10 @@ pub enum RefundOutcome {
     Pending,
     /// Definitely refused (nothing refunded): `code` and the gateway's message.
     Refused { code: String, message: String },
+    /// Taken from the merchant but not returned to the payer (WeChat Pay `ABNORMAL`: the card
+    /// refused it). Not final: the merchant settles it by hand at the gateway, which then
+    /// reports the refund succeeded. Someone must be told.
+    Abnormal { code: String },
     /// The gateway has no such refund (asked before it arrived, or it was never received):
     /// sending it again with the same refund number is safe.
     NotFound,
@@ -96,6 +100,9 @@ pub enum RefundSettlement {
     Failed { message: String },
     /// Nothing to settle yet: the refund stays `requested` for the notification or the sweeper.
     StillRequested,
+    /// Stays `requested`, and an operator must act at the gateway (the refund could not reach
+    /// the payer's account): the alarm is raised every time the gateway says so.
+    NeedsOperator { code: String },
 }
 
 impl RefundSettlement {
@@ -110,6 +117,7 @@ impl RefundSettlement {
                 Self::Succeeded { gateway_refund_no: gateway_refund_no.clone(), gives_items_back: refund.prior_state == AttemptState::Paid }
             }
             RefundOutcome::Refused { code, message } => Self::Failed { message: format!("{code} {message}") },
+            RefundOutcome::Abnormal { code } => Self::NeedsOperator { code: code.clone() },
             RefundOutcome::Pending | RefundOutcome::NotFound => Self::StillRequested,
         }
     }
@@ -119,7 +127,7 @@ impl RefundSettlement {
         match self {
             Self::Succeeded { .. } => RefundState::Succeeded,
             Self::Failed { .. } => RefundState::Failed,
-            Self::StillRequested => RefundState::Requested,
+            Self::StillRequested | Self::NeedsOperator { .. } => RefundState::Requested,
         }
     }
 }
@@ -207,6 +215,10 @@ mod tests {
         let refused = RefundOutcome::Refused { code: "ACQ.TRADE_HAS_CLOSE".into(), message: "交易已关闭".into() };
         assert_eq!(RefundSettlement::decide(&r, &refused), RefundSettlement::Failed { message: "ACQ.TRADE_HAS_CLOSE 交易已关闭".into() });
         assert_eq!(RefundSettlement::decide(&r, &RefundOutcome::Pending), RefundSettlement::StillRequested);
+        // ABNORMAL is not a refusal: the refund stays requested (a later SUCCESS settles it)
+        // and an operator is called.
+        let abnormal = RefundSettlement::decide(&r, &RefundOutcome::Abnormal { code: "ABNORMAL".into() });
+        assert_eq!((abnormal.state(), &abnormal), (RefundState::Requested, &RefundSettlement::NeedsOperator { code: "ABNORMAL".into() }));
         let settled = Refund { state: RefundState::Succeeded, ..*r };
         assert_eq!(RefundSettlement::decide(&settled, &ok), RefundSettlement::StillRequested);
     }

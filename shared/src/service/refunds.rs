@@ -182,6 +182,14 @@ impl<S: RefundStores> App<S> {
                 self.store.refund_succeeded(r, order.as_ref(), gateway_refund_no.as_deref(), &by).await
             }
             RefundSettlement::Failed { message } => self.store.refund_failed(r, message, &by).await,
+            RefundSettlement::NeedsOperator { code } => {
+                tracing::error!(
+                    refund_no = %r.refund_no, channel = r.channel.as_str(), code,
+                    "refund taken but not returned to the payer: settle it at the gateway's merchant platform (异常退款)"
+                );
+                crate::metrics::count(crate::metrics::REFUND_ABNORMAL, 1, &[("Channel", r.channel.as_str())]);
+                return Ok(r.state);
+            }
             RefundSettlement::StillRequested => return Ok(r.state),
         }
         .map(|()| settlement.state());

@@ -11,26 +11,13 @@ use serde_json::{Value, json};
 use shared::clock::{Clock, beijing_date};
 use shared::domain::{Actor, AuditAction, Channel, Fen, OrderNo};
 use shared::store::{AuditStore, ReconcileStore};
-use std::sync::{Mutex, Once};
-
-/// Every metric line of this test binary (tests run in parallel: filter by channel).
-static METRICS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-static SINK: Once = Once::new();
 
 fn capture_metrics() {
-    SINK.call_once(|| {
-        shared::metrics::set_sink(|line| METRICS.lock().unwrap().push(line.to_owned()));
-    });
+    integration_tests::metrics::capture();
 }
 
 fn differences_metric(channel: &str) -> Vec<f64> {
-    let lines = METRICS.lock().unwrap().clone();
-    lines
-        .iter()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["metric"] == "reconcile_differences" && v["Channel"] == channel)
-        .filter_map(|v| v["reconcile_differences"].as_f64())
-        .collect()
+    integration_tests::metrics::values("reconcile_differences", channel)
 }
 
 fn year(offset: u16) -> String {

@@ -214,6 +214,43 @@ async fn a_lost_refund_notification_is_settled_by_the_sweepers_query() {
     assert_eq!(succeeded[0].actor, Actor::Sweeper);
 }
 
+/// WeChat Pay `ABNORMAL` (the payer's account refused the refund) is not a refusal: the
+/// refund stays 退款中 with an operator alarm, and the merchant's later handling (SUCCESS)
+/// settles it.
+#[tokio::test]
+async fn a_wechat_refund_the_card_refused_waits_for_the_merchant_and_then_succeeds() {
+    metrics::capture();
+    let t = spawn().await;
+    let (c, no) = student_with_order(&t).await;
+    let dup = duplicate_on(&t, &c, &no, "wechat").await;
+    let alarms = || metrics::values("refund_abnormal", "wechat").len();
+    let before = alarms();
+    t.sandboxes.wechat.fail_next_refund_to_card();
+    let (status, answer) = invoke_refund(&t, json!({"out_trade_no": dup, "operator": "张敏"})).await;
+    assert_eq!((status, answer["state"].as_str()), (StatusCode::OK, Some("refunding")), "{answer}");
+    let refund_no = format!("R{dup}");
+    // REFUND.ABNORMAL is acknowledged and changes nothing but the alarm.
+    assert!(eventually(|| t.sandboxes.wechat.notifications_acked(&refund_no) == 1).await, "REFUND.ABNORMAL acknowledged");
+    assert!(alarms() > before, "an operator is alarmed");
+    assert_eq!(transaction(&t, &c, &dup).await, ("refunding".into(), "退款中".into()));
+    // The sweeper's query hears ABNORMAL again: still not a failure, the alarm stays raised.
+    t.clock.advance(61);
+    let raised = alarms();
+    let report = t.app.sweep().await.unwrap();
+    assert_eq!((report.refunds.refunds_queried, report.refunds.refunds_settled), (1, 0));
+    assert!(alarms() > raised);
+    assert_eq!(transaction(&t, &c, &dup).await.0, "refunding");
+    assert!(refund_entries(&t, &no).await.iter().all(|e| e.action != AuditAction::RefundFailed));
+
+    // The merchant handles it on the merchant platform: REFUND.SUCCESS settles our refund.
+    assert!(t.sandboxes.wechat.settle_abnormal_refund(&refund_no));
+    wait_refunded(&t, &c, &dup).await;
+    assert_eq!(t.sandboxes.wechat.refunds_made(&dup), 1);
+    let succeeded: Vec<_> = refund_entries(&t, &no).await.into_iter().filter(|e| e.action == AuditAction::RefundSucceeded).collect();
+    assert_eq!(succeeded.len(), 1);
+    assert_eq!(succeeded[0].actor, Actor::Gateway(shared::domain::Channel::Wechat));
+}
+
 #[tokio::test]
 async fn a_payment_that_paid_its_order_is_refunded_only_with_a_reason_and_the_fee_is_owed_again() {
     let t = spawn().await;

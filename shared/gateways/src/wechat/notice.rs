@@ -34,6 +34,7 @@ impl RefundNotice for RefundNotification {
         Ok(match self.refund_status.as_str() {
             "SUCCESS" => RefundOutcome::Succeeded { gateway_refund_no: self.refund_id.clone(), at: self.success_time },
             "PROCESSING" => RefundOutcome::Pending,
+            "ABNORMAL" => RefundOutcome::Abnormal { code: self.refund_status.clone() },
             other => RefundOutcome::Refused { code: other.to_owned(), message: self.event_type.clone() },
         })
     }

@@ -435,6 +435,9 @@ fn refund_answers_map_to_outcomes() {
     assert!(matches!(answer(200, &sandbox().refund_body(&r)), Ok(RefundOutcome::Succeeded { .. })));
     let closed = sandbox().refund_body(&crate::wechat::SandboxRefund { status: "CLOSED".into(), ..r.clone() });
     assert!(matches!(answer(200, &closed), Ok(RefundOutcome::Refused { .. })));
+    // ABNORMAL is not final (wechatpay-go refunddomestic): the merchant handles it, then SUCCESS.
+    let abnormal = sandbox().refund_body(&crate::wechat::SandboxRefund { status: "ABNORMAL".into(), success_time: None, ..r.clone() });
+    assert_eq!(answer(200, &abnormal), Ok(RefundOutcome::Abnormal { code: "ABNORMAL".into() }));
     assert_eq!(answer(404, &error_body("RESOURCE_NOT_EXISTS", "退款单不存在")), Ok(RefundOutcome::NotFound));
     assert_eq!(
         answer(403, &error_body("NOT_ENOUGH", "余额不足")),

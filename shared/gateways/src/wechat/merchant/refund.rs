@@ -106,7 +106,7 @@ impl Merchant {
     }
 
     /// A refund answer or query answer: `SUCCESS` → `Succeeded`; `PROCESSING` → `Pending`;
-    /// `CLOSED`/`ABNORMAL` → `Refused`. A signed 404 is `NotFound`; other 4xx refuse for good
+    /// `ABNORMAL` → `Abnormal` (not final); `CLOSED` → `Refused`. A signed 404 is `NotFound`; other 4xx refuse for good
     /// (nothing was refunded); 5xx and unverifiable answers are errors (outcome unknown).
     pub fn parse_refund_response(
         &self,
@@ -137,7 +137,11 @@ impl Merchant {
                 RefundOutcome::Succeeded { gateway_refund_no: r.refund_id, at: r.success_time.as_deref().map(rfc3339).transpose()? }
             }
             "PROCESSING" => RefundOutcome::Pending,
-            other => RefundOutcome::Refused { code: other.to_owned(), message: "退款关闭或异常".into() },
+            // wechatpay-go refunddomestic: ABNORMAL = the refund to the payer's account failed
+            // and the merchant must handle it (异常退款); it can still end SUCCESS. Only CLOSED
+            // is final.
+            "ABNORMAL" => RefundOutcome::Abnormal { code: r.status },
+            other => RefundOutcome::Refused { code: other.to_owned(), message: "退款关闭".into() },
         })
     }
 
