@@ -23,10 +23,12 @@ pub const SMS_FAILED: &str = "sms_failed";
 /// A receipt SMS was given up after its last try (or its sender vanished mid-send): the
 /// student has the receipt on the site but no SMS.
 pub const SMS_GIVEN_UP: &str = "sms_given_up";
-/// A refund the gateway took but could not return to the payer (WeChat Pay `ABNORMAL`): an
-/// operator must settle it at the gateway. Emitted each time the gateway says so (notification
-/// or the sweeper's query), so the alarm stays raised until it is settled. Dimension `Channel`.
-pub const REFUND_ABNORMAL: &str = "refund_abnormal";
+/// A refund that cannot finish without a person: the gateway took it but could not return it
+/// to the payer (WeChat Pay `ABNORMAL`: settle it on the merchant platform), or no gateway send
+/// of it arrived after `MAX_REFUND_SENDS` sends. Emitted each time the refund is looked at
+/// (notification or the sweeper's query), so the alarm stays raised until it is settled.
+/// Dimension `Channel`.
+pub const REFUND_NEEDS_OPERATOR: &str = "refund_needs_operator";
 /// Differences one reconciliation run found (ours only + theirs only + amount differs). For
 /// the reconciliation job; the alarm is in the template already.
 pub const RECONCILE_DIFFERENCES: &str = "reconcile_differences";

@@ -128,7 +128,9 @@ async fn refund(app: &App<MemStore>, otn: &OutTradeNo, agrees: bool) {
             app.store.refund_succeeded(&r, order.as_ref(), gateway_refund_no.as_deref(), &by).await.expect("settles once");
         }
         RefundSettlement::Failed { message } => app.store.refund_failed(&r, &message, &by).await.expect("settles once"),
-        RefundSettlement::StillRequested => unreachable!("a refund just requested is settled by a final outcome"),
+        RefundSettlement::StillRequested | RefundSettlement::NeedsOperator { .. } => {
+            unreachable!("a refund just requested is settled by a final outcome")
+        }
     }
 }
 

@@ -34,6 +34,9 @@ pub(crate) struct Core {
     close_fault: Mutex<Option<(u16, String)>>,
     /// The next refund is taken but cannot reach the payer's account (WeChat Pay `ABNORMAL`).
     refund_to_card_fails: AtomicBool,
+    /// The next refund request is lost on its way: never received, answered by a gateway
+    /// timeout.
+    lose_next_refund: AtomicBool,
 }
 
 impl Core {
@@ -54,6 +57,7 @@ impl Core {
             deliver: AtomicBool::new(true),
             close_fault: Mutex::new(None),
             refund_to_card_fails: AtomicBool::new(false),
+            lose_next_refund: AtomicBool::new(false),
             counts: Mutex::new(HashMap::new()),
             http,
             statements: Default::default(),
@@ -82,6 +86,15 @@ impl Core {
     /// Whether this refund is the one set to fail on its way to the card (it applies once).
     pub fn take_refund_to_card_fault(&self) -> bool {
         self.refund_to_card_fails.swap(false, Ordering::SeqCst)
+    }
+
+    pub fn lose_next_refund(&self) {
+        self.lose_next_refund.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether this refund request is the one set to be lost (it applies once).
+    pub fn take_lost_refund(&self) -> bool {
+        self.lose_next_refund.swap(false, Ordering::SeqCst)
     }
 
     pub fn set_deliver(&self, deliver: bool) {

@@ -116,6 +116,13 @@ impl Control {
         self.book.settle_abnormal_refund(out_refund_no)
     }
 
+    /// UnionPay: the next refund request never reaches the gateway (answered 504, nothing
+    /// recorded), so a query of its (orderId, txnTime) finds nothing.
+    pub fn lose_next_refund(&self) {
+        self.core.lose_next_refund();
+        tracing::info!(gateway = self.core.gateway, "sandbox: the next refund request is lost");
+    }
+
     pub fn deliver_notifications(&self) -> bool {
         self.core.deliver()
     }

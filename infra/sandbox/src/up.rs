@@ -31,6 +31,9 @@ use std::sync::{Arc, Mutex};
 /// which gives the 5 sends both agree on).
 pub const UNIONPAY_RETRY_AFTER_SECS: [u64; 4] = [60, 120, 240, 300];
 
+/// How far a request's `txnTime` may be from the sandbox's clock (UnionPay publishes none).
+pub const TXN_TIME_TOLERANCE_SECS: i64 = 600;
+
 #[derive(Debug, Clone)]
 pub struct UnionpayConfig {
     pub settings: SandboxSettings,
@@ -252,7 +255,18 @@ async fn back_trans(State(s): State<Arc<Up>>, body: Bytes) -> Response {
             return text(signed.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&"));
         }
     };
+    if s.core.take_lost_refund() {
+        tracing::info!(gateway = "unionpay", order_id = asked.order_id, "refund request lost (never received)");
+        return (StatusCode::GATEWAY_TIMEOUT, "").into_response();
+    }
     let now = s.core.now();
+    // Every send carries the current time (the ACP demo: "必须取当前时间，否则会报txnTime无效").
+    // UnionPay's tolerance is not published; the sandbox allows TXN_TIME_TOLERANCE_SECS.
+    let current = unionpay::parse_time(&asked.txn_time).is_some_and(|t| (now - t).num_seconds().abs() <= TXN_TIME_TOLERANCE_SECS);
+    if !current {
+        tracing::info!(gateway = "unionpay", order_id = asked.order_id, txn_time = asked.txn_time, "refund refused: txnTime is not now");
+        return text(s.sandbox.refund_response(&asked, "10", "报文格式错误[txnTime无效]"));
+    }
     let mut refunds = lock(&s.refunds);
     if let Some(r) = refunds.get(&asked.order_id) {
         let same = r.txn_time == asked.txn_time && r.orig_qry_id == asked.orig_qry_id && r.amount == asked.txn_amt;

@@ -47,6 +47,6 @@ pub use records::{
     Announcement, Enrolment, OfflineMethod, OfflineOutcome, OfflinePayment, PaidRecordId, PaymentRef, StudyLevel, StudyMode,
     TransactionStatus,
 };
-pub use refund::{Refund, RefundCommand, RefundCommandError, RefundNo, RefundState};
+pub use refund::{MAX_REFUND_SENDS, Refund, RefundCommand, RefundCommandError, RefundNo, RefundState};
 pub use refunding::{RefundOutcome, RefundRefused, RefundSettlement, RefundStart};
 pub use student::{AccountKind, Contact, NameError, PersonName, Student};

@@ -82,13 +82,41 @@ pub struct Refund {
     pub operator: OperatorName,
     pub request_id: Option<String>,
     pub state: RefundState,
-    /// Also the refund's UnionPay `txnTime` (a query repeats it).
+    /// When it was asked for and first sent (the first send's UnionPay `txnTime`).
     pub requested_at: DateTime<Utc>,
+    /// When it was sent again, oldest first: a resend carries its own UnionPay `txnTime`, and
+    /// every send is asked about by its own (orderId, txnTime).
+    pub resent_at: Vec<DateTime<Utc>>,
     pub settled_at: Option<DateTime<Utc>>,
     /// The gateway's refund id, once it gave one.
     pub gateway_refund_no: Option<String>,
     /// The gateway's words when it refused.
     pub failure: Option<String>,
+}
+
+/// At most this many sends of one refund (the first and its resends). A gateway that still
+/// knows of none of them needs a person, not another send.
+pub const MAX_REFUND_SENDS: usize = 5;
+
+impl Refund {
+    /// Every send, oldest first (never empty).
+    pub fn sends(&self) -> Vec<DateTime<Utc>> {
+        std::iter::once(self.requested_at).chain(self.resent_at.iter().copied()).collect()
+    }
+
+    /// The refund with one more send at `now`, if it may be sent again: still requested,
+    /// under [`MAX_REFUND_SENDS`], and later than its last send (a fresh UnionPay `txnTime`,
+    /// which has a resolution of a second).
+    pub fn resend(&self, now: DateTime<Utc>) -> Option<Refund> {
+        let last = self.resent_at.last().copied().unwrap_or(self.requested_at);
+        let fresh = now.timestamp() > last.timestamp();
+        if self.state != RefundState::Requested || self.resent_at.len() + 1 >= MAX_REFUND_SENDS || !fresh {
+            return None;
+        }
+        let mut next = self.clone();
+        next.resent_at.push(now);
+        Some(next)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

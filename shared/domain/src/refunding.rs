@@ -82,6 +82,7 @@ impl RefundStart {
             request_id: Some(request_id.to_owned()),
             state: RefundState::Requested,
             requested_at: now,
+            resent_at: Vec::new(),
             settled_at: None,
             gateway_refund_no: None,
             failure: None,
@@ -135,7 +136,7 @@ impl RefundSettlement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Channel, OperatorName, OrderNo, OutTradeNo, StudentNo};
+    use crate::{Channel, MAX_REFUND_SENDS, OperatorName, OrderNo, OutTradeNo, StudentNo};
     use chrono::TimeZone;
 
     fn attempt(state: AttemptState) -> Attempt {
@@ -203,6 +204,23 @@ mod tests {
     }
 
     #[test]
+    fn a_refund_is_sent_again_with_a_fresh_time_at_most_five_times_in_all() {
+        let Ok(RefundStart::Request(r)) = RefundStart::decide(&attempt(AttemptState::DuplicatePaid), &cmd(None, None), now(), "r") else {
+            panic!()
+        };
+        assert!(r.resend(now()).is_none(), "not within the second of the last send");
+        let mut sent = (*r).clone();
+        for i in 1..MAX_REFUND_SENDS {
+            let at = now() + chrono::Duration::minutes(i as i64);
+            sent = sent.resend(at).expect("may send again");
+            assert_eq!((sent.sends().len(), sent.sends().last().copied()), (i + 1, Some(at)));
+        }
+        assert!(sent.resend(now() + chrono::Duration::hours(1)).is_none(), "five sends, then a person");
+        let settled = Refund { state: RefundState::Succeeded, ..(*r).clone() };
+        assert!(settled.resend(now() + chrono::Duration::hours(1)).is_none());
+    }
+
+    #[test]
     fn the_gateways_word_settles_a_requested_refund_once() {
         let Ok(RefundStart::Request(r)) = RefundStart::decide(&attempt(AttemptState::Paid), &cmd(Some("退学"), None), now(), "r") else {
             panic!()
@@ -219,7 +237,7 @@ mod tests {
         // and an operator is called.
         let abnormal = RefundSettlement::decide(&r, &RefundOutcome::Abnormal { code: "ABNORMAL".into() });
         assert_eq!((abnormal.state(), &abnormal), (RefundState::Requested, &RefundSettlement::NeedsOperator { code: "ABNORMAL".into() }));
-        let settled = Refund { state: RefundState::Succeeded, ..*r };
+        let settled = Refund { state: RefundState::Succeeded, ..(*r).clone() };
         assert_eq!(RefundSettlement::decide(&settled, &ok), RefundSettlement::StillRequested);
     }
 }

@@ -229,8 +229,17 @@ pub struct RefundRequest {
     pub gateway_trade_no: String,
     pub amount: Fen,
     pub reason: Option<String>,
-    /// When it was first asked for: UnionPay's refund `txnTime`, which a query repeats.
-    pub requested_at: DateTime<Utc>,
+    /// Every send of the refund, oldest first (never empty); the last is the current one. Each
+    /// is a UnionPay `txnTime` of its own: a send carries the current time, and a query asks
+    /// about every (orderId, txnTime).
+    pub sent_at: Vec<DateTime<Utc>>,
+}
+
+impl RefundRequest {
+    /// The current send's time.
+    pub fn last_sent_at(&self) -> DateTime<Utc> {
+        *self.sent_at.last().expect("a refund request has been sent at least once")
+    }
 }
 
 /// What a gateway says about a refund: domain language ([`crate::domain::RefundOutcome`]).

@@ -7,8 +7,8 @@
 
 use crate::app::App;
 use crate::domain::{
-    Actor, AttemptState, By, Channel, Fen, Refund, RefundCommand, RefundCommandError, RefundNo, RefundRefused, RefundSettlement,
-    RefundStart, RefundState,
+    Actor, AttemptState, By, Channel, Fen, MAX_REFUND_SENDS, Refund, RefundCommand, RefundCommandError, RefundNo, RefundRefused,
+    RefundSettlement, RefundStart, RefundState,
 };
 use crate::gateway::notice::RefundNotice;
 use crate::gateway::{RefundOutcome, RefundRequest};
@@ -79,7 +79,7 @@ fn request_of(r: &Refund) -> RefundRequest {
         gateway_trade_no: r.gateway_trade_no.clone(),
         amount: r.amount,
         reason: r.reason.clone(),
-        requested_at: r.requested_at,
+        sent_at: r.sends(),
     }
 }
 
@@ -156,10 +156,7 @@ impl<S: RefundStores> App<S> {
         let req = request_of(r);
         let now = self.clock.now();
         let outcome = match gateway.query_refund(&req, now).await {
-            Ok(RefundOutcome::NotFound) => match gateway.refund(&req, now).await {
-                Ok(RefundOutcome::NotFound) | Err(_) => RefundOutcome::Pending,
-                Ok(other) => other,
-            },
+            Ok(RefundOutcome::NotFound) => self.send_again(r, now).await?,
             Ok(other) => other,
             Err(e) => {
                 tracing::warn!(refund_no = %r.refund_no, error = %e, "refund query failed; asked again later");
@@ -167,6 +164,30 @@ impl<S: RefundStores> App<S> {
             }
         };
         self.settle_refund(r, outcome, actor).await
+    }
+
+    /// A refund no gateway send of which arrived: recorded as sent once more (fresh time), then
+    /// sent. Conditional on the sends as read, so two sweepers never both send; a refund sent
+    /// [`MAX_REFUND_SENDS`] times is left to a person.
+    async fn send_again(&self, r: &Refund, now: chrono::DateTime<chrono::Utc>) -> Result<RefundOutcome, RefundError> {
+        let gateway = self.payments.get(r.channel).ok_or(RefundError::ChannelUnavailable(r.channel.as_str()))?;
+        let Some(next) = r.resend(now) else {
+            if r.sends().len() >= MAX_REFUND_SENDS {
+                return Ok(RefundOutcome::Abnormal { code: format!("NOT_RECEIVED_AFTER_{MAX_REFUND_SENDS}_SENDS") });
+            }
+            return Ok(RefundOutcome::Pending);
+        };
+        match self.store.refund_resent(r, now).await {
+            Ok(()) => {}
+            // Sent again (or settled) by someone else meanwhile.
+            Err(StoreError::Conflict) => return Ok(RefundOutcome::Pending),
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(refund_no = %r.refund_no, send = next.sends().len(), "refund not received by the gateway; sent again");
+        Ok(match gateway.refund(&request_of(&next), now).await {
+            Ok(RefundOutcome::NotFound) | Err(_) => RefundOutcome::Pending,
+            Ok(other) => other,
+        })
     }
 
     /// Applies what the gateway said, as the domain decides it ([`RefundSettlement::decide`]).
@@ -185,9 +206,9 @@ impl<S: RefundStores> App<S> {
             RefundSettlement::NeedsOperator { code } => {
                 tracing::error!(
                     refund_no = %r.refund_no, channel = r.channel.as_str(), code,
-                    "refund taken but not returned to the payer: settle it at the gateway's merchant platform (异常退款)"
+                    "refund needs an operator: ABNORMAL = the payer's account refused it (settle it on the merchant platform, 异常退款); NOT_RECEIVED = the gateway has none of its sends"
                 );
-                crate::metrics::count(crate::metrics::REFUND_ABNORMAL, 1, &[("Channel", r.channel.as_str())]);
+                crate::metrics::count(crate::metrics::REFUND_NEEDS_OPERATOR, 1, &[("Channel", r.channel.as_str())]);
                 return Ok(r.state);
             }
             RefundSettlement::StillRequested => return Ok(r.state),

@@ -34,6 +34,9 @@ fn refund_item(r: &Refund) -> Item {
     if let Some(t) = r.settled_at {
         item.insert("settled_at".into(), n(t.timestamp()));
     }
+    if !r.resent_at.is_empty() {
+        item.insert("resent_at".into(), AttributeValue::L(r.resent_at.iter().map(|t| n(t.timestamp())).collect()));
+    }
     if r.state == RefundState::Requested {
         item.insert(GSI2_PK.into(), s(SWEEP_REFUNDS));
         item.insert(GSI2_SK.into(), s(sweep_sk(r.requested_at, r.refund_no.as_str())));
@@ -59,6 +62,15 @@ fn parse_refund(item: &Item) -> Result<Refund, StoreError> {
         settled_at: get_opt_i64(item, "settled_at")?.map(instant).transpose()?,
         gateway_refund_no: get_opt_s(item, "gateway_refund_no").map(str::to_owned),
         failure: get_opt_s(item, "failure").map(str::to_owned),
+        resent_at: match item.get("resent_at") {
+            None => Vec::new(),
+            Some(AttributeValue::L(sends)) => sends
+                .iter()
+                .map(|v| v.as_n().ok().and_then(|x| x.parse::<i64>().ok()).ok_or_else(|| StoreError::Corrupt("resent_at".into())))
+                .map(|secs| secs.and_then(instant))
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(StoreError::Corrupt("resent_at".into())),
+        },
     })
 }
 
@@ -220,6 +232,26 @@ impl RefundStore for DynamoStore {
             .send()
             .await
             .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn refund_resent(&self, r: &Refund, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let sends_as_read = if r.resent_at.is_empty() { "attribute_not_exists(resent_at)" } else { "size(resent_at) = :count" };
+        let mut b = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(order_pk(&r.order_no), &refund_sk(&r.refund_no))))
+            .update_expression("SET resent_at = list_append(if_not_exists(resent_at, :none), :at)")
+            .condition_expression(format!("#state = :requested AND {sends_as_read}"))
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":requested", s(RefundState::Requested.as_str()))
+            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":at", AttributeValue::L(vec![n(at.timestamp())]));
+        if !r.resent_at.is_empty() {
+            b = b.expression_attribute_values(":count", n(r.resent_at.len() as i64));
+        }
+        b.send().await.map_err(map_err)?;
         Ok(())
     }
 

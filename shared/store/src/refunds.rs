@@ -22,6 +22,10 @@ pub trait RefundStore: Send + Sync {
     /// One transaction: refund `requested → failed` with the gateway's words, attempt
     /// `refunding → prior state`, the `RefundFailed` entry. `Conflict` if settled meanwhile.
     async fn refund_failed(&self, refund: &Refund, message: &str, by: &By) -> Result<(), StoreError>;
+    /// One more send of a requested refund recorded at `at` (appended to `resent_at`),
+    /// conditional on the refund still `requested` with the sends as read. `Conflict` if it was
+    /// settled or sent again meanwhile.
+    async fn refund_resent(&self, refund: &Refund, at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Refunds still `requested` that were asked for before `before`, oldest first (gsi2).
     async fn refunds_requested_before(&self, before: DateTime<Utc>, limit: i32) -> Result<Vec<Refund>, StoreError>;
 }

@@ -11,7 +11,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use shared::domain::{Actor, AttemptState, AuditAction, AuditEntry, OrderNo, OutTradeNo};
 use shared::gateway::unionpay;
-use shared::store::{AuditStore, PaymentStore};
+use shared::store::{AuditStore, PaymentStore, RefundStore};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -214,6 +214,49 @@ async fn a_lost_refund_notification_is_settled_by_the_sweepers_query() {
     assert_eq!(succeeded[0].actor, Actor::Sweeper);
 }
 
+/// A UnionPay refund request lost on its way is sent again by the sweeper with a fresh
+/// `txnTime` (UnionPay refuses a stale one), and each send is asked about by its own
+/// (orderId, txnTime); the notification of the second send settles the refund.
+#[tokio::test]
+async fn a_lost_unionpay_refund_is_sent_again_with_the_current_time() {
+    let t = spawn().await;
+    let (c, no) = student_with_order(&t).await;
+    let dup = duplicate_on(&t, &c, &no, "unionpay").await;
+    t.sandboxes.unionpay.lose_next_refund();
+    let (status, answer) = invoke_refund(&t, json!({"out_trade_no": dup, "operator": "张敏"})).await;
+    assert_eq!((status, answer["state"].as_str()), (StatusCode::OK, Some("refunding")), "{answer}");
+    assert_eq!(t.sandboxes.unionpay.refunds_made(&dup), 0, "the request never arrived");
+    // Eleven minutes on, the first txnTime is no longer "now" for UnionPay.
+    t.clock.advance(11 * 60);
+    let report = t.app.sweep().await.unwrap();
+    assert_eq!(report.refunds.refunds_queried, 1);
+    wait_refunded(&t, &c, &dup).await;
+    assert_eq!(t.sandboxes.unionpay.refunds_made(&dup), 1);
+    let refund_no = shared::domain::RefundNo::parse(&format!("R{dup}")).unwrap();
+    let refund = t.app.store.get_refund(&OrderNo::parse(&no).unwrap(), &refund_no).await.unwrap().unwrap();
+    assert_eq!(refund.sends().len(), 2, "both sends are kept, each with its own txnTime");
+    let failed = refund_entries(&t, &no).await.into_iter().filter(|e| e.action == AuditAction::RefundFailed).count();
+    assert_eq!(failed, 0);
+}
+
+/// Two sweepers that both find a refund never received record one resend between them: the
+/// write is conditional on the sends as read, so only one of them sends.
+#[tokio::test]
+async fn two_sweepers_record_one_resend() {
+    let t = spawn().await;
+    let (c, no) = student_with_order(&t).await;
+    let dup = duplicate_on(&t, &c, &no, "unionpay").await;
+    t.sandboxes.unionpay.lose_next_refund();
+    invoke_refund(&t, json!({"out_trade_no": dup, "operator": "张敏"})).await;
+    let (order_no, refund_no) = (OrderNo::parse(&no).unwrap(), shared::domain::RefundNo::parse(&format!("R{dup}")).unwrap());
+    let read = t.app.store.get_refund(&order_no, &refund_no).await.unwrap().unwrap();
+    let at = shared::clock::Clock::now(t.clock.as_ref()) + chrono::Duration::seconds(61);
+    let (a, b) = tokio::join!(t.app.store.refund_resent(&read, at), t.app.store.refund_resent(&read, at));
+    assert_eq!([a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count(), 1, "{a:?} {b:?}");
+    assert!(matches!(a.err().or(b.err()), Some(shared::store::StoreError::Conflict)));
+    assert_eq!(t.app.store.get_refund(&order_no, &refund_no).await.unwrap().unwrap().sends().len(), 2);
+}
+
 /// WeChat Pay `ABNORMAL` (the payer's account refused the refund) is not a refusal: the
 /// refund stays 退款中 with an operator alarm, and the merchant's later handling (SUCCESS)
 /// settles it.
@@ -223,7 +266,7 @@ async fn a_wechat_refund_the_card_refused_waits_for_the_merchant_and_then_succee
     let t = spawn().await;
     let (c, no) = student_with_order(&t).await;
     let dup = duplicate_on(&t, &c, &no, "wechat").await;
-    let alarms = || metrics::values("refund_abnormal", "wechat").len();
+    let alarms = || metrics::values("refund_needs_operator", "wechat").len();
     let before = alarms();
     t.sandboxes.wechat.fail_next_refund_to_card();
     let (status, answer) = invoke_refund(&t, json!({"out_trade_no": dup, "operator": "张敏"})).await;

@@ -97,17 +97,30 @@ impl PaymentGateway for UnionpayGateway {
         crate::form::parse(form).ok().and_then(|f| f.get("orderId").and_then(|o| OutTradeNo::parse(o).ok()))
     }
 
-    /// `backTransReq.do`, `txnType=04`, `txnTime` = when the refund was first asked for.
+    /// `backTransReq.do`, `txnType=04`, `txnTime` = this send's time (every send carries the
+    /// current time; the official demo: "必须取当前时间，否则会报txnTime无效").
     async fn refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError> {
-        let txn_time = unionpay::format_time(r.requested_at);
+        let txn_time = unionpay::format_time(r.last_sent_at());
         let form = self.merchant.refund(&r.refund_no, &r.gateway_trade_no, r.amount, &txn_time)?;
         let body = self.post_form(form).await?;
         Ok(self.merchant.verified_answer(&r.refund_no, &txn_time, &body, now)?.refund_outcome())
     }
+    /// Asks about every send, newest first, by its own (orderId, txnTime): one that succeeded
+    /// settles the refund; one still in progress keeps it pending; otherwise the newest send's
+    /// word stands (`NotFound`: none arrived, so it may be sent again).
     async fn query_refund(&self, r: &RefundRequest, now: DateTime<Utc>) -> Result<RefundOutcome, CallError> {
-        let txn_time = unionpay::format_time(r.requested_at);
-        let body = self.post_form(self.merchant.query_refund(&r.refund_no, &txn_time)?).await?;
-        Ok(self.merchant.verified_answer(&r.refund_no, &txn_time, &body, now)?.refund_query_outcome()?)
+        let mut outcomes = Vec::with_capacity(r.sent_at.len());
+        for at in r.sent_at.iter().rev() {
+            let txn_time = unionpay::format_time(*at);
+            let body = self.post_form(self.merchant.query_refund(&r.refund_no, &txn_time)?).await?;
+            let outcome = self.merchant.verified_answer(&r.refund_no, &txn_time, &body, now)?.refund_query_outcome()?;
+            if matches!(outcome, RefundOutcome::Succeeded { .. }) {
+                return Ok(outcome);
+            }
+            outcomes.push(outcome);
+        }
+        let pending = outcomes.contains(&RefundOutcome::Pending);
+        Ok(if pending { RefundOutcome::Pending } else { outcomes.into_iter().next().unwrap_or(RefundOutcome::NotFound) })
     }
     /// The day's settlement file: the signed file-transfer form; the file comes inside the
     /// signed answer.

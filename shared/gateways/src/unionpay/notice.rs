@@ -33,8 +33,9 @@ impl RefundNotice for RefundNotification {
     }
 
     fn check(self: Box<Self>, r: &Refund) -> Result<RefundOutcome, String> {
-        let sent = format_time(r.requested_at);
-        if self.txn_time != sent || self.orig_qry_id != r.gateway_trade_no || self.txn_amt != r.amount {
+        // Any of its sends (each has its own txnTime).
+        let ours = r.sends().into_iter().any(|at| format_time(at) == self.txn_time);
+        if !ours || self.orig_qry_id != r.gateway_trade_no || self.txn_amt != r.amount {
             return Err(format!("refund {} does not match ours (txnTime, origQryId, amount)", self.order_id));
         }
         Ok(if self.is_success() {

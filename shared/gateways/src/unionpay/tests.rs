@@ -365,3 +365,37 @@ fn times_are_beijing_and_trace_time_crosses_new_year() {
     assert_eq!(paid, utc("2024-12-31T16:01:00Z"));
     assert_eq!(merchant::paid_at("20241231235900", None).unwrap(), utc("2024-12-31T15:59:00Z"));
 }
+
+#[test]
+fn only_a_refusal_code_refuses_a_refund_every_other_answer_is_asked_about() {
+    use crate::RefundOutcome;
+    use crate::unionpay::RefundAsked;
+    let txn_time = format_time(now());
+    let asked = RefundAsked {
+        order_id: "RXF261126LUTAU000001A2".into(),
+        txn_time: txn_time.clone(),
+        orig_qry_id: "782209081322060674028".into(),
+        txn_amt: crate::domain::Fen::new(400_000),
+        back_url: None,
+    };
+    let outcome = |code: &str, msg: &str| {
+        let body = sandbox().refund_response(&asked, code, msg);
+        merchant().verified_answer(&asked.order_id, &txn_time, body.as_bytes(), now()).unwrap().refund_outcome()
+    };
+    // Accepted, unknown, duplicate, an invalid txnTime (10), busy, and a code we do not know:
+    // none of them says nothing was refunded, so each is asked about before anything is concluded.
+    for (code, msg) in [
+        ("00", "成功"),
+        ("04", "交易状态未明"),
+        ("12", "重复交易"),
+        ("10", "报文格式错误[txnTime无效]"),
+        ("37", "操作过于频繁"),
+        ("99", "?"),
+    ] {
+        assert_eq!(outcome(code, msg), RefundOutcome::Pending, "{code}");
+    }
+    assert_eq!(
+        outcome("35", "原交易不存在或状态不正确"),
+        RefundOutcome::Refused { code: "35".into(), message: "原交易不存在或状态不正确".into() }
+    );
+}

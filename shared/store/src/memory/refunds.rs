@@ -86,6 +86,15 @@ impl RefundStore for MemStore {
         Ok(())
     }
 
+    async fn refund_resent(&self, r: &Refund, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.pause().await;
+        let mut t = self.lock();
+        let stored = t.refunds.get_mut(&(r.order_no, r.refund_no.clone())).ok_or(StoreError::Conflict)?;
+        check(stored.state == RefundState::Requested && stored.resent_at.len() == r.resent_at.len())?;
+        stored.resent_at.push(at);
+        Ok(())
+    }
+
     async fn refunds_requested_before(&self, before: DateTime<Utc>, limit: i32) -> Result<Vec<Refund>, StoreError> {
         let mut due: Vec<Refund> = self
             .lock()

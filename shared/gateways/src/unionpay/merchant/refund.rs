@@ -104,6 +104,12 @@ impl Merchant {
     }
 }
 
+/// ACP `respCode`s of a refund request that mean UnionPay refused it and nothing was refunded:
+/// 01 交易失败, 11 验证签名失败, 13 报文交易要素缺失, 30 交易未通过, 31 商户状态不正确,
+/// 32 无此交易权限, 33 交易金额超限, 35 原交易不存在或状态不正确, 36 与原交易信息不符,
+/// 38 风险受限, 39 交易不在受理时间范围内.
+pub const FINAL_REFUND_CODES: [&str; 11] = ["01", "11", "13", "30", "31", "32", "33", "35", "36", "38", "39"];
+
 /// A verified answer of UnionPay's ([`Merchant::verified_answer`]), read field by field.
 #[derive(Debug, Clone)]
 pub struct Answer(BTreeMap<String, String>);
@@ -126,12 +132,17 @@ impl Answer {
         }
     }
 
-    /// The synchronous refund answer: `respCode=00` accepted (`Pending`: the result follows);
-    /// 03/04/05 unknown (`Pending`: query later); anything else refuses for good.
+    /// The synchronous refund answer: `respCode=00` accepted (`Pending`: the result follows).
+    /// Only the codes that say the refund was refused as asked refuse it for good
+    /// ([`FINAL_REFUND_CODES`]); every other code — 03/04/05 (unknown), 10 (e.g. an invalid
+    /// `txnTime`), 12 (duplicate), 06/37 (busy), anything unexpected — leaves the outcome
+    /// unknown: `Pending`, and the query decides.
     pub fn refund_outcome(&self) -> RefundOutcome {
         match self.get("respCode") {
-            Some("00" | "03" | "04" | "05") => RefundOutcome::Pending,
-            code => RefundOutcome::Refused { code: code.unwrap_or("-").to_owned(), message: self.get("respMsg").unwrap_or("").to_owned() },
+            Some(code) if FINAL_REFUND_CODES.contains(&code) => {
+                RefundOutcome::Refused { code: code.to_owned(), message: self.get("respMsg").unwrap_or("").to_owned() }
+            }
+            _ => RefundOutcome::Pending,
         }
     }
 
