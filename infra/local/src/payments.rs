@@ -124,6 +124,7 @@ pub async fn start(site_base: &str, retry_scale: f64, clock: Arc<dyn Clock>) -> 
         back_notify_url: format!("{site_base}/api/notify/unionpay"),
         front_return_url: format!("{site_base}/api/return/unionpay"),
         allow_sha1_chain: false,
+        signer_names: Vec::new(),
         file_url: Some(format!("{unionpay_base}/gateway/api/fileTransfer.do")),
     };
     // Built here, not from settings JSON: the keys were made for this process.

@@ -40,6 +40,11 @@ pub struct MerchantSettings {
     /// unset = no statements (reconciliation reports the channel as not configured).
     #[serde(default)]
     pub file_url: Option<String>,
+    /// What field [2] of the `@`-separated CN of UnionPay's signing certificate may be. Unset:
+    /// `["中国银联股份有限公司"]` (production). UnionPay's test environment also signs as
+    /// `00040000:SIGN` (the ACP SDK accepts it with `ifValidateCNName=false`): list both there.
+    #[serde(default)]
+    pub signer_names: Vec<String>,
 }
 
 impl fmt::Debug for MerchantSettings {
@@ -174,7 +179,7 @@ impl Merchant {
             mer_id: s.mer_id.clone(),
             cert_id: s.sign_cert_serial.clone(),
             key: SignKey::parse(&s.sign_key_pem)?,
-            chain: TrustChain::new(&s.root_cert_pem, &s.middle_cert_pem, s.allow_sha1_chain)?,
+            chain: TrustChain::new(&s.root_cert_pem, &s.middle_cert_pem, s.allow_sha1_chain, &s.signer_names)?,
             back_notify_url: url(&s.back_notify_url, "back_notify_url")?,
             front_return_url: url(&s.front_return_url, "front_return_url")?,
             file_url: s.file_url.as_deref().map(|u| url(u, "file_url")).transpose()?,
@@ -270,7 +275,10 @@ impl Merchant {
     /// Verifies a backUrl notification body (URL-encoded form, §3.5): chain, CN and signature,
     /// then our merId. Answer HTTP 200 [`super::ACK`] only once stored; any error here: no ACK.
     pub fn parse_notification(&self, body: &[u8], now: DateTime<Utc>) -> Result<UncheckedNotification, GatewayError> {
-        let raw = form::parse(body).map_err(|e| GatewayError::Malformed(format!("notification: {e}")))?;
+        let mut raw = form::parse(body).map_err(|e| GatewayError::Malformed(format!("notification: {e}")))?;
+        // As the official BackRcvResponse demo reads a notification: a field with an empty value
+        // is dropped before verifying (it is not part of what UnionPay signed).
+        raw.retain(|_, v| !v.is_empty());
         self.chain.verify(&raw, now)?;
         let get = |k: &str| raw.get(k).map(String::as_str).filter(|v| !v.is_empty());
         if get("merId") != Some(self.mer_id.as_str()) {

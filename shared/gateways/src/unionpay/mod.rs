@@ -52,17 +52,22 @@ pub const CURRENCY_CNY: &str = "156";
 /// Body of our HTTP 200 answer to a verified, stored notification; the status is what counts (§3.5).
 pub const ACK: &str = "ok";
 pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded;charset=UTF-8";
-/// Field 2 of the CN of UnionPay's signing certificate: `041@…@中国银联股份有限公司@…` (§3.2).
+/// Field [2] of the `@`-separated CN of UnionPay's production signing certificate
+/// (`041@…@中国银联股份有限公司@…`): the only name the ACP SDK's `CertUtil` accepts with
+/// `acpsdk.ifValidateCNName=true` (§3.2).
 pub const UNIONPAY_ORG: &str = "中国银联股份有限公司";
-const CN_PREFIX: &str = "041";
+/// The name the ACP SDK also accepts in field [2] with `ifValidateCNName=false` (UnionPay's
+/// test environment): configure it only there ([`MerchantSettings::signer_names`]).
+pub const TEST_ENVIRONMENT_SIGNER: &str = "00040000:SIGN";
 
 const OID_CN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
 const OID_SHA1_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.5");
 const OID_SHA256_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
 
 /// The canonical string (§3.2 step 3): every field but `signature`, sorted by key, raw `k=v`
-/// joined by `&`. Empty values stay in (`k=`): the signer has already dropped its blanks, and a
-/// received message is verified exactly as it came (§3.6 pitfall 4).
+/// joined by `&`. Empty values given stay in (`k=`): the signer has already dropped its blanks,
+/// a synchronous answer is verified exactly as it came (§3.6 pitfall 4), and a notification
+/// drops its empty fields before (the official BackRcvResponse demo).
 pub fn canonical(params: &BTreeMap<String, String>) -> String {
     let pairs: Vec<String> = params.iter().filter(|(k, _)| k.as_str() != "signature").map(|(k, v)| format!("{k}={v}")).collect();
     pairs.join("&")
@@ -233,12 +238,19 @@ pub struct TrustChain {
     root: Cert,
     middle: Cert,
     allow_sha1: bool,
+    /// Accepted in field [2] of the signing certificate's CN.
+    signer_names: Vec<String>,
 }
 
 impl TrustChain {
-    /// Checks at once that `middle` is a CA issued by `root`.
-    pub fn new(root_pem: &str, middle_pem: &str, allow_sha1: bool) -> Result<Self, GatewayError> {
-        let chain = Self { root: Cert::from_pem(root_pem)?, middle: Cert::from_pem(middle_pem)?, allow_sha1 };
+    /// Checks at once that `middle` is a CA issued by `root`. `signer_names`: what field [2] of
+    /// a signing certificate's CN may be (none given: [`UNIONPAY_ORG`] only).
+    pub fn new(root_pem: &str, middle_pem: &str, allow_sha1: bool, signer_names: &[String]) -> Result<Self, GatewayError> {
+        let signer_names = if signer_names.is_empty() { vec![UNIONPAY_ORG.to_owned()] } else { signer_names.to_vec() };
+        if signer_names.iter().any(|n| n.trim().is_empty() || n.contains('@')) {
+            return Err(GatewayError::Key("signer_names: each a non-empty name without '@'".into()));
+        }
+        let chain = Self { root: Cert::from_pem(root_pem)?, middle: Cert::from_pem(middle_pem)?, allow_sha1, signer_names };
         let ca = chain.middle.cert.tbs_certificate.get::<BasicConstraints>().ok().flatten().is_some_and(|(_, bc)| bc.ca);
         if !ca {
             return Err(GatewayError::Key("middle certificate is not a CA".into()));
@@ -248,7 +260,8 @@ impl TrustChain {
     }
 
     /// The key of a UnionPay signing certificate, once it is shown to be valid at `now` and
-    /// chained to our middle and root, and its CN is `041@…@中国银联股份有限公司@…` (§3.2).
+    /// chained to our middle and root, and field [2] of its `@`-separated CN is one of the
+    /// configured signer names — what the ACP SDK's `CertUtil.verifyCertificate` checks (§3.2).
     pub fn signing_key(&self, leaf_pem: &str, now: DateTime<Utc>) -> Result<RsaPublicKey, GatewayError> {
         let leaf = Cert::from_pem(leaf_pem).map_err(|_| GatewayError::Signature("signPubKeyCert is not a PEM certificate".into()))?;
         self.root.check_valid_at(now, "root")?;
@@ -256,8 +269,8 @@ impl TrustChain {
         leaf.check_valid_at(now, "signing")?;
         leaf.check_issued_by(&self.middle, self.allow_sha1, "signing")?;
         let cn = leaf.common_name().unwrap_or_default();
-        let parts: Vec<&str> = cn.split('@').collect();
-        if parts.len() != 4 || parts[0] != CN_PREFIX || parts[2] != UNIONPAY_ORG {
+        let company = cn.split('@').nth(2).unwrap_or_default();
+        if !self.signer_names.iter().any(|n| n == company) {
             return Err(GatewayError::Signature("signing certificate CN is not UnionPay's".into()));
         }
         leaf.public_key()

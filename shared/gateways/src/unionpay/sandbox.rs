@@ -333,9 +333,17 @@ impl Sandbox {
         }
         let mut f = self.base(trade.order_id, trade.txn_time);
         f.extend(self.trade_fields(trade));
-        f.extend(owned(&[("respCode", "00"), ("respMsg", "success"), ("bizType", "000201"), ("reqReserved", "")]));
-        let signed = self.sign(f);
-        Ok(form::encode(signed.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+        f.extend(owned(&[("respCode", "00"), ("respMsg", "success"), ("bizType", "000201")]));
+        Ok(self.notification_body(f))
+    }
+
+    /// A notification's URL-encoded body: the fields signed, plus an empty `reqReserved=` sent
+    /// outside the signature — the merchant must drop empty fields before verifying, as the
+    /// official BackRcvResponse demo does.
+    fn notification_body(&self, fields: BTreeMap<String, String>) -> String {
+        let mut sent = self.sign(fields);
+        sent.insert("reqReserved".into(), String::new());
+        form::encode(sent.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
 
     /// A fresh 21-digit `queryId`: Beijing `yyMMddHHmmss` of `now` and 9 random digits.

@@ -65,6 +65,7 @@ fn settings(mer_id: &str, root: &str, middle: &str, allow_sha1_chain: bool) -> M
         front_return_url: "https://pay.example.edu.cn/return/unionpay".into(),
         allow_sha1_chain,
         file_url: None,
+        signer_names: Vec::new(),
     }
 }
 
@@ -76,6 +77,12 @@ struct Chain {
     key: String,
     good: String,
     wrong_cn: String,
+    /// Field [2] is UnionPay's name, in a CN of three fields (the SDK checks field [2] only).
+    three_fields: String,
+    /// UnionPay's test environment's signer name.
+    test_signer: String,
+    /// UnionPay's name, but not in field [2].
+    name_elsewhere: String,
     expired: String,
     /// The merchant's own signing key and certificate (made here: published merchant keys are
     /// not kept in the repository).
@@ -105,6 +112,9 @@ fn chain() -> &'static Chain {
             key: key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
             good: leaf(&format!("041@8310000000000001@{UNIONPAY_ORG}@00000001"), from, until),
             wrong_cn: leaf("041@8310000000000001@Some Other Company@00000001", from, until),
+            three_fields: leaf(&format!("042@8310000000000001@{UNIONPAY_ORG}"), from, until),
+            test_signer: leaf(&format!("041@8310000000000001@{TEST_ENVIRONMENT_SIGNER}@00000001"), from, until),
+            name_elsewhere: leaf(&format!("{UNIONPAY_ORG}@8310000000000001@041@00000001"), from, until),
             expired: leaf(&format!("041@8310000000000001@{UNIONPAY_ORG}@00000001"), from - Duration::days(800), from),
         }
     })
@@ -275,7 +285,7 @@ fn notification_round_trip_and_attempt_check() {
     let (m, sb) = (merchant(), sandbox());
     let body = sb.paid_notification(&paid_trade("782609011202000000001")).unwrap();
     let n = m.parse_notification(body.as_bytes(), now()).unwrap();
-    assert_eq!(n.raw()["reqReserved"], "", "an empty field is part of the signed content");
+    assert!(!n.raw().contains_key("reqReserved"), "an empty field is not part of the signed content");
     let no = out("T20240901120000ABCD1234");
     let wrong = n.clone().check(&no, Fen::new(499_999));
     assert!(matches!(wrong, Err(Mismatch::Amount { .. })));
@@ -285,6 +295,22 @@ fn notification_round_trip_and_attempt_check() {
     assert_eq!((n.query_id.as_str(), n.txn_amt, n.trace_time.as_deref()), ("782609011202000000001", Fen::new(500_000), Some("0901120200")));
     let unpaid = SandboxTrade { progress: TradeProgress::Processing, ..paid_trade("1") };
     assert!(sb.paid_notification(&unpaid).is_err());
+}
+
+/// The official BackRcvResponse demo drops empty-valued fields before verifying: a
+/// notification that carries one (`reqReserved=`) verifies, and still reads the same.
+#[test]
+fn a_notification_with_an_empty_field_verifies_without_it() {
+    let m = merchant();
+    let body = sandbox().paid_notification(&paid_trade("1")).unwrap();
+    assert!(body.contains("reqReserved=&") || body.ends_with("reqReserved="), "the sandbox sends one: {body}");
+    for extra in ["", "reserved=&", "reserved=&reqAddition=&"] {
+        let with_empty = format!("{extra}{body}");
+        let n = m.parse_notification(with_empty.as_bytes(), now()).expect("verifies without its empty fields");
+        assert_eq!(n.0.order_id, m.parse_notification(body.as_bytes(), now()).unwrap().0.order_id);
+    }
+    // Only empty ones: a field with a value is signed, and changes the signature.
+    assert!(is_sig_err(m.parse_notification(body.replace("reqReserved=", "reqReserved=x").as_bytes(), now()), "verify"));
 }
 
 #[test]
@@ -324,6 +350,28 @@ fn untrusted_signing_certificates_are_refused() {
     // merId of another merchant.
     let r = notify(&sandbox_with("777290058100000", &chain().good));
     assert!(matches!(r, Err(GatewayError::Malformed(m)) if m.contains("merId")));
+}
+
+/// The ACP SDK's `CertUtil` checks field [2] of the CN against 中国银联股份有限公司 (and, with
+/// `ifValidateCNName=false`, `00040000:SIGN`): so do we, with the names configurable.
+#[test]
+fn the_signing_certificate_is_unionpays_by_field_two_of_its_cn() {
+    let notify = |m: &Merchant, cert: &str| {
+        m.parse_notification(sandbox_with(ACP_MER_ID, cert).paid_notification(&paid_trade("1")).unwrap().as_bytes(), now())
+    };
+    let production = merchant();
+    assert!(notify(&production, &chain().good).is_ok());
+    assert!(notify(&production, &chain().three_fields).is_ok(), "field [2] is what counts, not the number of fields");
+    assert!(is_sig_err(notify(&production, &chain().test_signer), "CN"));
+    assert!(is_sig_err(notify(&production, &chain().name_elsewhere), "CN"));
+    let names = vec![UNIONPAY_ORG.to_owned(), TEST_ENVIRONMENT_SIGNER.to_owned()];
+    let test_env =
+        Merchant::new(&MerchantSettings { signer_names: names, ..settings(ACP_MER_ID, &chain().root, &chain().middle, false) }).unwrap();
+    assert!(notify(&test_env, &chain().test_signer).is_ok());
+    assert!(notify(&test_env, &chain().good).is_ok());
+    assert!(is_sig_err(notify(&test_env, &chain().wrong_cn), "CN"));
+    let bad = MerchantSettings { signer_names: vec!["a@b".into()], ..settings(ACP_MER_ID, &chain().root, &chain().middle, false) };
+    assert!(Merchant::new(&bad).is_err());
 }
 
 #[test]

@@ -86,8 +86,7 @@ impl Sandbox {
     /// The URL-encoded body of a signed backUrl notification for a successful refund.
     pub fn refund_notification(&self, r: &SandboxRefund<'_>) -> String {
         let mut f = self.refund_fields(r);
-        f.extend(owned(&[("respCode", "00"), ("respMsg", "success"), ("reqReserved", "")]));
-        let signed = self.sign(f);
-        form::encode(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        f.extend(owned(&[("respCode", "00"), ("respMsg", "success")]));
+        self.notification_body(f)
     }
 }
