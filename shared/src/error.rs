@@ -61,6 +61,10 @@ pub enum AppError {
     OrderNotOpen,
     #[error("payment channel not configured")]
     ChannelUnavailable,
+    /// The channel needs the payer's own address (WeChat Pay H5 `payer_client_ip`), and it is
+    /// not known: nothing is sent rather than a made-up one.
+    #[error("the payer's address is unknown")]
+    ClientAddressUnknown,
     #[error("gateway did not answer usefully")]
     GatewayUnavailable,
     /// An earlier attempt cannot be closed at its gateway and stays payable until `until`
@@ -94,7 +98,7 @@ impl AppError {
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Locked | TooManyRequests | DailyOrderLimit => StatusCode::TOO_MANY_REQUESTS,
             Sms(_) | GatewayUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ChannelUnavailable => StatusCode::CONFLICT,
+            ChannelUnavailable | ClientAddressUnknown => StatusCode::CONFLICT,
             Store(StoreError::Conflict) => StatusCode::CONFLICT,
             Store(_) | NoSessions => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -127,6 +131,7 @@ impl AppError {
             OrderInProgress(_) => "ORDER_IN_PROGRESS",
             OrderNotOpen => "ORDER_NOT_OPEN",
             ChannelUnavailable => "CHANNEL_UNAVAILABLE",
+            ClientAddressUnknown => "CLIENT_ADDRESS_UNKNOWN",
             GatewayUnavailable => "GATEWAY_UNAVAILABLE",
             StillPayable { .. } => "PAYMENT_STILL_OPEN",
             Sms(_) => "SMS_UNAVAILABLE",
@@ -166,6 +171,7 @@ impl AppError {
             OrderInProgress(no) => format!("所选项目已在缴费单 {no} 中等待支付或确认，请继续支付该缴费单，或取消后重新选择"),
             OrderNotOpen => "该缴费单当前不能进行此操作（已支付、已关闭或已过期），请返回【学费缴费】查看".into(),
             ChannelUnavailable => "该支付方式暂未开通，请选择其他支付方式".into(),
+            ClientAddressUnknown => "无法确认您的网络地址，暂不能在手机上使用此支付方式，请选择其他支付方式或在电脑上扫码支付".into(),
             GatewayUnavailable => "支付机构暂时无法确认交易状态，请稍后再试；如已扣款切勿重复缴费".into(),
             StillPayable { channel, until } => format!(
                 "您已发起的{}支付在 {} 前仍可付款。为避免重复扣款，请在该支付页面完成付款，或在此时间后再更换支付方式或取消缴费单；如已付款，请点击「我已支付」",

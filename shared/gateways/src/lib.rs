@@ -111,7 +111,8 @@ pub struct StartRequest {
     /// Already shortened below the order's own expiry.
     pub expires_at: DateTime<Utc>,
     pub device: Device,
-    pub client_ip: String,
+    /// The payer's address, when known (WeChat Pay H5 must send it).
+    pub client_ip: Option<std::net::IpAddr>,
     pub now: DateTime<Utc>,
 }
 
@@ -187,6 +188,10 @@ pub trait PaymentGateway: Send + Sync {
     /// Gateways without a close API keep it short, so a student can switch channel soon.
     fn max_pay_window(&self) -> Option<chrono::Duration> {
         None
+    }
+    /// Whether starting on `device` needs the payer's own IP address (refused without one).
+    fn needs_client_ip(&self, _device: Device) -> bool {
+        false
     }
     async fn start(&self, req: &StartRequest) -> Result<PaymentAction, CallError>;
     async fn query(&self, trade: &TradeRef, now: DateTime<Utc>) -> Result<TradeState, CallError>;

@@ -21,12 +21,14 @@ pub struct Statement {
     /// The file exactly as downloaded (empty when the gateway has no bill for the day): kept
     /// beside the report, as evidence.
     pub raw: Vec<u8>,
+    /// Something the operator should know about how far to trust it (logged with the run).
+    pub warning: Option<String>,
 }
 
 impl Statement {
     /// A day without a bill: nothing paid at the gateway.
     pub fn empty(channel: Channel, day: NaiveDate) -> Self {
-        Self { channel, day, rows: Vec::new(), skipped: 0, raw: Vec::new() }
+        Self { channel, day, rows: Vec::new(), skipped: 0, raw: Vec::new(), warning: None }
     }
 }
 

@@ -144,6 +144,10 @@ impl<S: OrderStores + PaymentStores> App<S> {
         client_ip: &str,
     ) -> Result<PayView, AppError> {
         let gateway = Arc::clone(self.gateway(channel)?);
+        let client_ip = client_ip.parse::<std::net::IpAddr>().ok();
+        if client_ip.is_none() && gateway.needs_client_ip(device) {
+            return Err(AppError::ClientAddressUnknown);
+        }
         let order = self.own_open_order(who, no).await?;
         let actor = Actor::Student(who.student_no.clone());
         for a in self.store.list_attempts(&order.order_no).await? {
@@ -192,15 +196,8 @@ impl<S: OrderStores + PaymentStores> App<S> {
         }
         let expires_at = pay_by;
         let subject = format!("{} 学费缴费 {}", crate::service::orders::PAYEE, order.order_no);
-        let req = StartRequest {
-            out_trade_no: attempt.out_trade_no.clone(),
-            amount: order.total,
-            subject,
-            expires_at,
-            device,
-            client_ip: client_ip.to_owned(),
-            now,
-        };
+        let req =
+            StartRequest { out_trade_no: attempt.out_trade_no.clone(), amount: order.total, subject, expires_at, device, client_ip, now };
         let action = gateway.start(&req).await.map_err(unreachable)?;
         tracing::info!(out_trade_no = %attempt.out_trade_no, channel = channel.as_str(), device = device.as_str(), "attempt started");
         let qr_svg = match &action {

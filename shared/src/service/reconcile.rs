@@ -220,6 +220,9 @@ impl<S: ReconcileStores> App<S> {
         run_by: &Actor,
         request_id: Option<&str>,
     ) -> Result<ReconSummary, ReconcileError> {
+        if let Some(w) = &st.warning {
+            tracing::warn!(channel = st.channel.as_str(), day = %st.day, warning = w.as_str(), "statement to be read with care");
+        }
         let (report, raw) = (report_key(st.day, st.channel), raw_key(st.day, st.channel));
         self.put_object(bucket, &raw, st.raw.clone(), "application/octet-stream").await?;
         self.put_object(bucket, &report, report_csv(differences), "text/csv; charset=utf-8").await?;

@@ -90,6 +90,24 @@ async fn phones_get_the_h5_cashier() {
     wait_paid(&t, &c, &no).await;
 }
 
+/// WeChat Pay H5 must name the payer's own IP address: when the platform cannot tell it, the
+/// student is told to choose another way and nothing is started (never a made-up 127.0.0.1).
+#[tokio::test]
+async fn wechat_on_a_phone_is_refused_when_the_payers_address_is_unknown() {
+    use shared::domain::{Channel, OrderNo};
+    use shared::gateway::Device;
+    use shared::store::PaymentStore;
+    let t = spawn().await;
+    let (_c, no) = student_with_order(&t).await;
+    let who = authed("2021010103");
+    let r = t.app.start_payment(&who, &no, Channel::Wechat, Device::Phone, "unknown").await;
+    assert!(matches!(r, Err(shared::AppError::ClientAddressUnknown)), "{r:?}");
+    assert!(t.app.store.list_attempts(&OrderNo::parse(&no).unwrap()).await.unwrap().is_empty(), "nothing started");
+    // A QR code on a computer, or another channel on the phone, does not need it.
+    assert!(t.app.start_payment(&who, &no, Channel::Wechat, Device::Pc, "unknown").await.is_ok());
+    assert!(t.app.start_payment(&who, &no, Channel::Alipay, Device::Phone, "unknown").await.is_ok());
+}
+
 #[tokio::test]
 async fn a_lost_notification_is_recovered_by_i_have_paid() {
     let t = spawn().await;

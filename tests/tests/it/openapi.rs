@@ -461,6 +461,7 @@ fn every_error() -> Vec<AppError> {
         OrderNotOpen,
         Sms("x".into()),
         ChannelUnavailable,
+        ClientAddressUnknown,
         GatewayUnavailable,
         Store(StoreError::Conflict),
         Store(StoreError::Unavailable("x".into())),
@@ -494,6 +495,7 @@ fn every_error() -> Vec<AppError> {
             | OrderNotOpen
             | Sms(_)
             | ChannelUnavailable
+            | ClientAddressUnknown
             | GatewayUnavailable
             | Store(_)
             | StillPayable { .. }

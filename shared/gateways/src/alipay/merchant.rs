@@ -208,6 +208,9 @@ struct TradeRef<'a> {
 }
 
 /// Amount range of `total_amount` (§1.5).
+/// How long a precreate QR code is valid at Alipay (two hours): its trade's latest expiry.
+pub const PRECREATE_QR_LIFETIME_SECS: i64 = 2 * 3600;
+
 const MIN_AMOUNT: Fen = Fen::new(1);
 const MAX_AMOUNT: Fen = Fen::new(10_000_000_000);
 
@@ -239,8 +242,12 @@ impl Merchant {
     }
 
     /// `alipay.trade.precreate`: a QR code for the PC page (§1.5); POST.
+    /// Its `time_expire` is at most [`PRECREATE_QR_LIFETIME_SECS`] away: the QR code Alipay
+    /// returns is valid for two hours, so the trade never outlives its code.
     pub fn precreate(&self, order: &OrderRequest<'_>, now: DateTime<Utc>) -> Result<SignedRequest, GatewayError> {
-        let biz = pay_biz(order, now, "FACE_TO_FACE_PAYMENT", None)?;
+        let latest = now + chrono::Duration::seconds(PRECREATE_QR_LIFETIME_SECS);
+        let capped = OrderRequest { time_expire: order.time_expire.min(latest), ..*order };
+        let biz = pay_biz(&capped, now, "FACE_TO_FACE_PAYMENT", None)?;
         Ok(self.post(Method::Precreate, biz, &[("notify_url", &self.notify_url)], now))
     }
 
@@ -309,7 +316,7 @@ impl Merchant {
     }
 
     /// Verifies a notification body (§1.7): UTF-8 form, RSA2 over all fields but `sign` and
-    /// `sign_type`, then `app_id` and (when present) `seller_id` must be ours. Answer [`super::ACK`]
+    /// `sign_type`, then `app_id` and `seller_id` must be ours. Answer [`super::ACK`]
     /// only once it is stored; any error here means no ACK.
     pub fn verify_notification(&self, body: &[u8]) -> Result<UncheckedNotification, GatewayError> {
         let raw = form::parse(body).map_err(|e| GatewayError::Malformed(format!("notification: {e}")))?;
@@ -321,7 +328,8 @@ impl Merchant {
         if get("app_id") != Some(self.app_id.as_str()) {
             return Err(malformed("notification app_id is not ours"));
         }
-        if get("seller_id").is_some_and(|s| s != self.seller_id) {
+        // Every trade notification names the seller (§1.7): one that does not is not ours.
+        if get("seller_id") != Some(self.seller_id.as_str()) {
             return Err(malformed("notification seller_id is not ours"));
         }
         let required = |k: &str| get(k).map(str::to_owned).ok_or_else(|| GatewayError::Malformed(format!("notification has no {k}")));

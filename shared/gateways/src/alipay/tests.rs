@@ -5,7 +5,8 @@
 
 use super::*;
 use crate::domain::{Channel, Fen};
-use crate::form;
+use crate::{RefundOutcome, form};
+use chrono::Duration;
 use serde_json::{Value, json};
 use std::fmt;
 
@@ -239,6 +240,12 @@ fn tampered_notifications_are_refused() {
     assert!(is_malformed(m.verify_notification(other_app.as_bytes()), "app_id"));
     let other_seller = sandbox_for("2021000000000001", "2088000000000999").paid_notification(&d2_trade());
     assert!(is_malformed(m.verify_notification(other_seller.as_bytes()), "seller_id"));
+    // Signed, but naming no seller at all: not known to be ours.
+    let mut no_seller = form::parse(body.as_bytes()).unwrap();
+    no_seller.remove("seller_id");
+    let signed = sandbox().sign_v1(no_seller);
+    let no_seller = form::encode(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    assert!(is_malformed(m.verify_notification(no_seller.as_bytes()), "seller_id"));
     // Signed by a key that is not Alipay's (our own app key, a classic misconfiguration).
     let wrong_key = Merchant::new(&settings("2021000000000001", "2088000000000001", APP_PUBLIC)).unwrap();
     assert!(matches!(wrong_key.verify_notification(body.as_bytes()), Err(GatewayError::Signature(_))));
@@ -297,6 +304,39 @@ fn response_sign_covers_the_exact_node_text() {
     }
 }
 
+/// The Java SDK's retry: a node whose text escapes `/` as `\/` while Alipay signed the plain
+/// `/` still verifies — once, and only that way.
+#[test]
+fn a_response_signed_over_plain_slashes_verifies_with_its_escaped_text() {
+    let alipay = PrivateKey::parse(ALI_PRIVATE).unwrap();
+    let key = alipay.public_key();
+    let signed_text = r#"{"code":"10000","msg":"Success","qr_code":"https://qr.alipay.com/bax01234","out_trade_no":"T1"}"#;
+    let sign = rsa2_sign(signed_text, &alipay);
+    let escaped = signed_text.replace('/', "\\/");
+    let body = format!(r#"{{"alipay_trade_precreate_response":{escaped},"sign":"{sign}"}}"#);
+    let node = verify_response(Method::Precreate, &body, &key).unwrap();
+    assert_eq!(node["qr_code"], "https://qr.alipay.com/bax01234");
+    // Anything else still has to match the signature.
+    let changed = body.replace("bax01234", "bax09999");
+    assert!(matches!(verify_response(Method::Precreate, &changed, &key), Err(GatewayError::Signature(_))));
+}
+
+#[test]
+fn refund_query_answers_map_to_outcomes() {
+    let (m, sb) = (merchant(), sandbox());
+    let answer = |fields: serde_json::Value| {
+        let mut f = json!({"out_trade_no": OUT, "out_request_no": "R1"});
+        f.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+        let body = sb.response("alipay.trade.fastpay.refund.query", &Sandbox::success(f.as_object().unwrap().clone()));
+        m.parse_refund_query(OUT, "R1", &body).unwrap()
+    };
+    assert!(matches!(answer(json!({"refund_status": "REFUND_SUCCESS", "refund_amount": "5000.00"})), RefundOutcome::Succeeded { .. }));
+    assert!(matches!(answer(json!({"refund_amount": "5000.00"})), RefundOutcome::Succeeded { .. }));
+    // Received and under way: asked again later, never sent again.
+    assert_eq!(answer(json!({"refund_status": "REFUND_PROCESSING"})), RefundOutcome::Pending);
+    assert_eq!(answer(json!({})), RefundOutcome::NotFound);
+}
+
 #[test]
 fn unsigned_responses_are_never_acted_on() {
     let m = merchant();
@@ -331,6 +371,10 @@ fn precreate_round_trip_through_the_sandbox() {
         req.params["biz_content"],
         r#"{"out_trade_no":"T20240901120000ABCD1234","total_amount":"5000.00","subject":"2024学年学费","product_code":"FACE_TO_FACE_PAYMENT","time_expire":"2024-09-01 12:30:00"}"#
     );
+    // The QR code lives two hours at Alipay: a later expiry is capped there.
+    let late = OrderRequest { time_expire: now + Duration::hours(5), ..order() };
+    let capped = m.precreate(&late, now).unwrap();
+    assert!(capped.params["biz_content"].contains(r#""time_expire":"2024-09-01 14:00:00""#), "{}", capped.params["biz_content"]);
     let tampered = body.replace("5000.00", "0.01");
     assert!(matches!(sb.verify_request(query.as_bytes(), tampered.as_bytes()), Err(GatewayError::Signature(_))));
     let doubled = format!("{body}&{query}");

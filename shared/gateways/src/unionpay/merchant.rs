@@ -284,6 +284,11 @@ impl Merchant {
         if get("merId") != Some(self.mer_id.as_str()) {
             return Err(GatewayError::Malformed("notification merId is not ours".into()));
         }
+        // Our every transaction is in yuan: the notification says so (currencyCode is one of its
+        // fields, §3.5), and a settlement currency, when given, is yuan too.
+        if get("currencyCode") != Some(CURRENCY_CNY) || get("settleCurrencyCode").is_some_and(|c| c != CURRENCY_CNY) {
+            return Err(GatewayError::Malformed("notification currency is not 156 (CNY)".into()));
+        }
         let required = |k: &str| get(k).map(str::to_owned).ok_or_else(|| missing(k));
         Ok(crate::Unchecked(Notification {
             order_id: required("orderId")?,

@@ -313,6 +313,32 @@ fn a_notification_with_an_empty_field_verifies_without_it() {
     assert!(is_sig_err(m.parse_notification(body.replace("reqReserved=", "reqReserved=x").as_bytes(), now()), "verify"));
 }
 
+/// A signed notification or answer in another currency than yuan (156) is not acted on.
+#[test]
+fn only_yuan_is_accepted() {
+    let (m, sb) = (merchant(), sandbox());
+    let body = sb.paid_notification(&paid_trade("782609011202000000001")).unwrap();
+    let mut fields = form::parse(body.as_bytes()).unwrap();
+    fields.retain(|k, v| !v.is_empty() && !["signature", "signPubKeyCert", "version", "encoding", "signMethod"].contains(&k.as_str()));
+    for (k, v) in [("currencyCode", "840"), ("settleCurrencyCode", "344")] {
+        let mut f = fields.clone();
+        f.insert(k.into(), v.into());
+        let r = m.parse_notification(encode(&sb.sign(f)).as_bytes(), now());
+        assert!(matches!(&r, Err(GatewayError::Malformed(e)) if e.contains("currency")), "{k}: {r:?}");
+    }
+    let mut no_currency = fields.clone();
+    no_currency.remove("currencyCode");
+    assert!(m.parse_notification(encode(&sb.sign(no_currency)).as_bytes(), now()).is_err(), "a notification names its currency");
+    assert!(m.parse_notification(encode(&sb.sign(fields.clone())).as_bytes(), now()).is_ok());
+    // A query answer in dollars.
+    let otn = out("T20240901120000ABCD1234");
+    let answer = sb.query_response(otn.as_str(), "20240901120000", Some(&paid_trade("1"))).replace("currencyCode=156", "currencyCode=840");
+    let resigned =
+        sb.sign(crate::unionpay::parse_response(&answer).unwrap()).iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+    let r = m.parse_query_response(&otn, "20240901120000", resigned.as_bytes(), now());
+    assert!(matches!(&r, Err(GatewayError::Malformed(e)) if e.contains("currency")), "{r:?}");
+}
+
 #[test]
 fn tampered_notifications_are_refused() {
     let (m, sb) = (merchant(), sandbox());

@@ -6,6 +6,7 @@ use crate::net::{bytes, transport};
 use crate::notice::{Answer, Notice, Verdict};
 use crate::statement::Statement;
 use crate::wechat;
+use crate::wechat::statement::BillAnswer;
 use crate::{
     CallError, Closing, Device, GatewayError, PaymentAction, PaymentGateway, RefundOutcome, RefundRequest, StartRequest, TradeRef,
     TradeState,
@@ -84,6 +85,10 @@ impl PaymentGateway for WechatGateway {
     fn channel(&self) -> Channel {
         Channel::Wechat
     }
+    /// H5 (`/v3/pay/transactions/h5`) requires `scene_info.payer_client_ip`, the payer's own.
+    fn needs_client_ip(&self, device: Device) -> bool {
+        device == Device::Phone
+    }
 
     async fn start(&self, r: &StartRequest) -> Result<PaymentAction, CallError> {
         let order =
@@ -92,7 +97,8 @@ impl PaymentGateway for WechatGateway {
         let req = match r.device {
             Device::Pc => self.merchant.native_order(&order, &stamp)?,
             Device::Phone => {
-                let ip = r.client_ip.parse().unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+                // H5's scene_info.payer_client_ip must be the payer's: never a stand-in.
+                let ip = r.client_ip.ok_or_else(|| GatewayError::Malformed("H5 needs the payer's IP address".into()))?;
                 self.merchant.h5_order(&order, ip, &stamp)?
             }
         };
@@ -145,8 +151,14 @@ impl PaymentGateway for WechatGateway {
     async fn statement(&self, day: NaiveDate, now: DateTime<Utc>) -> Result<Statement, CallError> {
         let m = &self.merchant;
         let (status, headers, body) = self.send(m.trade_bill(day, &wechat::Stamp::fresh(now))?).await?;
-        let Some(link) = m.parse_trade_bill(status, &headers, &body, now)? else {
-            return Ok(Statement::empty(Channel::Wechat, day));
+        let link = match m.parse_trade_bill(status, &headers, &body, now)? {
+            BillAnswer::Bill(link) => link,
+            BillAnswer::NoBill => return Ok(Statement::empty(Channel::Wechat, day)),
+            BillAnswer::NoBillUnsigned => {
+                let mut st = Statement::empty(Channel::Wechat, day);
+                st.warning = Some("WeChat Pay's NO_STATEMENT_EXIST came unsigned: the day is taken as without trades".into());
+                return Ok(st);
+            }
         };
         let (status, _, file) = self.send(m.bill_download(&link, &self.api_base, &wechat::Stamp::fresh(now))?).await?;
         if status != 200 {

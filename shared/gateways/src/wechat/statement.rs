@@ -42,6 +42,17 @@ pub struct BillLink {
     pub download_url: String,
 }
 
+/// What the trade-bill call said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BillAnswer {
+    Bill(BillLink),
+    /// A signed `NO_STATEMENT_EXIST`: no trades that day.
+    NoBill,
+    /// `NO_STATEMENT_EXIST` without any signature header (whether WeChat Pay signs its 4xx
+    /// answers is unconfirmed): taken as no trades, with a warning on the report.
+    NoBillUnsigned,
+}
+
 impl Merchant {
     /// `GET /v3/bill/tradebill?bill_date=…&bill_type=ALL`.
     pub fn trade_bill(&self, day: NaiveDate, stamp: &Stamp) -> Result<SignedRequest, GatewayError> {
@@ -49,22 +60,25 @@ impl Merchant {
         self.signed("GET", path, String::new(), stamp)
     }
 
-    /// The verified answer: `Some(link)`, or `None` for a day without a bill.
-    pub fn parse_trade_bill(
-        &self,
-        status: u16,
-        headers: &Headers,
-        body: &[u8],
-        now: DateTime<Utc>,
-    ) -> Result<Option<BillLink>, GatewayError> {
+    /// The verified answer: the link, or a day without a bill (signed, or not signed at all).
+    pub fn parse_trade_bill(&self, status: u16, headers: &Headers, body: &[u8], now: DateTime<Utc>) -> Result<BillAnswer, GatewayError> {
         if status == 400 || status == 404 {
-            // Leads to a decision (an empty day), so it must be signed too.
-            self.verify(headers, body, now)?;
+            // Whether WeChat Pay signs its 4xx answers is not confirmed either way. A signed one
+            // must verify; one without any signature header that says "no statement" counts as
+            // an empty day, with a warning. An empty day can only show payments of ours as
+            // missing from the bill (differences for a person), never credit money.
+            let unsigned = headers.get("Wechatpay-Signature").is_none();
+            if !unsigned {
+                self.verify(headers, body, now)?;
+            }
             return match refusal(status, body) {
                 GatewayError::Refused { code, message }
                     if code == NO_STATEMENT_EXIST || message.to_ascii_lowercase().contains("no statement exist") =>
                 {
-                    Ok(None)
+                    Ok(if unsigned { BillAnswer::NoBillUnsigned } else { BillAnswer::NoBill })
+                }
+                GatewayError::Refused { code, .. } if unsigned => {
+                    Err(GatewayError::Signature(format!("unsigned {status} answer ({code}) to the bill request")))
                 }
                 other => Err(other),
             };
@@ -74,7 +88,7 @@ impl Merchant {
         if !link.hash_type.eq_ignore_ascii_case("SHA1") {
             return Err(bad("hash_type is not SHA1"));
         }
-        Ok(Some(link))
+        Ok(BillAnswer::Bill(link))
     }
 
     /// `GET` of the download URL's path (signed like any call). `api_base` is where we send

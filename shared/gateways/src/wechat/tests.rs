@@ -446,3 +446,24 @@ fn refund_answers_map_to_outcomes() {
     // A server error leaves the outcome unknown: query, never conclude.
     assert!(answer(500, &error_body("SYSTEM_ERROR", "系统错误")).is_err());
 }
+
+/// A day without a bill: a signed `NO_STATEMENT_EXIST` is an empty day; an unsigned one too
+/// (whether WeChat Pay signs its 4xx answers is unconfirmed), with a warning; a badly signed one,
+/// or an unsigned answer of any other kind, is an error.
+#[test]
+fn a_day_without_a_bill_signed_or_not() {
+    use crate::wechat::statement::BillAnswer;
+    let m = merchant();
+    let no_bill = error_body("NO_STATEMENT_EXIST", "No statement exist");
+    let signed_headers = signed(&no_bill, now().timestamp());
+    assert_eq!(m.parse_trade_bill(400, &signed_headers, no_bill.as_bytes(), now()), Ok(BillAnswer::NoBill));
+    assert_eq!(m.parse_trade_bill(400, &Headers::new(), no_bill.as_bytes(), now()), Ok(BillAnswer::NoBillUnsigned));
+    let forged = signed(&error_body("NO_STATEMENT_EXIST", "x"), now().timestamp());
+    assert!(matches!(m.parse_trade_bill(400, &forged, no_bill.as_bytes(), now()), Err(GatewayError::Signature(_))));
+    let other = error_body("PARAM_ERROR", "bill_date 不正确");
+    assert!(matches!(m.parse_trade_bill(400, &Headers::new(), other.as_bytes(), now()), Err(GatewayError::Signature(_))));
+    assert!(matches!(
+        m.parse_trade_bill(400, &signed(&other, now().timestamp()), other.as_bytes(), now()),
+        Err(GatewayError::Refused { code, .. }) if code == "PARAM_ERROR"
+    ));
+}

@@ -65,8 +65,9 @@ impl Merchant {
     }
 
     /// A verified refund-query answer (§1.5): refund data returned (`refund_status`
-    /// `REFUND_SUCCESS`, or a `refund_amount` when the status is absent) → `Succeeded`; none →
-    /// `NotFound` (retry the refund with the same `out_request_no`).
+    /// `REFUND_SUCCESS`, or a `refund_amount` when the status is absent) → `Succeeded`;
+    /// `REFUND_PROCESSING` (or another status) → `Pending`; none → `NotFound` (retry the refund
+    /// with the same `out_request_no`).
     pub fn parse_refund_query(&self, out_trade_no: &str, out_request_no: &str, body: &str) -> Result<RefundOutcome, GatewayError> {
         let node = self.verified(Method::RefundQuery, out_trade_no, body)?;
         if field(&node, "code") != Some(CODE_SUCCESS) {
@@ -78,14 +79,13 @@ impl Merchant {
         if field(&node, "out_request_no").is_some_and(|r| r != out_request_no) {
             return Err(malformed("refund query answer is about another out_request_no"));
         }
-        let succeeded = match field(&node, "refund_status") {
-            Some(status) => status == "REFUND_SUCCESS",
-            None => field(&node, "refund_amount").is_some(),
-        };
-        Ok(if succeeded {
-            RefundOutcome::Succeeded { gateway_refund_no: None, at: field(&node, "gmt_refund_pay").and_then(parse_time) }
-        } else {
-            RefundOutcome::NotFound
+        let succeeded = || RefundOutcome::Succeeded { gateway_refund_no: None, at: field(&node, "gmt_refund_pay").and_then(parse_time) };
+        Ok(match field(&node, "refund_status") {
+            Some("REFUND_SUCCESS") => succeeded(),
+            // Received and under way (or a status we do not know): asked again, never re-sent.
+            Some(_) => RefundOutcome::Pending,
+            None if field(&node, "refund_amount").is_some() => succeeded(),
+            None => RefundOutcome::NotFound,
         })
     }
 }

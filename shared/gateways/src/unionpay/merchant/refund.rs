@@ -79,6 +79,10 @@ impl Merchant {
         if answer.get("orderId").is_some_and(|o| o != order_id) || answer.get("txnTime").is_some_and(|t| t != txn_time) {
             return Err(GatewayError::Malformed("response is about another transaction".into()));
         }
+        // A query answer may leave the currencies out (§3.5a); given, they must be yuan.
+        if ["currencyCode", "settleCurrencyCode"].iter().any(|k| answer.get(k).is_some_and(|c| c != CURRENCY_CNY)) {
+            return Err(GatewayError::Malformed("response currency is not 156 (CNY)".into()));
+        }
         Ok(answer)
     }
     /// Whether a backUrl body is a refund's (`txnType=04`; unverified: only to route it).
