@@ -161,16 +161,43 @@ pub(crate) fn wechat_csv(appid: &str, mchid: &str, rows: &[PaidRecord]) -> Vec<u
     out.into_bytes()
 }
 
-/// UnionPay's settlement zip: the `ZM` detail file in our header-named subset
-/// (`shared::gateway::unionpay::statement`).
+/// UnionPay's settlement zip: the `ZM` detail file as UnionPay lays it out — fixed byte widths,
+/// GBK, CRLF (`shared::gateway::unionpay::statement`) — beside an empty `ZME` error file.
 pub(crate) fn unionpay_zip(mer_id: &str, day: NaiveDate, rows: &[PaidRecord]) -> (String, Vec<u8>) {
-    let mut zm = String::from("交易代码,查询流水号,交易传输时间,交易金额,商户代码,订单号\n");
-    for r in rows {
-        let t = r.paid_at.with_timezone(&beijing()).format("%m%d%H%M%S");
-        zm.push_str(&format!("S22,{},{t},{:012},{mer_id},{}\n", r.trade_no, r.amount.get(), r.out_trade_no));
+    use shared::gateway::unionpay::statement::zm_line;
+    let mut zm = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let time = r.paid_at.with_timezone(&beijing()).format("%m%d%H%M%S").to_string();
+        let (trace, amount) = (format!("{:06}", i + 1), format!("{:012}", r.amount.get()));
+        let settled = format!("C{:012}", r.amount.get());
+        zm.extend(zm_line(&[
+            ("交易代码", "S22"),
+            ("代理机构标识码", "48022901"),
+            ("发送机构标识码", "00040000"),
+            ("系统跟踪号", &trace),
+            ("交易传输时间", &time),
+            ("帐号", "622280*********0000"),
+            ("交易金额", &amount),
+            ("商户类别", "8220"),
+            ("终端类型", "07"),
+            ("查询流水号", &r.trade_no),
+            ("商户订单号", &r.out_trade_no),
+            ("支付卡类型", "01"),
+            ("商户手续费", "D000000000000"),
+            ("结算金额", &settled),
+            ("支付方式", "0201"),
+            ("交易类型", "01"),
+            ("交易子类", "01"),
+            ("业务类型", "000201"),
+            ("商户代码", mer_id),
+            ("清算净额", &settled),
+            ("交易介质", "7"),
+        ]));
+        zm.extend_from_slice(b"\r\n");
     }
-    let name = format!("INN{}88ZM_{mer_id}", day.format("%y%m%d"));
-    let zip = zip_of(&[(name.as_str(), encoding_rs::GBK.encode(&zm).0.into_owned())]);
+    let stamp = day.format("%y%m%d");
+    let (zm_name, zme_name) = (format!("INN{stamp}88ZM_{mer_id}"), format!("INN{stamp}88ZME_{mer_id}"));
+    let zip = zip_of(&[(zme_name.as_str(), Vec::new()), (zm_name.as_str(), zm)]);
     (format!("{}_{mer_id}.zip", day.format("%Y%m%d")), zip)
 }
 
