@@ -2,7 +2,7 @@
 //! terms (§1.4, §1.6), payment notifications (§1.7).
 
 use super::{
-    CODE_SUCCESS, Method, PrivateKey, PublicKey, SIGN_TYPE, TRADE_NOT_EXIST, format_time, is_utf8_charset, malformed, parse_time,
+    CODE_SUCCESS, Method, PrivateKey, PublicKey, SIGN_TYPE, TRADE_NOT_EXIST, charset_encoding, format_time, malformed, parse_time,
     rsa2_sign, sign_content, verify_response, verify_v1,
 };
 pub use crate::Mismatch;
@@ -315,16 +315,23 @@ impl Merchant {
         }
     }
 
-    /// Verifies a notification body (§1.7): UTF-8 form, RSA2 over all fields but `sign` and
-    /// `sign_type`, then `app_id` and `seller_id` must be ours. Answer [`super::ACK`]
-    /// only once it is stored; any error here means no ACK.
+    /// Verifies a notification body (§1.7): RSA2 over all fields but `sign` and `sign_type`, over
+    /// the percent-decoded bytes as sent; then the values are read in the signed `charset`
+    /// (UTF-8 or GBK: an app set to GBK gets GBK notifications — smartwalle/alipay PR #257,
+    /// yansongda/pay #167, #183); then `app_id` and `seller_id` must be ours. Answer
+    /// [`super::ACK`] only once it is stored; any error here means no ACK.
     pub fn verify_notification(&self, body: &[u8]) -> Result<UncheckedNotification, GatewayError> {
-        let raw = form::parse(body).map_err(|e| GatewayError::Malformed(format!("notification: {e}")))?;
-        verify_v1(&raw, &self.alipay_key)?;
-        let get = |k: &str| raw.get(k).map(String::as_str).filter(|v| !v.is_empty());
-        if get("charset").is_some_and(|c| !is_utf8_charset(c)) {
-            return Err(malformed("notification charset is not UTF-8 (§1.9 pitfall 1)"));
+        let bytes = form::parse_bytes(body).map_err(|e| GatewayError::Malformed(format!("notification: {e}")))?;
+        verify_v1(&bytes, &self.alipay_key)?;
+        let charset = bytes.get("charset").map(|c| String::from_utf8_lossy(c).into_owned()).unwrap_or_else(|| "utf-8".into());
+        let encoding = charset_encoding(&charset).ok_or_else(|| malformed("notification charset is neither UTF-8 nor GBK"))?;
+        let mut raw = BTreeMap::new();
+        for (k, v) in bytes {
+            let text = encoding.decode_without_bom_handling_and_without_replacement(&v);
+            let text = text.ok_or_else(|| GatewayError::Malformed(format!("notification {k} is not valid {charset}")))?;
+            raw.insert(k, text.into_owned());
         }
+        let get = |k: &str| raw.get(k).map(String::as_str).filter(|v| !v.is_empty());
         if get("app_id") != Some(self.app_id.as_str()) {
             return Err(malformed("notification app_id is not ours"));
         }

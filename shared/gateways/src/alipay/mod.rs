@@ -130,51 +130,81 @@ pub fn notification_content(params: &BTreeMap<String, String>) -> String {
 }
 
 fn canonical(params: &BTreeMap<String, String>, excluded: &[&str]) -> String {
-    let mut out = String::new();
+    String::from_utf8(canonical_bytes(params, excluded)).expect("UTF-8 pairs join to UTF-8")
+}
+
+/// The canonical content over values as bytes (in whatever charset they came).
+fn canonical_bytes<V: AsRef<[u8]>>(params: &BTreeMap<String, V>, excluded: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
     // A BTreeMap of Strings iterates in byte order, which is Java's order for ASCII keys.
     for (k, v) in params {
+        let v = v.as_ref();
         if k.is_empty() || v.is_empty() || excluded.contains(&k.as_str()) {
             continue;
         }
         if !out.is_empty() {
-            out.push('&');
+            out.push(b'&');
         }
-        out.push_str(k);
-        out.push('=');
-        out.push_str(v);
+        out.extend_from_slice(k.as_bytes());
+        out.push(b'=');
+        out.extend_from_slice(v);
     }
     out
 }
 
 /// Base64 (standard, padded, one line) of SHA256withRSA over the UTF-8 bytes of `content`.
 pub fn rsa2_sign(content: &str, key: &PrivateKey) -> String {
-    B64.encode(key.0.sign(content.as_bytes()).expect("an RSA key of ours signs"))
+    rsa2_sign_bytes(content.as_bytes(), key)
+}
+
+/// Base64 of SHA256withRSA over `content` as given (bytes in the signer's charset).
+pub fn rsa2_sign_bytes(content: &[u8], key: &PrivateKey) -> String {
+    B64.encode(key.0.sign(content).expect("an RSA key of ours signs"))
 }
 
 /// Checks a Base64 RSA2 signature over the UTF-8 bytes of `content`.
 pub fn rsa2_verify(content: &str, sign_b64: &str, key: &PublicKey) -> Result<(), GatewayError> {
+    rsa2_verify_bytes(content.as_bytes(), sign_b64, key)
+}
+
+/// Checks a Base64 RSA2 signature over `content` as signed (bytes in the signer's charset).
+fn rsa2_verify_bytes(content: &[u8], sign_b64: &str, key: &PublicKey) -> Result<(), GatewayError> {
     let raw = B64.decode(sign_b64).map_err(|_| GatewayError::Signature("sign is not Base64".into()))?;
-    if !key.0.verifies(HashAlg::Sha256, content.as_bytes(), &raw) {
+    if !key.0.verifies(HashAlg::Sha256, content, &raw) {
         return Err(GatewayError::Signature("RSA2 signature does not verify".into()));
     }
     Ok(())
 }
 
 /// Verifies signed form parameters under the V1 rules of notifications and return URLs (§1.7):
-/// `sign_type` must be `RSA2`, the signature covers [`notification_content`].
-pub fn verify_v1(params: &BTreeMap<String, String>, key: &PublicKey) -> Result<(), GatewayError> {
+/// `sign_type` must be `RSA2`, the signature covers [`notification_content`]. Values may be
+/// text or the percent-decoded bytes of a form in another charset (Alipay signs the content's
+/// bytes in the `charset` the form names).
+pub fn verify_v1<V: AsRef<[u8]>>(params: &BTreeMap<String, V>, key: &PublicKey) -> Result<(), GatewayError> {
     let sign = signature_of(params)?;
-    rsa2_verify(&notification_content(params), sign, key)
+    rsa2_verify_bytes(&canonical_bytes(params, &["sign", "sign_type"]), sign, key)
 }
 
 /// `sign` of signed parameters, once `sign_type` is checked to be RSA2.
-fn signature_of(params: &BTreeMap<String, String>) -> Result<&str, GatewayError> {
-    if params.get("sign_type").map(String::as_str) != Some(SIGN_TYPE) {
+fn signature_of<V: AsRef<[u8]>>(params: &BTreeMap<String, V>) -> Result<&str, GatewayError> {
+    let text = |k: &str| params.get(k).and_then(|v| std::str::from_utf8(v.as_ref()).ok());
+    if text("sign_type") != Some(SIGN_TYPE) {
         return Err(GatewayError::Signature("sign_type is not RSA2".into()));
     }
-    match params.get("sign") {
+    match text("sign") {
         Some(sign) if !sign.is_empty() => Ok(sign),
         _ => Err(GatewayError::Signature("sign is missing".into())),
+    }
+}
+
+/// The encoding a notification's `charset` names: UTF-8, or GBK and its family (GB2312,
+/// GB18030; encoding_rs reads all three with its GB18030 decoder). `None` for anything else.
+pub fn charset_encoding(charset: &str) -> Option<&'static encoding_rs::Encoding> {
+    let c = charset.trim().to_ascii_lowercase();
+    match c.as_str() {
+        "utf-8" | "utf8" => Some(encoding_rs::UTF_8),
+        "gbk" | "gb2312" | "gb18030" => Some(encoding_rs::GB18030),
+        _ => None,
     }
 }
 

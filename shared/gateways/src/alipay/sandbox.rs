@@ -3,7 +3,7 @@
 
 use super::{
     CODE_SUCCESS, PrivateKey, PublicKey, SIGN_TYPE, format_time, is_utf8_charset, malformed, notification_content, response_node_name,
-    rsa2_sign, rsa2_verify, sign_content, signature_of,
+    rsa2_sign, rsa2_sign_bytes, rsa2_verify, sign_content, signature_of,
 };
 use crate::domain::Fen;
 use crate::{GatewayError, form};
@@ -141,6 +141,21 @@ impl Sandbox {
         let sign = rsa2_sign(&notification_content(&params), &self.key);
         params.insert("sign".into(), sign);
         params
+    }
+
+    /// [`Self::paid_notification`] as Alipay sends it to an app whose charset is GBK: the
+    /// fields in GBK, signed over their GBK bytes, percent-encoded byte by byte, `charset=GBK`.
+    pub fn paid_notification_gbk(&self, trade: &PaidTrade<'_>) -> String {
+        let mut params = form::parse(self.paid_notification(trade).as_bytes()).expect("our own form");
+        params.retain(|k, _| k != "sign" && k != "sign_type");
+        params.insert("charset".into(), "GBK".into());
+        params.insert("sign_type".into(), SIGN_TYPE.into());
+        let gbk = |s: &str| encoding_rs::GBK.encode(s).0.into_owned();
+        let sign = rsa2_sign_bytes(&gbk(&notification_content(&params)), &self.key);
+        params.insert("sign".into(), sign);
+        let pairs: Vec<String> =
+            params.iter().map(|(k, v)| format!("{}={}", form::percent_encode(&gbk(k)), form::percent_encode(&gbk(v)))).collect();
+        pairs.join("&")
     }
 
     /// The form body of a signed `TRADE_SUCCESS` notification, to POST to the app's

@@ -260,7 +260,7 @@ fn tampered_notifications_are_refused() {
 }
 
 #[test]
-fn amounts_beyond_two_decimals_and_non_utf8_charsets_are_refused() {
+fn amounts_beyond_two_decimals_and_unknown_charsets_are_refused() {
     let sb = sandbox();
     let mut params = form::parse(sb.paid_notification(&d2_trade()).as_bytes()).unwrap();
     let resign = |params: &BTreeMap<String, String>| {
@@ -272,14 +272,30 @@ fn amounts_beyond_two_decimals_and_non_utf8_charsets_are_refused() {
     params.insert("total_amount".into(), "5000".into()); // same amount, other spelling
     let n = merchant().verify_notification(resign(&params).as_bytes()).unwrap();
     assert!(n.check(OUT, Fen::new(500_000)).is_ok());
-    params.insert("charset".into(), "GBK".into());
+    params.insert("charset".into(), "ISO-8859-1".into());
     assert!(is_malformed(merchant().verify_notification(resign(&params).as_bytes()), "charset"));
-    // 学费 in GBK is not UTF-8 (D1 A7 alone would be: ѧ — one more reason to refuse GBK).
-    assert!(is_malformed(merchant().verify_notification(b"subject=%D1%A7%B7%D1&sign=x"), "UTF-8"));
     params.insert("refund_fee".into(), "100.00".into());
     params.insert("charset".into(), "utf-8".into());
     let refund = merchant().verify_notification(resign(&params).as_bytes()).unwrap();
     assert!(refund.check(OUT, Fen::new(500_000)).unwrap().is_refund());
+}
+
+/// An app whose charset is GBK gets its notifications in GBK: verified over the bytes as sent,
+/// then read in the signed charset (smartwalle/alipay PR #257; yansongda/pay #167, #183).
+#[test]
+fn a_gbk_notification_verifies_over_its_bytes_and_reads_in_gbk() {
+    let (m, sb) = (merchant(), sandbox());
+    let body = sb.paid_notification_gbk(&d2_trade());
+    assert!(body.contains("subject=2024%D1%A7%C4%EA%D1%A7%B7%D1"), "学年学费 in GBK: {body}");
+    let n = m.verify_notification(body.as_bytes()).unwrap();
+    assert_eq!(n.raw()["subject"], "2024学年学费");
+    assert!(n.check(OUT, Fen::new(500_000)).unwrap().is_paid());
+    // The charset is signed: relabelled as UTF-8 (which these bytes are not), it is refused.
+    let mislabelled = body.replace("charset=GBK", "charset=utf-8");
+    assert!(m.verify_notification(mislabelled.as_bytes()).is_err());
+    // One byte of a GBK value changed: the signature fails.
+    let tampered = body.replace("%D1%A7%C4%EA", "%D1%A7%C4%EB");
+    assert!(matches!(m.verify_notification(tampered.as_bytes()), Err(GatewayError::Signature(_))));
 }
 
 #[test]
