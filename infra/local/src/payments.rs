@@ -102,6 +102,7 @@ pub async fn start(site_base: &str, retry_scale: f64, clock: Arc<dyn Clock>) -> 
         alipay_public_key: keys.alipay_gateway.public_pem.clone(),
         notify_url: format!("{site_base}/api/notify/alipay"),
         return_url: return_url.clone(),
+        bill_hosts: vec!["127.0.0.1".into()],
     };
     let wechat_settings = wechat::MerchantSettings {
         mchid: WECHAT_MCHID.into(),

@@ -56,6 +56,7 @@ impl Env {
             alipay_public_key: ali.public_pem.clone(),
             notify_url: format!("{notify_base}/notify"),
             return_url: RETURN_URL.into(),
+            bill_hosts: vec!["127.0.0.1".into()],
         })
         .expect("merchant settings");
         let verifier = merchant.clone();
@@ -345,6 +346,7 @@ async fn tampered_or_foreign_requests_get_an_unsigned_error() {
         alipay_public_key: ali.public_pem.clone(),
         notify_url: env.receiver.url.clone(),
         return_url: RETURN_URL.into(),
+        bill_hosts: Vec::new(),
     })
     .unwrap();
     let text = env.post(stranger.query(no, env.now()).unwrap()).await;

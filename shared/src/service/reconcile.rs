@@ -4,10 +4,13 @@
 //!
 //! * matched: in both with the same amount;
 //! * theirs only: in the statement, not paid by us. When it is one of our attempts, on the same
-//!   channel, with the same amount and still awaiting payment, it is **repaired** through the
+//!   channel, with the same amount and still awaiting payment, the gateway is asked by a
+//!   signed query first — a statement file is unsigned (Alipay's) or only as good as its
+//!   download — and only a signed paid state of the same amount is **repaired** through the
 //!   normal payment path (`record_confirmed_payment`: order paid, receipt, SMS, audit — actor
-//!   `reconciliation`) and a `reconciliation.repaired` audit entry names who ran it. Anything
-//!   else (an unknown out-trade-no) is reported, never repaired;
+//!   `reconciliation`) with a `reconciliation.repaired` audit entry naming who ran it. A query
+//!   that does not confirm it leaves it reported. Anything else (an unknown out-trade-no) is
+//!   reported, never repaired;
 //! * amount differs: reported, never repaired;
 //! * ours only: paid by us, not in the statement: reported.
 //!
@@ -25,6 +28,7 @@ use crate::domain::{
     OutTradeNo, PaymentOutcome, ReconSummary,
 };
 use crate::gateway::statement::{Statement, StatementRow};
+use crate::gateway::{TradeRef, TradeState};
 use crate::service::payments::PaymentStores;
 use crate::store::{AuditStore, ReconcileStore, StoreError};
 use chrono::{NaiveDate, TimeZone};
@@ -172,13 +176,25 @@ impl<S: ReconcileStores> App<S> {
             tracing::info!(out_trade_no = %no, "statement row recorded by us on another day");
             return Ok(Found::RecordedOtherDay);
         }
+        // The file alone never credits money: the gateway's signed answer must say paid, and
+        // for the same amount.
+        let Some(gateway) = self.payments.get(a.channel) else { return Ok(Found::NotRepaired(a.amount)) };
+        let (gateway_trade_no, paid_at) = match gateway.query(&TradeRef::from(&a), self.clock.now()).await {
+            Ok(TradeState::Paid { gateway_trade_no, amount, paid_at }) if amount == row.amount => (gateway_trade_no, paid_at),
+            other => {
+                let said = other.map(|s| format!("{s:?}")).unwrap_or_else(|e| e.to_string());
+                tracing::warn!(out_trade_no = %no, said, "statement row not confirmed by the gateway's signed query; reported, not repaired");
+                return Ok(Found::NotRepaired(a.amount));
+            }
+        };
+        let in_day = |t: &chrono::DateTime<chrono::Utc>| beijing_date(*t) == st.day;
         let p = ConfirmedPayment {
             out_trade_no: no.clone(),
             channel: st.channel,
-            gateway_trade_no: row.gateway_trade_no.clone(),
+            gateway_trade_no,
             amount: row.amount,
             // Within the statement's day, so the payment is listed under it (a re-run matches it).
-            paid_at: row.paid_at.filter(|t| beijing_date(*t) == st.day).unwrap_or_else(|| noon(st.day)),
+            paid_at: Some(paid_at).filter(in_day).or(row.paid_at.filter(in_day)).unwrap_or_else(|| noon(st.day)),
         };
         match self.record_confirmed_payment(&p, &Actor::Reconciliation).await {
             Ok(PaymentOutcome::AlreadyRecorded) => Ok(Found::RecordedOtherDay),

@@ -10,7 +10,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use shared::clock::{Clock, beijing_date};
 use shared::domain::{Actor, AuditAction, Channel, Fen, OrderNo};
-use shared::store::{AuditStore, ReconcileStore};
+use shared::store::{AuditStore, OrderStore, ReconcileStore};
 
 fn capture_metrics() {
     integration_tests::metrics::capture();
@@ -243,6 +243,37 @@ async fn wechat_day_with_every_kind_of_difference() {
 #[tokio::test]
 async fn unionpay_day_with_every_kind_of_difference() {
     a_day_with_every_kind_of_difference(Channel::Unionpay).await;
+}
+
+/// A statement is not enough to credit money: a row naming one of our open attempts, with its
+/// amount, which the gateway's signed query does not confirm as paid (an edited or forged file),
+/// is reported and nothing is paid.
+#[tokio::test]
+async fn a_statement_row_the_gateway_does_not_confirm_is_reported_not_repaired() {
+    for channel in Channel::ALL {
+        let t = spawn().await;
+        let control = match channel {
+            Channel::Alipay => &t.sandboxes.alipay,
+            Channel::Wechat => &t.sandboxes.wechat,
+            Channel::Unionpay => &t.sandboxes.unionpay,
+        };
+        let (c, no) = student_with_order(&t).await;
+        let r = t.post(&c, &format!("/api/orders/{no}/pay"), json!({"channel": channel.as_str(), "device": "pc"})).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let otn = r.json::<Value>().await.unwrap()["out_trade_no"].as_str().unwrap().to_owned();
+        let day = beijing_date(t.clock.now());
+        // Never paid at the gateway, but the file says it was, for the right amount.
+        control.add_statement_row(&otn, Fen::new(400_000), t.clock.now());
+        t.clock.advance(86_400);
+        let (status, answer) = invoke(&t, json!({"date": day.to_string(), "operator": "财务处-张敏"})).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let mine = channel_of(&answer, channel.as_str());
+        assert_eq!(counts(mine), [0, 0, 1, 0, 0, 1], "theirs only, reported: {mine}");
+        let order = t.app.store.get_order(&OrderNo::parse(&no).unwrap()).await.unwrap().unwrap();
+        assert_eq!(order.state, shared::domain::OrderState::Open, "{channel:?}: nothing was credited");
+        let report = String::from_utf8(s3_object(&t, &format!("reconcile/{day}/{}.csv", channel.as_str())).await).unwrap();
+        assert!(report.contains(&format!("theirs_only,{otn},400000,400000,reported")), "{report}");
+    }
 }
 
 #[tokio::test]

@@ -29,7 +29,17 @@ pub struct MerchantSettings {
     pub notify_url: String,
     /// Where the browser lands after a phone payment (a hint only, §1.8).
     pub return_url: String,
+    /// Hosts a `bill_download_url` may name (exact, any letter case). Unset: Alipay's own
+    /// [`DEFAULT_BILL_HOST`]. The file is unsigned, so it is fetched from nowhere else, and
+    /// over https (an `http://` link on a listed host is fetched as `https://`; only a loopback
+    /// host — the local sandbox — keeps http).
+    #[serde(default)]
+    pub bill_hosts: Vec<String>,
 }
+
+/// The host of Alipay's bill download links (`http://dwbillcenter.alipay.com/downloadBillFile.resource?…`
+/// in Alipay's documented answer of `alipay.data.dataservice.bill.downloadurl.query`).
+pub const DEFAULT_BILL_HOST: &str = "dwbillcenter.alipay.com";
 
 impl fmt::Debug for MerchantSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -53,6 +63,7 @@ pub struct Merchant {
     alipay_key: PublicKey,
     notify_url: String,
     return_url: String,
+    bill_hosts: Vec<String>,
 }
 
 /// A payment attempt (§1.5): Alipay takes 0.01 – 100,000,000.00 元 and a `subject` of 1–256
@@ -231,7 +242,39 @@ impl Merchant {
             alipay_key: PublicKey::parse(&s.alipay_public_key)?,
             notify_url: s.notify_url.trim().to_owned(),
             return_url: s.return_url.trim().to_owned(),
+            bill_hosts: if s.bill_hosts.is_empty() {
+                vec![DEFAULT_BILL_HOST.to_owned()]
+            } else {
+                s.bill_hosts.iter().map(|h| h.trim().to_ascii_lowercase()).collect()
+            },
         })
+    }
+
+    /// The bill link as it will be fetched: on a listed host, https (see
+    /// [`MerchantSettings::bill_hosts`]), no credentials in it. Anything else is refused.
+    pub fn bill_url(&self, link: &str) -> Result<String, GatewayError> {
+        let refused = |why: &str| GatewayError::Malformed(format!("bill_download_url {why}"));
+        let mut url = reqwest::Url::parse(link.trim()).map_err(|_| refused("is not a URL"))?;
+        let host = url.host_str().map(str::to_ascii_lowercase).ok_or_else(|| refused("has no host"))?;
+        if !self.bill_hosts.contains(&host) {
+            return Err(refused("is not on an allowed host"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(refused("carries credentials"));
+        }
+        let loopback = host == "localhost" || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            "http" => {
+                url.set_scheme("https").map_err(|()| refused("cannot be fetched over https"))?;
+                if url.port() == Some(80) {
+                    url.set_port(None).map_err(|()| refused("has a bad port"))?;
+                }
+            }
+            _ => return Err(refused("is not http(s)")),
+        }
+        Ok(url.into())
     }
 
     pub fn app_id(&self) -> &str {

@@ -366,8 +366,3 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     let naive = NaiveDateTime::parse_from_str(s, TIME_FORMAT).ok()?;
     Some(naive.and_local_timezone(domain::time::beijing()).single()?.with_timezone(&Utc))
 }
-
-/// `charset` values we accept: UTF-8 in any spelling Alipay uses.
-fn is_utf8_charset(charset: &str) -> bool {
-    charset.eq_ignore_ascii_case("utf-8") || charset.eq_ignore_ascii_case("utf8")
-}

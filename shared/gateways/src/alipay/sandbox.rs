@@ -2,7 +2,7 @@
 //! responses and notifications with its own "Alipay" private key (a test key, never a real one).
 
 use super::{
-    CODE_SUCCESS, PrivateKey, PublicKey, SIGN_TYPE, format_time, is_utf8_charset, malformed, notification_content, response_node_name,
+    CODE_SUCCESS, PrivateKey, PublicKey, SIGN_TYPE, charset_encoding, format_time, malformed, notification_content, response_node_name,
     rsa2_sign, rsa2_sign_bytes, rsa2_verify, sign_content, signature_of,
 };
 use crate::domain::Fen;
@@ -99,7 +99,7 @@ impl Sandbox {
         if get("app_id") != Some(self.app_id.as_str()) {
             return Err(malformed("request app_id is not the sandbox's app"));
         }
-        if get("charset").is_some_and(|c| !is_utf8_charset(c)) {
+        if get("charset").is_some_and(|c| charset_encoding(c) != Some(encoding_rs::UTF_8)) {
             return Err(malformed("request charset is not UTF-8"));
         }
         let method = get("method").ok_or_else(|| malformed("request has no method"))?.to_owned();

@@ -52,10 +52,7 @@ impl Merchant {
             });
         }
         let url = field("bill_download_url").ok_or_else(|| bad("no bill_download_url"))?;
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(bad("bill_download_url is not an http(s) URL"));
-        }
-        Ok(Some(url.to_owned()))
+        Ok(Some(self.bill_url(url)?))
     }
 }
 

@@ -55,6 +55,7 @@ fn settings(app_id: &str, seller_id: &str, alipay_public_key: &str) -> MerchantS
         alipay_public_key: alipay_public_key.into(),
         notify_url: "https://pay.example.edu.cn/notify/alipay".into(),
         return_url: "https://pay.example.edu.cn/return/alipay".into(),
+        bill_hosts: Vec::new(),
     }
 }
 
@@ -500,4 +501,35 @@ fn the_registry_builds_alipay_from_its_settings_json_and_names_what_is_wrong() {
     cfg.as_object_mut().unwrap().remove("app_private_key");
     let (_, err) = only(&cfg).err().expect("the key is required");
     assert!(err.to_string().contains("missing field `app_private_key`"), "{err}");
+}
+
+/// The bill file is unsigned: it is fetched only from an allowed host, and over https.
+#[test]
+fn a_bill_link_is_fetched_only_from_alipays_host_over_https() {
+    let m = merchant();
+    let doc = "http://dwbillcenter.alipay.com/downloadBillFile.resource?bizType=trade&fileType=csv.zip&bizDates=20261129";
+    assert_eq!(
+        m.bill_url(doc).unwrap(),
+        "https://dwbillcenter.alipay.com/downloadBillFile.resource?bizType=trade&fileType=csv.zip&bizDates=20261129"
+    );
+    assert!(m.bill_url("https://DWBILLCENTER.alipay.com/x").is_ok());
+    for bad in [
+        "https://evil.example/downloadBillFile.resource",
+        "https://dwbillcenter.alipay.com.evil.example/x",
+        "https://user:pw@dwbillcenter.alipay.com/x",
+        "ftp://dwbillcenter.alipay.com/x",
+        "file:///etc/passwd",
+        "http://169.254.169.254/latest/meta-data/",
+        "not a url",
+    ] {
+        assert!(is_malformed(m.bill_url(bad), "bill_download_url"), "{bad}");
+    }
+    // A loopback host (the local sandbox) keeps http when listed; nothing else does.
+    let local = Merchant::new(&MerchantSettings {
+        bill_hosts: vec!["127.0.0.1".into()],
+        ..settings("2021000000000001", "2088000000000001", ALI_PUBLIC)
+    })
+    .unwrap();
+    assert_eq!(local.bill_url("http://127.0.0.1:4000/bill/x.zip").unwrap(), "http://127.0.0.1:4000/bill/x.zip");
+    assert!(local.bill_url(doc).is_err(), "the listed hosts replace the default");
 }
