@@ -84,6 +84,12 @@ pub async fn spawn() -> TestApp {
 /// Like [`spawn`], with the application context adjusted by `configure` before it serves (for
 /// example an SMS sender that wraps the real one).
 pub async fn spawn_with(configure: impl FnOnce(&mut App)) -> TestApp {
+    spawn_configured(configure, &local::payments::configured_in_env).await
+}
+
+/// Like [`spawn_with`], with gateway settings JSON by variable name (`ALIPAY_MERCHANT`, …) from
+/// `gateways` instead of the environment: those channels use the gateways so configured.
+pub async fn spawn_configured(configure: impl FnOnce(&mut App), gateways: &dyn Fn(&str) -> Option<String>) -> TestApp {
     let endpoint = moto_endpoint();
     let cfg = local::sdk_config(&endpoint).await;
     let table = format!("test-{}", &shared::auth::random_id()[..16]);
@@ -93,7 +99,7 @@ pub async fn spawn_with(configure: impl FnOnce(&mut App)) -> TestApp {
     let addr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");
     // Notification retries 1000× faster than real: 15 s becomes 15 ms.
-    let sandboxes = local::payments::start(&base, 0.001, clock.clone()).await;
+    let sandboxes = local::payments::start(&base, 0.001, clock.clone(), gateways).await;
     let mut app = local::build_app(&cfg, &table, b"integration-test-secret-0123456789abcdef", clock.clone(), sandboxes.payments.clone());
     // Receipt SMS links point at this platform.
     app.settings.public_base_url = base.clone();

@@ -11,7 +11,8 @@ pub struct KeyPair {
     pub public_pem: String,
 }
 
-fn generate() -> KeyPair {
+/// A fresh RSA-2048 pair (also for a second, independent sandbox in the tests).
+pub fn generate() -> KeyPair {
     let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("RSA key generation");
     KeyPair {
         private_pem: key.to_pkcs8_pem(LineEnding::LF).expect("PKCS#8").to_string(),

@@ -118,7 +118,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let site_base = format!("http://127.0.0.1:{port}");
     // Real retry schedules unless told otherwise (SANDBOX_RETRY_SCALE=0.01 makes 4 min 2.4 s).
     let retry_scale: f64 = std::env::var("SANDBOX_RETRY_SCALE").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0);
-    let sandboxes = local::payments::start(&site_base, retry_scale, clock.clone()).await;
+    // A channel whose settings JSON is in the environment (ALIPAY_MERCHANT, …) uses that gateway.
+    let sandboxes = local::payments::start(&site_base, retry_scale, clock.clone(), &local::payments::configured_in_env).await;
+    for channel in &sandboxes.configured {
+        println!("[支付] {} 使用已配置的支付网关（非本地沙箱）", channel.as_str());
+    }
     let mut app = local::build_app(&cfg, &table, secret.as_bytes(), clock.clone(), sandboxes.payments.clone());
     // The receipt SMS links back to this platform.
     app.settings.public_base_url = site_base.clone();

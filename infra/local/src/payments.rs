@@ -42,12 +42,25 @@ pub struct LocalPayments {
     pub unionpay_base: String,
     /// The sandbox UnionPay's test chain (with its signing key): tests sign notifications with it.
     pub unionpay_chain: unionpay::SandboxChain,
+    /// Channels served by a configured gateway rather than their sandbox.
+    pub configured: Vec<shared::domain::Channel>,
 }
 
-/// Starts both sandboxes and configures the platform to use them. `site_base` is where the
-/// platform listens (notifications and browser returns come back there); `retry_scale` shrinks
-/// the gateways' notification retry schedules (1.0 = real time).
-pub async fn start(site_base: &str, retry_scale: f64, clock: Arc<dyn Clock>) -> LocalPayments {
+/// A configured gateway's settings JSON from the process environment (`ALIPAY_MERCHANT`,
+/// `WECHAT_MERCHANT`, `UNIONPAY_MERCHANT`: the plain variables the deployed functions read),
+/// `None` when unset or blank.
+pub fn configured_in_env(setting: &str) -> Option<String> {
+    std::env::var(setting).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Starts the three sandboxes and configures the platform to use them — except for a channel
+/// whose settings JSON `configured` gives (by the registry's variable name, e.g.
+/// `ALIPAY_MERCHANT`): that channel uses the gateway so configured (Alipay's open-platform
+/// sandbox with the school's keys, or an independent implementation), built exactly as the
+/// deployed functions build it. `site_base` is where the platform listens (notifications and
+/// browser returns come back there); `retry_scale` shrinks the sandboxes' notification retry
+/// schedules (1.0 = real time).
+pub async fn start(site_base: &str, retry_scale: f64, clock: Arc<dyn Clock>, configured: &dyn Fn(&str) -> Option<String>) -> LocalPayments {
     let keys = local_keys();
     // Bind first: a sandbox hands out links to itself.
     let ali_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -133,7 +146,7 @@ pub async fn start(site_base: &str, retry_scale: f64, clock: Arc<dyn Clock>) -> 
         m.unwrap_or_else(|e| panic!("local gateway configuration: {e}"))
     }
     let http = net::http_client();
-    let payments = Payments::default()
+    let sandboxed = Payments::default()
         .with(Arc::new(alipay::client::AlipayGateway::new(
             merchant(alipay::Merchant::new(&alipay_settings)),
             http.clone(),
@@ -143,9 +156,11 @@ pub async fn start(site_base: &str, retry_scale: f64, clock: Arc<dyn Clock>) -> 
             merchant(wechat::Merchant::new(&wechat_settings)),
             http.clone(),
             wechat_base.clone(),
-            Some(return_url),
+            Some(return_url.clone()),
         )))
-        .with(Arc::new(unionpay::client::UnionpayGateway::new(merchant(unionpay::Merchant::new(&unionpay_settings)), http)));
+        .with(Arc::new(unionpay::client::UnionpayGateway::new(merchant(unionpay::Merchant::new(&unionpay_settings)), http.clone())));
+    let wiring = shared::gateway::Wiring { http, order_page: Some(return_url) };
+    let (payments, configured) = with_configured(sandboxed, &wiring, configured);
     LocalPayments {
         payments,
         alipay: ali_control,
@@ -155,5 +170,25 @@ pub async fn start(site_base: &str, retry_scale: f64, clock: Arc<dyn Clock>) -> 
         wechat_base,
         unionpay_base,
         unionpay_chain,
+        configured,
     }
+}
+
+/// `payments` with every channel that `configured` has settings for replaced by the gateway
+/// built from them (the registry's own builder). A setting that does not build stops the
+/// platform with the gateway's words: a misconfigured channel never falls back silently.
+fn with_configured(
+    mut payments: Payments,
+    wiring: &shared::gateway::Wiring,
+    configured: &dyn Fn(&str) -> Option<String>,
+) -> (Payments, Vec<shared::domain::Channel>) {
+    let mut channels = Vec::new();
+    for r in shared::gateway::REGISTRY {
+        let Some(json) = configured(r.setting) else { continue };
+        let gateway = (r.build)(&json, wiring).unwrap_or_else(|e| panic!("{}: {e}", r.setting));
+        tracing::info!(channel = r.channel.as_str(), setting = r.setting, "configured gateway used instead of the sandbox");
+        payments = payments.with(gateway);
+        channels.push(r.channel);
+    }
+    (payments, channels)
 }

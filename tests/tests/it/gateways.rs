@@ -6,6 +6,8 @@
 use integration_tests::*;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
+use shared::clock::SystemClock;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[tokio::test]
@@ -106,6 +108,60 @@ async fn wechat_on_a_phone_is_refused_when_the_payers_address_is_unknown() {
     // A QR code on a computer, or another channel on the phone, does not need it.
     assert!(t.app.start_payment(&who, &no, Channel::Wechat, Device::Pc, "unknown").await.is_ok());
     assert!(t.app.start_payment(&who, &no, Channel::Alipay, Device::Phone, "unknown").await.is_ok());
+}
+
+/// Bring your own gateway: a channel whose settings JSON is given (`ALIPAY_MERCHANT`, as the
+/// deployed functions read it) is served by that gateway — here an independent Alipay with keys
+/// and ids of its own — and every other channel by its sandbox.
+#[tokio::test]
+async fn a_configured_gateway_replaces_its_sandbox_and_only_its() {
+    use shared::domain::Channel;
+    let (app_keys, gateway_keys) = (local::keys::generate(), local::keys::generate());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let settings = shared::gateway::alipay::SandboxSettings {
+        app_id: "2021000000000777".into(),
+        seller_id: "2088000000000777".into(),
+        app_public_key: app_keys.public_pem.clone(),
+        alipay_private_key: gateway_keys.private_pem.clone(),
+    };
+    let (router, theirs) =
+        sandbox::try_alipay(sandbox::AlipayConfig { settings, public_base: base.clone(), retry_scale: 0.001 }, Arc::new(SystemClock))
+            .unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    // Its notify_url names no platform of this test: the payment is found by 「我已支付」's query.
+    theirs.set_deliver_notifications(false);
+    let json = json!({
+        "gateway_url": format!("{base}/gateway.do"), "app_id": "2021000000000777", "seller_id": "2088000000000777",
+        "app_private_key": app_keys.private_pem, "alipay_public_key": gateway_keys.public_pem,
+        "notify_url": "http://127.0.0.1:9/api/notify/alipay", "return_url": "http://127.0.0.1:9/order.html",
+    })
+    .to_string();
+    let t = spawn_configured(|_| {}, &move |name| (name == "ALIPAY_MERCHANT").then(|| json.clone())).await;
+    assert_eq!(t.sandboxes.configured, vec![Channel::Alipay]);
+
+    let (c, no) = student_with_order(&t).await;
+    let pay = pay_with(&t, &c, &no, "alipay", "pc").await;
+    let (qr, otn) = (pay["action"]["content"].as_str().unwrap(), pay["out_trade_no"].as_str().unwrap());
+    assert!(qr.starts_with(&base), "the QR code is the configured gateway's: {qr}");
+    assert_eq!(t.sandboxes.alipay.trade_state(otn), None, "the built-in sandbox never heard of it");
+    press_pay(qr).await;
+    assert_eq!(theirs.trade_state(otn).as_deref(), Some("TRADE_SUCCESS"));
+    let o: Value = t.post(&c, &format!("/api/orders/{no}/check"), json!({})).await.json().await.unwrap();
+    assert_eq!(o["state"], "paid", "the configured gateway's signed answer: {o}");
+
+    // WeChat Pay, not configured, is still the sandbox.
+    let (c2, no2) = {
+        let c = browser();
+        t.login_ready(&c, "2021010101", "03151235", "Campus2026a").await;
+        let r = t
+            .post(&c, "/api/orders", json!({"items": [{"academic_year": current_year(), "item_id": "TUITION"}], "phone": "13912345678"}))
+            .await;
+        let no = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_owned();
+        (c, no)
+    };
+    let wx = pay_with(&t, &c2, &no2, "wechat", "pc").await;
+    assert!(wx["action"]["content"].as_str().unwrap().starts_with(&t.sandboxes.wechat_base));
 }
 
 #[tokio::test]
