@@ -92,6 +92,10 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub enum Purpose {
     Session,
     Reset,
+    /// The OAuth round trip that names a payer (WeChat JSAPI): `data` = `state order channel`.
+    PayerState,
+    /// A payer named by its gateway for one session: `data` = the payer id (openid).
+    Payer,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,6 +110,9 @@ pub struct Claims {
     pub pwc: bool,
     pub iat: i64,
     pub exp: i64,
+    /// What a token of another purpose than a session carries (see [`Purpose`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
 }
 
 #[derive(Clone)]
@@ -154,8 +161,33 @@ pub fn session_cookie_name(secure: bool) -> &'static str {
 
 /// `Set-Cookie` value for a session token.
 pub fn session_cookie(token: &str, max_age_secs: i64, secure: bool) -> String {
-    let name = session_cookie_name(secure);
-    format!("{name}={token}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Strict{}", if secure { "; Secure" } else { "" })
+    cookie(session_cookie_name(secure), token, max_age_secs, "Strict", secure)
+}
+
+/// An HttpOnly cookie for `/` (so a `__Host-` name is accepted where `secure`).
+fn cookie(name: &str, value: &str, max_age_secs: i64, same_site: &str, secure: bool) -> String {
+    format!("{name}={value}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite={same_site}{}", if secure { "; Secure" } else { "" })
+}
+
+/// The payer-authorization state cookie's name (`__Host-` where Secure, as the session's).
+pub fn payer_state_cookie_name(secure: bool) -> &'static str {
+    if secure { "__Host-cp_payer_state" } else { "cp_payer_state" }
+}
+
+/// `Set-Cookie` for the payer-authorization state token: `SameSite=Lax`, because it must come
+/// back with the gateway's cross-site redirect to us (a top-level GET).
+pub fn payer_state_cookie(token: &str, max_age_secs: i64, secure: bool) -> String {
+    cookie(payer_state_cookie_name(secure), token, max_age_secs, "Lax", secure)
+}
+
+/// The named-payer cookie's name.
+pub fn payer_cookie_name(secure: bool) -> &'static str {
+    if secure { "__Host-cp_payer" } else { "cp_payer" }
+}
+
+/// `Set-Cookie` for the named-payer token (read by our own pages' requests only: `Strict`).
+pub fn payer_cookie(token: &str, max_age_secs: i64, secure: bool) -> String {
+    cookie(payer_cookie_name(secure), token, max_age_secs, "Strict", secure)
 }
 
 /// `Set-Cookie` value that removes the session cookie.
@@ -201,6 +233,7 @@ mod tests {
             pwc: false,
             iat: now.timestamp(),
             exp: now.timestamp() + 60,
+            data: None,
         };
         let t = keys.issue(&c);
         assert_eq!(keys.verify(&t, Purpose::Session, now).unwrap().sub, "2021010101");

@@ -65,6 +65,10 @@ pub enum AppError {
     /// not known: nothing is sent rather than a made-up one.
     #[error("the payer's address is unknown")]
     ClientAddressUnknown,
+    /// The channel pays inside WeChat (JSAPI) and needs the payer named by WeChat first
+    /// (`GET /api/orders/{no}/payer`).
+    #[error("the payer must be named by the gateway first")]
+    PayerRequired,
     #[error("gateway did not answer usefully")]
     GatewayUnavailable,
     /// An earlier attempt cannot be closed at its gateway and stays payable until `until`
@@ -98,7 +102,7 @@ impl AppError {
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Locked | TooManyRequests | DailyOrderLimit => StatusCode::TOO_MANY_REQUESTS,
             Sms(_) | GatewayUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ChannelUnavailable | ClientAddressUnknown => StatusCode::CONFLICT,
+            ChannelUnavailable | ClientAddressUnknown | PayerRequired => StatusCode::CONFLICT,
             Store(StoreError::Conflict) => StatusCode::CONFLICT,
             Store(_) | NoSessions => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -132,6 +136,7 @@ impl AppError {
             OrderNotOpen => "ORDER_NOT_OPEN",
             ChannelUnavailable => "CHANNEL_UNAVAILABLE",
             ClientAddressUnknown => "CLIENT_ADDRESS_UNKNOWN",
+            PayerRequired => "PAYER_REQUIRED",
             GatewayUnavailable => "GATEWAY_UNAVAILABLE",
             StillPayable { .. } => "PAYMENT_STILL_OPEN",
             Sms(_) => "SMS_UNAVAILABLE",
@@ -172,6 +177,7 @@ impl AppError {
             OrderNotOpen => "该缴费单当前不能进行此操作（已支付、已关闭或已过期），请返回【学费缴费】查看".into(),
             ChannelUnavailable => "该支付方式暂未开通，请选择其他支付方式".into(),
             ClientAddressUnknown => "无法确认您的网络地址，暂不能在手机上使用此支付方式，请选择其他支付方式或在电脑上扫码支付".into(),
+            PayerRequired => "请先完成微信授权以确认付款人，页面将自动跳转".into(),
             GatewayUnavailable => "支付机构暂时无法确认交易状态，请稍后再试；如已扣款切勿重复缴费".into(),
             StillPayable { channel, until } => format!(
                 "您已发起的{}支付在 {} 前仍可付款。为避免重复扣款，请在该支付页面完成付款，或在此时间后再更换支付方式或取消缴费单；如已付款，请点击「我已支付」",

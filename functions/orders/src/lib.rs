@@ -5,9 +5,11 @@
 use lambda_adapter::http;
 use lambda_http::{Body, Request, RequestExt, Response, http::StatusCode};
 use serde::Deserialize;
+use shared::auth;
 use shared::domain::Channel;
 use shared::gateway::Device;
 use shared::service::orders::Pick;
+use shared::service::payer::{PAYER_SECS, PAYER_STATE_SECS};
 use shared::{App, AppError};
 
 /// What this function uses besides its table (its cold start builds only these).
@@ -41,7 +43,54 @@ struct PayBody {
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    // Top-level navigations of the payer authorization (微信内支付): always a redirect.
+    if req.method() == "GET" && req.uri().path() == shared::service::payer::PAYER_RETURN_PATH {
+        return payer_return(app, &req).await;
+    }
+    if let Some((no, "payer")) = order_route(&req).filter(|_| req.method() == "GET") {
+        return payer_start(app, &req, &no).await;
+    }
     http::serve(app, &req, route(app, &req)).await
+}
+
+fn redirect(location: &str, cookies: &[String]) -> Response<Body> {
+    let mut b = Response::builder().status(StatusCode::FOUND).header("location", location).header("cache-control", "no-store");
+    for c in cookies {
+        b = b.header("set-cookie", c);
+    }
+    b.body(Body::Empty).expect("valid response")
+}
+
+/// `GET /api/orders/{no}/payer?channel=wechat`: to the gateway's authorization, the state kept
+/// in a cookie. A session gone: to the login page; anything else: back to the order, told.
+async fn payer_start(app: &App, req: &Request, no: &str) -> Response<Body> {
+    let secure = app.settings.cookie_secure;
+    let who = match http::authenticate(app, req).await.and_then(|w| w.require_ready().map(|()| w)) {
+        Ok(who) => who,
+        Err(_) => return redirect("/index.html", &[]),
+    };
+    let channel = req.query_string_parameters_ref().and_then(|q| q.first("channel")).and_then(Channel::parse);
+    let Some(channel) = channel else { return redirect(&format!("/order.html?order_no={no}&payer=failed"), &[]) };
+    match app.payer_authorize(&who, no, channel).await {
+        Ok(r) => redirect(&r.location, &[auth::payer_state_cookie(&r.state_token, PAYER_STATE_SECS, secure)]),
+        Err(e) => {
+            tracing::warn!(error = %e, "payer authorization not started");
+            redirect(&format!("/order.html?order_no={no}&payer=failed"), &[])
+        }
+    }
+}
+
+/// `GET /api/wechat/payer?code&state`: the gateway's return; the state cookie is spent.
+async fn payer_return(app: &App, req: &Request) -> Response<Body> {
+    let secure = app.settings.cookie_secure;
+    let query = |name: &str| req.query_string_parameters_ref().and_then(|q| q.first(name)).unwrap_or_default().to_owned();
+    let state_token = http::cookie(req, auth::payer_state_cookie_name(secure));
+    let named = app.payer_authorized(state_token, &query("code"), &query("state")).await;
+    let mut cookies = vec![auth::payer_state_cookie("", 0, secure)];
+    if let Some(token) = named.payer_token {
+        cookies.push(auth::payer_cookie(&token, PAYER_SECS, secure));
+    }
+    redirect(&named.location, &cookies)
 }
 
 /// The `{order_no}` path parameter and what follows it (`""`, `"phone"`, `"cancel"`).
@@ -70,7 +119,8 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
         "" => http::json(StatusCode::OK, &app.order_status(&who, &no).await?),
         "pay" => {
             let body: PayBody = http::json_body(req)?;
-            http::json(StatusCode::OK, &app.start_payment(&who, &no, body.channel, body.device, &http::client_ip(req)).await?)
+            let payer = app.payer_of(&who, http::cookie(req, auth::payer_cookie_name(app.settings.cookie_secure)));
+            http::json(StatusCode::OK, &app.start_payment(&who, &no, body.channel, body.device, &http::client_ip(req), payer).await?)
         }
         "check" => http::json(StatusCode::OK, &app.check_payment(&who, &no).await?),
         "phone" => {

@@ -84,8 +84,16 @@ pub async fn start(site_base: &str, retry_scale: f64, clock: Arc<dyn Clock>, con
         clock.clone(),
     )
     .expect("Alipay sandbox settings");
+    // The official account behind WECHAT_APPID (JSAPI inside WeChat): its AppSecret, this run's.
+    let app_secret = shared::auth::random_id();
+    let official_account = sandbox::OfficialAccount { app_secret: app_secret.clone(), site: format!("{site_base}/") };
     let (wx_router, wx_control) = sandbox::try_wechat(
-        sandbox::WechatConfig { settings: wechat_sandbox_settings(WECHAT_MCHID), public_base: wechat_base.clone(), retry_scale },
+        sandbox::WechatConfig {
+            settings: wechat_sandbox_settings(WECHAT_MCHID),
+            public_base: wechat_base.clone(),
+            retry_scale,
+            official_account: Some(official_account),
+        },
         clock.clone(),
     )
     .expect("WeChat Pay sandbox settings");
@@ -125,6 +133,7 @@ pub async fn start(site_base: &str, retry_scale: f64, clock: Arc<dyn Clock>, con
         api_v3_key: keys.wechat_api_v3_key.clone(),
         notify_url: format!("{site_base}/api/notify/wechat"),
         wechatpay_public_keys: vec![wechat::PublicKeySetting { id: WECHAT_KEY_ID.into(), pem: keys.wechat_platform.public_pem.clone() }],
+        jsapi: Some(wechat::JsapiSettings { app_secret, oauth_base: wechat_base.clone(), sns_base: wechat_base.clone() }),
     };
     let unionpay_settings = unionpay::MerchantSettings {
         front_url: format!("{unionpay_base}/gateway/api/frontTransReq.do"),

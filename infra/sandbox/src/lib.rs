@@ -28,10 +28,11 @@ mod statements;
 mod sync;
 mod up;
 mod wx;
+mod wx_jsapi;
 
 pub use ali::{ALIPAY_RETRY_AFTER_SECS, AlipayConfig, alipay, try_alipay};
 pub use up::{UNIONPAY_RETRY_AFTER_SECS, UnionpayConfig, try_unionpay, unionpay};
-pub use wx::{WECHAT_RETRY_AFTER_SECS, WechatConfig, try_wechat, wechat};
+pub use wx::{OfficialAccount, WECHAT_RETRY_AFTER_SECS, WechatConfig, try_wechat, wechat};
 
 use crate::engine::Core;
 use axum::Router;

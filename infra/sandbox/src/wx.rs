@@ -37,6 +37,18 @@ pub struct WechatConfig {
     pub public_base: String,
     /// 1.0 = the real retry schedule; 0.001 makes 15 seconds 15 ms.
     pub retry_scale: f64,
+    /// The official account behind `appid` (JSAPI, inside WeChat): its AppSecret and the
+    /// merchant site registered with it. `None`: no OAuth, no JSAPI.
+    pub official_account: Option<OfficialAccount>,
+}
+
+/// What the merchant registered for its official account, as WeChat checks it.
+#[derive(Debug, Clone)]
+pub struct OfficialAccount {
+    pub app_secret: String,
+    /// 网页授权域名 and 支付授权目录 in one: OAuth returns only to this host, and the bridge
+    /// pays only from pages under this URL (e.g. `http://127.0.0.1:3000/`).
+    pub site: String,
 }
 
 /// The local WeChat Pay on the system clock. Panics on invalid settings (keys, retry_scale).
@@ -57,11 +69,15 @@ pub fn try_wechat(cfg: WechatConfig, clock: Arc<dyn Clock>) -> Result<(Router, C
         seq: AtomicU64::new(0),
         refunds: Mutex::new(HashMap::new()),
         refund_urls: Mutex::new(HashMap::new()),
+        account: cfg.official_account.clone(),
+        payer_openid: format!("oSbx{}", random_digits(24)),
+        oauth_codes: Mutex::new(HashMap::new()),
     });
     let control = Control::new(Arc::clone(&state.core), state.clone());
     let router = Router::new()
         .route("/v3/pay/transactions/native", post(create_native))
         .route("/v3/pay/transactions/h5", post(create_h5))
+        .route("/v3/pay/transactions/jsapi", post(create_jsapi))
         .route("/v3/pay/transactions/out-trade-no/{no}", get(query))
         .route("/v3/pay/transactions/out-trade-no/{no}/close", post(close))
         .route("/v3/refund/domestic/refunds", post(refund))
@@ -72,15 +88,16 @@ pub fn try_wechat(cfg: WechatConfig, clock: Arc<dyn Clock>) -> Result<(Router, C
         .route("/h5/{no}", get(h5_page))
         .route("/cashier/{no}/pay", post(pay))
         .route("/cashier/{no}/cancel", post(cancel))
+        .merge(crate::wx_jsapi::routes())
         .with_state(state)
         .merge(control.clone().routes());
     Ok((router, control))
 }
 
-struct Wx {
-    sandbox: Sandbox,
+pub(crate) struct Wx {
+    pub(crate) sandbox: Sandbox,
     mchid: String,
-    appid: String,
+    pub(crate) appid: String,
     public_base: String,
     core: Arc<Core>,
     trades: Mutex<HashMap<String, Trade>>,
@@ -89,12 +106,18 @@ struct Wx {
     refunds: Mutex<HashMap<String, SandboxRefund>>,
     /// The `notify_url` each refund gave, by `out_refund_no`.
     refund_urls: Mutex<HashMap<String, String>>,
+    pub(crate) account: Option<OfficialAccount>,
+    /// The openid of the WeChat user holding the phone, for our `appid`.
+    pub(crate) payer_openid: String,
+    /// OAuth codes handed out: code → when (5 minutes, once).
+    pub(crate) oauth_codes: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Native,
     H5,
+    Jsapi,
 }
 
 impl Kind {
@@ -102,6 +125,7 @@ impl Kind {
         match self {
             Kind::Native => "NATIVE",
             Kind::H5 => "MWEB",
+            Kind::Jsapi => "JSAPI",
         }
     }
 }
@@ -114,6 +138,8 @@ struct OrderFields {
     total: Fen,
     notify_url: String,
     time_expire: Option<String>,
+    /// JSAPI: `payer.openid`.
+    payer: Option<String>,
 }
 
 struct Trade {
@@ -215,7 +241,7 @@ fn param_error(message: impl Into<String>) -> Refusal {
 }
 
 impl Wx {
-    fn now(&self) -> DateTime<Utc> {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
         self.core.now()
     }
 
@@ -278,6 +304,7 @@ impl Wx {
             Kind::H5 => json!({
                 "h5_url": format!("{}/h5/{out_trade_no}?prepay_id={}", self.public_base, t.prepay_id)
             }),
+            Kind::Jsapi => json!({ "prepay_id": t.prepay_id }),
         }
     }
 
@@ -362,12 +389,23 @@ impl Wx {
                 return Err(param_error("缺少 scene_info.h5_info.type"));
             }
         }
+        let payer = if kind == Kind::Jsapi {
+            let openid = v.pointer("/payer/openid").and_then(Value::as_str).ok_or_else(|| param_error("缺少 payer.openid"))?;
+            // An openid is per official account: only ours, of the user the sandbox knows.
+            if self.account.is_none() || openid != self.payer_openid {
+                return Err(param_error("openid 与 appid 不匹配"));
+            }
+            Some(openid.to_owned())
+        } else {
+            None
+        };
         let order = OrderFields {
             kind,
             description: description.to_owned(),
             total: Fen::new(total),
             notify_url: notify_url.to_owned(),
             time_expire,
+            payer,
         };
         Ok((out_trade_no.to_owned(), order, expires_at))
     }
@@ -528,6 +566,10 @@ async fn create_native(State(s): State<Arc<Wx>>, uri: Uri, headers: HeaderMap, b
     s.create(Kind::Native, &uri, &headers, &body)
 }
 
+async fn create_jsapi(State(s): State<Arc<Wx>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    s.create(Kind::Jsapi, &uri, &headers, &body)
+}
+
 async fn create_h5(State(s): State<Arc<Wx>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     s.create(Kind::H5, &uri, &headers, &body)
 }
@@ -658,29 +700,43 @@ fn cashier_form(body: &[u8]) -> (String, Option<String>) {
     (via, redirect)
 }
 
+impl Wx {
+    /// The payer pays trade `no` (cashier, or the JSAPI bridge): `NOTPAY` → `SUCCESS`, notified.
+    /// A trade paid, closed or expired is refused with the words the payer sees.
+    pub(crate) fn pay_trade(&self, no: &str) -> Result<(), (StatusCode, &'static str)> {
+        let now = self.now();
+        let mut trades = lock(&self.trades);
+        let t = trades.get_mut(no).ok_or((StatusCode::NOT_FOUND, "订单不存在"))?;
+        match t.stage {
+            Stage::Paid { .. } => return Err((StatusCode::CONFLICT, "订单已支付，请勿重复支付")),
+            Stage::Closed => return Err((StatusCode::CONFLICT, "订单已关闭，无法支付")),
+            Stage::NotPay if t.expired(now) => {
+                tracing::info!(gateway = "wechat", out_trade_no = no, "payment refused: order expired");
+                return Err((StatusCode::CONFLICT, "订单已过期，无法支付"));
+            }
+            Stage::NotPay => {}
+        }
+        t.stage = Stage::Paid { transaction_id: self.next_transaction_id(now), at: now };
+        let tx = t.transaction(no);
+        tracing::info!(gateway = "wechat", out_trade_no = no, transaction_id = tx.transaction_id, "order paid");
+        self.notify(no, t.order.notify_url.clone(), tx);
+        Ok(())
+    }
+
+    /// The JSAPI trade a `prepay_id` belongs to, with its payer: `(out_trade_no, openid)`.
+    pub(crate) fn jsapi_trade(&self, prepay_id: &str) -> Option<(String, String)> {
+        lock(&self.trades)
+            .iter()
+            .find(|(_, t)| t.prepay_id == prepay_id && t.order.kind == Kind::Jsapi)
+            .map(|(no, t)| (no.clone(), t.order.payer.clone().unwrap_or_default()))
+    }
+}
+
 async fn pay(State(s): State<Arc<Wx>>, Path(no): Path<String>, body: Bytes) -> Response {
     let (_, redirect) = cashier_form(&body);
-    let now = s.now();
-    let mut trades = lock(&s.trades);
-    let Some(t) = trades.get_mut(&no) else {
-        return error_page(StatusCode::NOT_FOUND, "订单不存在", "");
-    };
-    match t.stage {
-        Stage::Paid { .. } => {
-            return page::outcome(StatusCode::CONFLICT, Brand::Wechat, Tone::Error, "订单已支付", "请勿重复支付", None);
-        }
-        Stage::Closed => return error_page(StatusCode::CONFLICT, "订单已关闭，无法支付", ""),
-        Stage::NotPay if t.expired(now) => {
-            tracing::info!(gateway = "wechat", out_trade_no = no, "payment refused: order expired");
-            return error_page(StatusCode::CONFLICT, "订单已过期，无法支付", "");
-        }
-        Stage::NotPay => {}
+    if let Err((status, words)) = s.pay_trade(&no) {
+        return error_page(status, words, "");
     }
-    t.stage = Stage::Paid { transaction_id: s.next_transaction_id(now), at: now };
-    let tx = t.transaction(&no);
-    tracing::info!(gateway = "wechat", out_trade_no = no, transaction_id = tx.transaction_id, "order paid");
-    s.notify(&no, t.order.notify_url.clone(), tx);
-    drop(trades);
     match redirect {
         Some(url) => Redirect::to(&url).into_response(),
         None => page::outcome(StatusCode::OK, Brand::Wechat, Tone::Ok, "支付成功", "请返回商户页面查看结果", None),

@@ -57,6 +57,7 @@ impl Env {
             api_v3_key: API_V3_KEY.into(),
             notify_url: format!("{notify_base}/notify"),
             wechatpay_public_keys: vec![PublicKeySetting { id: KEY_ID.into(), pem: wechat_keys.public_pem.clone() }],
+            jsapi: None,
         })
         .expect("merchant settings");
         let (verifier, verifier_clock) = (merchant.clone(), clock.clone());
@@ -81,6 +82,7 @@ impl Env {
             },
             public_base: base.clone(),
             retry_scale: RETRY_SCALE,
+            official_account: None,
         };
         let (router, control) = try_wechat(cfg, clock.clone()).expect("sandbox settings");
         common::serve(listener, router);
@@ -256,6 +258,7 @@ async fn stale_tampered_or_foreign_authorization_is_refused() {
         api_v3_key: API_V3_KEY.into(),
         notify_url: env.receiver.url.clone(),
         wechatpay_public_keys: vec![PublicKeySetting { id: KEY_ID.into(), pem: merchant_keys.public_pem.clone() }],
+        jsapi: None,
     })
     .unwrap();
     requests.push(stranger.native_order(&ord, &env.stamp()).unwrap());

@@ -78,27 +78,27 @@ impl Mismatch {
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-/// Where the student is paying from: a QR code on a PC, H5 on a phone.
+/// Where the student is paying from: a QR code on a PC, H5 on a phone, JSAPI inside WeChat's
+/// own browser (WeChat Pay; the other channels treat it as a phone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Device {
     Pc,
     Phone,
+    Wechat,
 }
 
 impl Device {
+    pub const ALL: [Device; 3] = [Device::Pc, Device::Phone, Device::Wechat];
     pub fn as_str(self) -> &'static str {
         match self {
             Device::Pc => "pc",
             Device::Phone => "phone",
+            Device::Wechat => "wechat",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pc" => Some(Device::Pc),
-            "phone" => Some(Device::Phone),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|d| d.as_str() == s)
     }
 }
 
@@ -113,6 +113,9 @@ pub struct StartRequest {
     pub device: Device,
     /// The payer's address, when known (WeChat Pay H5 must send it).
     pub client_ip: Option<std::net::IpAddr>,
+    /// The payer's id at the gateway, when the device needs one (WeChat Pay JSAPI: the openid
+    /// of our official account's user).
+    pub payer: Option<String>,
     pub now: DateTime<Utc>,
 }
 
@@ -126,6 +129,8 @@ pub enum PaymentAction {
     Redirect { url: String },
     /// Auto-submit this form (UnionPay front consume).
     Form { action: String, fields: Vec<(String, String)> },
+    /// Inside WeChat: `WeixinJSBridge.invoke('getBrandWCPayRequest', params, …)`.
+    Jsapi { params: wechat::JsapiParams },
 }
 
 /// A trade as the gateway reports it when asked.
@@ -192,6 +197,20 @@ pub trait PaymentGateway: Send + Sync {
     /// Whether starting on `device` needs the payer's own IP address (refused without one).
     fn needs_client_ip(&self, _device: Device) -> bool {
         false
+    }
+    /// Whether starting on `device` needs the payer named by the gateway first
+    /// ([`StartRequest::payer`]; WeChat Pay JSAPI: the openid).
+    fn needs_payer(&self, _device: Device) -> bool {
+        false
+    }
+    /// Where to send the browser so the gateway names the payer (WeChat: OAuth); it comes back
+    /// to `redirect_uri` with a `code` and our `state`.
+    fn payer_authorize_url(&self, _redirect_uri: &str, _state: &str) -> Result<String, GatewayError> {
+        Err(GatewayError::Refused { code: "UNSUPPORTED".into(), message: "this gateway names no payer".into() })
+    }
+    /// The payer id for the `code` an authorization came back with.
+    async fn payer_from_code(&self, _code: &str) -> Result<String, CallError> {
+        Err(GatewayError::Refused { code: "UNSUPPORTED".into(), message: "this gateway names no payer".into() }.into())
     }
     async fn start(&self, req: &StartRequest) -> Result<PaymentAction, CallError>;
     async fn query(&self, trade: &TradeRef, now: DateTime<Utc>) -> Result<TradeState, CallError>;

@@ -75,11 +75,11 @@ fn unreachable(e: CallError) -> AppError {
 }
 
 impl<S: OrderStores + PaymentStores> App<S> {
-    fn gateway(&self, channel: Channel) -> Result<&Arc<dyn PaymentGateway>, AppError> {
+    pub(crate) fn gateway(&self, channel: Channel) -> Result<&Arc<dyn PaymentGateway>, AppError> {
         self.payments.get(channel).ok_or(AppError::ChannelUnavailable)
     }
 
-    async fn own_open_order(&self, who: &Authed, no: &str) -> Result<Order, AppError> {
+    pub(crate) async fn own_open_order(&self, who: &Authed, no: &str) -> Result<Order, AppError> {
         let o = self.order_of(who, no).await?;
         if o.state != OrderState::Open || o.is_expired(self.clock.now()) {
             return Err(AppError::OrderNotOpen);
@@ -142,11 +142,16 @@ impl<S: OrderStores + PaymentStores> App<S> {
         channel: Channel,
         device: Device,
         client_ip: &str,
+        payer: Option<String>,
     ) -> Result<PayView, AppError> {
         let gateway = Arc::clone(self.gateway(channel)?);
         let client_ip = client_ip.parse::<std::net::IpAddr>().ok();
         if client_ip.is_none() && gateway.needs_client_ip(device) {
             return Err(AppError::ClientAddressUnknown);
+        }
+        // Inside WeChat (JSAPI) the gateway must name the payer first (`payer_authorize`).
+        if payer.is_none() && gateway.needs_payer(device) {
+            return Err(AppError::PayerRequired);
         }
         let order = self.own_open_order(who, no).await?;
         let actor = Actor::Student(who.student_no.clone());
@@ -196,8 +201,16 @@ impl<S: OrderStores + PaymentStores> App<S> {
         }
         let expires_at = pay_by;
         let subject = format!("{} 学费缴费 {}", crate::service::orders::PAYEE, order.order_no);
-        let req =
-            StartRequest { out_trade_no: attempt.out_trade_no.clone(), amount: order.total, subject, expires_at, device, client_ip, now };
+        let req = StartRequest {
+            out_trade_no: attempt.out_trade_no.clone(),
+            amount: order.total,
+            subject,
+            expires_at,
+            device,
+            client_ip,
+            payer,
+            now,
+        };
         let action = gateway.start(&req).await.map_err(unreachable)?;
         tracing::info!(out_trade_no = %attempt.out_trade_no, channel = channel.as_str(), device = device.as_str(), "attempt started");
         let qr_svg = match &action {

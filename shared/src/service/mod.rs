@@ -9,6 +9,7 @@ pub mod import;
 pub mod notify;
 pub mod orders;
 pub mod outbox;
+pub mod payer;
 pub mod payments;
 pub mod profile;
 pub mod receipts;

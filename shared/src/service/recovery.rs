@@ -73,6 +73,7 @@ impl<S: AccountStores> App<S> {
             pwc: false,
             iat: now.timestamp(),
             exp: (now + self.settings.reset_ticket_ttl).timestamp(),
+            data: None,
         });
         Ok(ResetTicket {
             ticket,

@@ -68,6 +68,7 @@ impl<S: SessionStore> App<S> {
             pwc: must_change,
             iat: now.timestamp(),
             exp: exp.timestamp(),
+            data: None,
         });
         Ok(auth::session_cookie(&token, (exp - now).num_seconds().max(0), self.settings.cookie_secure))
     }

@@ -102,12 +102,12 @@ async fn wechat_on_a_phone_is_refused_when_the_payers_address_is_unknown() {
     let t = spawn().await;
     let (_c, no) = student_with_order(&t).await;
     let who = authed("2021010103");
-    let r = t.app.start_payment(&who, &no, Channel::Wechat, Device::Phone, "unknown").await;
+    let r = t.app.start_payment(&who, &no, Channel::Wechat, Device::Phone, "unknown", None).await;
     assert!(matches!(r, Err(shared::AppError::ClientAddressUnknown)), "{r:?}");
     assert!(t.app.store.list_attempts(&OrderNo::parse(&no).unwrap()).await.unwrap().is_empty(), "nothing started");
     // A QR code on a computer, or another channel on the phone, does not need it.
-    assert!(t.app.start_payment(&who, &no, Channel::Wechat, Device::Pc, "unknown").await.is_ok());
-    assert!(t.app.start_payment(&who, &no, Channel::Alipay, Device::Phone, "unknown").await.is_ok());
+    assert!(t.app.start_payment(&who, &no, Channel::Wechat, Device::Pc, "unknown", None).await.is_ok());
+    assert!(t.app.start_payment(&who, &no, Channel::Alipay, Device::Phone, "unknown", None).await.is_ok());
 }
 
 /// Bring your own gateway: a channel whose settings JSON is given (`ALIPAY_MERCHANT`, as the

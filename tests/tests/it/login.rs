@@ -162,6 +162,7 @@ async fn forged_and_missing_cookies_are_unauthenticated() {
         pwc: false,
         iat: now,
         exp: now + 600,
+        data: None,
     });
     for cookie in [format!("cp_session={forged}"), "cp_session=garbage".into(), "cp_session=".into()] {
         let r = plain.get(t.url("/api/profile")).header("cookie", cookie).send().await.unwrap();

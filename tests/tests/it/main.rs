@@ -29,3 +29,4 @@ mod sessions;
 mod site;
 mod sweeper;
 mod unionpay;
+mod wechat_jsapi;

@@ -462,6 +462,7 @@ fn every_error() -> Vec<AppError> {
         Sms("x".into()),
         ChannelUnavailable,
         ClientAddressUnknown,
+        PayerRequired,
         GatewayUnavailable,
         Store(StoreError::Conflict),
         Store(StoreError::Unavailable("x".into())),
@@ -496,6 +497,7 @@ fn every_error() -> Vec<AppError> {
             | Sms(_)
             | ChannelUnavailable
             | ClientAddressUnknown
+            | PayerRequired
             | GatewayUnavailable
             | Store(_)
             | StillPayable { .. }
@@ -519,10 +521,10 @@ fn every_attempt_state() -> Vec<AttemptState> {
     all
 }
 fn every_device() -> Vec<Device> {
-    let all = vec![Device::Pc, Device::Phone];
+    let all = vec![Device::Pc, Device::Phone, Device::Wechat];
     for d in &all {
         match d {
-            Device::Pc | Device::Phone => {}
+            Device::Pc | Device::Phone | Device::Wechat => {}
         }
     }
     all
@@ -535,10 +537,20 @@ fn every_action() -> Vec<PaymentAction> {
             action: "https://gateway.95516.com/gateway/api/frontTransReq.do".into(),
             fields: vec![("version".into(), "5.1.0".into())],
         },
+        PaymentAction::Jsapi {
+            params: shared::gateway::wechat::JsapiParams {
+                app_id: "wxd678efh567hg6787".into(),
+                time_stamp: "1796688000".into(),
+                nonce_str: "5K8264ILTKCH16CQ2502SI8ZNMTM67VS".into(),
+                package: "prepay_id=wx26112221580621e9b071c00d9e093b0000".into(),
+                sign_type: "RSA".into(),
+                pay_sign: "c2lnbmF0dXJl".into(),
+            },
+        },
     ];
     for a in &all {
         match a {
-            PaymentAction::Qr { .. } | PaymentAction::Redirect { .. } | PaymentAction::Form { .. } => {}
+            PaymentAction::Qr { .. } | PaymentAction::Redirect { .. } | PaymentAction::Form { .. } | PaymentAction::Jsapi { .. } => {}
         }
     }
     all

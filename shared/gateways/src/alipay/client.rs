@@ -60,7 +60,8 @@ impl PaymentGateway for AlipayGateway {
                 let body = self.send(self.merchant.precreate(&order, r.now)?).await?;
                 Ok(PaymentAction::Qr { content: self.merchant.parse_precreate(r.out_trade_no.as_str(), &body)? })
             }
-            Device::Phone => match self.merchant.wap_pay(&order, &self.quit_url, r.now)?.delivery {
+            // Inside WeChat as on any phone (the page tells the student to open a browser).
+            Device::Phone | Device::Wechat => match self.merchant.wap_pay(&order, &self.quit_url, r.now)?.delivery {
                 alipay::Delivery::Redirect { url } => Ok(PaymentAction::Redirect { url }),
                 alipay::Delivery::Post { .. } => Err(GatewayError::Malformed("wap pay must redirect".into()).into()),
             },

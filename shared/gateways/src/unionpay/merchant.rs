@@ -219,7 +219,7 @@ impl Merchant {
         }
         let channel = match order.device {
             Device::Pc => "07",
-            Device::Phone => "08",
+            Device::Phone | Device::Wechat => "08",
         };
         let (txn_time, timeout, amount) = (format_time(now), format_time(order.pay_timeout), order.amount.get().to_string());
         Ok(self.signed(

@@ -14,7 +14,8 @@ use crate::{
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
-/// WeChat Pay APIv3: Native (`code_url` QR) on a PC, H5 (`h5_url`) on a phone.
+/// WeChat Pay APIv3: Native (`code_url` QR) on a PC, H5 (`h5_url`) on a phone, JSAPI inside
+/// WeChat (when configured; else the Native QR there too).
 pub struct WechatGateway {
     merchant: wechat::Merchant,
     http: reqwest::Client,
@@ -90,12 +91,34 @@ impl PaymentGateway for WechatGateway {
         device == Device::Phone
     }
 
+    /// Inside WeChat with JSAPI configured: the payer's openid first.
+    fn needs_payer(&self, device: Device) -> bool {
+        device == Device::Wechat && self.merchant.jsapi_enabled()
+    }
+
+    /// The silent `snsapi_base` OAuth of our official account.
+    fn payer_authorize_url(&self, redirect_uri: &str, state: &str) -> Result<String, GatewayError> {
+        self.merchant.oauth_authorize_url(redirect_uri, state)
+    }
+
+    async fn payer_from_code(&self, code: &str) -> Result<String, CallError> {
+        // The URL carries the AppSecret: transport errors never repeat it (net::transport).
+        let resp = self.http.get(self.merchant.oauth_token_url(code)?).send().await.map_err(transport)?;
+        Ok(self.merchant.parse_oauth_token(&bytes(resp).await?)?)
+    }
+
     async fn start(&self, r: &StartRequest) -> Result<PaymentAction, CallError> {
         let order =
             wechat::OrderRequest { out_trade_no: &r.out_trade_no, amount: r.amount, subject: &r.subject, time_expire: r.expires_at };
         let stamp = wechat::Stamp::fresh(r.now);
+        // Inside WeChat without JSAPI configured: the Native QR code, to long-press.
+        let jsapi = r.device == Device::Wechat && self.merchant.jsapi_enabled();
         let req = match r.device {
-            Device::Pc => self.merchant.native_order(&order, &stamp)?,
+            Device::Wechat if jsapi => {
+                let openid = r.payer.as_deref().ok_or_else(|| GatewayError::Malformed("JSAPI needs the payer's openid".into()))?;
+                self.merchant.jsapi_order(&order, openid, &stamp)?
+            }
+            Device::Pc | Device::Wechat => self.merchant.native_order(&order, &stamp)?,
             Device::Phone => {
                 // H5's scene_info.payer_client_ip must be the payer's: never a stand-in.
                 let ip = r.client_ip.ok_or_else(|| GatewayError::Malformed("H5 needs the payer's IP address".into()))?;
@@ -103,9 +126,14 @@ impl PaymentGateway for WechatGateway {
             }
         };
         let (status, headers, body) = self.send(req).await?;
+        if jsapi {
+            let prepay_id = self.merchant.parse_prepay_response(status, &headers, &body, r.now)?;
+            let nonce = wechat::Stamp::fresh(r.now).nonce;
+            return Ok(PaymentAction::Jsapi { params: self.merchant.jsapi_params(&prepay_id, r.now.timestamp(), &nonce)? });
+        }
         let url = self.merchant.parse_order_response(status, &headers, &body, r.now)?;
         Ok(match r.device {
-            Device::Pc => PaymentAction::Qr { content: url },
+            Device::Pc | Device::Wechat => PaymentAction::Qr { content: url },
             Device::Phone => PaymentAction::Redirect { url: self.with_redirect(url, &r.out_trade_no) },
         })
     }

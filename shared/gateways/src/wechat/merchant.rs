@@ -27,6 +27,10 @@ pub struct MerchantSettings {
     pub notify_url: String,
     /// WeChat Pay public keys; the first is named in requests' `Wechatpay-Serial`.
     pub wechatpay_public_keys: Vec<PublicKeySetting>,
+    /// Paying inside WeChat (JSAPI): the official account (`appid`) whose OAuth gives the
+    /// payer's openid. Unset: inside WeChat the student scans a QR code instead.
+    #[serde(default)]
+    pub jsapi: Option<JsapiSettings>,
 }
 
 impl fmt::Debug for MerchantSettings {
@@ -52,6 +56,7 @@ pub struct Merchant {
     api_v3_key: ApiV3Key,
     notify_url: String,
     keys: WechatPayKeys,
+    jsapi: Option<jsapi::Jsapi>,
 }
 
 /// A create-order request (§2.4): its `subject` is WeChat Pay's `description`, shown in the
@@ -144,6 +149,14 @@ struct OrderBody<'a> {
     amount: OrderAmount,
     #[serde(skip_serializing_if = "Option::is_none")]
     scene_info: Option<SceneInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payer: Option<Payer<'a>>,
+}
+
+/// JSAPI's payer: the openid of `appid`'s user.
+#[derive(Serialize)]
+struct Payer<'a> {
+    openid: &'a str,
 }
 
 #[derive(Serialize)]
@@ -234,6 +247,7 @@ impl Merchant {
             api_v3_key: ApiV3Key::new(&s.api_v3_key)?,
             notify_url: s.notify_url.clone(),
             keys: WechatPayKeys::new(s.wechatpay_public_keys.iter().map(|k| (k.id.as_str(), k.pem.as_str())))?,
+            jsapi: s.jsapi.as_ref().map(jsapi::Jsapi::new).transpose()?,
         })
     }
 
@@ -275,7 +289,7 @@ impl Merchant {
         Ok(SignedRequest { method, path, body, headers })
     }
 
-    fn order_body(&self, o: &OrderRequest<'_>, scene_info: Option<SceneInfo>) -> Result<String, GatewayError> {
+    fn order_body(&self, o: &OrderRequest<'_>, scene_info: Option<SceneInfo>, payer: Option<&str>) -> Result<String, GatewayError> {
         if o.amount.get() <= 0 {
             return Err(GatewayError::Malformed("amount must be at least 1 fen".into()));
         }
@@ -291,13 +305,14 @@ impl Merchant {
             notify_url: &self.notify_url,
             amount: OrderAmount { total: o.amount.get(), currency: "CNY" },
             scene_info,
+            payer: payer.map(|openid| Payer { openid }),
         };
         serde_json::to_string(&body).map_err(|e| GatewayError::Malformed(e.to_string()))
     }
 
     /// `POST /v3/pay/transactions/native`; the answer carries `code_url` (§2.4).
     pub fn native_order(&self, order: &OrderRequest<'_>, stamp: &Stamp) -> Result<SignedRequest, GatewayError> {
-        let body = self.order_body(order, None)?;
+        let body = self.order_body(order, None, None)?;
         self.signed("POST", "/v3/pay/transactions/native".into(), body, stamp)
     }
 
@@ -305,7 +320,7 @@ impl Merchant {
     /// carries `h5_url`, valid 5 minutes (§2.4, §2.7.6).
     pub fn h5_order(&self, order: &OrderRequest<'_>, client_ip: IpAddr, stamp: &Stamp) -> Result<SignedRequest, GatewayError> {
         let scene = SceneInfo { payer_client_ip: client_ip.to_string(), h5_info: H5Info { kind: "Wap" } };
-        let body = self.order_body(order, Some(scene))?;
+        let body = self.order_body(order, Some(scene), None)?;
         self.signed("POST", "/v3/pay/transactions/h5".into(), body, stamp)
     }
 
@@ -489,6 +504,11 @@ pub(super) fn refusal(status: u16, body: &[u8]) -> GatewayError {
         Err(_) => GatewayError::Refused { code: format!("HTTP_{status}"), message: String::new() },
     }
 }
+
+/// Paying inside WeChat: the payer's openid by OAuth, the JSAPI order and the signed
+/// parameters of `getBrandWCPayRequest`.
+mod jsapi;
+pub use jsapi::{JsapiParams, JsapiSettings};
 
 /// Refunds and refund notifications (§2.5, §2.6).
 mod refund;

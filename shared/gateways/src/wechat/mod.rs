@@ -21,8 +21,8 @@ pub mod statement;
 mod tests;
 
 pub use merchant::{
-    CloseAnswer, Merchant, MerchantSettings, Mismatch, Notification, NotifyAnswer, OrderRequest, PublicKeySetting, RefundNotification,
-    SignedRequest, UncheckedNotification,
+    CloseAnswer, JsapiParams, JsapiSettings, Merchant, MerchantSettings, Mismatch, Notification, NotifyAnswer, OrderRequest,
+    PublicKeySetting, RefundNotification, SignedRequest, UncheckedNotification,
 };
 #[cfg(feature = "sandbox")]
 pub use sandbox::{AuthorizedRequest, Sandbox, SandboxRefund, SandboxSettings, SandboxTransaction, SignedNotification};

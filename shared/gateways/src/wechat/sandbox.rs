@@ -127,6 +127,17 @@ impl Sandbox {
         Ok(AuthorizedRequest { mchid: mchid.into(), serial_no: serial_no.into(), timestamp, nonce: nonce.into() })
     }
 
+    /// Checks the parameters a page gave `getBrandWCPayRequest` (JSAPI): our `appId`, `RSA`,
+    /// and `paySign` by the merchant's key over `appId\ntimeStamp\nnonceStr\npackage\n`.
+    /// Returns the `prepay_id` they pay.
+    pub fn verify_pay_params(&self, p: &super::JsapiParams) -> Result<String, GatewayError> {
+        if p.app_id != self.appid || p.sign_type != "RSA" {
+            return Err(GatewayError::Signature("appId or signType is not ours".into()));
+        }
+        self.merchant_key.verify(p.message().as_bytes(), &p.pay_sign)?;
+        p.prepay_id().map(str::to_owned).ok_or_else(|| GatewayError::Malformed("package is not prepay_id=…".into()))
+    }
+
     /// The signature headers of a response (also for 204 and error answers, §5).
     pub fn sign_response(&self, body: &[u8], stamp: &Stamp, request_id: &str) -> Result<Headers, GatewayError> {
         let mut h = self.signature_headers(body, stamp)?;

@@ -51,6 +51,7 @@ fn merchant_settings() -> MerchantSettings {
             PublicKeySetting { id: KEY_ID.into(), pem: WXP_PUBLIC_KEY.into() },
             PublicKeySetting { id: ROTATED_KEY_ID.into(), pem: ROTATED_PUBLIC_KEY.into() },
         ],
+        jsapi: None,
     }
 }
 fn merchant() -> Merchant {
@@ -466,4 +467,77 @@ fn a_day_without_a_bill_signed_or_not() {
         m.parse_trade_bill(400, &signed(&other, now().timestamp()), other.as_bytes(), now()),
         Err(GatewayError::Refused { code, .. }) if code == "PARAM_ERROR"
     ));
+}
+
+fn jsapi_merchant() -> Merchant {
+    let jsapi = crate::wechat::JsapiSettings {
+        app_secret: "0123456789abcdef0123456789abcdef".into(),
+        oauth_base: "https://open.weixin.qq.com".into(),
+        sns_base: "https://api.weixin.qq.com/".into(),
+    };
+    Merchant::new(&MerchantSettings { jsapi: Some(jsapi), ..merchant_settings() }).unwrap()
+}
+
+/// JSAPI inside WeChat: the snsapi_base OAuth URLs, the openid of the token answer, the order
+/// with `payer.openid`, and the bridge parameters signed as wechatpay-go's
+/// `PrepayWithRequestPayment` signs them (verified here by the sandbox with the merchant key).
+#[test]
+fn jsapi_oauth_order_and_signed_bridge_parameters() {
+    let m = jsapi_merchant();
+    assert!(m.jsapi_enabled() && !merchant().jsapi_enabled());
+    let url = m.oauth_authorize_url("https://pay.example.edu.cn/api/wechat/payer", "st4te").unwrap();
+    assert_eq!(
+        url,
+        "https://open.weixin.qq.com/connect/oauth2/authorize?appid=wxd678efh567hg6787&redirect_uri=https%3A%2F%2Fpay.example.edu.cn%2Fapi%2Fwechat%2Fpayer&response_type=code&scope=snsapi_base&state=st4te#wechat_redirect"
+    );
+    assert!(m.oauth_authorize_url("https://x/", "a&b=c").is_err(), "a state is plain");
+    assert!(merchant().oauth_authorize_url("https://x/", "s").is_err(), "no JSAPI settings");
+    let token_url = m.oauth_token_url("061abc_DEF").unwrap();
+    assert!(token_url.starts_with("https://api.weixin.qq.com/sns/oauth2/access_token?appid=wxd678efh567hg6787&secret="));
+    assert!(token_url.ends_with("&code=061abc_DEF&grant_type=authorization_code"));
+    assert!(m.oauth_token_url("x&secret=y").is_err());
+    let ok =
+        br#"{"access_token":"ACCESS","expires_in":7200,"refresh_token":"R","openid":"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o","scope":"snsapi_base"}"#;
+    assert_eq!(m.parse_oauth_token(ok).unwrap(), "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o");
+    let used = br#"{"errcode":40163,"errmsg":"code been used"}"#;
+    assert!(matches!(m.parse_oauth_token(used), Err(GatewayError::Refused { code, .. }) if code == "40163"));
+    // The settings never show the AppSecret.
+    let shown = format!(
+        "{:?}",
+        MerchantSettings {
+            jsapi: Some(crate::wechat::JsapiSettings { app_secret: "S3CR3T".into(), oauth_base: String::new(), sns_base: String::new() }),
+            ..merchant_settings()
+        }
+        .jsapi
+    );
+    assert!(!shown.contains("S3CR3T"), "{shown}");
+
+    let no = OutTradeNo::parse("XF261126LUTAU000001W01").unwrap();
+    let order =
+        OrderRequest {
+            out_trade_no: &no, amount: Fen::new(400_000), subject: "学费", time_expire: now() + chrono::Duration::minutes(30)
+        };
+    let req =
+        m.jsapi_order(&order, "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", &Stamp { timestamp: now().timestamp(), nonce: "N0nce".into() }).unwrap();
+    assert_eq!(req.path, "/v3/pay/transactions/jsapi");
+    let body: serde_json::Value = serde_json::from_str(&req.body).unwrap();
+    assert_eq!(body["payer"]["openid"], "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o");
+    assert!(body.get("scene_info").is_none());
+
+    let p = m.jsapi_params("wx26112221580621e9b071c00d9e093b0000", 1_796_688_000, "5K8264ILTKCH16CQ2502SI8ZNMTM67VS").unwrap();
+    assert_eq!(
+        (p.app_id.as_str(), p.time_stamp.as_str(), p.package.as_str(), p.sign_type.as_str()),
+        ("wxd678efh567hg6787", "1796688000", "prepay_id=wx26112221580621e9b071c00d9e093b0000", "RSA")
+    );
+    assert_eq!(
+        p.message(),
+        "wxd678efh567hg6787\n1796688000\n5K8264ILTKCH16CQ2502SI8ZNMTM67VS\nprepay_id=wx26112221580621e9b071c00d9e093b0000\n"
+    );
+    let json = serde_json::to_value(&p).unwrap();
+    for k in ["appId", "timeStamp", "nonceStr", "package", "signType", "paySign"] {
+        assert!(json.get(k).is_some(), "{k} as the bridge names it");
+    }
+    assert_eq!(sandbox().verify_pay_params(&p).unwrap(), "wx26112221580621e9b071c00d9e093b0000");
+    let tampered = crate::wechat::JsapiParams { package: "prepay_id=wx_other".into(), ..p.clone() };
+    assert!(sandbox().verify_pay_params(&tampered).is_err());
 }
