@@ -34,16 +34,43 @@ const expired = () => order.state === 'open' && secondsLeft() === 0;
 const channelLabel = (c) => (order.channel_labels || {})[c] || c;
 const mmss = (s) => `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
 
-// 微信 in-app browser: only WeChat Pay, as a QR code to long-press (H5 payment cannot run there);
-// 支付宝 in-app browser: only Alipay; any other browser: every channel the server offers.
+// 微信 in-app browser: only WeChat Pay — JSAPI (WeChat's own payment sheet) where the platform
+// has it, else a QR code to long-press (H5 payment cannot run there); 支付宝 in-app browser:
+// only Alipay; any other browser: every channel the server offers.
 function offeredChannels() {
   return (order.channels || [])
     .filter((c) => (IN_WECHAT ? c === 'wechat' : IN_ALIPAY ? c === 'alipay' : true));
 }
 
 function deviceFor(channel) {
-  if (IN_WECHAT && channel === 'wechat') return 'pc'; // the QR code (Native) rather than H5
+  if (IN_WECHAT && channel === 'wechat') return 'wechat'; // JSAPI (or its QR code), never H5
   return MOBILE_UA || window.innerWidth < 768 ? 'phone' : 'pc';
+}
+
+// WeChat's bridge, which its browser puts into the page (ready at once or after an event).
+function wechatBridge() {
+  return new Promise((resolve, reject) => {
+    if (window.WeixinJSBridge) { resolve(window.WeixinJSBridge); return; }
+    const timer = setTimeout(() => reject(new Error('未能调起微信支付，请在微信中打开本页面后重试')), 5000);
+    document.addEventListener('WeixinJSBridgeReady', () => { clearTimeout(timer); resolve(window.WeixinJSBridge); }, { once: true });
+  });
+}
+
+// 支付确认 → 输入支付密码 happen in WeChat's own sheet; its answer only says how the sheet
+// closed: the order is paid when the gateway says so (asked at once with 「我已支付」's query).
+async function payInWechat(params) {
+  const bridge = await wechatBridge();
+  const res = await new Promise((resolve) => bridge.invoke('getBrandWCPayRequest', params, resolve));
+  const said = String((res && res.err_msg) || '');
+  if (said.endsWith(':ok')) {
+    note = ['支付完成，正在确认支付结果…', 'success'];
+    apply(await api('POST', path('/check')));
+  } else if (said.endsWith(':cancel')) {
+    note = ['已取消支付。如需缴费，请重新点击【微信支付】。', 'warn'];
+  } else {
+    note = ['微信支付未完成，请重试或选择其他缴费方式。如已扣款切勿重复缴费，请点击「我已支付」查询。', 'error'];
+  }
+  render(true);
 }
 
 function row(label, value, testid) {
@@ -143,7 +170,7 @@ function payPanel() {
     panel.append(h('h2', {}, choosing ? '选择缴费方式' : '支付'));
     if (IN_WECHAT || IN_ALIPAY) {
       panel.append(h('p', { class: 'notice warn', 'data-testid': 'browser-advice' }, IN_WECHAT
-        ? `当前在微信中打开，只能使用微信支付：微信内无法使用 H5 支付，请长按识别二维码完成支付。如需使用支付宝或银联卡缴费，${ADVICE}`
+        ? `当前在微信中打开，只能使用微信支付。如需使用支付宝或银联卡缴费，${ADVICE}`
         : `当前在支付宝中打开，只能使用支付宝支付。如需使用微信或银联卡缴费，${ADVICE}`));
     }
     if (choosing) {
@@ -242,6 +269,10 @@ async function pay(channel) {
       submitForm(action);
       return;
     }
+    if (action.type === 'jsapi') {
+      await payInWechat(action.params);
+      return;
+    }
     if (action.type !== 'qr') throw new Error('暂不支持该支付方式，请选择其他支付方式');
     qr = { channel, content: action.content, svg: res.qr_svg };
     choosing = false;
@@ -249,6 +280,11 @@ async function pay(channel) {
     content.querySelector('[data-testid=qr-panel]')?.scrollIntoView({ block: 'nearest' });
     refresh().catch(() => {}); // the new attempt into 支付记录
   } catch (err) {
+    if (err.code === 'PAYER_REQUIRED') {
+      // WeChat names the payer first (its silent authorization), then brings us back here.
+      window.location.assign(`${path('/payer')}?channel=${encodeURIComponent(channel)}`);
+      return;
+    }
     if (err.code === 'ORDER_NOT_OPEN' || err.code === 'CHANNEL_UNAVAILABLE') {
       qr = null;
       await refresh().catch(() => {});
@@ -314,7 +350,12 @@ async function main() {
     return;
   }
   const [, o] = await Promise.all([initPage(), api('GET', path())]);
+  // Back from WeChat's authorization: pay on at once (once), or say it did not work.
+  const resume = params.get('pay');
+  if (params.get('payer') === 'failed') note = ['微信授权未完成，请重新点击【微信支付】；如仍失败，请使用其他浏览器扫码支付。', 'warn'];
+  if (resume || params.has('payer')) window.history.replaceState(null, '', `order.html?order_no=${encodeURIComponent(orderNo)}`);
   apply(o);
+  if (resume === 'wechat' && IN_WECHAT && order.state === 'open' && !expired()) pay('wechat');
   setInterval(() => {
     const countdown = document.getElementById('countdown');
     if (countdown) countdown.textContent = mmss(secondsLeft());

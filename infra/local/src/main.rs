@@ -160,7 +160,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     });
-    let router = local::router(app, &template, &local::default_static_dir());
+    // Where the sandboxes are, for the browser tests (the harness puts the sandbox WeChat's
+    // JSAPI bridge into pages as WeChat's browser would). Local only, as every /_local route.
+    let bases = serde_json::json!({
+        "alipay": sandboxes.alipay_base, "wechat": sandboxes.wechat_base, "unionpay": sandboxes.unionpay_base,
+    })
+    .to_string();
+    let router = local::router(app, &template, &local::default_static_dir()).route(
+        "/_local/sandboxes",
+        axum::routing::get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], bases) }),
+    );
     println!("\ncampus-pay local platform: http://127.0.0.1:{port}/");
     println!("  sweeper every {every} s (SWEEP_EVERY_SECS); the table's stream read every {poll_ms} ms (STREAM_POLL_MS)");
     println!(
