@@ -282,8 +282,12 @@ async function pay(channel) {
   } catch (err) {
     if (err.code === 'PAYER_REQUIRED') {
       // WeChat names the payer first (its silent authorization), then brings us back here.
-      window.location.assign(`${path('/payer')}?channel=${encodeURIComponent(channel)}`);
-      return;
+      try {
+        window.location.assign((await api('POST', path('/payer'), { channel })).authorize_url);
+        return;
+      } catch (e) {
+        err = e; // its own failure is what the student is told
+      }
     }
     if (err.code === 'ORDER_NOT_OPEN' || err.code === 'CHANNEL_UNAVAILABLE') {
       qr = null;

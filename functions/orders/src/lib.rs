@@ -37,18 +37,26 @@ struct PhoneBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct PayerBody {
+    channel: Channel,
+}
+
+#[derive(serde::Serialize)]
+struct PayerAuthorization {
+    authorize_url: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PayBody {
     channel: Channel,
     device: Device,
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    // Top-level navigations of the payer authorization (微信内支付): always a redirect.
+    // WeChat's OAuth return (微信内支付): a top-level navigation, always a redirect.
     if req.method() == "GET" && req.uri().path() == shared::service::payer::PAYER_RETURN_PATH {
         return payer_return(app, &req).await;
-    }
-    if let Some((no, "payer")) = order_route(&req).filter(|_| req.method() == "GET") {
-        return payer_start(app, &req, &no).await;
     }
     http::serve(app, &req, route(app, &req)).await
 }
@@ -59,25 +67,6 @@ fn redirect(location: &str, cookies: &[String]) -> Response<Body> {
         b = b.header("set-cookie", c);
     }
     b.body(Body::Empty).expect("valid response")
-}
-
-/// `GET /api/orders/{no}/payer?channel=wechat`: to the gateway's authorization, the state kept
-/// in a cookie. A session gone: to the login page; anything else: back to the order, told.
-async fn payer_start(app: &App, req: &Request, no: &str) -> Response<Body> {
-    let secure = app.settings.cookie_secure;
-    let who = match http::authenticate(app, req).await.and_then(|w| w.require_ready().map(|()| w)) {
-        Ok(who) => who,
-        Err(_) => return redirect("/index.html", &[]),
-    };
-    let channel = req.query_string_parameters_ref().and_then(|q| q.first("channel")).and_then(Channel::parse);
-    let Some(channel) = channel else { return redirect(&format!("/order.html?order_no={no}&payer=failed"), &[]) };
-    match app.payer_authorize(&who, no, channel).await {
-        Ok(r) => redirect(&r.location, &[auth::payer_state_cookie(&r.state_token, PAYER_STATE_SECS, secure)]),
-        Err(e) => {
-            tracing::warn!(error = %e, "payer authorization not started");
-            redirect(&format!("/order.html?order_no={no}&payer=failed"), &[])
-        }
-    }
 }
 
 /// `GET /api/wechat/payer?code&state`: the gateway's return; the state cookie is spent.
@@ -104,7 +93,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
     let method = req.method().as_str();
     let target = if req.uri().path() == "/api/orders" { Some((String::new(), "create")) } else { order_route(req) };
     let Some((no, action)) = target else { return Err(AppError::NotFound) };
-    if !matches!((method, action), ("POST", "create") | ("GET", "") | ("PUT", "phone") | ("POST", "cancel" | "pay" | "check")) {
+    if !matches!((method, action), ("POST", "create") | ("GET", "") | ("PUT", "phone") | ("POST", "cancel" | "pay" | "check" | "payer")) {
         return Err(AppError::NotFound);
     }
     let who = http::authenticate(app, req).await?;
@@ -123,6 +112,15 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
             http::json(StatusCode::OK, &app.start_payment(&who, &no, body.channel, body.device, &http::client_ip(req), payer).await?)
         }
         "check" => http::json(StatusCode::OK, &app.check_payment(&who, &no).await?),
+        "payer" => {
+            // 微信内支付: where WeChat names the payer; the state kept in a cookie meanwhile.
+            let body: PayerBody = http::json_body(req)?;
+            let r = app.payer_authorize(&who, &no, body.channel).await?;
+            let mut resp = http::json(StatusCode::OK, &PayerAuthorization { authorize_url: r.location });
+            let cookie = auth::payer_state_cookie(&r.state_token, PAYER_STATE_SECS, app.settings.cookie_secure);
+            resp.headers_mut().append("set-cookie", cookie.parse().expect("a cookie is a header value"));
+            resp
+        }
         "phone" => {
             let body: PhoneBody = http::json_body(req)?;
             http::json(StatusCode::OK, &app.set_order_phone(&who, &no, &body.phone).await?)

@@ -1254,6 +1254,15 @@ async fn every_route_answers_only_what_the_document_lists() {
     let (get, pay, check) = (format!("/api/orders/{fresh}"), format!("/api/orders/{fresh}/pay"), format!("/api/orders/{fresh}/check"));
     let o = api.expect(&c, "GET", &get, None, (200, "")).await;
     assert_eq!((&o["attempts"], &o["channels"]), (&json!([]), &json!(["alipay", "wechat", "unionpay"])));
+    // 微信内支付: inside WeChat (device wechat) the payer is named by WeChat's OAuth first
+    // (tests/tests/it/wechat_jsapi.rs goes all the way; here every answer against the document).
+    api.expect(&c, "POST", &pay, Some(json!({"channel": "wechat", "device": "wechat"})), (409, "PAYER_REQUIRED")).await;
+    let payer = format!("/api/orders/{fresh}/payer");
+    api.expect(&c, "POST", &payer, Some(json!({"channel": "alipay"})), (409, "CHANNEL_UNAVAILABLE")).await;
+    let to = api.expect(&c, "POST", &payer, Some(json!({"channel": "wechat"})), (200, "")).await;
+    assert!(to["authorize_url"].as_str().unwrap().contains("scope=snsapi_base"), "{to}");
+    let no_redirects = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    api.expect(&no_redirects, "GET", "/api/wechat/payer?code=061abc&state=forged", None, (302, "")).await;
     let mut started = Vec::new();
     for (channel, device, action) in
         [("alipay", "pc", "qr"), ("wechat", "pc", "qr"), ("alipay", "phone", "redirect"), ("wechat", "phone", "redirect")]

@@ -36,11 +36,21 @@ async fn pay_in_wechat(t: &TestApp, c: &Client, no: &str) -> reqwest::Response {
     t.post(c, &format!("/api/orders/{no}/pay"), json!({"channel": "wechat", "device": "wechat"})).await
 }
 
-/// Our authorize redirect, then WeChat's: the platform's return URL with `code` and `state`.
+/// Where our page is told to go for WeChat's authorization (the state cookie set meanwhile).
+async fn authorize_url(t: &TestApp, c: &Client, no: &str) -> String {
+    let r = t.post(c, &format!("/api/orders/{no}/payer"), json!({"channel": "wechat"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let cookies: Vec<String> = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    assert!(
+        cookies.iter().any(|c| c.starts_with("cp_payer_state=") && c.contains("SameSite=Lax") && c.contains("HttpOnly")),
+        "{cookies:?}"
+    );
+    r.json::<Value>().await.unwrap()["authorize_url"].as_str().unwrap().to_owned()
+}
+
+/// Our authorize step, then WeChat's redirect: the platform's return URL with `code` and `state`.
 async fn through_oauth(t: &TestApp, c: &Client, no: &str) -> String {
-    let r = c.get(t.url(&format!("/api/orders/{no}/payer?channel=wechat"))).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::FOUND);
-    let authorize = location(&r);
+    let authorize = authorize_url(t, c, no).await;
     assert!(authorize.starts_with(&format!("{}/connect/oauth2/authorize?appid=", t.sandboxes.wechat_base)), "{authorize}");
     assert!(authorize.contains("scope=snsapi_base") && authorize.ends_with("#wechat_redirect"), "{authorize}");
     let r = c.get(&authorize).send().await.unwrap();
@@ -127,7 +137,6 @@ async fn a_forged_state_a_replayed_code_and_a_carried_cookie_name_no_payer() {
     };
     let token = payer_cookie.trim_start_matches("cp_payer=").split(';').next().unwrap().to_owned();
     let other = in_wechat();
-    other.get(t.url("/")).send().await.unwrap();
     t.login_ready(&other, "2021010104", "04120030", "Campus2026b").await;
     let r = other
         .post(t.url("/api/orders"))
@@ -164,20 +173,19 @@ async fn other_session_cookie(t: &TestApp, c: &Client) -> String {
 async fn outside_wechat_the_oauth_page_says_so_and_a_student_cannot_authorize_anothers_order() {
     let t = spawn().await;
     let (c, no) = wechat_student(&t).await;
-    let r = c.get(t.url(&format!("/api/orders/{no}/payer?channel=wechat"))).send().await.unwrap();
-    let authorize = location(&r);
+    let authorize = authorize_url(&t, &c, &no).await;
     let page = Client::new().get(&authorize).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("请在微信客户端打开链接"));
-    // Another student's order, or a channel without a payer: back to that order page, told.
+    // Another student's order, a channel that names no payer, no session: refused.
     let stranger = in_wechat();
-    stranger.get(t.url("/")).send().await.unwrap();
     t.login_ready(&stranger, "2021010104", "04120030", "Campus2026b").await;
-    let r = stranger.get(t.url(&format!("/api/orders/{no}/payer?channel=wechat"))).send().await.unwrap();
-    assert_eq!(location(&r), format!("/order.html?order_no={no}&payer=failed"));
-    let r = c.get(t.url(&format!("/api/orders/{no}/payer?channel=alipay"))).send().await.unwrap();
-    assert_eq!(location(&r), format!("/order.html?order_no={no}&payer=failed"));
-    // Without a session: to the login page.
-    let r = in_wechat().get(t.url(&format!("/api/orders/{no}/payer?channel=wechat"))).send().await.unwrap();
-    assert_eq!(location(&r), "/index.html");
+    let payer = |c: Client, channel: &str| {
+        let (path, body) = (format!("/api/orders/{no}/payer"), json!({"channel": channel}));
+        let t = &t;
+        async move { error_code(t.post(&c, &path, body).await).await }
+    };
+    assert_eq!(payer(stranger, "wechat").await.1, "NOT_FOUND");
+    assert_eq!(payer(c.clone(), "alipay").await.1, "CHANNEL_UNAVAILABLE");
+    assert_eq!(payer(in_wechat(), "wechat").await.1, "UNAUTHENTICATED");
 }
