@@ -17,6 +17,16 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+// What a phone keyboard types in full width (１３９…, Ｘ, the ideographic space) in half width,
+// without surrounding spaces: for 学号, phone numbers, postcodes, ID numbers and codes — never
+// for passwords or names. The server does the same; this only shows the student what is sent.
+export function halfWidth(s) {
+  return String(s ?? '')
+    .replace(/[\uFF01-\uFF5E]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 0xFEE0))
+    .replace(/\u3000/g, ' ')
+    .trim();
+}
+
 // "3500.00" -> "3,500.00" (string based: amounts are never turned into floats)
 export function money(s) {
   const str = String(s ?? '0.00');

@@ -1,6 +1,6 @@
 // 忘记密码: verify identity, then reset the password by security answer or SMS code.
 import { api } from './api.js';
-import { clearErrors, setFieldError, setMessage, showError } from './dom.js';
+import { clearErrors, setFieldError, setMessage, showError, halfWidth } from './dom.js';
 import { codeButton } from './code-button.js';
 import { initPublicPage } from './layout.js';
 
@@ -40,8 +40,8 @@ identityForm.addEventListener('submit', async (ev) => {
   clearErrors(identityForm);
   setMessage(msg, '');
   const body = {
-    student_no: field(identityForm, 'student_no').value.trim(),
-    id_card: field(identityForm, 'id_card').value.trim(),
+    student_no: halfWidth(field(identityForm, 'student_no').value),
+    id_card: halfWidth(field(identityForm, 'id_card').value),
     name: field(identityForm, 'name').value.trim(),
   };
   const labels = { student_no: '请输入学号', id_card: '请输入身份证号', name: '请输入姓名' };
@@ -104,7 +104,7 @@ resetForm.addEventListener('submit', async (ev) => {
     if (!body.answer) { ok = false; setFieldError(resetForm, 'answer', '请输入密保答案'); }
   }
   if (method === 'sms' || hasPhone) {
-    body.code = field(resetForm, 'code').value.trim();
+    body.code = halfWidth(field(resetForm, 'code').value);
     if (!body.code) { ok = false; setFieldError(resetForm, 'code', '请输入短信验证码'); }
   }
   if (!newPassword) { ok = false; setFieldError(resetForm, 'new_password', '请输入新密码'); }

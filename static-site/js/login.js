@@ -1,6 +1,6 @@
 // Login page (index.html).
 import { api } from './api.js';
-import { h, setMessage } from './dom.js';
+import { h, setMessage, halfWidth } from './dom.js';
 import { initPublicPage } from './layout.js';
 import { announcementList, loadAnnouncements } from './announcements.js';
 
@@ -8,6 +8,14 @@ initPublicPage();
 loadAnnouncements().then((list) => {
   document.getElementById('announcements-slot').replaceChildren(announcementList(list));
 });
+// 手机访问: the site's address as a QR code (drawn by the server), for a phone to scan.
+api('GET', '/api/site', undefined, { auth: false }).then((site) => {
+  const doc = new DOMParser().parseFromString(site.qr_svg || '', 'image/svg+xml');
+  if (doc.documentElement.nodeName.toLowerCase() !== 'svg') return;
+  document.getElementById('site-qr-code').replaceChildren(document.importNode(doc.documentElement, true));
+  document.querySelector('[data-testid=site-url]').textContent = site.url;
+  document.querySelector('[data-testid=site-qr]').hidden = false;
+}).catch(() => {}); // without it the page works as before
 const form = document.getElementById('login-form');
 const msg = document.getElementById('login-message');
 const params = new URLSearchParams(window.location.search);
@@ -15,7 +23,7 @@ if (params.get('expired')) setMessage(msg, '您尚未登录或登录已超时，
 
 form.addEventListener('submit', async (ev) => {
   ev.preventDefault();
-  const username = form.username.value.trim();
+  const username = halfWidth(form.username.value);
   const password = form.password.value;
   if (!username || !password) {
     setMessage(msg, '请输入用户名和密码', 'error');

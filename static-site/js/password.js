@@ -2,7 +2,7 @@
 // the phone on file proves the student holds it, then the initial password is replaced.
 import { api } from './api.js';
 import { codeButton } from './code-button.js';
-import { clearErrors, setFieldError, setMessage, showError } from './dom.js';
+import { clearErrors, setFieldError, setMessage, showError, halfWidth } from './dom.js';
 import { initPage } from './layout.js';
 
 const forced = new URLSearchParams(window.location.search).get('forced') === '1';
@@ -31,7 +31,7 @@ form.addEventListener('submit', async (ev) => {
   const oldPassword = value('old_password');
   const newPassword = value('new_password');
   let ok = true;
-  const code = value('code').trim();
+  const code = halfWidth(value('code'));
   if (!oldPassword) { ok = false; setFieldError(form, 'old_password', '请输入原密码'); }
   if (forced && !code) { ok = false; setFieldError(form, 'code', '请点击「获取验证码」，输入手机收到的6位验证码'); }
   if (!newPassword) { ok = false; setFieldError(form, 'new_password', '请输入新密码'); }

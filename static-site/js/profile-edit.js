@@ -2,7 +2,7 @@
 // phone changes apart (更换手机号码): the login password, then the code sent to the new number.
 import { api } from './api.js';
 import { codeButton } from './code-button.js';
-import { clearErrors, setFieldError, setMessage, showError } from './dom.js';
+import { clearErrors, setFieldError, setMessage, showError, halfWidth } from './dom.js';
 import { initPage } from './layout.js';
 
 const form = document.getElementById('edit-form');
@@ -21,6 +21,7 @@ form.addEventListener('submit', async (ev) => {
   if (!loaded) return;
   const body = {};
   for (const name of ['email', 'postcode', 'address']) body[name] = input(name).value.trim();
+  body.postcode = halfWidth(body.postcode);
   const button = form.querySelector('button[type=submit]');
   button.disabled = true;
   clearErrors(form);
@@ -48,7 +49,7 @@ const phoneCode = codeButton(document.getElementById('btn-phone-code'), msg, {
   async send() {
     clearErrors(phoneForm);
     setMessage(msg, '');
-    const phone = phoneInput('phone').value.trim();
+    const phone = halfWidth(phoneInput('phone').value);
     const password = phoneInput('password').value;
     if (!phone) setFieldError(phoneForm, 'phone', '请输入新手机号码');
     if (!password) setFieldError(phoneForm, 'password', '请输入登录密码');
@@ -76,8 +77,8 @@ phoneForm.addEventListener('submit', async (ev) => {
   ev.preventDefault();
   clearErrors(phoneForm);
   setMessage(msg, '');
-  const phone = phoneInput('phone').value.trim();
-  const code = phoneInput('code').value.trim();
+  const phone = halfWidth(phoneInput('phone').value);
+  const code = halfWidth(phoneInput('code').value);
   if (!phone) setFieldError(phoneForm, 'phone', '请输入新手机号码');
   if (!code) setFieldError(phoneForm, 'code', '请点击「获取验证码」，输入新号码收到的6位验证码');
   if (!phone || !code) return;

@@ -2,7 +2,7 @@
 // 确认缴费或修改接收电子票据的手机号码 → POST /api/orders → 缴费单 (order.html).
 import { api } from './api.js';
 import {
-  h, money, isZeroAmount, setMessage, clearErrors, setFieldError, showError, toFen, fromFen, findOrderNo,
+  h, money, isZeroAmount, setMessage, clearErrors, setFieldError, showError, toFen, fromFen, findOrderNo, halfWidth,
 } from './dom.js';
 import { initPage } from './layout.js';
 import { acknowledgeImportant, loadAnnouncements } from './announcements.js';
@@ -149,7 +149,7 @@ phoneForm.addEventListener('submit', async (ev) => {
   setMessage(msg, '');
   const body = { items: picked.map((item) => ({ academic_year: year.academic_year, item_id: item.item_id })) };
   if (phoneMode() === 'change') {
-    const phone = phoneForm.elements.namedItem('phone').value.trim();
+    const phone = halfWidth(phoneForm.elements.namedItem('phone').value);
     if (!phone) {
       setFieldError(phoneForm, 'phone', '请填写接收电子票据的手机号码');
       phoneForm.elements.namedItem('phone').focus();

@@ -30,6 +30,10 @@ test('student with arrears: first login, fees, profile edit, logout', { timeout:
     await page.goto(url('index.html'));
     await visible(page.getByText('在校生用户名为学号，密码为身份证号后8位（末尾X大写）'));
     await visible(page.getByRole('link', { name: '忘记密码' }));
+    // 手机访问: the site's own address as a QR code, as the reference's login page shows it.
+    await visible(byId(page, 'site-qr'));
+    assert.equal(await byId(page, 'site-url').innerText(), `${new URL(url('')).origin}/`);
+    assert.equal(await page.locator('#site-qr-code svg').count(), 1);
     await shot(page, 'login-desktop');
 
     // A wrong password shows the server's message and stays on the login page.

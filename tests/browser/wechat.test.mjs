@@ -34,10 +34,14 @@ test('inside WeChat 张三 pays by JSAPI: authorization there and back, a closed
   try {
     await signIn(page, '2021010101', '03151235', 'Campus2026a');
     await wizardToStep4(page, 'wechat-jsapi');
+    // The e-receipt to another phone, typed as a phone keyboard may type it: full-width digits.
+    await byId(page, 'phone-change').check();
+    await page.getByLabel('接收电子票据的手机号码').fill('１３９１２３４５６７８');
     await page.getByRole('button', { name: '确认缴费' }).click();
     await page.waitForURL(/\/order\.html\?order_no=/);
     const orderNo = new URL(page.url()).searchParams.get('order_no');
     await visible(byId(page, 'channel-wechat'));
+    assert.equal(await byId(page, 'order-phone').innerText(), '139****5678', 'the full-width number was taken');
     assert.equal(await page.locator('[data-testid^=channel-]').count(), 1, 'inside WeChat only 微信支付');
     const advice = await byId(page, 'browser-advice').innerText();
     assert.match(advice, /只能使用微信支付/);

@@ -1,6 +1,6 @@
 //! `records` function: 交易查询 — GET /api/transactions (银行交易记录), GET /api/paid and
 //! GET /api/paid/{id} (已缴费信息 and its 明细), GET /api/enrolment (报名信息), and the public
-//! GET /api/announcements (系统公告).
+//! GET /api/announcements (系统公告) and GET /api/site (the site's address as a QR code).
 
 use lambda_adapter::http;
 use lambda_http::{Body, Request, RequestExt, Response, http::StatusCode};
@@ -18,9 +18,12 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
     if req.method().as_str() != "GET" {
         return Err(AppError::NotFound);
     }
-    // Public: the login page lists them.
+    // Public: the login page lists them, and shows the site's QR code for phones.
     if path == "/api/announcements" {
         return Ok(http::json(StatusCode::OK, &app.announcements().await?));
+    }
+    if path == "/api/site" {
+        return Ok(http::json(StatusCode::OK, &app.site()));
     }
     let paid_id =
         path.strip_prefix("/api/paid/").map(|_| req.path_parameters_ref().and_then(|p| p.first("id")).unwrap_or_default().to_owned());

@@ -14,14 +14,14 @@ pub enum ContactError {
     Address,
 }
 
-/// A mainland China mobile number (11 digits starting 13-19). `+86`, spaces and dashes are
-/// accepted on input. Personal data: `Debug` and `Display` show only the masked form.
+/// A mainland China mobile number (11 digits starting 13-19). `+86`, spaces and dashes, and
+/// full-width digits (`crate::typed`), are accepted on input. Personal data: `Debug` and `Display` show only the masked form.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Phone(String);
 
 impl Phone {
     pub fn parse(raw: &str) -> Result<Self, ContactError> {
-        let compact: String = raw.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        let compact: String = crate::typed::half_width(raw).chars().filter(|c| !matches!(c, ' ' | '-')).collect();
         let digits = compact.strip_prefix("+86").or_else(|| compact.strip_prefix("0086")).unwrap_or(&compact);
         let b = digits.as_bytes();
         if b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) && b.iter().all(u8::is_ascii_digit) {
@@ -83,8 +83,8 @@ pub struct Postcode(String);
 
 impl Postcode {
     pub fn parse(raw: &str) -> Result<Self, ContactError> {
-        let s = raw.trim();
-        if s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) { Ok(Self(s.to_owned())) } else { Err(ContactError::Postcode) }
+        let s = crate::typed::half_width(raw);
+        if s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) { Ok(Self(s)) } else { Err(ContactError::Postcode) }
     }
     pub fn as_str(&self) -> &str {
         &self.0

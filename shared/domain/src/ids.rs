@@ -22,7 +22,7 @@ pub struct StudentNo(String);
 
 impl StudentNo {
     pub fn parse(raw: &str) -> Result<Self, IdError> {
-        let s = raw.trim();
+        let s = crate::typed::half_width(raw);
         if (4..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
             Ok(Self(s.to_ascii_uppercase()))
         } else {
@@ -65,7 +65,7 @@ pub struct IdCardNo(String);
 
 impl IdCardNo {
     pub fn parse(raw: &str) -> Result<Self, IdError> {
-        let s = raw.trim().to_ascii_uppercase();
+        let s = crate::typed::half_width(raw).to_ascii_uppercase();
         let b = s.as_bytes();
         if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) || !(b[17].is_ascii_digit() || b[17] == b'X') {
             return Err(IdError::IdCardShape);

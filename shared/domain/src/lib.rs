@@ -27,6 +27,7 @@ pub mod refunding;
 pub mod spreadsheet;
 pub mod student;
 pub mod time;
+pub mod typed;
 
 pub use academic_year::{AcademicYear, AcademicYearError};
 pub use audit::{Actor, AuditAction, AuditEntry, AuditSubject, By, OperatorName, OperatorNameError};

@@ -27,7 +27,7 @@ pub struct LoggedIn {
 }
 
 fn account_key(username: &str) -> String {
-    hashed_key("THR#ACCT", &username.trim().to_uppercase())
+    hashed_key("THR#ACCT", &crate::domain::typed::half_width(username).to_uppercase())
 }
 /// A client's failure count: an IPv6 client's whole /64 counts as one.
 pub(super) fn client_key(ip: &str) -> String {
@@ -309,8 +309,13 @@ impl<S: AccountStores> App<S> {
 /// The initial password is the ID suffix with an upper-case X; a typed lower-case x is taken
 /// as X while that initial password is still in use.
 fn typed_initial(student: &Student, cred: &Credential, password: &str) -> String {
+    if !cred.is_initial() {
+        return password.to_owned();
+    }
+    // The initial password is part of an ID number (or a name): as a phone may type it.
+    let password = crate::domain::typed::half_width(password);
     match password.strip_suffix('x') {
-        Some(head) if cred.is_initial() && student.kind == AccountKind::Student => format!("{head}X"),
-        _ => password.to_owned(),
+        Some(head) if student.kind == AccountKind::Student => format!("{head}X"),
+        _ => password,
     }
 }

@@ -18,6 +18,7 @@ pub mod records;
 pub mod recovery;
 pub mod refunds;
 pub mod session;
+pub mod site;
 mod verification;
 
 pub use session::Authed;

@@ -152,7 +152,7 @@ impl<S: AccountStores> App<S> {
             Err(StoreError::Conflict) => return Err(AppError::CodeExpired),
             other => other?,
         };
-        let given = code_hash(context, code.trim());
+        let given = code_hash(context, &crate::domain::typed::half_width(code));
         if !constant_time_eq(given.as_bytes(), stored.code_hash.as_bytes()) {
             return Err(self.verification_failed(no, AppError::CodeInvalid).await);
         }

@@ -28,5 +28,6 @@ mod secrets;
 mod sessions;
 mod site;
 mod sweeper;
+mod typed;
 mod unionpay;
 mod wechat_jsapi;

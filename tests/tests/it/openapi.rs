@@ -1407,6 +1407,9 @@ async fn every_route_answers_only_what_the_document_lists() {
     api.expect(&forced, "GET", &format!("/api/paid/{exam_no}"), None, (404, "NOT_FOUND")).await;
     api.expect(&c, "GET", "/api/paid/offline-NOT-HERE", None, (404, "NOT_FOUND")).await;
     api.expect(&c, "GET", "/api/enrolment", None, (200, "")).await;
+    let site = api.expect(&Client::new(), "GET", "/api/site", None, (200, "")).await;
+    assert_eq!(site["url"], format!("{}/", api.t.base));
+    assert!(site["qr_svg"].as_str().unwrap().contains("<svg"), "{site}");
     let notices = api.expect(&Client::new(), "GET", "/api/announcements", None, (200, "")).await;
     assert!(notices["announcements"].as_array().unwrap().iter().any(|a| a["important"] == true));
     // An offline payment (周八's, in the demo data) as a paid record and its 明细.
