@@ -96,7 +96,7 @@ async fn operator_command(command: &str, port: u16) -> Result<(), Box<dyn std::e
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     lambda_adapter::logging::tune_allocator();
-    lambda_adapter::logging::init_tracing();
+    lambda_adapter::logging::init_local_tracing();
     let port: u16 = arg("--port").or_else(|| std::env::var("PORT").ok()).unwrap_or_else(|| "3000".into()).parse()?;
     if let Some(command) = std::env::args().nth(1).filter(|c| OPERATOR_COMMANDS.contains(&c.as_str())) {
         if let Err(e) = operator_command(&command, port).await {
