@@ -69,6 +69,9 @@ pub enum AppError {
     /// (`GET /api/orders/{no}/payer`).
     #[error("the payer must be named by the gateway first")]
     PayerRequired,
+    /// 票据查验: no receipt with this 票据号 and 校验码 (which of the two is wrong is not said).
+    #[error("no receipt with that number and check code")]
+    ReceiptMismatch,
     #[error("gateway did not answer usefully")]
     GatewayUnavailable,
     /// An earlier attempt cannot be closed at its gateway and stays payable until `until`
@@ -97,7 +100,7 @@ impl AppError {
             Unauthenticated | InvalidCredentials | TicketExpired => StatusCode::UNAUTHORIZED,
             PasswordChangeRequired | CrossSite | InitialPasswordExpired | NoPhoneForFirstLogin => StatusCode::FORBIDDEN,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            NotFound => StatusCode::NOT_FOUND,
+            NotFound | ReceiptMismatch => StatusCode::NOT_FOUND,
             NoSecurityQuestion | NoPhone | OrderInProgress(_) | OrderNotOpen | StillPayable { .. } => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Locked | TooManyRequests | DailyOrderLimit => StatusCode::TOO_MANY_REQUESTS,
@@ -137,6 +140,7 @@ impl AppError {
             ChannelUnavailable => "CHANNEL_UNAVAILABLE",
             ClientAddressUnknown => "CLIENT_ADDRESS_UNKNOWN",
             PayerRequired => "PAYER_REQUIRED",
+            ReceiptMismatch => "RECEIPT_MISMATCH",
             GatewayUnavailable => "GATEWAY_UNAVAILABLE",
             StillPayable { .. } => "PAYMENT_STILL_OPEN",
             Sms(_) => "SMS_UNAVAILABLE",
@@ -178,6 +182,7 @@ impl AppError {
             ChannelUnavailable => "该支付方式暂未开通，请选择其他支付方式".into(),
             ClientAddressUnknown => "无法确认您的网络地址，暂不能在手机上使用此支付方式，请选择其他支付方式或在电脑上扫码支付".into(),
             PayerRequired => "请先完成微信授权以确认付款人，页面将自动跳转".into(),
+            ReceiptMismatch => "票据号或校验码不正确，请核对票据上的票据号和校验码后重新输入".into(),
             GatewayUnavailable => "支付机构暂时无法确认交易状态，请稍后再试；如已扣款切勿重复缴费".into(),
             StillPayable { channel, until } => format!(
                 "您已发起的{}支付在 {} 前仍可付款。为避免重复扣款，请在该支付页面完成付款，或在此时间后再更换支付方式或取消缴费单；如已付款，请点击「我已支付」",

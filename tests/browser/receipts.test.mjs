@@ -82,6 +82,30 @@ test('吴九 pays by 支付宝; the SMS link opens the printable receipt without
     await shot(r, 'receipt-2-print');
     await r.emulateMedia({ media: 'screen' });
 
+    // 票据查验: the receipt names the page and carries a QR code leading to this receipt's check.
+    assert.match(await byId(r, 'receipt-verify').innerText(), new RegExp(`${BASE.replace(/[.]/g, '\\.')}/verify\\.html`));
+    assert.equal(await byId(r, 'receipt-verify-qr').locator('svg').count(), 1);
+    const checkCode = await byId(r, 'receipt-check-code').innerText();
+    const verifyLink = url(`verify.html?no=PJ${orderNo}&code=${checkCode}`);
+    await r.goto(verifyLink);
+    await visible(byId(r, 'verify-result'));
+    assert.equal(await byId(r, 'verify-status').innerText(), '票据真实有效');
+    assert.equal(await byId(r, 'verify-payer').innerText(), '吴*');
+    assert.equal(await byId(r, 'verify-total').innerText(), '3,120.50 元');
+    assert.equal(await byId(r, 'verify-capitals').innerText(), '人民币叁仟壹佰贰拾元零伍角整');
+    assert.equal(await byId(r, 'verify-payee').innerText(), '甘肃省财政厅');
+    assert.equal(await byId(r, 'verify-state').innerText(), '有效');
+    assert.match(await byId(r, 'verify-items').innerText(), /学费[\s\S]*3,000\.00[\s\S]*考试费[\s\S]*120\.50/);
+    assert.ok(!(await byId(r, 'verify-result').innerText()).includes('2021010106'), 'no student number');
+    await shot(r, 'verify-1-valid');
+    // A wrong pair: one message, nothing shown.
+    await byId(r, 'input-check_code').fill('AAAAAAAAAAAA');
+    await byId(r, 'verify-submit').click();
+    await visible(byId(r, 'form-message'));
+    assert.match(await byId(r, 'form-message').innerText(), /票据号或校验码不正确/);
+    assert.equal(await byId(r, 'verify-result').isVisible(), false);
+    await shot(r, 'verify-2-wrong');
+
     // A link altered in one character shows a page saying so, and nothing of the receipt.
     const last = link.slice(-2, -1);
     const altered = `${link.slice(0, -2)}${last === 'a' ? 'b' : 'a'}${link.slice(-1)}`;
@@ -107,6 +131,12 @@ test('吴九 pays by 支付宝; the SMS link opens the printable receipt without
     });
     assert.equal(refund.status, 200, await refund.clone().text());
     assert.equal((await refund.json()).state, 'refunded', 'Alipay refunds at once');
+    // Checked again after the refund: genuine, and 已退款.
+    await r.goto(verifyLink);
+    await visible(byId(r, 'verify-result'));
+    assert.equal(await byId(r, 'verify-state').innerText(), '已退款');
+    assert.match(await byId(r, 'verify-status').innerText(), /已退款/);
+    await shot(r, 'verify-3-refunded');
     await page.reload();
     await visible(byId(page, 'receipt-refunded'));
     assert.equal(await byId(page, 'receipt-refunded').innerText(), '本笔缴费已退款');

@@ -3,7 +3,9 @@
 //!   (session needed; anyone else's order, or an unpaid one, is a 404 page);
 //! - `GET /r/{token}`: the same page through the public link the receipt SMS carries, while the
 //!   link is valid; a forged, altered or expired link gets a page saying so, with no data;
-//! - `GET /api/receipts`: the student's receipts as JSON (票据查询).
+//! - `GET /api/receipts`: the student's receipts as JSON (票据查询);
+//! - `POST /api/receipts/check`: 票据查验 — anyone checks a receipt by 票据号 and 校验码
+//!   (public, throttled per client; the page `verify.html`, the receipt's QR code leads there).
 //!
 //! The pages are HTML rendered with askama (`templates/`), self-contained (one inline style
 //! sheet with its print rules, one inline script for the print button) and never cached. Their
@@ -48,6 +50,16 @@ struct ReceiptPage<'a> {
     r: &'a ReceiptView,
     /// Reached through the public link (no site navigation: the reader may not be logged in).
     public: bool,
+    /// 票据查验: the page (`…/verify.html`), and this receipt's check as a QR code (SVG).
+    verify_page: String,
+    verify_qr: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckBody {
+    receipt_no: String,
+    check_code: String,
 }
 
 #[derive(Template)]
@@ -76,6 +88,8 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     // The request log names the route, never a link's token.
     let (logged, resp) = match (method, path) {
         ("GET", "/api/receipts") => (path, list(app, &req).await.unwrap_or_else(|e| http::error_response(&e))),
+        // 票据查验 (public): a JSON change-like call from our own verification page.
+        ("POST", "/api/receipts/check") => return http::serve(app, &req, check(app, &req)).await,
         ("GET", p) if p.starts_with("/receipts/") => ("/receipts/{order_no}", own_page(app, &req).await),
         ("GET", p) if p.starts_with("/r/") => ("/r/{token}", link_page(app, &req).await),
         _ => (path, http::not_found()),
@@ -95,19 +109,25 @@ async fn list(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
     Ok(http::renewed(&who, http::json(StatusCode::OK, &ReceiptList { receipts })))
 }
 
+/// 票据查验: `{receipt_no, check_code}` → the receipt's essentials, or one message.
+async fn check(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
+    let body: CheckBody = http::json_body(req)?;
+    Ok(http::json(StatusCode::OK, &app.check_receipt(&body.receipt_no, &body.check_code, &http::client_ip(req)).await?))
+}
+
 async fn own_page(app: &App, req: &Request) -> Response<Body> {
     let shown = async {
         let who = http::authenticate(app, req).await?;
         who.require_ready()?;
         let r = app.my_receipt(&who, param(req, "order_no")).await?;
-        Ok::<_, AppError>(http::renewed(&who, receipt_page(&r, false)))
+        Ok::<_, AppError>(http::renewed(&who, receipt_page(app, &r, false)))
     };
     shown.await.unwrap_or_else(|e| error_page(&e))
 }
 
 async fn link_page(app: &App, req: &Request) -> Response<Body> {
     match app.receipt_by_link(param(req, "token")).await {
-        Ok(r) => receipt_page(&r, true),
+        Ok(r) => receipt_page(app, &r, true),
         Err(LinkRefused::Unknown) => notice(
             StatusCode::NOT_FOUND,
             "链接无效",
@@ -124,8 +144,14 @@ async fn link_page(app: &App, req: &Request) -> Response<Body> {
     }
 }
 
-fn receipt_page(r: &ReceiptView, public: bool) -> Response<Body> {
-    match (ReceiptPage { r, public }).render() {
+fn receipt_page(app: &App, r: &ReceiptView, public: bool) -> Response<Body> {
+    let site = app.settings.public_base_url.trim_end_matches('/');
+    let verify_page = format!("{site}/verify.html");
+    // The code in the QR code's link is what is printed beside it: whoever holds the receipt.
+    let svg = shared::gateway::qr_svg(&format!("{verify_page}?no={}&code={}", r.receipt_no, r.check_code)).unwrap_or_default();
+    // Inline in the page: the markup from its <svg> on (no XML declaration inside HTML).
+    let verify_qr = svg.find("<svg").map(|i| svg[i..].to_owned()).unwrap_or_default();
+    match (ReceiptPage { r, public, verify_page, verify_qr }).render() {
         Ok(html) => page(StatusCode::OK, html),
         Err(e) => {
             tracing::error!(error = %e, "receipt page did not render");

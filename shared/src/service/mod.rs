@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod payer;
 pub mod payments;
 pub mod profile;
+pub mod receipt_check;
 pub mod receipts;
 pub mod reconcile;
 pub mod records;

@@ -19,6 +19,7 @@ mod outbox;
 mod payments;
 mod phone_change;
 mod profile;
+mod receipt_check;
 mod receipts;
 mod reconcile;
 mod records;

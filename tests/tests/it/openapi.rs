@@ -463,6 +463,7 @@ fn every_error() -> Vec<AppError> {
         ChannelUnavailable,
         ClientAddressUnknown,
         PayerRequired,
+        ReceiptMismatch,
         GatewayUnavailable,
         Store(StoreError::Conflict),
         Store(StoreError::Unavailable("x".into())),
@@ -498,6 +499,7 @@ fn every_error() -> Vec<AppError> {
             | ChannelUnavailable
             | ClientAddressUnknown
             | PayerRequired
+            | ReceiptMismatch
             | GatewayUnavailable
             | Store(_)
             | StillPayable { .. }
@@ -1321,6 +1323,13 @@ async fn every_route_answers_only_what_the_document_lists() {
     api.expect(&c, "GET", &format!("/receipts/{fresh}"), None, (200, "")).await;
     api.expect(&forced, "GET", &format!("/receipts/{fresh}"), None, (404, "")).await;
     api.expect(&forced, "GET", "/api/receipts", None, (200, "")).await;
+    // 票据查验, by anyone: the right pair, and a wrong one.
+    let (rno, code) = (receipts["receipts"][0]["receipt_no"].clone(), receipts["receipts"][0]["check_code"].clone());
+    let checked =
+        api.expect(&browser(), "POST", "/api/receipts/check", Some(json!({"receipt_no": rno, "check_code": code})), (200, "")).await;
+    assert_eq!((checked["status"].as_str(), checked["payer_masked"].as_str()), (Some("valid"), Some("张*")), "{checked}");
+    let wrong = json!({"receipt_no": rno, "check_code": "WRONGCODE2345"});
+    api.expect(&browser(), "POST", "/api/receipts/check", Some(wrong), (404, "RECEIPT_MISMATCH")).await;
     let ours = format!("{}/r/", api.t.base);
     api.t.stream.drained().await;
     let sms = api.t.sms.texts();
