@@ -49,7 +49,7 @@ async fn anyone_checks_a_receipt_by_its_number_and_code_and_sees_only_its_essent
         assert!(!text.contains(secret), "the check shows no student number, ID, phone or trade number: {text}");
     }
     // Typed on a phone: full width, lower case.
-    let wide: String = format!("{rno}").chars().map(|ch| char::from_u32(ch as u32 + 0xFEE0).unwrap()).collect();
+    let wide: String = rno.chars().map(|ch| char::from_u32(ch as u32 + 0xFEE0).unwrap()).collect();
     assert_eq!(check(&t, &office, &wide, &code.to_lowercase()).await.status(), StatusCode::OK);
 
     // A wrong code, a number never issued, another receipt's code: one answer, nothing else.
