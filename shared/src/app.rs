@@ -57,6 +57,11 @@ pub struct Settings {
     /// A new account's initial password works this long after its import; then only recovery
     /// (which proves the phone) opens the account.
     pub initial_password_ttl: Duration,
+    /// Duplicate payments (重复支付待退款) are refunded by the sweeper without an operator
+    /// (`AUTO_REFUND_DUPLICATES`, on unless `false`)…
+    pub auto_refund_duplicates: bool,
+    /// …up to this amount; above it an operator decides (`AUTO_REFUND_MAX_YUAN`).
+    pub auto_refund_max: crate::domain::Fen,
 }
 
 impl Default for Settings {
@@ -85,6 +90,8 @@ impl Default for Settings {
             ops_bucket: None,
             import_max_bytes: 20 * 1024 * 1024,
             initial_password_ttl: Duration::days(30),
+            auto_refund_duplicates: true,
+            auto_refund_max: crate::domain::Fen::new(5_000_000),
         }
     }
 }
@@ -284,6 +291,19 @@ fn settings_from_env(uses: Uses) -> Result<Settings, ConfigError> {
             return Err(ConfigError::Invalid("INITIAL_PASSWORD_DAYS", "must be 1 to 365"));
         }
         settings.initial_password_ttl = Duration::days(days);
+    }
+    if let Ok(v) = std::env::var("AUTO_REFUND_DUPLICATES") {
+        settings.auto_refund_duplicates = match v.trim() {
+            "true" => true,
+            "false" => false,
+            _ => return Err(ConfigError::Invalid("AUTO_REFUND_DUPLICATES", "true or false")),
+        };
+    }
+    if let Ok(v) = std::env::var("AUTO_REFUND_MAX_YUAN") {
+        settings.auto_refund_max = crate::domain::Fen::parse_yuan(&v)
+            .ok()
+            .filter(|f| f.get() >= 0)
+            .ok_or(ConfigError::Invalid("AUTO_REFUND_MAX_YUAN", "a yuan amount such as 50000.00"))?;
     }
     if uses.ops_files {
         let bucket = std::env::var("OPS_BUCKET").ok().filter(|b| !b.is_empty());

@@ -125,7 +125,7 @@ async fn refund(app: &App<MemStore>, otn: &OutTradeNo, agrees: bool) {
     match RefundSettlement::decide(&r, &outcome) {
         RefundSettlement::Succeeded { gateway_refund_no, gives_items_back } => {
             let order = if gives_items_back { Some(app.store.get_order(&a.order_no).await.unwrap().unwrap()) } else { None };
-            app.store.refund_succeeded(&r, order.as_ref(), gateway_refund_no.as_deref(), &by).await.expect("settles once");
+            app.store.refund_succeeded(&r, order.as_ref(), gateway_refund_no.as_deref(), &by, None).await.expect("settles once");
         }
         RefundSettlement::Failed { message } => app.store.refund_failed(&r, &message, &by).await.expect("settles once"),
         RefundSettlement::StillRequested | RefundSettlement::NeedsOperator { .. } => {

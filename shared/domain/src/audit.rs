@@ -47,6 +47,9 @@ pub enum Actor {
     Operator(OperatorName),
     /// The local platform's demo data.
     Seed,
+    /// A rule the school configured, acting by itself (a duplicate payment refunded
+    /// automatically).
+    Policy,
 }
 
 impl Actor {
@@ -59,6 +62,7 @@ impl Actor {
             Actor::Reconciliation => "reconciliation".into(),
             Actor::Operator(name) => format!("operator:{}", name.as_str()),
             Actor::Seed => "seed".into(),
+            Actor::Policy => "policy".into(),
         }
     }
 
@@ -70,6 +74,7 @@ impl Actor {
             None if label == "sweeper" => Actor::Sweeper,
             None if label == "reconciliation" => Actor::Reconciliation,
             None if label == "seed" => Actor::Seed,
+            None if label == "policy" => Actor::Policy,
             _ => return None,
         })
     }
@@ -291,6 +296,7 @@ mod tests {
             Actor::Reconciliation,
             Actor::Operator(OperatorName::parse("财务处-张敏").unwrap()),
             Actor::Seed,
+            Actor::Policy,
         ];
         for a in actors {
             assert_eq!(Actor::parse(&a.label()), Some(a.clone()), "{a}");

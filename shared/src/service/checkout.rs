@@ -304,6 +304,9 @@ pub struct SweepReport {
     /// Refunds asked about and settled.
     #[serde(flatten)]
     pub refunds: crate::service::refunds::RefundSweep,
+    /// Duplicate payments refunded by the policy, or left for an operator.
+    #[serde(flatten)]
+    pub duplicates: crate::service::duplicates::DuplicateSweep,
 }
 
 /// Attempts younger than this are left to their notification.
@@ -345,6 +348,8 @@ impl<S: OrderStores + PaymentStores + SweepStore + crate::store::RefundStore + c
             }
         }
         report.refunds = self.sweep_refunds().await?;
+        // Duplicates the school's policy refunds by itself (after the refunds already asked for).
+        report.duplicates = self.sweep_duplicates().await?;
         // Last: SMS queued by the payments just found are sent in the same run.
         report.outbox = self.sweep_outbox().await?;
         if report == SweepReport::default() {

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod checkout;
+pub mod duplicates;
 pub mod fees;
 pub mod import;
 pub mod notify;

@@ -89,9 +89,14 @@ impl<S: RefundStores> App<S> {
     /// one is reported.
     pub async fn refund_payment(&self, event: &serde_json::Value, request_id: &str) -> Result<RefundView, RefundError> {
         let cmd = RefundCommand::parse(event)?;
+        let actor = Actor::Operator(cmd.operator.clone());
+        self.refund_as(&cmd, actor, request_id).await
+    }
+
+    /// The refund `cmd` asks for, by `actor` (an operator, or the school's policy).
+    pub(crate) async fn refund_as(&self, cmd: &RefundCommand, actor: Actor, request_id: &str) -> Result<RefundView, RefundError> {
         let otn = cmd.out_trade_no.clone();
         let attempt = self.store.get_attempt(&otn).await?.ok_or_else(|| RefundError::UnknownAttempt(otn.to_string()))?;
-        let actor = Actor::Operator(cmd.operator.clone());
         let view = |state: AttemptState, requested_now: bool| RefundView {
             out_trade_no: otn.to_string(),
             refund_no: RefundNo::for_attempt(&otn).to_string(),
@@ -101,7 +106,7 @@ impl<S: RefundStores> App<S> {
             state_label: state.label(),
             requested_now,
         };
-        let refund = match RefundStart::decide(&attempt, &cmd, self.clock.now(), request_id) {
+        let refund = match RefundStart::decide(&attempt, cmd, self.clock.now(), request_id) {
             Ok(RefundStart::AlreadyRefunded) => return Ok(view(AttemptState::Refunded, false)),
             Ok(RefundStart::InProgress(no)) => {
                 let r = self.store.get_refund(&attempt.order_no, &no).await?.ok_or(RefundError::Conflict)?;
@@ -198,9 +203,12 @@ impl<S: RefundStores> App<S> {
         let done = match &settlement {
             RefundSettlement::Succeeded { gateway_refund_no, gives_items_back } => {
                 // Refunding the payment that paid the order gives the fee items back.
-                let order =
-                    if *gives_items_back { Some(self.store.get_order(&r.order_no).await?.ok_or(StoreError::NotFound)?) } else { None };
-                self.store.refund_succeeded(r, order.as_ref(), gateway_refund_no.as_deref(), &by).await
+                let read = self.store.get_order(&r.order_no).await?.ok_or(StoreError::NotFound)?;
+                // A duplicate that went back: the student hears it, at the order's receipt phone,
+                // by an SMS queued with the settlement (once: the refund settles once).
+                let notice = (r.prior_state == AttemptState::DuplicatePaid).then(|| duplicate_refunded_sms(r, &read, by.at));
+                let order = gives_items_back.then_some(read);
+                self.store.refund_succeeded(r, order.as_ref(), gateway_refund_no.as_deref(), &by, notice.as_ref()).await
             }
             RefundSettlement::Failed { message } => self.store.refund_failed(r, message, &by).await,
             RefundSettlement::NeedsOperator { code } => {
@@ -283,6 +291,13 @@ impl<S: RefundStores> App<S> {
             Err(e) => Err(NotifyRejected::Mismatch(e.to_string())),
         }
     }
+}
+
+/// 「您重复缴纳的…元已原路退回」: one SMS segment, to the order's receipt phone.
+fn duplicate_refunded_sms(r: &Refund, order: &crate::domain::Order, at: chrono::DateTime<chrono::Utc>) -> crate::store::OutboxSms {
+    let text =
+        format!("【校园统一支付平台】您重复缴纳的{}元已原路退回（缴费单{}），到账时间以支付机构为准。", r.amount.to_grouped(), r.order_no);
+    crate::store::OutboxSms::pending(&format!("REFUND-{}", r.refund_no), &order.receipt_phone, &text, at)
 }
 
 /// The attempt state that goes with a refund state.

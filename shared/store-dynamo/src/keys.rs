@@ -5,6 +5,8 @@ use super::*;
 
 pub(super) const SWEEP_ORDERS: &str = "SWEEP#ORDER";
 pub(super) const SWEEP_ATTEMPTS: &str = "SWEEP#ATTEMPT";
+/// Duplicate payments awaiting their automatic refund.
+pub(super) const SWEEP_DUPLICATES: &str = "SWEEP#DUP";
 
 /// Sort key of the sweep index: zero-padded epoch seconds, then the id.
 pub(super) fn sweep_sk(at: DateTime<Utc>, id: &str) -> String {

@@ -61,14 +61,23 @@ impl DynamoStore {
     /// attempt `from` (its state as read) → `to` with the payment's facts, conditional on the attempt's state.
     pub(super) fn pay_attempt(&self, paid: &AttemptPaid) -> Result<TransactWriteItem, StoreError> {
         let (a, p, to) = (&paid.attempt, &paid.payment, paid.to);
-        let update = built(
+        // Listed in gsi1 under the Beijing day it was paid: reconciliation's "ours". A duplicate
+        // moves to the automatic refund's work list (gsi2 `SWEEP#DUP`); anything else leaves gsi2.
+        let b = if to == AttemptState::DuplicatePaid {
             Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(order_pk(&a.order_no), &attempt_sk(&a.out_trade_no))))
-                // Listed in gsi1 under the Beijing day it was paid: reconciliation's "ours".
                 .update_expression(
-                    "SET #state = :to, gateway_trade_no = :trade, paid_at = :paid, gsi1pk = :day, gsi1sk = :otn REMOVE gsi2pk, gsi2sk",
+                    "SET #state = :to, gateway_trade_no = :trade, paid_at = :paid, gsi1pk = :day, gsi1sk = :otn, gsi2pk = :dup, gsi2sk = :due",
                 )
+                .expression_attribute_values(":dup", s(SWEEP_DUPLICATES))
+                .expression_attribute_values(":due", s(sweep_sk(p.paid_at, a.out_trade_no.as_str())))
+        } else {
+            Update::builder().update_expression(
+                "SET #state = :to, gateway_trade_no = :trade, paid_at = :paid, gsi1pk = :day, gsi1sk = :otn REMOVE gsi2pk, gsi2sk",
+            )
+        };
+        let update = built(
+            b.table_name(&self.table)
+                .set_key(Some(key(order_pk(&a.order_no), &attempt_sk(&a.out_trade_no))))
                 .condition_expression("#state = :from")
                 .expression_attribute_values(":day", s(paid_day_pk(a.channel, domain::time::beijing_date(p.paid_at))))
                 .expression_attribute_values(":otn", s(a.out_trade_no.as_str()))
@@ -237,5 +246,8 @@ impl SweepStore for DynamoStore {
     }
     async fn open_orders_expired_before(&self, before: DateTime<Utc>, limit: i32) -> Result<Vec<Order>, StoreError> {
         self.sweep_query(SWEEP_ORDERS, before, limit).await?.iter().map(parse_order).collect()
+    }
+    async fn duplicates_paid_before(&self, before: DateTime<Utc>, limit: i32) -> Result<Vec<Attempt>, StoreError> {
+        self.sweep_query(SWEEP_DUPLICATES, before, limit).await?.iter().map(parse_attempt).collect()
     }
 }

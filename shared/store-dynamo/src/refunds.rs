@@ -81,7 +81,8 @@ impl DynamoStore {
             Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(key(order_pk(&r.order_no), &attempt_sk(&r.out_trade_no))))
-                .update_expression("SET #state = :to")
+                // A refund begun or settled takes a duplicate off the automatic refund's list.
+                .update_expression("SET #state = :to REMOVE gsi2pk, gsi2sk")
                 .condition_expression("#state = :from")
                 .expression_attribute_names("#state", "state")
                 .expression_attribute_values(":to", s(to.as_str()))
@@ -165,7 +166,14 @@ impl RefundStore for DynamoStore {
         item.as_ref().map(parse_refund).transpose()
     }
 
-    async fn refund_succeeded(&self, r: &Refund, order: Option<&Order>, gateway_no: Option<&str>, by: &By) -> Result<(), StoreError> {
+    async fn refund_succeeded(
+        &self,
+        r: &Refund,
+        order: Option<&Order>,
+        gateway_no: Option<&str>,
+        by: &By,
+        notice: Option<&store::outbox::OutboxSms>,
+    ) -> Result<(), StoreError> {
         let at = by.at;
         let otn = r.out_trade_no.as_str();
         let entry = by.refund_succeeded(r);
@@ -181,6 +189,9 @@ impl RefundStore for DynamoStore {
             )?,
             self.audit_put(&entry)?,
         ];
+        if let Some(m) = notice {
+            items.push(self.outbox_put(m)?);
+        }
         if let Some(o) = order {
             // The money that paid the order went back: the order and its receipt say so, and
             // every fee item owes its line again (once: the out-trade-no leaves credited_by).

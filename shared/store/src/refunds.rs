@@ -17,8 +17,16 @@ pub trait RefundStore: Send + Sync {
     /// record (`TXN#`) `refunded`, the `RefundSucceeded` entry; and when the refunded attempt
     /// had paid its order (`order` given): each fee item `paid_fen − line` (once: the
     /// out-trade-no leaves `credited_by`), the order and its receipt marked refunded.
-    /// `Conflict` if it was settled meanwhile.
-    async fn refund_succeeded(&self, refund: &Refund, order: Option<&Order>, gateway_no: Option<&str>, by: &By) -> Result<(), StoreError>;
+    /// `Conflict` if it was settled meanwhile. `notice`: an SMS to queue in the same
+    /// transaction (the student told a duplicate payment went back).
+    async fn refund_succeeded(
+        &self,
+        refund: &Refund,
+        order: Option<&Order>,
+        gateway_no: Option<&str>,
+        by: &By,
+        notice: Option<&crate::outbox::OutboxSms>,
+    ) -> Result<(), StoreError>;
     /// One transaction: refund `requested → failed` with the gateway's words, attempt
     /// `refunding → prior state`, the `RefundFailed` entry. `Conflict` if settled meanwhile.
     async fn refund_failed(&self, refund: &Refund, message: &str, by: &By) -> Result<(), StoreError>;

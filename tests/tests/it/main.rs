@@ -7,6 +7,7 @@ mod audit;
 mod bad_input;
 mod counter;
 mod csrf;
+mod duplicates;
 mod fees;
 mod first_login;
 mod gateways;

@@ -244,6 +244,22 @@ impl MemStore {
 
 #[async_trait]
 impl SweepStore for MemStore {
+    async fn duplicates_paid_before(&self, before: DateTime<Utc>, limit: i32) -> Result<Vec<Attempt>, StoreError> {
+        let t = self.lock();
+        // A refused refund keeps the attempt out of the list (as the index does).
+        let refused = |a: &Attempt| t.refunds.values().any(|r| r.out_trade_no == a.out_trade_no);
+        let paid_at = |a: &Attempt| secs(a.paid_at.unwrap_or(a.created_at));
+        let mut due: Vec<Attempt> = t
+            .attempts
+            .values()
+            .filter(|a| a.state == AttemptState::DuplicatePaid && paid_at(a) < secs(before) && !refused(a))
+            .cloned()
+            .collect();
+        due.sort_by(|a, b| (paid_at(a), &a.out_trade_no).cmp(&(paid_at(b), &b.out_trade_no)));
+        due.truncate(limit.max(0) as usize);
+        Ok(due)
+    }
+
     async fn attempts_created_before(&self, before: DateTime<Utc>, limit: i32) -> Result<Vec<Attempt>, StoreError> {
         let mut due: Vec<Attempt> = self
             .lock()

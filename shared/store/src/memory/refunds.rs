@@ -28,7 +28,14 @@ impl RefundStore for MemStore {
         Ok(self.lock().refunds.get(&(*order, no.clone())).cloned())
     }
 
-    async fn refund_succeeded(&self, r: &Refund, order: Option<&Order>, gateway_no: Option<&str>, by: &By) -> Result<(), StoreError> {
+    async fn refund_succeeded(
+        &self,
+        r: &Refund,
+        order: Option<&Order>,
+        gateway_no: Option<&str>,
+        by: &By,
+        notice: Option<&crate::outbox::OutboxSms>,
+    ) -> Result<(), StoreError> {
         self.pause().await;
         let mut t = self.lock();
         let (key, otn) = ((r.order_no, r.refund_no.clone()), &r.out_trade_no);
@@ -67,6 +74,9 @@ impl RefundStore for MemStore {
         }
         let entry = by.refund_succeeded(r);
         t.audit.push(entry);
+        if let Some(m) = notice {
+            t.outbox.entry(m.id.clone()).or_insert_with(|| m.clone());
+        }
         Ok(())
     }
 
