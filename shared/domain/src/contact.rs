@@ -137,7 +137,9 @@ mod tests {
     #[test]
     fn postcodes_and_addresses() {
         assert_eq!(Postcode::parse("730050").unwrap().as_str(), "730050");
-        for bad in ["73005", "7300500", "73005a", "１２３４５６"] {
+        // As a phone keyboard types it: full-width digits.
+        assert_eq!(Postcode::parse("　７３００５０").unwrap().as_str(), "730050");
+        for bad in ["73005", "7300500", "73005a", "７３００５ａ"] {
             assert!(Postcode::parse(bad).is_err(), "{bad}");
         }
         assert!(Address::parse(&"兰".repeat(100)).is_ok());
