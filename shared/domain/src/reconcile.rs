@@ -15,6 +15,9 @@ pub enum DifferenceKind {
     TheirsOnly,
     /// In both, with different amounts: reported, never repaired.
     AmountDiffers,
+    /// A duplicate payment of ours (重复支付待退款) still not refunded a day after it was
+    /// recorded: a person must look at it.
+    DuplicateUnrefunded,
 }
 
 impl DifferenceKind {
@@ -23,6 +26,7 @@ impl DifferenceKind {
             Self::OursOnly => "ours_only",
             Self::TheirsOnly => "theirs_only",
             Self::AmountDiffers => "amount_differs",
+            Self::DuplicateUnrefunded => "duplicate_unrefunded",
         }
     }
 }
@@ -65,6 +69,8 @@ pub struct ReconSummary {
     pub ours_only: u64,
     pub theirs_only: u64,
     pub amount_differs: u64,
+    /// Duplicate payments of this channel still unrefunded a day after they were recorded.
+    pub duplicates_unrefunded: u64,
     /// "Theirs only" payments recorded by this run (counted in `theirs_only` too).
     pub repaired: u64,
     /// Statement rows that are not payments (refunds, …), not matched.
@@ -81,6 +87,6 @@ pub struct ReconSummary {
 impl ReconSummary {
     /// Differences left for a person: everything not repaired.
     pub fn open_differences(&self) -> u64 {
-        self.ours_only + self.theirs_only + self.amount_differs - self.repaired
+        self.ours_only + self.theirs_only + self.amount_differs + self.duplicates_unrefunded - self.repaired
     }
 }

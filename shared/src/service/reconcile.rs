@@ -35,8 +35,8 @@ use chrono::{NaiveDate, TimeZone};
 use std::collections::HashMap;
 
 /// Everything the reconciliation needs from the store.
-pub trait ReconcileStores: PaymentStores + ReconcileStore + AuditStore {}
-impl<T: PaymentStores + ReconcileStore + AuditStore> ReconcileStores for T {}
+pub trait ReconcileStores: PaymentStores + ReconcileStore + AuditStore + crate::store::SweepStore {}
+impl<T: PaymentStores + ReconcileStore + AuditStore + crate::store::SweepStore> ReconcileStores for T {}
 
 /// One channel's result: its summary and differences, or why it could not be reconciled.
 #[derive(Debug)]
@@ -99,11 +99,30 @@ impl<S: ReconcileStores> App<S> {
                 }
             };
             let ours = self.store.paid_attempts_on(channel, day).await?;
-            let differences = self.compare(&statement, ours, run_by, request_id).await?;
+            let mut differences = self.compare(&statement, ours, run_by, request_id).await?;
+            differences.extend(self.unrefunded_duplicates(channel).await?);
             let summary = self.publish(&bucket, &statement, &differences, run_by, request_id).await?;
             results.push(ChannelResult::Done { summary, differences });
         }
         Ok(results)
+    }
+
+    /// Duplicate payments of `channel` still unrefunded a day after they were recorded (the
+    /// automatic refund's list: refused, above the school's amount, or the policy off).
+    async fn unrefunded_duplicates(&self, channel: Channel) -> Result<Vec<Difference>, ReconcileError> {
+        let day_ago = self.clock.now() - chrono::Duration::days(1);
+        let listed = self.store.duplicates_paid_before(day_ago, 500).await?;
+        Ok(listed
+            .into_iter()
+            .filter(|a| a.channel == channel && a.state == crate::domain::AttemptState::DuplicatePaid)
+            .map(|a| Difference {
+                kind: DifferenceKind::DuplicateUnrefunded,
+                out_trade_no: a.out_trade_no.as_str().to_owned(),
+                ours: Some(a.amount),
+                theirs: None,
+                action: DifferenceAction::Reported,
+            })
+            .collect())
     }
 
     /// Matches, repairs what may be repaired, and returns every difference (matched rows are
@@ -253,6 +272,7 @@ impl<S: ReconcileStores> App<S> {
             ours_only: count(DifferenceKind::OursOnly),
             theirs_only,
             amount_differs,
+            duplicates_unrefunded: count(DifferenceKind::DuplicateUnrefunded),
             repaired,
             skipped: st.skipped as u64,
             run_at: self.clock.now(),

@@ -29,6 +29,7 @@ impl ReconcileStore for DynamoStore {
             ("ours_only", r.ours_only),
             ("theirs_only", r.theirs_only),
             ("amount_differs", r.amount_differs),
+            ("duplicates_unrefunded", r.duplicates_unrefunded),
             ("repaired", r.repaired),
             ("skipped", r.skipped),
         ] {
@@ -55,6 +56,8 @@ impl ReconcileStore for DynamoStore {
             ours_only: count(&item, "ours_only")?,
             theirs_only: count(&item, "theirs_only")?,
             amount_differs: count(&item, "amount_differs")?,
+            // Summaries written before the field counted none.
+            duplicates_unrefunded: if item.contains_key("duplicates_unrefunded") { count(&item, "duplicates_unrefunded")? } else { 0 },
             repaired: count(&item, "repaired")?,
             skipped: count(&item, "skipped")?,
             run_at: instant(get_i64(&item, "run_at")?)?,

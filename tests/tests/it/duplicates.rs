@@ -155,3 +155,30 @@ async fn above_the_schools_amount_or_with_the_policy_off_an_operator_decides() {
         assert_eq!(r.status(), StatusCode::OK);
     }
 }
+
+/// A duplicate still unrefunded a day after it was recorded (here: the policy off) is in the
+/// reconciliation's report as a difference for a person, and counts toward its alarm.
+#[tokio::test]
+async fn reconciliation_reports_a_duplicate_unrefunded_after_a_day() {
+    let t = spawn_with(|app| app.settings.auto_refund_duplicates = false).await;
+    let (c, no) = student_with_order(&t).await;
+    let dup = duplicate(&t, &c, &no, "wechat").await;
+    let day = shared::clock::beijing_date(shared::clock::Clock::now(t.clock.as_ref()));
+    t.clock.advance(86_400 + 60);
+    let r = Client::new()
+        .post(t.url("/_local/invoke/reconcile"))
+        .json(&json!({"date": day.to_string(), "operator": "财务处-张敏"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let answer: Value = r.json().await.unwrap();
+    let wechat = answer["channels"].as_array().unwrap().iter().find(|c| c["channel"] == "wechat").unwrap().clone();
+    assert_eq!(wechat["duplicates_unrefunded"], 1, "{wechat}");
+    assert!(wechat["open_differences"].as_u64().unwrap() >= 1);
+    let bucket = t.app.settings.ops_bucket.clone().unwrap();
+    let key = format!("reconcile/{day}/wechat.csv");
+    let out = t.app.s3.as_ref().unwrap().get_object().bucket(bucket).key(key).send().await.unwrap();
+    let report = String::from_utf8(out.body.collect().await.unwrap().into_bytes().to_vec()).unwrap();
+    assert!(report.contains(&format!("duplicate_unrefunded,{dup},400000,,reported")), "{report}");
+}
