@@ -399,6 +399,40 @@ pub async fn invoke(t: &TestApp, function: &str, event: Value) -> (StatusCode, V
     (status, r.json().await.unwrap())
 }
 
+/// Starts an attempt on `channel` and pays it on the sandbox's cashier, as a person would.
+pub async fn pay_at_gateway(t: &TestApp, c: &Client, no: &str, channel: &str) -> String {
+    let r = t.post(c, &format!("/api/orders/{no}/pay"), json!({"channel": channel, "device": "pc"})).await;
+    assert_eq!(r.status(), StatusCode::OK, "pay {channel}");
+    let pay: Value = r.json().await.unwrap();
+    let otn = pay["out_trade_no"].as_str().unwrap().to_owned();
+    let plain = || Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let cashier = if channel == "unionpay" {
+        let fields: std::collections::BTreeMap<String, String> = pay["action"]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|kv| (kv[0].as_str().unwrap().to_owned(), kv[1].as_str().unwrap().to_owned()))
+            .collect();
+        let action = pay["action"]["action"].as_str().unwrap();
+        let body = shared::gateway::form::encode(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let r = plain().post(action).header("content-type", shared::gateway::unionpay::FORM_CONTENT_TYPE).body(body).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        format!("{}{}", action.split("/gateway/").next().unwrap(), r.headers()["location"].to_str().unwrap())
+    } else {
+        // Opening the QR page is the scan; the cashier lives next to it.
+        let url = pay["action"]["content"].as_str().unwrap();
+        assert_eq!(plain().get(url).send().await.unwrap().status(), StatusCode::OK);
+        let base = url.split("/qr/").next().unwrap().split("/scan/").next().unwrap();
+        format!("{base}/cashier/{otn}")
+    };
+    if channel == "unionpay" {
+        assert_eq!(plain().get(&cashier).send().await.unwrap().status(), StatusCode::OK);
+    }
+    let r = plain().post(format!("{cashier}/pay")).send().await.unwrap();
+    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+    otn
+}
+
 /// What a person does on the Alipay or WeChat Pay sandbox: open the QR/H5 page (scan),
 /// press 支付.
 pub async fn press_pay(page_url: &str) {

@@ -8,34 +8,8 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use shared::domain::{Actor, AttemptState, AuditAction, OrderNo, OutTradeNo};
 use shared::store::{AuditStore, PaymentStore};
-use std::collections::BTreeMap;
 
 const RECEIPT_PHONE: &str = "+8613912345678";
-
-/// Pays `no` on `channel` at its sandbox's cashier, as a person would (QR for Alipay and WeChat,
-/// the front-consume form for UnionPay).
-async fn pay_at(t: &TestApp, c: &Client, no: &str, channel: &str) -> String {
-    let plain = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let pay = pay_with(t, c, no, channel, "pc").await;
-    let otn = pay["out_trade_no"].as_str().unwrap().to_owned();
-    if channel == "unionpay" {
-        let fields: BTreeMap<String, String> = pay["action"]["fields"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|kv| (kv[0].as_str().unwrap().to_owned(), kv[1].as_str().unwrap().to_owned()))
-            .collect();
-        let action = pay["action"]["action"].as_str().unwrap();
-        let body = shared::gateway::form::encode(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let r = plain.post(action).header("content-type", shared::gateway::unionpay::FORM_CONTENT_TYPE).body(body).send().await.unwrap();
-        let cashier = format!("{}{}", action.split("/gateway/").next().unwrap(), r.headers()["location"].to_str().unwrap());
-        plain.get(&cashier).send().await.unwrap();
-        plain.post(format!("{cashier}/pay")).send().await.unwrap();
-    } else {
-        press_pay(pay["action"]["content"].as_str().unwrap()).await;
-    }
-    otn
-}
 
 /// `channel` first, its notification lost and the attempt closed here before the gateway's
 /// word arrived; then Alipay pays the order: the first is a duplicate, found by the sweeper.
@@ -45,10 +19,10 @@ async fn duplicate(t: &TestApp, c: &Client, no: &str, channel: &str) -> String {
         _ => &t.sandboxes.unionpay,
     };
     gw.set_deliver_notifications(false);
-    let dup = pay_at(t, c, no, channel).await;
+    let dup = pay_at_gateway(t, c, no, channel).await;
     let first = t.app.store.get_attempt(&OutTradeNo::parse(&dup).unwrap()).await.unwrap().unwrap();
     t.app.store.close_attempt(&first, &by_student(&first.student_no)).await.unwrap();
-    pay_at(t, c, no, "alipay").await;
+    pay_at_gateway(t, c, no, "alipay").await;
     wait_paid(t, c, no).await;
     let closed = t.app.store.get_attempt(&first.out_trade_no).await.unwrap().unwrap();
     assert_eq!(t.app.reconcile_attempt(&closed, &Actor::Sweeper).await.unwrap(), AttemptState::DuplicatePaid);
