@@ -92,6 +92,25 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    /// The attempt `refunding → duplicate_paid`, back on the duplicates' list (by the time the
+    /// refund was asked for).
+    fn return_duplicate(&self, r: &Refund) -> Result<TransactWriteItem, StoreError> {
+        let update = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(order_pk(&r.order_no), &attempt_sk(&r.out_trade_no))))
+                .update_expression("SET #state = :to, gsi2pk = :dup, gsi2sk = :due")
+                .condition_expression("#state = :from")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":to", s(AttemptState::DuplicatePaid.as_str()))
+                .expression_attribute_values(":from", s(AttemptState::Refunding.as_str()))
+                .expression_attribute_values(":dup", s(super::keys::SWEEP_DUPLICATES))
+                .expression_attribute_values(":due", s(super::keys::sweep_sk(r.requested_at, r.out_trade_no.as_str())))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     /// The refund item `requested → to`, leaving the sweeper's index.
     fn settle_refund(
         &self,
@@ -235,10 +254,17 @@ impl RefundStore for DynamoStore {
 
     async fn refund_failed(&self, r: &Refund, message: &str, by: &By) -> Result<(), StoreError> {
         let entry = by.refund_failed(r, message);
+        // A duplicate whose refund was refused is listed again (`SWEEP#DUP`): the automatic
+        // refund leaves it (refused before), and reconciliation reports it after a day.
+        let back = if r.prior_state == AttemptState::DuplicatePaid {
+            self.return_duplicate(r)?
+        } else {
+            self.move_attempt(r, AttemptState::Refunding, r.prior_state)?
+        };
         self.client
             .transact_write_items()
             .transact_items(self.settle_refund(r, RefundState::Failed, by.at, Some(("failure", message)))?)
-            .transact_items(self.move_attempt(r, AttemptState::Refunding, r.prior_state)?)
+            .transact_items(back)
             .transact_items(self.audit_put(&entry)?)
             .send()
             .await

@@ -305,7 +305,8 @@ pub trait SweepStore: Send + Sync {
     /// Open orders whose expiry is before `before`, earliest first.
     async fn open_orders_expired_before(&self, before: DateTime<Utc>, limit: i32) -> Result<Vec<domain::Order>, StoreError>;
     /// Duplicate payments (`duplicate_paid` attempts) recorded before `before`, oldest first:
-    /// the automatic refund's work list. An attempt leaves it when a refund of it begins, and
-    /// does not come back when the gateway refuses that refund (an operator decides then).
+    /// the automatic refund's work list and reconciliation's "unrefunded after a day". An
+    /// attempt leaves it when a refund of it begins, and comes back (by the time that refund was
+    /// asked for) when the gateway refuses it.
     async fn duplicates_paid_before(&self, before: DateTime<Utc>, limit: i32) -> Result<Vec<domain::Attempt>, StoreError>;
 }

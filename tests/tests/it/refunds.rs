@@ -351,6 +351,21 @@ async fn a_refund_the_gateway_refuses_returns_the_attempt_to_its_state_with_the_
     assert_eq!(entries.iter().map(|e| e.action).collect::<Vec<_>>(), [AuditAction::RefundRequested, AuditAction::RefundFailed]);
     assert_eq!(entries[1].after.as_deref(), Some("duplicate_paid"));
     assert!(entries[1].reason.as_deref().is_some_and(|r| r.contains("原交易不存在")), "{:?}", entries[1]);
+    // The school's policy does not try it again (refused before: an operator's) …
+    t.clock.advance(61);
+    assert_eq!(t.app.sweep().await.unwrap().duplicates.duplicates_refunded, 0);
+    // … and a day on, reconciliation reports it as a duplicate still unrefunded.
+    let day = shared::clock::beijing_date(shared::clock::Clock::now(t.clock.as_ref()));
+    t.clock.advance(86_400);
+    let r = Client::new()
+        .post(t.url("/_local/invoke/reconcile"))
+        .json(&json!({"date": day.to_string(), "operator": "财务处-张敏"}))
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = r.json().await.unwrap();
+    let up = answer["channels"].as_array().unwrap().iter().find(|c| c["channel"] == "unionpay").cloned().unwrap_or_default();
+    assert_eq!(up["duplicates_unrefunded"], 1, "{answer}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -246,16 +246,14 @@ impl MemStore {
 impl SweepStore for MemStore {
     async fn duplicates_paid_before(&self, before: DateTime<Utc>, limit: i32) -> Result<Vec<Attempt>, StoreError> {
         let t = self.lock();
-        // A refused refund keeps the attempt out of the list (as the index does).
-        let refused = |a: &Attempt| t.refunds.values().any(|r| r.out_trade_no == a.out_trade_no);
-        let paid_at = |a: &Attempt| secs(a.paid_at.unwrap_or(a.created_at));
-        let mut due: Vec<Attempt> = t
-            .attempts
-            .values()
-            .filter(|a| a.state == AttemptState::DuplicatePaid && paid_at(a) < secs(before) && !refused(a))
-            .cloned()
-            .collect();
-        due.sort_by(|a, b| (paid_at(a), &a.out_trade_no).cmp(&(paid_at(b), &b.out_trade_no)));
+        // Listed by when it was paid, or (back after a refused refund) when that refund was asked for.
+        let since = |a: &Attempt| {
+            let refund = t.refunds.values().find(|r| r.out_trade_no == a.out_trade_no).map(|r| r.requested_at);
+            secs(refund.or(a.paid_at).unwrap_or(a.created_at))
+        };
+        let mut due: Vec<Attempt> =
+            t.attempts.values().filter(|a| a.state == AttemptState::DuplicatePaid && since(a) < secs(before)).cloned().collect();
+        due.sort_by(|a, b| (since(a), &a.out_trade_no).cmp(&(since(b), &b.out_trade_no)));
         due.truncate(limit.max(0) as usize);
         Ok(due)
     }
